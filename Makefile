@@ -1,0 +1,85 @@
+# Threadline. `make demo` and `make test` set up everything they need from a bare machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS := .tools
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(TOOLS)/bin/uv
+SAM := $(TOOLS)/bin/sam
+ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
+UV_VERSION := 0.13.9
+SAM_CLI_VERSION := 1.170.0
+ASL_VALIDATOR_VERSION := 4.0.0
+# SAM validates offline when it has a region and no credentials lookup is needed.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+LAYER_REQUIREMENTS := layers/threadline/requirements.txt
+NON_LAYER_PACKAGES := boto3 botocore s3transfer
+
+.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+# The SAM CLI pins older boto3/pydantic, so it lives in its own tool environment.
+$(SAM): $(UV)
+	UV_TOOL_DIR=$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(TOOLS)/bin $(UV) tool install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+
+$(ASL_VALIDATOR):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent asl-validator@$(ASL_VALIDATOR_VERSION)
+
+dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) ## Set up the virtualenv and tools
+
+test: dev ## Run every test (unit, integration, template, end-to-end)
+	$(PY) -m pytest -n 2 -q
+
+unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
+	$(PY) -m pytest -q tests/unit
+
+lint: dev ## ruff, cfn-lint, sam validate --lint, asl-validator
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+	$(ASL_VALIDATOR) --no-arn-check --json-path statemachine/run.asl.json
+
+format: $(VENV)/.synced ## Fix lint and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+requirements: $(UV) ## Regenerate the layer's requirements from uv.lock
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
+		$(addprefix --no-emit-package ,$(NON_LAYER_PACKAGES)) -o $(LAYER_REQUIREMENTS) --quiet
+
+# sam build wants a python3.13 for the python3.13 functions; pyenv provides one if installed.
+PYENV_313 := $(shell command -v pyenv >/dev/null && pyenv versions --bare | grep -m1 '^3\.13')
+build: $(SAM) ## sam build (no Docker needed: the layer cross-installs arm64 wheels)
+	PYENV_VERSION=$(if $(PYENV_313),$(PYENV_313):$$(pyenv version-name 2>/dev/null),$$PYENV_VERSION) \
+		$(SAM) build --template template.yaml
+
+deploy: build ## sam deploy (needs AWS credentials; CONFIG_ENV=prod for production)
+	$(SAM) deploy --config-env $${CONFIG_ENV:-default}
+
+demo: dev ## Run the whole product locally and tell its story
+	$(PY) -m local.demo
+
+serve: dev ## Run the local stack on 127.0.0.1:$${PORT:-3000}
+	$(PY) -m local.serve --port $${PORT:-3000}
+
+token: $(VENV)/.synced ## Print a local API token: make token USER=alice
+	@$(PY) -m local.token $${USER:-alice}
+
+bench: dev ## Run the benchmarks; writes bench/results/latest.json
+	$(PY) -m bench
+
+clean: ## Remove build output and tools
+	rm -rf .aws-sam $(TOOLS) $(VENV) .pytest_cache

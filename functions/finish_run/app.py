@@ -1,0 +1,41 @@
+"""FinishRun: record the outcome, usage and metrics, and release the thread. Idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from threadline.run_metrics import publish_run_metrics
+from threadline.run_state import RunState
+from threadline.runtime import run_steps
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=RunState)
+def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
+    steps = run_steps()
+    finished, outcome, first = steps.finish_run(state)
+    if first:
+        publish_run_metrics(metrics, steps.settings, finished, outcome)
+    logger.info(
+        "run finished",
+        extra={
+            "status": outcome.status.value,
+            "reason": outcome.reason,
+            "duration_seconds": outcome.duration_seconds,
+            "total_tokens": outcome.usage.total_tokens,
+            "tool_calls": finished.tool_calls,
+            "first_finish": first,
+        },
+    )
+    return finished.to_output()

@@ -1,0 +1,123 @@
+"""The port both OpenAI backends implement: the handlers see only this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal, Protocol
+
+import openai
+from pydantic import BaseModel, Field
+
+from threadline.assistant_config import AssistantConfig
+from threadline.errors import BackendRequestError, NotFoundError, TransientBackendError
+from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
+from threadline.tools import ToolRegistry
+
+
+class RunHandle(BaseModel):
+    """Where a run lives remotely; carried through the state machine, opaque to it.
+
+    A Responses "run" is a chain of responses (one per tool round), so the handle also carries
+    the usage of the responses already finished.
+    """
+
+    thread_remote_id: str
+    run_remote_id: str
+    carried_usage: Usage = Field(default_factory=Usage)
+
+
+class GeneratedFile(BaseModel):
+    """A file the model produced; `container_id` is set when it lives in a container."""
+
+    file_id: str
+    filename: str | None = None
+    container_id: str | None = None
+
+
+class RunView(BaseModel):
+    """One normalised look at a remote run."""
+
+    status: RunStatus
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    output_text: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = None
+    poll_after_seconds: float | None = None
+    generated_files: list[GeneratedFile] = Field(default_factory=list)
+
+
+class Message(BaseModel):
+    id: str
+    role: Literal["user", "assistant"]
+    text: str
+    created_at: int | None = None
+
+
+class MessagePage(BaseModel):
+    messages: list[Message]
+    next_cursor: str | None = None
+
+
+class RunContext(BaseModel):
+    """What a run may use of its thread: uploaded files for the hosted tools."""
+
+    file_ids: list[str] = Field(default_factory=list)
+    vector_store_id: str | None = None
+
+
+class AssistantBackend(Protocol):
+    name: str
+
+    def create_thread(self) -> str: ...
+
+    def delete_thread(self, remote_id: str) -> None: ...
+
+    def start_run(
+        self,
+        thread_remote_id: str,
+        message: str,
+        assistant: AssistantConfig,
+        tools: ToolRegistry,
+        context: RunContext,
+    ) -> RunHandle: ...
+
+    def get_run(self, handle: RunHandle) -> RunView: ...
+
+    def submit_tool_outputs(
+        self,
+        handle: RunHandle,
+        outputs: list[ToolOutput],
+        assistant: AssistantConfig,
+        tools: ToolRegistry,
+        context: RunContext,
+    ) -> RunHandle: ...
+
+    def cancel_run(self, handle: RunHandle) -> None: ...
+
+    def list_messages(
+        self, thread_remote_id: str, *, limit: int, cursor: str | None, newest_first: bool
+    ) -> MessagePage: ...
+
+
+@contextmanager
+def translated_errors(action: str) -> Iterator[None]:
+    """Map the SDK's exceptions onto the error classes the state machine retries or not."""
+    try:
+        yield
+    except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+        raise TransientBackendError(f"{action}: {exc}") from exc
+    except openai.NotFoundError as exc:
+        raise NotFoundError(f"{action}: {exc}") from exc
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500:
+            raise TransientBackendError(f"{action}: {exc}") from exc
+        raise BackendRequestError(f"{action}: {exc}") from exc
+
+
+def poll_hint_seconds(headers: object) -> float | None:
+    value = getattr(headers, "get", lambda _key: None)("openai-poll-after-ms")
+    try:
+        return int(value) / 1000 if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,34 @@
+"""Exceptions whose class names are part of the contract with the state machine.
+
+A Lambda error's `errorType` is the exception's class name, and the state machine's Retry and
+Catch match on it, so renaming one of these is a change to statemachine/run.asl.json too.
+"""
+
+
+class ThreadlineError(Exception):
+    """Base class of the errors Threadline raises on purpose."""
+
+
+class ConfigurationError(ThreadlineError):
+    """An environment variable is missing or invalid."""
+
+
+class TransientBackendError(ThreadlineError):
+    """OpenAI (or a compatible server) rate-limited us, failed with 5xx or timed out: retry."""
+
+
+class BackendRequestError(ThreadlineError):
+    """OpenAI refused the request (4xx other than 429): retrying would not help."""
+
+
+class NotFoundError(ThreadlineError):
+    """The record does not exist, or belongs to someone else (the caller cannot tell)."""
+
+
+class ThreadBusyError(ThreadlineError):
+    """The thread already has an active run."""
+
+    def __init__(self, thread_id: str, active_run_id: str | None) -> None:
+        super().__init__(f"thread {thread_id} already has an active run {active_run_id}")
+        self.thread_id = thread_id
+        self.active_run_id = active_run_id

@@ -1,0 +1,64 @@
+"""The JSON document the state machine passes from task to task.
+
+Every task returns the whole state; `next` tells the router (RouteOnStatus) where to go.
+Large or private data (messages, tool outputs) stays in DynamoDB and OpenAI, not here: the
+state is visible in the execution history and limited to 256 KB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from threadline.backends.base import GeneratedFile, RunContext, RunHandle
+from threadline.models import RunStatus, ToolCall, Usage
+
+Next = Literal["wait", "run_tools", "cancel", "finish"]
+OUTPUT_TEXT_LIMIT = 100_000
+
+
+class StartRunInput(BaseModel):
+    """The execution's input, as the API starts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(min_length=1)
+    thread_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    message: str = Field(min_length=1)
+    assistant: str = "data_analyst"
+
+
+class CaughtError(BaseModel):
+    """What a Catch with ResultPath $.error adds: the error name and its cause."""
+
+    Error: str
+    Cause: str | None = None
+
+
+class RunState(BaseModel):
+    run_id: str
+    thread_id: str
+    user_id: str
+    assistant: str = "data_analyst"
+    handle: RunHandle | None = None
+    context: RunContext = Field(default_factory=RunContext)
+    started_at: datetime | None = None
+    deadline: datetime | None = None
+    status: RunStatus = RunStatus.QUEUED
+    next: Next = "wait"
+    wait_seconds: int = 0
+    polls: int = 0
+    tool_rounds: int = 0
+    tool_calls: int = 0
+    pending_tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    output_text: str | None = None
+    generated_files: list[GeneratedFile] = Field(default_factory=list)
+    reason: str | None = None
+    error: CaughtError | None = None
+
+    def to_output(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,214 @@
+"""What each state of the run state machine does, with its dependencies passed in.
+
+The handlers in `functions/` parse the event, call one of these and return the new state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from threadline.assistant_config import AssistantConfig, load_assistant
+from threadline.backends.base import AssistantBackend, RunContext, RunHandle
+from threadline.models import RunStatus
+from threadline.polling import next_wait_seconds
+from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, RunState, StartRunInput
+from threadline.runs import RunOutcome, RunRecord, RunStore, StoredFile, ToolCallRecord
+from threadline.settings import Settings
+from threadline.table import utc_now
+from threadline.threads import ThreadStore
+from threadline.tools import ToolRegistry, run_tool_calls
+
+# The lock outlives the run's deadline by this much, so only a crashed execution loses it.
+LOCK_LEASE_MARGIN = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class RunSteps:
+    settings: Settings
+    backend: AssistantBackend
+    tools_for: Callable[[AssistantConfig], ToolRegistry]
+    threads: ThreadStore
+    runs: RunStore
+    now: Callable[[], datetime] = field(default=utc_now)
+    # Copies a finished run's generated files to S3; the default keeps none.
+    store_generated_files: Callable[[RunState], list[StoredFile]] = lambda _state: []
+
+    # -- StartRun ----------------------------------------------------------------------------
+
+    def start_run(self, request: StartRunInput, *, execution_arn: str | None) -> RunState:
+        assistant = load_assistant(request.assistant)
+        thread = self.threads.get(request.user_id, request.thread_id)
+        now = self.now()
+        self.runs.put_new(
+            RunRecord(
+                run_id=request.run_id,
+                thread_id=request.thread_id,
+                user_id=request.user_id,
+                assistant=assistant.name,
+                created_at=now,
+                execution_arn=execution_arn,
+            )
+        )
+        self.threads.acquire_run_lock(
+            request.user_id,
+            request.thread_id,
+            request.run_id,
+            lease=timedelta(seconds=self.settings.run_timeout_seconds) + LOCK_LEASE_MARGIN,
+        )
+        context = RunContext(vector_store_id=thread.vector_store_id)
+        handle = self.backend.start_run(
+            thread.remote_id, request.message, assistant, self.tools_for(assistant), context
+        )
+        self.runs.mark_started(
+            request.thread_id,
+            request.run_id,
+            remote_run_id=handle.run_remote_id,
+            execution_arn=execution_arn,
+        )
+        return RunState(
+            run_id=request.run_id,
+            thread_id=request.thread_id,
+            user_id=request.user_id,
+            assistant=assistant.name,
+            handle=handle,
+            context=context,
+            started_at=now,
+            deadline=now + timedelta(seconds=self.settings.run_timeout_seconds),
+            status=RunStatus.QUEUED,
+            next="wait",
+            wait_seconds=round(self.settings.poll_initial_seconds),
+        )
+
+    # -- CheckRun ----------------------------------------------------------------------------
+
+    def check_run(self, state: RunState) -> RunState:
+        handle, deadline = _started(state)
+        view = self.backend.get_run(handle)
+        polls = state.polls + 1
+        update: dict[str, object] = {"status": view.status, "usage": view.usage, "polls": polls}
+        if view.status is RunStatus.REQUIRES_ACTION:
+            update.update(next="run_tools", pending_tool_calls=view.tool_calls)
+        elif view.status.is_terminal:
+            update.update(
+                next="finish",
+                output_text=(view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
+                generated_files=view.generated_files,
+                reason=view.error,
+            )
+        elif self.now() >= deadline:
+            update.update(next="cancel")
+        else:
+            update.update(
+                next="wait",
+                wait_seconds=next_wait_seconds(
+                    state.polls,
+                    initial=self.settings.poll_initial_seconds,
+                    maximum=self.settings.poll_max_seconds,
+                    poll_hint=view.poll_after_seconds,
+                    seconds_to_deadline=(deadline - self.now()).total_seconds(),
+                ),
+            )
+        return state.model_copy(update=update)
+
+    # -- ProcessToolCalls --------------------------------------------------------------------
+
+    def process_tool_calls(self, state: RunState) -> RunState:
+        handle, _deadline = _started(state)
+        assistant = load_assistant(state.assistant)
+        tools = self.tools_for(assistant)
+        outputs = run_tool_calls(
+            tools, state.pending_tool_calls, timeout_seconds=self.settings.tool_timeout_seconds
+        )
+        handle = self.backend.submit_tool_outputs(handle, outputs, assistant, tools, state.context)
+        self.runs.add_tool_round(
+            state.thread_id,
+            state.run_id,
+            [
+                ToolCallRecord(
+                    call_id=output.call_id,
+                    name=output.name,
+                    is_error=output.is_error,
+                    duration_ms=output.duration_ms,
+                    summary=output.summary,
+                )
+                for output in outputs
+            ],
+            remote_run_id=handle.run_remote_id,
+        )
+        return state.model_copy(
+            update={
+                "handle": handle,
+                "pending_tool_calls": [],
+                "tool_rounds": state.tool_rounds + 1,
+                "tool_calls": state.tool_calls + len(outputs),
+                "status": RunStatus.IN_PROGRESS,
+                "polls": 0,
+                "next": "wait",
+                "wait_seconds": round(self.settings.poll_initial_seconds),
+            }
+        )
+
+    # -- CancelRun ---------------------------------------------------------------------------
+
+    def cancel_run(self, state: RunState) -> RunState:
+        handle, _deadline = _started(state)
+        self.backend.cancel_run(handle)
+        return state.model_copy(
+            update={
+                "status": RunStatus.TIMED_OUT,
+                "next": "finish",
+                "reason": (
+                    f"run exceeded its {self.settings.run_timeout_seconds} s deadline "
+                    "and was cancelled"
+                ),
+            }
+        )
+
+    # -- FinishRun ---------------------------------------------------------------------------
+
+    def finish_run(self, state: RunState) -> tuple[RunState, RunOutcome, bool]:
+        """Record the outcome and release the thread; True if this call recorded it first."""
+        status, reason = _outcome_of(state)
+        now = self.now()
+        started = state.started_at or now
+        outcome = RunOutcome(
+            status=status,
+            finished_at=now,
+            duration_seconds=round((now - started).total_seconds(), 3),
+            usage=state.usage,
+            output_text=state.output_text if status is RunStatus.COMPLETED else None,
+            reason=reason,
+            files=self.store_generated_files(state) if status is RunStatus.COMPLETED else [],
+        )
+        first = self.runs.finish(state.thread_id, state.run_id, outcome)
+        self.threads.release_run_lock(state.user_id, state.thread_id, state.run_id)
+        finished = state.model_copy(
+            update={"status": status, "reason": reason, "next": "finish", "error": None}
+        )
+        return finished, outcome, first
+
+
+def _started(state: RunState) -> tuple[RunHandle, datetime]:
+    if state.handle is None or state.deadline is None:
+        raise ValueError(f"run {state.run_id} has not been started")
+    return state.handle, state.deadline
+
+
+def _outcome_of(state: RunState) -> tuple[RunStatus, str | None]:
+    if state.error is not None:
+        return RunStatus.FAILED, _describe(state.error)
+    if state.status.is_terminal:
+        return state.status, state.reason
+    return RunStatus.FAILED, f"run ended while {state.status.value}"
+
+
+def _describe(error: CaughtError) -> str:
+    """A Lambda error's Cause is the runtime's JSON error payload; keep its message only."""
+    message = error.Cause or ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(message).get("errorMessage", message)
+    return f"{error.Error}: {message}"[:1000] if message else error.Error

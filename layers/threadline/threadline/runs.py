@@ -1,0 +1,192 @@
+"""Run records: one per run, under its thread, from request to outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from threadline import table as keys
+from threadline.dynamo import is_conditional_failure, to_item
+from threadline.errors import NotFoundError
+from threadline.models import RunStatus, Usage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+RUN_RETENTION = timedelta(days=90)
+
+
+class ToolCallRecord(BaseModel):
+    call_id: str
+    name: str
+    is_error: bool
+    duration_ms: float
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoredFile(BaseModel):
+    """A generated file copied to S3."""
+
+    file_id: str
+    filename: str
+    s3_key: str
+    bytes: int
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    thread_id: str
+    user_id: str
+    assistant: str
+    status: RunStatus = RunStatus.QUEUED
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    execution_arn: str | None = None
+    remote_run_id: str | None = None
+    output_text: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    tool_rounds: int = 0
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    duration_seconds: float | None = None
+    reason: str | None = None
+    files: list[StoredFile] = Field(default_factory=list)
+
+
+class RunPage(BaseModel):
+    runs: list[RunRecord]
+    next_key: dict[str, str] | None = None
+
+
+class RunOutcome(BaseModel):
+    status: RunStatus
+    finished_at: datetime
+    duration_seconds: float
+    usage: Usage
+    output_text: str | None = None
+    reason: str | None = None
+    files: list[StoredFile] = Field(default_factory=list)
+
+
+class RunStore:
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+        self._table = table
+        self._now = now
+
+    def _key(self, thread_id: str, run_id: str) -> dict[str, str]:
+        return {"PK": keys.thread_key(thread_id), "SK": keys.run_sort_key(run_id)}
+
+    def _item(self, record: RunRecord) -> dict[str, Any]:
+        return {
+            **to_item(record.model_dump(mode="json", exclude_none=True)),
+            **self._key(record.thread_id, record.run_id),
+            "created_at": keys.iso(record.created_at),
+            "expires_at": int((record.created_at + RUN_RETENTION).timestamp()),
+        }
+
+    def put_new(self, record: RunRecord, *, with_lock: dict[str, Any] | None = None) -> bool:
+        """Write a new run; with a lock update, both or neither. False if it already exists."""
+        put = {
+            "TableName": self._table.name,
+            "Item": self._item(record),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+        client = self._table.meta.client
+        try:
+            if with_lock is None:
+                client.put_item(**put)
+            else:
+                client.transact_write_items(TransactItems=[{"Update": with_lock}, {"Put": put}])
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, thread_id: str, run_id: str) -> RunRecord:
+        item = self._table.get_item(Key=self._key(thread_id, run_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            raise NotFoundError(f"run {run_id} not found")
+        return RunRecord.model_validate(item)
+
+    def list(
+        self, thread_id: str, *, limit: int, start_key: dict[str, str] | None = None
+    ) -> RunPage:
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": keys.thread_key(thread_id), ":prefix": "RUN#"},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        page = self._table.query(**query)
+        return RunPage(
+            runs=[RunRecord.model_validate(item) for item in page["Items"]],
+            next_key=page.get("LastEvaluatedKey"),
+        )
+
+    def mark_started(
+        self, thread_id: str, run_id: str, *, remote_run_id: str, execution_arn: str | None
+    ) -> None:
+        values: dict[str, Any] = {
+            ":status": RunStatus.IN_PROGRESS.value,
+            ":remote": remote_run_id,
+            ":started": keys.iso(self._now()),
+        }
+        update = "SET #status = :status, remote_run_id = :remote, started_at = :started"
+        if execution_arn:
+            update += ", execution_arn = :execution"
+            values[":execution"] = execution_arn
+        self._table.update_item(
+            Key=self._key(thread_id, run_id),
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def add_tool_round(
+        self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
+    ) -> None:
+        self._table.update_item(
+            Key=self._key(thread_id, run_id),
+            UpdateExpression=(
+                "SET tool_calls = list_append(if_not_exists(tool_calls, :empty), :calls), "
+                "tool_rounds = if_not_exists(tool_rounds, :zero) + :one, "
+                "remote_run_id = :remote"
+            ),
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={
+                ":calls": to_item([call.model_dump(mode="json") for call in calls]),
+                ":empty": [],
+                ":zero": 0,
+                ":one": 1,
+                ":remote": remote_run_id,
+            },
+        )
+
+    def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
+        """Record the outcome once; False if the run had already finished (a retry)."""
+        fields = to_item(outcome.model_dump(mode="json", exclude_none=True))
+        fields["finished_at"] = keys.iso(outcome.finished_at)
+        names = {f"#{name}": name for name in fields}
+        try:
+            self._table.update_item(
+                Key=self._key(thread_id, run_id),
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True

@@ -1,0 +1,86 @@
+"""The composition root: builds the real dependencies once per Lambda cold start.
+
+Tests build `RunSteps` themselves with whatever they want to swap.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from threadline.errors import ConfigurationError
+from threadline.runs import RunStore
+from threadline.settings import Settings, load_settings
+from threadline.threads import ThreadStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+    from threadline.assistant_config import AssistantConfig
+    from threadline.backends.base import AssistantBackend
+    from threadline.run_steps import RunSteps
+    from threadline.tools import ToolRegistry
+
+
+@cache
+def table() -> Table:
+    return boto3.resource("dynamodb").Table(load_settings().table_name)
+
+
+@cache
+def thread_store() -> ThreadStore:
+    settings = load_settings()
+    return ThreadStore(table(), retention=timedelta(days=settings.thread_retention_days))
+
+
+@cache
+def run_store() -> RunStore:
+    return RunStore(table())
+
+
+@cache
+def backend() -> AssistantBackend:
+    from threadline.backends import make_backend
+    from threadline.openai_client import make_openai_client
+
+    settings = load_settings()
+    return make_backend(
+        settings.openai_backend, make_openai_client(settings), settings.openai_model
+    )
+
+
+@cache
+def _analyst_tools() -> ToolRegistry:
+    from threadline.tools import build_data_analyst_tools, resolve_database
+
+    settings = load_settings()
+    s3 = boto3.client("s3") if (settings.analyst_database or "").startswith("s3://") else None
+    return build_data_analyst_tools(resolve_database(settings.analyst_database, s3_client=s3))
+
+
+def tools_for(assistant: AssistantConfig) -> ToolRegistry:
+    """The function tools an assistant's configuration names, from the tool catalogue."""
+    from threadline.tools import ToolRegistry
+
+    catalogue = _analyst_tools()
+    missing = [name for name in assistant.function_tools if catalogue.get(name) is None]
+    if missing:
+        raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
+    return ToolRegistry(catalogue.get(name) for name in assistant.function_tools)
+
+
+@cache
+def run_steps() -> RunSteps:
+    from threadline.run_steps import RunSteps
+
+    settings: Settings = load_settings()
+    return RunSteps(
+        settings=settings,
+        backend=backend(),
+        tools_for=tools_for,
+        threads=thread_store(),
+        runs=run_store(),
+    )

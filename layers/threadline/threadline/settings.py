@@ -1,0 +1,76 @@
+"""Configuration read from the environment once per cold start.
+
+Every function gets the same core variables from the template's Globals; the API function
+also gets the state machine ARN (the state machine refers to the other functions, so giving
+it to them would be a circular reference).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal, TypeVar
+
+from pydantic import Field, HttpUrl, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from threadline.errors import ConfigurationError
+
+Backend = Literal["responses", "assistants"]
+WaitMode = Literal["poll", "push"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    table_name: str = Field(min_length=3)
+    bucket_name: str = Field(min_length=3)
+    openai_backend: Backend = "responses"
+    openai_model: str = Field(default="gpt-4.1-mini", min_length=1)
+    openai_base_url: HttpUrl | None = None
+    # Secrets Manager secret holding the API key; OPENAI_API_KEY (local runs) takes precedence.
+    openai_api_key_secret_name: str | None = None
+    thread_max_age_hours: PositiveInt = 24
+    thread_retention_days: PositiveInt = 7
+    run_timeout_seconds: PositiveInt = 300
+    # The state machine's wait grows from the first to the last value, honouring poll hints.
+    poll_initial_seconds: float = Field(default=2.0, ge=0)
+    poll_max_seconds: float = Field(default=15.0, ge=0)
+    tool_timeout_seconds: PositiveFloat = 20.0
+    analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
+
+    @field_validator(
+        "openai_base_url", "openai_api_key_secret_name", "analyst_database", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # CloudFormation cannot omit an environment variable, so optional ones arrive as "".
+        return None if value == "" else value
+
+
+class ApiSettings(Settings):
+    state_machine_arn: str = Field(min_length=20)
+    max_message_chars: PositiveInt = 32_000
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+def _load(settings_type: type[SettingsT]) -> SettingsT:
+    try:
+        return settings_type()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+@cache
+def load_settings() -> Settings:
+    return _load(Settings)
+
+
+@cache
+def load_api_settings() -> ApiSettings:
+    return _load(ApiSettings)

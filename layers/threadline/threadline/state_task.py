@@ -1,0 +1,31 @@
+"""The Lambda handler shape shared by the state machine's run-state tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from threadline.run_state import RunState
+from threadline.run_steps import RunSteps
+from threadline.runtime import run_steps
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def run_state_task(step: Callable[[RunSteps, RunState], RunState]) -> Handler:
+    """A handler that parses the run state, applies one step to it and returns the result."""
+    logger = Logger()
+    tracer = Tracer()
+
+    @logger.inject_lambda_context(log_event=False)
+    @tracer.capture_lambda_handler
+    @event_parser(model=RunState)
+    def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
+        logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
+        return step(run_steps(), state).to_output()
+
+    return handler

@@ -1,0 +1,75 @@
+"""The single DynamoDB table: item shapes, keys and access patterns.
+
+Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL attribute.
+
+| item            | PK                 | SK                 | notes                            |
+|-----------------|--------------------|--------------------|----------------------------------|
+| thread          | USER#{user_id}     | THREAD#{thread_id} | GSI1: ACTIVITY / {last_activity} |
+| purpose pointer | USER#{user_id}     | PURPOSE#{purpose}  | the thread to reuse for purpose  |
+| run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
+| file            | THREAD#{thread_id} | FILE#{file_id}     |                                  |
+| usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
+| idempotency     | idempotency#{fn}   | {hash}             | written by Powertools            |
+
+Access patterns:
+- get-or-create a user's thread for a purpose: GetItem pointer, GetItem thread, then a
+  transaction that puts the new thread and moves the pointer only if it still points where
+  it did (two racing callers: one wins, the loser deletes the remote thread it made).
+- a user's threads, newest id first: Query PK=USER#u, SK begins_with THREAD#.
+- ownership: a thread is only ever read under its owner's PK, so another user's id is simply
+  not found.
+- one active run per thread: the thread item's `active_run_id` is set with a condition
+  (absent, the same run, or its lease `lock_expires_at` passed) and removed by finish.
+- a thread's runs / files: Query PK=THREAD#t, SK begins_with RUN# / FILE#.
+- stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
+  oldest first; no scan. Only thread items carry GSI1 keys (a sparse index). One partition
+  serves it: a thread's activity is written once per run, far below a partition's limit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+ACTIVITY_INDEX = "ByActivity"
+ACTIVITY_PARTITION = "ACTIVITY"
+
+
+def user_key(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def thread_sort_key(thread_id: str) -> str:
+    return f"THREAD#{thread_id}"
+
+
+def thread_key(thread_id: str) -> str:
+    return f"THREAD#{thread_id}"
+
+
+def purpose_sort_key(purpose: str) -> str:
+    return f"PURPOSE#{purpose}"
+
+
+def run_sort_key(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def file_sort_key(file_id: str) -> str:
+    return f"FILE#{file_id}"
+
+
+def usage_sort_key(day: str) -> str:
+    return f"USAGE#{day}"
+
+
+def iso(moment: datetime) -> str:
+    """Timestamps are stored as fixed-width UTC ISO-8601 strings so they sort as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

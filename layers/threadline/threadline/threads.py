@@ -1,0 +1,340 @@
+"""Thread records: get-or-create per user and purpose, ownership, activity and the run lock.
+
+The seed's ThreadManager.get_or_create_thread, made race-safe with conditional writes.
+See `threadline.table` for the keys and access patterns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from threadline import table as keys
+from threadline.dynamo import is_conditional_failure
+from threadline.errors import NotFoundError, ThreadBusyError
+from threadline.ids import new_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+
+class Thread(BaseModel):
+    thread_id: str
+    user_id: str
+    purpose: str
+    backend: str
+    remote_id: str
+    created_at: datetime
+    last_activity: datetime
+    active_run_id: str | None = None
+    vector_store_id: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Thread:
+        return cls.model_validate(item)
+
+
+class ThreadPage(BaseModel):
+    threads: list[Thread]
+    next_key: dict[str, str] | None = None
+
+
+class ThreadStore:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        retention: timedelta,
+        now: Callable[[], datetime] = keys.utc_now,
+    ) -> None:
+        self._table = table
+        self._retention = retention
+        self._now = now
+
+    # -- get or create -------------------------------------------------------------------
+
+    def get_or_create(
+        self,
+        user_id: str,
+        purpose: str,
+        *,
+        max_age: timedelta,
+        backend: str,
+        create_remote: Callable[[], str],
+        delete_remote: Callable[[str], None],
+    ) -> tuple[Thread, bool]:
+        """Return the user's fresh thread for `purpose`, or create one; True if created.
+
+        The remote thread is made before the record, and the record is only written if the
+        purpose pointer is still what we read: a caller that loses the race deletes its remote
+        thread and returns the winner's, so two concurrent calls yield one thread and no
+        orphan.
+        """
+        pointer = self._table.get_item(
+            Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
+            ConsistentRead=True,
+        ).get("Item")
+        previous_thread_id = pointer["thread_id"] if pointer else None
+        if previous_thread_id:
+            current = self._fresh_thread(user_id, str(previous_thread_id), max_age)
+            if current:
+                return current, False
+
+        remote_id = create_remote()
+        thread = self._new_thread(user_id, purpose, backend, remote_id)
+        try:
+            self._write_new_thread(thread, previous_thread_id)
+        except ClientError as error:
+            delete_remote(remote_id)
+            if not is_conditional_failure(error):
+                raise
+            winner = self._table.get_item(
+                Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
+                ConsistentRead=True,
+            )["Item"]
+            return self.get(user_id, str(winner["thread_id"])), False
+        return thread, True
+
+    def _fresh_thread(self, user_id: str, thread_id: str, max_age: timedelta) -> Thread | None:
+        now = self._now()
+        try:
+            attributes = self._table.update_item(
+                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+                UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
+                ConditionExpression="attribute_exists(PK) AND last_activity >= :cutoff",
+                ExpressionAttributeValues={
+                    ":now": keys.iso(now),
+                    ":cutoff": keys.iso(now - max_age),
+                    ":exp": self._expiry(now),
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return None
+            raise
+        return Thread.from_item(attributes)
+
+    def _new_thread(self, user_id: str, purpose: str, backend: str, remote_id: str) -> Thread:
+        now = self._now()
+        return Thread(
+            thread_id=new_id("thr"),
+            user_id=user_id,
+            purpose=purpose,
+            backend=backend,
+            remote_id=remote_id,
+            created_at=now,
+            last_activity=now,
+        )
+
+    def _write_new_thread(self, thread: Thread, previous_thread_id: str | None) -> None:
+        pointer_condition = (
+            {
+                "ConditionExpression": "thread_id = :previous",
+                "ExpressionAttributeValues": {":previous": previous_thread_id},
+            }
+            if previous_thread_id
+            else {"ConditionExpression": "attribute_not_exists(PK)"}
+        )
+        client = self._table.meta.client
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": self._thread_item(thread),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": {
+                            "PK": keys.user_key(thread.user_id),
+                            "SK": keys.purpose_sort_key(thread.purpose),
+                            "thread_id": thread.thread_id,
+                        },
+                        **pointer_condition,
+                    }
+                },
+            ]
+        )
+
+    def _thread_item(self, thread: Thread) -> dict[str, Any]:
+        last_activity = keys.iso(thread.last_activity)
+        item = thread.model_dump(mode="json", exclude_none=True)
+        item["created_at"] = keys.iso(thread.created_at)
+        item["last_activity"] = last_activity
+        item.update(
+            PK=keys.user_key(thread.user_id),
+            SK=keys.thread_sort_key(thread.thread_id),
+            GSI1PK=keys.ACTIVITY_PARTITION,
+            GSI1SK=last_activity,
+            expires_at=self._expiry(thread.last_activity),
+        )
+        return item
+
+    def _expiry(self, last_activity: datetime) -> int:
+        # TTL is only a safety net far behind the cleanup job, which also deletes the remote
+        # thread; TTL alone would orphan it.
+        return int((last_activity + 3 * self._retention).timestamp())
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, user_id: str, thread_id: str) -> Thread:
+        item = self._table.get_item(
+            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            raise NotFoundError(f"thread {thread_id} not found")
+        return Thread.from_item(item)
+
+    def list(
+        self, user_id: str, *, limit: int, start_key: dict[str, str] | None = None
+    ) -> ThreadPage:
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": keys.user_key(user_id), ":prefix": "THREAD#"},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        page = self._table.query(**query)
+        return ThreadPage(
+            threads=[Thread.from_item(item) for item in page["Items"]],
+            next_key=page.get("LastEvaluatedKey"),
+        )
+
+    def stale(
+        self, *, idle_for: timedelta, limit: int, start_key: dict[str, str] | None = None
+    ) -> ThreadPage:
+        """Threads idle longer than `idle_for`, oldest first, from the activity index."""
+        query: dict[str, Any] = {
+            "IndexName": keys.ACTIVITY_INDEX,
+            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
+            "ExpressionAttributeValues": {
+                ":pk": keys.ACTIVITY_PARTITION,
+                ":cutoff": keys.iso(self._now() - idle_for),
+            },
+            "Limit": limit,
+        }
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        page = self._table.query(**query)
+        return ThreadPage(
+            threads=[Thread.from_item(item) for item in page["Items"]],
+            next_key=page.get("LastEvaluatedKey"),
+        )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def touch(self, user_id: str, thread_id: str) -> None:
+        now = self._now()
+        self._table.update_item(
+            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":now": keys.iso(now), ":exp": self._expiry(now)},
+        )
+
+    def set_vector_store(self, user_id: str, thread_id: str, vector_store_id: str) -> None:
+        self._table.update_item(
+            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            UpdateExpression="SET vector_store_id = :vs",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":vs": vector_store_id},
+        )
+
+    def delete(self, thread: Thread) -> None:
+        """Delete the record and the purpose pointer if it still points at this thread."""
+        self._table.delete_item(
+            Key={"PK": keys.user_key(thread.user_id), "SK": keys.thread_sort_key(thread.thread_id)}
+        )
+        try:
+            self._table.delete_item(
+                Key={
+                    "PK": keys.user_key(thread.user_id),
+                    "SK": keys.purpose_sort_key(thread.purpose),
+                },
+                ConditionExpression="thread_id = :thread",
+                ExpressionAttributeValues={":thread": thread.thread_id},
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+    # -- the run lock ----------------------------------------------------------------------
+
+    def lock_update(
+        self, user_id: str, thread_id: str, run_id: str, lease: timedelta
+    ) -> dict[str, Any]:
+        """The conditional update that takes the run lock, for use alone or in a transaction.
+
+        Taken if free, already held by this run (retries are harmless), or its lease has
+        passed (a crashed run cannot hold a thread forever).
+        """
+        now = self._now()
+        return {
+            "TableName": self._table.name,
+            "Key": {"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            "UpdateExpression": (
+                "SET active_run_id = :run, lock_expires_at = :lease_end, "
+                "last_activity = :now, GSI1SK = :now"
+            ),
+            "ConditionExpression": (
+                "attribute_exists(PK) AND (attribute_not_exists(active_run_id) "
+                "OR active_run_id = :run OR lock_expires_at < :epoch)"
+            ),
+            "ExpressionAttributeValues": {
+                ":run": run_id,
+                ":lease_end": int((now + lease).timestamp()),
+                ":now": keys.iso(now),
+                ":epoch": int(now.timestamp()),
+            },
+        }
+
+    def acquire_run_lock(
+        self, user_id: str, thread_id: str, run_id: str, *, lease: timedelta
+    ) -> None:
+        try:
+            self._table.meta.client.update_item(
+                **self.lock_update(user_id, thread_id, run_id, lease)
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                self.raise_lock_conflict(user_id, thread_id)
+            raise
+
+    def raise_lock_conflict(self, user_id: str, thread_id: str) -> None:
+        """Explain a failed lock condition: the thread is gone, or another run holds it."""
+        thread = self.get(user_id, thread_id)
+        raise ThreadBusyError(thread_id, thread.active_run_id)
+
+    def release_run_lock(self, user_id: str, thread_id: str, run_id: str) -> bool:
+        """Release the lock if this run holds it; False if it was already released."""
+        now = self._now()
+        try:
+            self._table.update_item(
+                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+                UpdateExpression=(
+                    "REMOVE active_run_id, lock_expires_at "
+                    "SET last_activity = :now, GSI1SK = :now, expires_at = :exp"
+                ),
+                ConditionExpression="active_run_id = :run",
+                ExpressionAttributeValues={
+                    ":run": run_id,
+                    ":now": keys.iso(now),
+                    ":exp": self._expiry(now),
+                },
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True

@@ -1,0 +1,185 @@
+"""The thread store against moto's DynamoDB, with the table as template.yaml declares it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from threadline.errors import NotFoundError, ThreadBusyError
+from threadline.threads import ThreadStore
+
+DAY = timedelta(days=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+class RemoteThreads:
+    """Stands in for OpenAI's thread/conversation endpoints: counts what exists remotely."""
+
+    def __init__(self, barrier: threading.Barrier | None = None) -> None:
+        self.alive: set[str] = set()
+        self.deleted: list[str] = []
+        self._barrier = barrier
+        self._lock = threading.Lock()
+
+    def create(self) -> str:
+        if self._barrier:
+            self._barrier.wait(timeout=10)  # every racer has read "no thread" by now
+        with self._lock:
+            remote_id = f"conv_{len(self.alive) + len(self.deleted)}"
+            self.alive.add(remote_id)
+        return remote_id
+
+    def delete(self, remote_id: str) -> None:
+        with self._lock:
+            self.alive.discard(remote_id)
+            self.deleted.append(remote_id)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(table: Any, clock: Clock) -> ThreadStore:
+    return ThreadStore(table, retention=7 * DAY, now=clock)
+
+
+def get_or_create(store: ThreadStore, remote: RemoteThreads, user: str = "alice", **kw: Any):
+    return store.get_or_create(
+        user,
+        kw.get("purpose", "analysis"),
+        max_age=timedelta(hours=24),
+        backend="responses",
+        create_remote=remote.create,
+        delete_remote=remote.delete,
+    )
+
+
+def test_creates_then_reuses_and_touches(store: ThreadStore, clock: Clock) -> None:
+    remote = RemoteThreads()
+    first, created = get_or_create(store, remote)
+    assert created
+    clock.advance(timedelta(hours=3))
+    again, created_again = get_or_create(store, remote)
+    assert not created_again
+    assert again.thread_id == first.thread_id
+    assert again.last_activity == clock.moment
+    assert remote.alive == {first.remote_id}
+
+
+def test_stale_thread_is_replaced_but_kept_for_cleanup(store: ThreadStore, clock: Clock) -> None:
+    remote = RemoteThreads()
+    old, _ = get_or_create(store, remote)
+    clock.advance(timedelta(hours=25))
+    new, created = get_or_create(store, remote)
+    assert created
+    assert new.thread_id != old.thread_id
+    assert store.get("alice", old.thread_id).thread_id == old.thread_id
+
+
+def test_purposes_and_users_are_separate(store: ThreadStore) -> None:
+    remote = RemoteThreads()
+    a, _ = get_or_create(store, remote, "alice", purpose="analysis")
+    b, _ = get_or_create(store, remote, "alice", purpose="support")
+    c, _ = get_or_create(store, remote, "bob", purpose="analysis")
+    assert len({a.thread_id, b.thread_id, c.thread_id}) == 3
+
+
+def test_concurrent_calls_yield_one_thread_and_no_orphan(store: ThreadStore) -> None:
+    racers = 4
+    remote = RemoteThreads(barrier=threading.Barrier(racers))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            results.append(get_or_create(store, remote))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=call) for _ in range(racers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert not errors
+    assert len({thread.thread_id for thread, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert len(remote.alive) == 1, "losers must delete the remote threads they made"
+    assert len(remote.deleted) == racers - 1
+    (winner,) = {thread.remote_id for thread, _ in results}
+    assert remote.alive == {winner}
+
+
+def test_other_users_thread_is_not_found(store: ThreadStore) -> None:
+    thread, _ = get_or_create(store, RemoteThreads(), "alice")
+    with pytest.raises(NotFoundError):
+        store.get("mallory", thread.thread_id)
+
+
+def test_list_is_paginated_newest_first(store: ThreadStore) -> None:
+    remote = RemoteThreads()
+    made = [get_or_create(store, remote, purpose=f"p{i}")[0].thread_id for i in range(5)]
+    first = store.list("alice", limit=3)
+    second = store.list("alice", limit=3, start_key=first.next_key)
+    listed = [t.thread_id for t in first.threads + second.threads]
+    assert listed == list(reversed(made))
+    assert second.next_key is None
+
+
+def test_stale_threads_come_from_the_activity_index(store: ThreadStore, clock: Clock) -> None:
+    remote = RemoteThreads()
+    old, _ = get_or_create(store, remote, purpose="old")
+    clock.advance(8 * DAY)
+    fresh, _ = get_or_create(store, remote, purpose="fresh")
+    page = store.stale(idle_for=7 * DAY, limit=10)
+    assert [t.thread_id for t in page.threads] == [old.thread_id]
+    assert fresh.thread_id not in {t.thread_id for t in page.threads}
+
+
+def test_run_lock_is_exclusive_and_released_once(store: ThreadStore) -> None:
+    thread, _ = get_or_create(store, RemoteThreads())
+    lease = timedelta(minutes=10)
+    store.acquire_run_lock("alice", thread.thread_id, "run_1", lease=lease)
+    store.acquire_run_lock("alice", thread.thread_id, "run_1", lease=lease)  # a retry is fine
+    with pytest.raises(ThreadBusyError) as busy:
+        store.acquire_run_lock("alice", thread.thread_id, "run_2", lease=lease)
+    assert busy.value.active_run_id == "run_1"
+    assert not store.release_run_lock("alice", thread.thread_id, "run_2")
+    assert store.release_run_lock("alice", thread.thread_id, "run_1")
+    assert not store.release_run_lock("alice", thread.thread_id, "run_1")
+    store.acquire_run_lock("alice", thread.thread_id, "run_2", lease=lease)
+
+
+def test_expired_lease_can_be_taken_over(store: ThreadStore, clock: Clock) -> None:
+    thread, _ = get_or_create(store, RemoteThreads())
+    store.acquire_run_lock("alice", thread.thread_id, "crashed", lease=timedelta(minutes=5))
+    clock.advance(timedelta(minutes=6))
+    store.acquire_run_lock("alice", thread.thread_id, "next", lease=timedelta(minutes=5))
+    assert store.get("alice", thread.thread_id).active_run_id == "next"
+
+
+def test_delete_removes_record_and_pointer(store: ThreadStore) -> None:
+    remote = RemoteThreads()
+    thread, _ = get_or_create(store, remote)
+    store.delete(thread)
+    with pytest.raises(NotFoundError):
+        store.get("alice", thread.thread_id)
+    replacement, created = get_or_create(store, remote)
+    assert created
+    assert replacement.thread_id != thread.thread_id
