@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from threadline.errors import NotFoundError
+from threadline.errors import InvalidRequestError
 
 CONFIG_DIR = Path(__file__).parent / "assistant_configs"
 
@@ -44,4 +44,6 @@ def load_assistant(name: str) -> AssistantConfig:
         return available_assistants()[name]
     except KeyError:
         known = ", ".join(sorted(available_assistants()))
-        raise NotFoundError(f"unknown assistant {name!r}; known: {known}") from None
+        raise InvalidRequestError(
+            "unknown_assistant", f"unknown assistant {name!r}; known: {known}"
+        ) from None

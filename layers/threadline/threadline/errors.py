@@ -32,3 +32,15 @@ class ThreadBusyError(ThreadlineError):
         super().__init__(f"thread {thread_id} already has an active run {active_run_id}")
         self.thread_id = thread_id
         self.active_run_id = active_run_id
+
+
+class InvalidRequestError(ThreadlineError):
+    """The request is well-formed JSON but asks for something that cannot be done."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServiceUnavailableError(ThreadlineError):
+    """A dependency failed; the caller may retry."""

@@ -29,6 +29,8 @@ class StartRunInput(BaseModel):
     user_id: str = Field(min_length=1)
     message: str = Field(min_length=1)
     assistant: str = "data_analyst"
+    # A run may ask for a shorter deadline than the deployment's RunTimeoutSeconds, not longer.
+    timeout_seconds: int | None = Field(default=None, ge=1)
 
 
 class CaughtError(BaseModel):

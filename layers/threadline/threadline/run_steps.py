@@ -19,11 +19,8 @@ from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, RunState, Start
 from threadline.runs import RunOutcome, RunRecord, RunStore, StoredFile, ToolCallRecord
 from threadline.settings import Settings
 from threadline.table import utc_now
-from threadline.threads import ThreadStore
+from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
-
-# The lock outlives the run's deadline by this much, so only a crashed execution loses it.
-LOCK_LEASE_MARGIN = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -59,6 +56,10 @@ class RunSteps:
             request.run_id,
             lease=timedelta(seconds=self.settings.run_timeout_seconds) + LOCK_LEASE_MARGIN,
         )
+        timeout = min(
+            request.timeout_seconds or self.settings.run_timeout_seconds,
+            self.settings.run_timeout_seconds,
+        )
         context = RunContext(vector_store_id=thread.vector_store_id)
         handle = self.backend.start_run(
             thread.remote_id, request.message, assistant, self.tools_for(assistant), context
@@ -77,7 +78,7 @@ class RunSteps:
             handle=handle,
             context=context,
             started_at=now,
-            deadline=now + timedelta(seconds=self.settings.run_timeout_seconds),
+            deadline=now + timedelta(seconds=timeout),
             status=RunStatus.QUEUED,
             next="wait",
             wait_seconds=round(self.settings.poll_initial_seconds),
@@ -161,10 +162,7 @@ class RunSteps:
             update={
                 "status": RunStatus.TIMED_OUT,
                 "next": "finish",
-                "reason": (
-                    f"run exceeded its {self.settings.run_timeout_seconds} s deadline "
-                    "and was cancelled"
-                ),
+                "reason": "run passed its deadline and was cancelled",
             }
         )
 

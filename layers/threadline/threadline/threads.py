@@ -21,6 +21,9 @@ from threadline.ids import new_id
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+# The run lock outlives the run's deadline by this much, so only a crashed execution loses it.
+LOCK_LEASE_MARGIN = timedelta(minutes=15)
+
 
 class Thread(BaseModel):
     thread_id: str

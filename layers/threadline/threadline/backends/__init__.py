@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openai import OpenAI
+from typing import TYPE_CHECKING
 
 from threadline.backends.base import (
     AssistantBackend,
@@ -13,6 +13,9 @@ from threadline.backends.base import (
     RunHandle,
     RunView,
 )
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 __all__ = [
     "AssistantBackend",

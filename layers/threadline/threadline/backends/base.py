@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import openai
 from pydantic import BaseModel, Field
 
 from threadline.assistant_config import AssistantConfig
 from threadline.errors import BackendRequestError, NotFoundError, TransientBackendError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
-from threadline.tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from threadline.tools import ToolRegistry
 
 
 class RunHandle(BaseModel):
@@ -103,6 +104,8 @@ class AssistantBackend(Protocol):
 @contextmanager
 def translated_errors(action: str) -> Iterator[None]:
     """Map the SDK's exceptions onto the error classes the state machine retries or not."""
+    import openai  # only adapters call this, and they have imported the SDK already
+
     try:
         yield
     except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:

@@ -1,0 +1,372 @@
+"""The HTTP API: threads, runs and messages for the caller identified by the JWT's `sub`.
+
+Reads go to DynamoDB only; the OpenAI SDK is imported by the routes that talk to OpenAI.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from threadline import runtime
+from threadline import table as keys
+from threadline.api_models import (
+    CreateThreadBody,
+    ErrorBody,
+    Health,
+    MessageList,
+    MessageView,
+    RunAccepted,
+    RunView,
+    StartRunBody,
+    ThreadList,
+    ThreadView,
+)
+from threadline.cursors import decode_cursor, encode_cursor
+from threadline.errors import (
+    BackendRequestError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ThreadBusyError,
+    TransientBackendError,
+)
+from threadline.run_requests import RunStarter
+from threadline.runs import RunRecord
+from threadline.settings import load_api_settings
+
+if TYPE_CHECKING:
+    from threadline.backends.base import AssistantBackend
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayHttpResolver(enable_validation=True)
+
+ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+class RunRequest(BaseModel):
+    """What makes two run requests the same, for the Idempotency-Key header."""
+
+    user_id: str
+    thread_id: str
+    idempotency_key: str | None
+    message: str
+    assistant: str
+
+
+# -- wiring (built once per cold start, on first use) -------------------------------------
+
+
+@cache
+def run_starter() -> RunStarter:
+    import boto3
+
+    settings = load_api_settings()
+    return RunStarter(
+        threads=runtime.thread_store(),
+        runs=runtime.run_store(),
+        stepfunctions=boto3.client("stepfunctions"),
+        state_machine_arn=settings.state_machine_arn,
+        run_timeout_seconds=settings.run_timeout_seconds,
+    )
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[user_id, thread_id, idempotency_key]",
+        payload_validation_jmespath="[message, assistant]",
+        expires_after_seconds=24 * 3600,
+    )
+
+
+@cache
+def start_run_once() -> Any:
+    persistence = DynamoDBPersistenceLayer(
+        table_name=load_api_settings().table_name,
+        key_attr="PK",
+        sort_key_attr="SK",
+        expiry_attr="expires_at",
+    )
+    return idempotent_function(
+        _start_run,
+        data_keyword_argument="request",
+        persistence_store=persistence,
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(model=RunRecord),
+    )
+
+
+def _start_run(request: RunRequest) -> RunRecord:
+    return run_starter().start(
+        request.user_id, request.thread_id, request.message, request.assistant
+    )
+
+
+def backend() -> AssistantBackend:
+    return runtime.backend()
+
+
+def caller() -> str:
+    """The user is the token's subject; API Gateway's JWT authorizer has verified it."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise UnauthorizedError
+    return str(subject)
+
+
+class UnauthorizedError(Exception):
+    pass
+
+
+def json_response(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(),
+        headers=headers,
+    )
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+@app.get("/health", summary="Liveness check (no authentication)")
+def health() -> Health:
+    return Health()
+
+
+@app.post("/threads", summary="Get or create the caller's thread for a purpose", responses=ERRORS)
+def create_thread(body: CreateThreadBody) -> Response[ThreadView]:
+    settings = load_api_settings()
+    remote = backend()
+    thread, created = runtime.thread_store().get_or_create(
+        caller(),
+        body.purpose,
+        max_age=timedelta(hours=settings.thread_max_age_hours),
+        backend=settings.openai_backend,
+        create_remote=remote.create_thread,
+        delete_remote=remote.delete_thread,
+    )
+    return json_response(HTTPStatus.CREATED if created else HTTPStatus.OK, ThreadView.of(thread))
+
+
+@app.get("/threads", summary="The caller's threads, newest first", responses=ERRORS)
+def list_threads(limit: Limit = 20, cursor: Cursor = None) -> ThreadList:
+    user = caller()
+    start_key = None
+    if cursor:
+        sort_key = decode_cursor(cursor, prefix="THREAD#")
+        start_key = {"PK": keys.user_key(user), "SK": sort_key}
+    page = runtime.thread_store().list(user, limit=limit, start_key=start_key)
+    return ThreadList(
+        threads=[ThreadView.of(thread) for thread in page.threads],
+        next_cursor=encode_cursor(page.next_key["SK"]) if page.next_key else None,
+    )
+
+
+@app.get("/threads/<thread_id>", summary="One of the caller's threads", responses=ERRORS)
+def get_thread(thread_id: str) -> ThreadView:
+    return ThreadView.of(runtime.thread_store().get(caller(), thread_id))
+
+
+@app.delete("/threads/<thread_id>", summary="Delete a thread here and remotely", responses=ERRORS)
+def delete_thread(thread_id: str) -> Response[None]:
+    store = runtime.thread_store()
+    thread = store.get(caller(), thread_id)
+    if thread.active_run_id:
+        raise ThreadBusyError(thread_id, thread.active_run_id)
+    backend().delete_thread(thread.remote_id)
+    store.delete(thread)
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@app.post(
+    "/threads/<thread_id>/runs",
+    summary="Post a message and start a run (202; poll the status URL)",
+    responses=ERRORS,
+)
+def start_run(
+    thread_id: str,
+    body: StartRunBody,
+    idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=128)] = None,
+) -> Response[RunAccepted]:
+    settings = load_api_settings()
+    if len(body.message) > settings.max_message_chars:
+        raise InvalidRequestError(
+            "message_too_long",
+            f"message has {len(body.message)} characters; the limit is "
+            f"{settings.max_message_chars}",
+        )
+    request = RunRequest(
+        user_id=caller(),
+        thread_id=thread_id,
+        idempotency_key=idempotency_key,
+        message=body.message,
+        assistant=body.assistant,
+    )
+    run = start_run_once()(request=request) if idempotency_key else _start_run(request)
+    status_url = f"/threads/{thread_id}/runs/{run.run_id}"
+    accepted = RunAccepted(
+        id=run.run_id, thread_id=thread_id, status=run.status, status_url=status_url
+    )
+    return json_response(HTTPStatus.ACCEPTED, accepted, headers={"Location": status_url})
+
+
+@app.get(
+    "/threads/<thread_id>/runs/<run_id>", summary="A run's status and result", responses=ERRORS
+)
+def get_run(thread_id: str, run_id: str) -> RunView:
+    runtime.thread_store().get(caller(), thread_id)  # ownership
+    return RunView.of(runtime.run_store().get(thread_id, run_id))
+
+
+@app.post(
+    "/threads/<thread_id>/runs/<run_id>/cancel",
+    summary="Cancel an active run (the state machine records it as cancelled)",
+    responses=ERRORS,
+)
+def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
+    from threadline.backends.base import RunHandle
+
+    thread = runtime.thread_store().get(caller(), thread_id)
+    run = runtime.run_store().get(thread_id, run_id)
+    if run.status.is_terminal or thread.active_run_id != run_id or not run.remote_run_id:
+        raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
+    backend().cancel_run(
+        RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
+    )
+    return json_response(HTTPStatus.ACCEPTED, RunView.of(run))
+
+
+@app.get(
+    "/threads/<thread_id>/messages",
+    summary="The thread's messages, newest first by default",
+    responses=ERRORS,
+)
+def list_messages(
+    thread_id: str,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+) -> MessageList:
+    thread = runtime.thread_store().get(caller(), thread_id)
+    after = decode_cursor(cursor) if cursor else None
+    page = backend().list_messages(
+        thread.remote_id, limit=limit, cursor=after, newest_first=order == "desc"
+    )
+    return MessageList(
+        messages=[MessageView(id=m.id, role=m.role, text=m.text) for m in page.messages],
+        next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
+    )
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI 3.1 document", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type="application/json", body=openapi_json())
+
+
+def openapi_json() -> str:
+    return app.get_openapi_json_schema(
+        title="Threadline API",
+        version="1.0.0",
+        description="Threads, runs and messages of OpenAI assistants, run on AWS serverless.",
+    )
+
+
+# -- errors: one mapping, one shape -------------------------------------------------------
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response:
+    details = [
+        {"location": [str(part) for part in item.get("loc", ())], "problem": item.get("msg")}
+        for item in error.errors()
+    ]
+    return error_response(400, "invalid_request", "the request is not valid", details)
+
+
+@app.exception_handler(InvalidRequestError)
+def rejected_request(error: InvalidRequestError) -> Response:
+    return error_response(400, error.code, str(error))
+
+
+@app.exception_handler(NotFoundError)
+def not_found(error: NotFoundError) -> Response:
+    return error_response(404, "not_found", str(error))
+
+
+@app.exception_handler(ThreadBusyError)
+def thread_busy(error: ThreadBusyError) -> Response:
+    return error_response(409, "run_active", str(error), {"active_run_id": error.active_run_id})
+
+
+@app.exception_handler(IdempotencyValidationError)
+def idempotency_key_reused(error: IdempotencyValidationError) -> Response:
+    return error_response(
+        422, "idempotency_key_reused", "this Idempotency-Key was used with a different body"
+    )
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def idempotent_request_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+    return error_response(409, "request_in_progress", "the same request is still being handled")
+
+
+@app.exception_handler(UnauthorizedError)
+def unauthorized(error: UnauthorizedError) -> Response:
+    return error_response(401, "unauthorized", "a valid bearer token is required")
+
+
+@app.exception_handler(BackendRequestError)
+def backend_refused(error: BackendRequestError) -> Response:
+    logger.warning("OpenAI refused a request", extra={"reason": str(error)})
+    return error_response(400, "upstream_rejected", "the assistant service refused the request")
+
+
+@app.exception_handler(TransientBackendError)
+@app.exception_handler(ServiceUnavailableError)
+def unavailable(error: Exception) -> Response:
+    logger.warning("dependency unavailable", extra={"reason": str(error)})
+    return error_response(503, "unavailable", "a dependency is unavailable; try again")
+
+
+@app.not_found
+def unknown_route(error: Exception) -> Response:
+    return error_response(404, "not_found", "no such route")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency_config().register_lambda_context(context)
+    return app.resolve(event, context)

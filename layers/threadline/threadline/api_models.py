@@ -1,0 +1,119 @@
+"""Request and response bodies of the HTTP API (the OpenAPI document is generated from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from threadline.models import RunStatus, Usage
+from threadline.runs import RunRecord, ToolCallRecord
+from threadline.threads import Thread
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateThreadBody(StrictBody):
+    purpose: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="What the thread is for; one reusable thread per user and purpose.",
+    )
+
+
+class StartRunBody(StrictBody):
+    message: str = Field(min_length=1, description="The user's message.")
+    assistant: str = Field(default="data_analyst", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ThreadView(BaseModel):
+    id: str
+    purpose: str
+    backend: str
+    created_at: datetime
+    last_activity: datetime
+    active_run_id: str | None = None
+
+    @classmethod
+    def of(cls, thread: Thread) -> ThreadView:
+        return cls(
+            id=thread.thread_id,
+            purpose=thread.purpose,
+            backend=thread.backend,
+            created_at=thread.created_at,
+            last_activity=thread.last_activity,
+            active_run_id=thread.active_run_id,
+        )
+
+
+class ThreadList(BaseModel):
+    threads: list[ThreadView]
+    next_cursor: str | None = None
+
+
+class RunView(BaseModel):
+    id: str
+    thread_id: str
+    assistant: str
+    status: RunStatus
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    output_text: str | None = None
+    usage: Usage
+    tool_rounds: int
+    tool_calls: list[ToolCallRecord]
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunView:
+        return cls(
+            id=run.run_id,
+            thread_id=run.thread_id,
+            assistant=run.assistant,
+            status=run.status,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_seconds=run.duration_seconds,
+            output_text=run.output_text,
+            usage=run.usage,
+            tool_rounds=run.tool_rounds,
+            tool_calls=run.tool_calls,
+            reason=run.reason,
+        )
+
+
+class RunAccepted(BaseModel):
+    id: str
+    thread_id: str
+    status: RunStatus
+    status_url: str
+
+
+class MessageView(BaseModel):
+    id: str
+    role: str
+    text: str
+
+
+class MessageList(BaseModel):
+    messages: list[MessageView]
+    next_cursor: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, object]] | dict[str, object] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str = "ok"

@@ -1,0 +1,92 @@
+"""Starting a run from the API: lock the thread, record the run, start its execution."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from threadline.assistant_config import load_assistant
+from threadline.errors import ServiceUnavailableError
+from threadline.ids import new_id
+from threadline.models import RunStatus, Usage
+from threadline.run_state import StartRunInput
+from threadline.runs import RunOutcome, RunRecord, RunStore
+from threadline.table import utc_now
+from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+class RunStarter:
+    def __init__(
+        self,
+        *,
+        threads: ThreadStore,
+        runs: RunStore,
+        stepfunctions: SFNClient,
+        state_machine_arn: str,
+        run_timeout_seconds: int,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._threads = threads
+        self._runs = runs
+        self._sfn = stepfunctions
+        self._state_machine_arn = state_machine_arn
+        self._lease = timedelta(seconds=run_timeout_seconds) + LOCK_LEASE_MARGIN
+        self._now = now
+
+    def start(self, user_id: str, thread_id: str, message: str, assistant_name: str) -> RunRecord:
+        """Start a run; ThreadBusyError if one is active, NotFoundError if no such thread.
+
+        The lock is taken here, in one transaction with the run record, so a second request
+        is refused at once; the execution's StartRun finds the lock already its own.
+        """
+        assistant = load_assistant(assistant_name)
+        self._threads.get(user_id, thread_id)
+        record = RunRecord(
+            run_id=new_id("run"),
+            thread_id=thread_id,
+            user_id=user_id,
+            assistant=assistant.name,
+            created_at=self._now(),
+        )
+        lock = self._threads.lock_update(user_id, thread_id, record.run_id, self._lease)
+        if not self._runs.put_new(record, with_lock=lock):
+            self._threads.raise_lock_conflict(user_id, thread_id)
+        execution_input = StartRunInput(
+            run_id=record.run_id,
+            thread_id=thread_id,
+            user_id=user_id,
+            message=message,
+            assistant=assistant.name,
+        )
+        try:
+            execution = self._sfn.start_execution(
+                stateMachineArn=self._state_machine_arn,
+                name=record.run_id,
+                input=execution_input.model_dump_json(),
+            )
+        except (ClientError, BotoCoreError) as error:
+            self._abandon(record, f"could not start the run's execution: {error}")
+            raise ServiceUnavailableError("could not start the run; try again") from error
+        return record.model_copy(update={"execution_arn": execution["executionArn"]})
+
+    def _abandon(self, record: RunRecord, reason: str) -> None:
+        """Undo a start whose execution never began: fail the run, free the thread."""
+        now = self._now()
+        self._runs.finish(
+            record.thread_id,
+            record.run_id,
+            RunOutcome(
+                status=RunStatus.FAILED,
+                finished_at=now,
+                duration_seconds=0.0,
+                usage=Usage(),
+                reason=reason[:500],
+            ),
+        )
+        self._threads.release_run_lock(record.user_id, record.thread_id, record.run_id)

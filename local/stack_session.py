@@ -1,0 +1,149 @@
+"""Threadline on one machine: moto provisioned from template.yaml, the real state machine in
+moto's ASL interpreter, the real handlers in-process, and the local OpenAI server (or, with
+OPENAI_API_KEY set, the real OpenAI API).
+
+Tests, `make demo` and `make serve` all start the product through `local_threadline()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local.aws import LocalStack, install, provision
+from local.openai_server import OpenAIServer
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "template.yaml"
+LOCAL_KEY = "sk-local-threadline"  # what the local OpenAI server accepts; not a secret
+TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+@dataclass
+class LocalThreadline:
+    stack: LocalStack
+    openai: OpenAIServer | None  # None when talking to the real OpenAI API
+    environment: dict[str, str]
+    sfn: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sfn = boto3.client("stepfunctions")
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.stack.state_machines["RunStateMachine"]
+
+    @property
+    def table(self) -> Any:
+        return boto3.resource("dynamodb").Table(self.stack.resources["Table"])
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until an execution ends (bounded) and return its description."""
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] in TERMINAL_EXECUTION:
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {description['status']}")
+            time.sleep(0.02)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
+
+    def entered_states(self, execution_arn: str) -> list[str]:
+        return [
+            event["stateEnteredEventDetails"]["name"]
+            for event in self.history(execution_arn)
+            if "stateEnteredEventDetails" in event
+        ]
+
+    def stop_running_executions(self) -> None:
+        paginator = self.sfn.get_paginator("list_executions")
+        for page in paginator.paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
+        ):
+            for execution in page["executions"]:
+                self.sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+@contextmanager
+def local_threadline(
+    *,
+    parameters: dict[str, str] | None = None,
+    openai_latency_seconds: float = 0.0,
+) -> Iterator[LocalThreadline]:
+    """Start the whole product in this process; everything is torn down on exit."""
+    real_key = os.environ.get("OPENAI_API_KEY")
+    with ExitStack() as stack_of_contexts:
+        saved_environment = dict(os.environ)
+        stack_of_contexts.callback(_restore_environment, saved_environment)
+        os.environ.update(FAKE_CREDENTIALS)
+        server = None
+        overrides = {"PollInitialSeconds": "0", "PollMaxSeconds": "1", **(parameters or {})}
+        if not real_key:
+            server = OpenAIServer(latency_seconds=openai_latency_seconds)
+            base_url = server.start_background("127.0.0.1", 0)
+            stack_of_contexts.callback(server.stop)
+            overrides.setdefault("OpenAIBaseUrl", base_url)
+        stack_of_contexts.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        )
+        local_stack = provision(TEMPLATE, parameters=overrides)
+        _store_api_key(local_stack, real_key or LOCAL_KEY)
+        environment = local_stack.environment()
+        os.environ.update(environment)
+        os.environ.pop("OPENAI_API_KEY", None)  # the handlers read the key from the secret
+        _forget_cached_configuration()
+        stack_of_contexts.callback(_forget_cached_configuration)
+        stack_of_contexts.enter_context(install(local_stack.registry))
+        session = LocalThreadline(stack=local_stack, openai=server, environment=environment)
+        stack_of_contexts.callback(session.stop_running_executions)
+        yield session
+
+
+def _store_api_key(local_stack: LocalStack, key: str) -> None:
+    """Put the key where AWS keeps it: the secret the template names."""
+    secret_name = local_stack.environment()["OPENAI_API_KEY_SECRET_NAME"]
+    boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=key)
+
+
+def _forget_cached_configuration() -> None:
+    """Settings and clients are cached per cold start; a new local stack is a new cold start."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("threadline") and module is not None:
+            for attribute in vars(module).values():
+                if isinstance(attribute, functools._lru_cache_wrapper):
+                    attribute.cache_clear()
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def execution_input(**fields: Any) -> str:
+    return json.dumps(fields)

@@ -1,0 +1,177 @@
+"""Every path of the run state machine, on the real ASL in moto's interpreter, with the real
+handlers and both OpenAI backends (the local OpenAI server over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from local.openai_server import Step
+from tests.integration.conftest import RunDriver
+from threadline import runtime
+from threadline.backends.base import RunHandle
+from threadline.models import RunStatus
+
+SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"
+
+
+def thread_is_unlocked(driver: RunDriver, thread_id: str) -> bool:
+    return runtime.thread_store().get(driver.user_id, thread_id).active_run_id is None
+
+
+def test_plain_completion(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.say("Hello from the model."), key=thread.remote_id)
+    description, run = driver.run(thread, "Hi there")
+    assert description["status"] == "SUCCEEDED"
+    assert run.status is RunStatus.COMPLETED
+    assert run.output_text == "Hello from the model."
+    assert run.usage.total_tokens > 0
+    assert run.usage.total_tokens == run.usage.input_tokens + run.usage.output_tokens
+    assert run.tool_calls == []
+    assert run.finished_at is not None
+    assert run.duration_seconds is not None
+    assert thread_is_unlocked(driver, thread.thread_id)
+    states = driver.product.entered_states(description["executionArn"])
+    assert states[:3] == ["StartRun", "WaitForModel", "CheckRun"]
+    assert states[-3:] == ["FinishRun", "RouteOnOutcome", "RunCompleted"]
+    assert "ProcessToolCalls" not in states
+
+
+def test_tool_rounds_with_parallel_calls(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.extend(
+        [
+            Step.calls(
+                [
+                    ("get_table_schema", {"table_name": "sales"}),
+                    ("get_table_schema", {"table_name": "products"}),
+                ]
+            ),
+            Step.call("query_database", {"query": SALES_BY_REGION}),
+        ],
+        key=thread.remote_id,
+    )
+    description, run = driver.run(thread, "What is revenue by region?")
+    assert description["status"] == "SUCCEEDED", description
+    assert run.status is RunStatus.COMPLETED
+    assert run.tool_rounds == 2
+    assert [call.name for call in run.tool_calls] == [
+        "get_table_schema",
+        "get_table_schema",
+        "query_database",
+    ]
+    assert not any(call.is_error for call in run.tool_calls)
+    query = run.tool_calls[-1]
+    assert query.summary["row_count"] == 4
+    assert "query_database" in (run.output_text or "")
+    states = driver.product.entered_states(description["executionArn"])
+    assert states.count("ProcessToolCalls") == 2
+    assert thread_is_unlocked(driver, thread.thread_id)
+
+
+def test_tool_error_is_an_output_the_model_reads(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.extend(
+        [
+            Step.calls(
+                [
+                    ("query_database", {"query": "DELETE FROM sales"}),
+                    ("no_such_tool", {}),
+                    ("get_table_schema", {"wrong": "argument"}),
+                ]
+            )
+        ],
+        key=thread.remote_id,
+    )
+    description, run = driver.run(thread, "Delete everything")
+    assert description["status"] == "SUCCEEDED"
+    assert run.status is RunStatus.COMPLETED
+    assert [call.is_error for call in run.tool_calls] == [True, True, True]
+    assert "fail" in (run.output_text or "").lower()
+
+
+@pytest.mark.parametrize(
+    ("step", "status", "reason_part"),
+    [
+        (Step.fail(code="server_error", message="the model broke"), RunStatus.FAILED, "broke"),
+        (Step.incomplete(reason="max_output_tokens"), RunStatus.INCOMPLETE, "max_output_tokens"),
+    ],
+    ids=["failed", "incomplete"],
+)
+def test_unsuccessful_runs_finish_with_a_reason(
+    driver: RunDriver, step: Step, status: RunStatus, reason_part: str
+) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(step, key=thread.remote_id)
+    description, run = driver.run(thread, "Try")
+    assert description["status"] == "FAILED"
+    assert description.get("error") == status.value
+    assert run.status is status
+    assert reason_part in (run.reason or "")
+    assert thread_is_unlocked(driver, thread.thread_id)
+
+
+def test_expired_run(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.expire(), key=thread.remote_id)
+    description, run = driver.run(thread, "Take your time")
+    assert description["status"] == "FAILED"
+    expected = RunStatus.EXPIRED if runtime.backend().name == "assistants" else RunStatus.FAILED
+    assert run.status is expected
+    assert "expire" in (run.reason or "")
+    assert thread_is_unlocked(driver, thread.thread_id)
+
+
+def test_transient_errors_are_retried_then_succeed(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    openai = driver.product.openai
+    openai.script.push(Step.http_error(status=429, retry_after=0), key=thread.remote_id)
+    openai.script.push(Step.http_error(status=500, retry_after=0), key=thread.remote_id)
+    openai.script.push(Step.say("made it"), key=thread.remote_id)
+    description, run = driver.run(thread, "Hello?")
+    assert description["status"] == "SUCCEEDED", description
+    assert run.output_text == "made it"
+    retried = [
+        event
+        for event in driver.product.history(description["executionArn"])
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+    causes = [json.loads(e["lambdaFunctionFailedEventDetails"]["cause"]) for e in retried]
+    assert [cause["errorType"] for cause in causes] == ["TransientBackendError"] * 2
+
+
+def test_deadline_cancels_the_remote_run(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
+    description, run = driver.run(thread, "Think forever", timeout_seconds=1)
+    assert description["status"] == "FAILED"
+    assert run.status is RunStatus.TIMED_OUT
+    assert "deadline" in (run.reason or "")
+    states = driver.product.entered_states(description["executionArn"])
+    assert "CancelRun" in states
+    assert thread_is_unlocked(driver, thread.thread_id)
+    handle = RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
+    remote_status = runtime.backend().get_run(handle).status
+    if remote_status is RunStatus.IN_PROGRESS:  # Assistants: cancelling -> cancelled
+        remote_status = runtime.backend().get_run(handle).status
+    assert remote_status is RunStatus.CANCELLED
+
+
+def test_second_run_on_a_locked_thread_is_refused(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
+    first = driver.start(thread, "Keep going")
+    for _ in range(500):
+        if not thread_is_unlocked(driver, thread.thread_id):
+            break
+        time.sleep(0.01)
+    description, run = driver.run(thread, "Me too")
+    assert description["status"] == "FAILED"
+    assert run.status is RunStatus.FAILED
+    assert "ThreadBusyError" in (run.reason or "")
+    holder = runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id
+    assert holder == first.rsplit(":", 1)[-1], "the refused run must not release the lock"
+    driver.product.sfn.stop_execution(executionArn=first)
