@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements clean
+.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements openapi clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ format: $(VENV)/.synced ## Fix lint and format
 requirements: $(UV) ## Regenerate the layer's requirements from uv.lock
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
 		$(addprefix --no-emit-package ,$(NON_LAYER_PACKAGES)) -o $(LAYER_REQUIREMENTS) --quiet
+
+openapi: $(VENV)/.synced ## Regenerate docs/openapi.json from the API's models
+	$(PY) -m local.openapi
 
 # sam build wants a python3.13 for the python3.13 functions; pyenv provides one if installed.
 PYENV_313 := $(shell command -v pyenv >/dev/null && pyenv versions --bare | grep -m1 '^3\.13')

@@ -57,7 +57,7 @@ def http_api_event(
     }
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        event["queryStringParameters"] = {name: value for name, value in pairs}
+        event["queryStringParameters"] = dict(pairs)
     if path_parameters:
         event["pathParameters"] = path_parameters
     if claims is not None:

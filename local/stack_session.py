@@ -22,6 +22,7 @@ import boto3
 from moto import mock_aws
 
 from local.aws import LocalStack, install, provision
+from local.aws.atomic_dynamodb import atomic_item_writes
 from local.openai_server import OpenAIServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,9 +68,7 @@ class LocalThreadline:
             time.sleep(0.02)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
-            "events"
-        ]
+        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
 
     def entered_states(self, execution_arn: str) -> list[str]:
         return [
@@ -109,6 +108,7 @@ def local_threadline(
         stack_of_contexts.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
+        stack_of_contexts.enter_context(atomic_item_writes())
         local_stack = provision(TEMPLATE, parameters=overrides)
         _store_api_key(local_stack, real_key or LOCAL_KEY)
         environment = local_stack.environment()

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from local.aws.atomic_dynamodb import atomic_item_writes
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Never reach real AWS from tests, whatever the machine's configuration says.
@@ -44,7 +46,7 @@ def table_properties() -> dict[str, Any]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    with mock_aws():
+    with mock_aws(), atomic_item_writes():
         yield
 
 

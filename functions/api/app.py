@@ -62,7 +62,15 @@ logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)
 
-ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+ERRORS: dict[int | str, Any] = {
+    status: {"description": meaning, "content": {"application/json": {"model": ErrorBody}}}
+    for status, meaning in {
+        400: "Invalid request",
+        401: "Missing or invalid token",
+        404: "Not found (or not yours)",
+        409: "Conflicts with an active run",
+    }.items()
+}
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
@@ -143,11 +151,15 @@ class UnauthorizedError(Exception):
     pass
 
 
+class RunStartingError(Exception):
+    """The run has no remote run to cancel yet."""
+
+
 def json_response(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type="application/json",
-        body=body.model_dump_json(),
+        body=body,
         headers=headers,
     )
 
@@ -255,8 +267,10 @@ def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
 
     thread = runtime.thread_store().get(caller(), thread_id)
     run = runtime.run_store().get(thread_id, run_id)
-    if run.status.is_terminal or thread.active_run_id != run_id or not run.remote_run_id:
+    if run.status.is_terminal or thread.active_run_id != run_id:
         raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
+    if not run.remote_run_id:
+        raise RunStartingError(run_id)
     backend().cancel_run(
         RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
     )
@@ -340,6 +354,11 @@ def idempotency_key_reused(error: IdempotencyValidationError) -> Response:
 @app.exception_handler(IdempotencyAlreadyInProgressError)
 def idempotent_request_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
     return error_response(409, "request_in_progress", "the same request is still being handled")
+
+
+@app.exception_handler(RunStartingError)
+def run_starting(error: RunStartingError) -> Response:
+    return error_response(409, "run_starting", "the run is still starting; try again shortly")
 
 
 @app.exception_handler(UnauthorizedError)
