@@ -14,6 +14,8 @@ ASL_VALIDATOR_VERSION := 4.0.0
 # SAM validates offline when it has a region and no credentials lookup is needed.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
+# The local stack imports the layer's package the way Lambda does: from the layer's path.
+export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
@@ -79,7 +81,7 @@ serve: dev ## Run the local stack on 127.0.0.1:$${PORT:-3000}
 	$(PY) -m local.serve --port $${PORT:-3000}
 
 token: $(VENV)/.synced ## Print a local API token: make token USER=alice
-	@$(PY) -m local.token $${USER:-alice}
+	@$(PY) -m local.tokens $${USER:-alice}
 
 bench: dev ## Run the benchmarks; writes bench/results/latest.json
 	$(PY) -m bench

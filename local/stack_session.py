@@ -24,6 +24,7 @@ from moto import mock_aws
 from local.aws import LocalStack, install, provision
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.openai_server import OpenAIServer
+from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
@@ -99,7 +100,13 @@ def local_threadline(
         stack_of_contexts.callback(_restore_environment, saved_environment)
         os.environ.update(FAKE_CREDENTIALS)
         server = None
-        overrides = {"PollInitialSeconds": "0", "PollMaxSeconds": "1", **(parameters or {})}
+        overrides = {
+            "PollInitialSeconds": "0",
+            "PollMaxSeconds": "1",
+            "JwtIssuer": LOCAL_ISSUER,
+            "JwtAudience": LOCAL_AUDIENCE,
+            **(parameters or {}),
+        }
         if not real_key:
             server = OpenAIServer(latency_seconds=openai_latency_seconds)
             base_url = server.start_background("127.0.0.1", 0)

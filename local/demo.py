@@ -1,0 +1,160 @@
+"""`make demo`: the whole product on this machine, told as a story a user can follow.
+
+Every step goes through the local API over HTTP, as a client would; the outcome of each step
+is checked and the demo exits non-zero if one is not what the story expects. Handler logs go
+to a file whose path is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+from local.http_api import LocalHttpApi
+from local.stack_session import REPO, LocalThreadline, local_threadline
+from local.tokens import issue_token
+
+LOG_FILE = REPO / ".local" / "demo.log"
+QUESTION = "What is our revenue by region?"
+FOLLOW_UP = "And which are the top products?"
+
+
+class StoryFailed(Exception):
+    pass
+
+
+class Api:
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"content-type": "application/json"}
+            | ({"authorization": f"Bearer {self.token}"} if self.token else {}),
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            return error.code, json.loads(text) if text else None
+
+
+def say(text: str = "") -> None:
+    print(text, file=sys.__stdout__, flush=True)
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise StoryFailed(what)
+    say(f"    ok  {what}")
+
+
+def ask(product: LocalThreadline, api: Api, thread_id: str, question: str) -> dict[str, Any]:
+    say(f'\n  alice asks: "{question}"')
+    status, accepted = api.call("POST", f"/threads/{thread_id}/runs", {"message": question})
+    expect(status == 202, f"run accepted (202, run {accepted and accepted.get('id')})")
+    execution_arn = product.state_machine_arn.replace(":stateMachine:", ":execution:")
+    description = product.wait_for_execution(f"{execution_arn}:{accepted['id']}", timeout=120)
+    print_timeline(product, description["executionArn"])
+    status, run = api.call("GET", accepted["status_url"])
+    for call in run["tool_calls"]:
+        summary = call["summary"]
+        detail = (
+            f"SQL {summary['sql']!r} -> {summary['row_count']} rows" if "sql" in summary else ""
+        )
+        say(f"      tool {call['name']:<17} {call['duration_ms']:7.1f} ms  {detail}")
+    usage = run["usage"]
+    say(
+        f"      {run['status']} in {run['duration_seconds']:.1f} s, tokens "
+        f"{usage['input_tokens']} in / {usage['output_tokens']} out / {usage['total_tokens']}"
+    )
+    say(f"      answer: {run['output_text']}")
+    expect(run["status"] == "completed", "run completed")
+    return run
+
+
+def print_timeline(product: LocalThreadline, execution_arn: str) -> None:
+    events = product.history(execution_arn)
+    started: datetime = events[0]["timestamp"]
+    for event in events:
+        details = event.get("stateEnteredEventDetails")
+        if not details:
+            continue
+        offset = (event["timestamp"] - started).total_seconds()
+        note = ""
+        if details["name"] in ("RouteOnStatus", "RouteOnOutcome"):
+            state = json.loads(details.get("input") or "{}")
+            note = f"status={state.get('status')} next={state.get('next')}"
+        elif details["name"] == "WaitForModel":
+            note = f"wait {json.loads(details.get('input') or '{}').get('wait_seconds')} s"
+        say(f"      {offset:6.2f} s  {details['name']:<17} {note}")
+
+
+def story(product: LocalThreadline, base_url: str) -> None:
+    alice = Api(base_url, issue_token("alice"))
+    say("\n1. alice gets a thread for her analysis")
+    status, thread = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
+    expect(status == 201, f"thread created (201, {thread and thread.get('id')})")
+
+    say("\n2. the Data Analyst answers with query_database, driven by the state machine")
+    first = ask(product, alice, thread["id"], QUESTION)
+    expect(first["tool_rounds"] >= 1, "the model asked for a tool and got its output")
+
+    say("\n3. a second question reuses the same thread")
+    status, again = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
+    expect(status == 200 and again["id"] == thread["id"], "same thread returned (200)")
+    ask(product, alice, thread["id"], FOLLOW_UP)
+    status, messages = alice.call("GET", f"/threads/{thread['id']}/messages?order=asc")
+    expect(
+        status == 200 and len(messages["messages"]) == 4,
+        "the conversation holds both questions and both answers",
+    )
+
+    say("\n4. other people cannot see alice's thread")
+    status, _ = Api(base_url, None).call("GET", f"/threads/{thread['id']}")
+    expect(status == 401, "no token -> 401")
+    status, answer = Api(base_url, issue_token("bob")).call("GET", f"/threads/{thread['id']}")
+    expect(status == 404, f"bob's token -> 404 ({answer['error']['code']})")
+    status, _ = Api(base_url, "not-a-token").call("GET", "/threads")
+    expect(status == 401, "a forged token -> 401")
+
+
+def main() -> int:
+    LOG_FILE.parent.mkdir(exist_ok=True)
+    started = time.monotonic()
+    say("Threadline demo: moto from template.yaml, the real state machine in moto's ASL")
+    say("interpreter, the real handlers, and a local OpenAI-compatible server (2 s per turn).")
+    say(f"Handler logs: {LOG_FILE.relative_to(REPO)}")
+    with LOG_FILE.open("w") as log, contextlib.redirect_stdout(log):
+        try:
+            with local_threadline(
+                parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "4"},
+                openai_latency_seconds=2.0,
+            ) as product:
+                api = LocalHttpApi(product)
+                base_url = api.start()
+                try:
+                    story(product, base_url)
+                finally:
+                    api.stop()
+        except StoryFailed as failure:
+            say(f"\nFAILED: {failure}  (see {LOG_FILE.relative_to(REPO)})")
+            return 1
+    say(f"\nThe story held, end to end, in {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The local API Gateway: an HTTP server on 127.0.0.1 that routes the template's HttpApi
+events to their functions as payload-2.0 events, enforcing the JWT authorizer."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from local.apigw import http_api_event
+from local.aws.records import HttpRoute
+from local.stack_session import LocalThreadline
+from local.tokens import verified_claims
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    route: HttpRoute
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, route: HttpRoute) -> _CompiledRoute:
+        regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+        return cls(route, re.compile(f"^{regex}$"))
+
+
+class LocalHttpApi:
+    def __init__(self, product: LocalThreadline) -> None:
+        self._product = product
+        self._routes = [_CompiledRoute.of(route) for route in product.stack.http_routes]
+        self._server: BaseWSGIServer | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self._handle(Request(environ))(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        match = self._match(request.method, request.path)
+        if match is None:
+            return Response('{"message":"Not Found"}', 404, content_type="application/json")
+        compiled, path_parameters = match
+        claims = None
+        if compiled.route.authorizer:
+            claims = self._authorize(compiled.route, request.headers.get("Authorization", ""))
+            if claims is None:
+                return Response('{"message":"Unauthorized"}', 401, content_type="application/json")
+        event = http_api_event(
+            request.method,
+            request.path,
+            body=request.get_data() or None,
+            headers=dict(request.headers),
+            query=request.query_string.decode(),
+            claims=claims,
+            route_key=f"{request.method} {compiled.route.path}",
+            path_parameters=path_parameters or None,
+        )
+        result = self._product.stack.invoke(compiled.route.function_logical_id, event)
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body
+        return Response(raw, result.get("statusCode", 200), headers=result.get("headers", {}))
+
+    def _match(self, method: str, path: str) -> tuple[_CompiledRoute, dict[str, str]] | None:
+        for compiled in self._routes:
+            found = compiled.pattern.match(path)
+            if found and compiled.route.method in (method, "ANY"):
+                return compiled, found.groupdict()
+        return None
+
+    def _authorize(self, route: HttpRoute, header: str) -> dict[str, Any] | None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        api = self._product.stack.http_apis[route.api_logical_id]
+        authorizer = api.authorizers[route.authorizer]
+        return verified_claims(token, issuer=authorizer.issuer, audiences=authorizer.audience)
+
+    def start(self, port: int = 0) -> str:
+        self._server = make_server("127.0.0.1", port, self, threaded=True, request_handler=_Quiet)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,50 @@
+"""`make serve`: the local stack left running on 127.0.0.1 (like `sam local start-api`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+
+from local.http_api import LocalHttpApi
+from local.stack_session import REPO, local_threadline
+from local.tokens import issue_token
+
+LOG_FILE = REPO / ".local" / "serve.log"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=3000)
+    arguments = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    LOG_FILE.parent.mkdir(exist_ok=True)
+    with (
+        LOG_FILE.open("a") as log,
+        contextlib.redirect_stdout(log),
+        local_threadline(parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "5"}) as product,
+    ):
+        api = LocalHttpApi(product)
+        base_url = api.start(arguments.port)
+        token = issue_token("alice")
+        print(
+            f"Threadline is serving on {base_url} (logs: {LOG_FILE.relative_to(REPO)})\n\n"
+            f"  TOKEN=$(make -s token USER=alice)\n"
+            f'  curl -s -X POST {base_url}/threads -H "Authorization: Bearer $TOKEN" '
+            f"-H 'content-type: application/json' -d '{{\"purpose\": \"sales\"}}'\n\n"
+            f"A token for alice, valid for an hour:\n  {token}\n\nCtrl-C stops it.",
+            file=sys.__stdout__,
+            flush=True,
+        )
+        stop.wait()
+        api.stop()
+    print("stopped", file=sys.__stdout__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

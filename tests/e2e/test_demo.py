@@ -1,0 +1,30 @@
+"""`make demo` end to end: the story over HTTP against the local stack must hold."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.e2e
+def test_demo_story_holds() -> None:
+    environment = {**os.environ, "PYTHONPATH": f"{REPO / 'layers' / 'threadline'}:{REPO}"}
+    environment.pop("OPENAI_API_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "The story held" in result.stdout
+    assert result.stdout.count("ok  run completed") == 2
+    assert "bob's token -> 404" in result.stdout
