@@ -214,7 +214,12 @@ class ReadOnlyQueryEngine:
 
     def _denial_reason(self, action: int, arg1: str | None, arg2: str | None) -> str:
         if action == sqlite3.SQLITE_READ:
-            return self._unknown_table_message(arg1 or "")
+            message = self._unknown_table_message(arg1 or "")
+            if arg2 == "":
+                # A FROM item none of whose columns are used is reported by name with an empty
+                # column, so count(*) over a materialised or recursive CTE looks like a table.
+                message += "; if it is a CTE, select one of its columns by name"
+            return message
         if action == sqlite3.SQLITE_FUNCTION:
             return f"the function {arg2}() is not allowed"
         if action == sqlite3.SQLITE_PRAGMA:

@@ -1,0 +1,113 @@
+"""The provisioned local stack: what was created in moto, and how to drive its functions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local.aws.records import (
+    FunctionSpec,
+    HttpApiSpec,
+    HttpRoute,
+    S3Subscription,
+    ScheduleSpec,
+)
+from local.aws.s3_events import OBJECT_CREATED_PUT, object_created_event
+
+
+class FunctionInvocationError(Exception):
+    """A function failed; `payload` is the runtime's errorType/errorMessage/stackTrace."""
+
+    def __init__(self, function_name: str, payload: dict[str, Any]) -> None:
+        super().__init__(
+            f"{function_name} failed with {payload.get('errorType')}: {payload.get('errorMessage')}"
+        )
+        self.function_name = function_name
+        self.payload = payload
+
+
+@dataclass
+class LocalStack:
+    stack_name: str
+    region: str
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> physical id/ARN
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    layers: dict[str, Path] = field(default_factory=dict)  # logical id -> ContentUri
+    http_apis: dict[str, HttpApiSpec] = field(default_factory=dict)
+    http_routes: list[HttpRoute] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
+    s3_subscriptions: list[S3Subscription] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> dict[str, FunctionSpec]:
+        """Functions by name, for `lambda_runtime.install`."""
+        return {spec.name: spec for spec in self.functions.values()}
+
+    def environment(self) -> dict[str, str]:
+        """Every function's environment variables, plus the region variables Lambda sets, for
+        os.environ: in-process handlers share one environment, so values must agree."""
+        merged = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        owners = dict.fromkeys(merged, "Lambda")
+        for spec in self.functions.values():
+            for name, value in spec.environment.items():
+                if name in merged and merged[name] != value:
+                    raise ValueError(
+                        f"{spec.logical_id} sets {name}={value!r} but {owners[name]} sets "
+                        f"{merged[name]!r}; in-process handlers share one environment"
+                    )
+                merged[name] = value
+                owners.setdefault(name, spec.logical_id)
+        return merged
+
+    def function(self, logical_id_or_name: str) -> FunctionSpec:
+        if logical_id_or_name in self.functions:
+            return self.functions[logical_id_or_name]
+        for spec in self.functions.values():
+            if spec.name == logical_id_or_name:
+                return spec
+        raise KeyError(f"the stack has no function {logical_id_or_name!r}")
+
+    def invoke(self, logical_id_or_name: str, event: Any) -> Any:
+        """Invoke a function through moto's Lambda API (so through the in-process runtime) and
+        return its decoded result; raise FunctionInvocationError if it failed."""
+        spec = self.function(logical_id_or_name)
+        response = self._lambda.invoke(FunctionName=spec.name, Payload=json.dumps(event))
+        payload = json.loads(response["Payload"].read() or b"null")
+        if "FunctionError" in response:
+            raise FunctionInvocationError(spec.name, payload)
+        return payload
+
+    def deliver_s3_event(self, bucket: str, key: str) -> list[Any]:
+        """Notify the functions subscribed to `s3:ObjectCreated:Put` on this object (bucket by
+        logical id or name) as S3 would, synchronously; return their results in order."""
+        bucket_name = self.resources.get(bucket, bucket)
+        head = self._s3.head_object(Bucket=bucket_name, Key=key)
+        return [
+            self.invoke(
+                subscription.function_logical_id,
+                object_created_event(
+                    bucket=bucket_name,
+                    key=key,
+                    head=head,
+                    region=self.region,
+                    configuration_id=subscription.event_name,
+                ),
+            )
+            for subscription in self.s3_subscriptions
+            if subscription.matches(bucket_name, key, OBJECT_CREATED_PUT)
+        ]
+
+    @cached_property
+    def _lambda(self) -> Any:
+        return boto3.client("lambda", region_name=self.region)
+
+    @cached_property
+    def _s3(self) -> Any:
+        return boto3.client("s3", region_name=self.region)

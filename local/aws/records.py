@@ -1,0 +1,92 @@
+"""What provisioning recorded about functions and their triggers, for the in-process Lambda
+runtime, a local HTTP server and a local scheduler to use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One `AWS::Serverless::Function` after Globals, as created in moto."""
+
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: Mapping[str, str]
+    timeout: int
+    memory: int
+    events: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    name: str
+    issuer: str
+    audience: tuple[str, ...]
+    identity_source: str
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    """An `AWS::Serverless::HttpApi` (or SAM's implicit `ServerlessHttpApi`)."""
+
+    logical_id: str
+    api_id: str
+    endpoint: str
+    authorizers: Mapping[str, JwtAuthorizer]
+    default_authorizer: str | None
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    function_logical_id: str
+    api_logical_id: str
+    authorizer: str | None  # None: the route is public
+
+    @property
+    def auth_required(self) -> bool:
+        return self.authorizer is not None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A `Schedule` or `ScheduleV2` event: invoke the function on a rate or cron expression."""
+
+    function_logical_id: str
+    event_name: str
+    expression: str
+    input: str | None  # the event the function receives, as a JSON string
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class S3Subscription:
+    """An `S3` event: S3 notifies the function of matching object events in a bucket."""
+
+    function_logical_id: str
+    event_name: str
+    bucket: str
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+
+    def matches(self, bucket: str, key: str, event_name: str) -> bool:
+        """Whether S3 would notify this subscription, e.g. of `s3:ObjectCreated:Put`."""
+        return (
+            bucket == self.bucket
+            and key.startswith(self.prefix)
+            and key.endswith(self.suffix)
+            and any(
+                pattern == event_name
+                or (pattern.endswith("*") and event_name.startswith(pattern[:-1]))
+                for pattern in self.events
+            )
+        )

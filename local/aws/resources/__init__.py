@@ -1,0 +1,36 @@
+"""One provisioner per supported resource type; anything else is refused by name."""
+
+from __future__ import annotations
+
+from local.aws.resources.context import Provisioner, UnsupportedResource
+from local.aws.resources.dynamodb import provision_table
+from local.aws.resources.events import provision_rule
+from local.aws.resources.functions import provision_function, provision_layer
+from local.aws.resources.http_apis import provision_http_api
+from local.aws.resources.iam import provision_managed_policy
+from local.aws.resources.monitoring import provision_alarm, provision_dashboard, provision_topic
+from local.aws.resources.s3 import provision_bucket, provision_bucket_policy
+from local.aws.resources.secrets_manager import provision_secret
+from local.aws.resources.state_machines import provision_state_machine
+
+PROVISIONERS: dict[str, Provisioner] = {
+    "AWS::DynamoDB::Table": provision_table,
+    "AWS::S3::Bucket": provision_bucket,
+    "AWS::S3::BucketPolicy": provision_bucket_policy,
+    "AWS::IAM::ManagedPolicy": provision_managed_policy,
+    "AWS::Serverless::LayerVersion": provision_layer,
+    "AWS::Serverless::Function": provision_function,
+    "AWS::Serverless::StateMachine": provision_state_machine,
+    "AWS::Serverless::HttpApi": provision_http_api,
+    "AWS::SNS::Topic": provision_topic,
+    "AWS::CloudWatch::Alarm": provision_alarm,
+    "AWS::CloudWatch::Dashboard": provision_dashboard,
+    "AWS::Events::Rule": provision_rule,
+    "AWS::SecretsManager::Secret": provision_secret,
+}
+
+
+def provisioner_for(logical_id: str, resource_type: str) -> Provisioner:
+    if resource_type not in PROVISIONERS:
+        raise UnsupportedResource(logical_id, f"resource type {resource_type}")
+    return PROVISIONERS[resource_type]

@@ -1,0 +1,136 @@
+"""Load a SAM template into plain data, apply its Globals and order its resources.
+
+Short-form tags (`!Ref`, `!Sub`, ...) become the long form CloudFormation uses in JSON
+(`{"Ref": ...}`, `{"Fn::Sub": ...}`), so the resolver only has one form to evaluate.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# SAM merges these Globals sections into every resource of the matching type.
+GLOBALS_BY_RESOURCE_TYPE = {
+    "AWS::Serverless::Function": "Function",
+    "AWS::Serverless::HttpApi": "HttpApi",
+}
+
+_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+# libyaml's loader is ~10x faster; PyYAML builds without libyaml only have the pure one.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TemplateLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """A safe YAML loader that knows CloudFormation's short-form tags."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        # `!GetAtt Resource.Attribute` (the attribute itself may contain dots).
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Parse a template file (YAML or JSON) into plain dicts, lists and strings."""
+    template = yaml.load(path.read_text(), Loader=_TemplateLoader)
+    if not isinstance(template, dict) or "Resources" not in template:
+        raise ValueError(f"{path} is not a CloudFormation template (no Resources section)")
+    return template
+
+
+def is_intrinsic(value: Any) -> bool:
+    """Whether a mapping is an intrinsic function call rather than plain data."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (key,) = value
+    return key in {"Ref", "Condition"} or key.startswith("Fn::")
+
+
+def merge_globals(global_value: Any, local_value: Any) -> Any:
+    """SAM's Globals rules: maps merge, lists concatenate (globals first), the resource wins
+    for anything else, including intrinsic function calls."""
+    if isinstance(global_value, dict) and isinstance(local_value, dict):
+        if is_intrinsic(global_value) or is_intrinsic(local_value):
+            return copy.deepcopy(local_value)
+        merged = copy.deepcopy(global_value)
+        for key, value in local_value.items():
+            merged[key] = merge_globals(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return [*copy.deepcopy(global_value), *copy.deepcopy(local_value)]
+    return copy.deepcopy(local_value)
+
+
+def apply_globals(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The template's resources with the matching Globals section merged into their
+    Properties (the template itself is left untouched)."""
+    globals_section = template.get("Globals", {})
+    resources = copy.deepcopy(template["Resources"])
+    for resource in resources.values():
+        section = GLOBALS_BY_RESOURCE_TYPE.get(resource.get("Type", ""))
+        if section and section in globals_section:
+            resource["Properties"] = merge_globals(
+                globals_section[section], resource.get("Properties", {})
+            )
+    return resources
+
+
+def referenced_names(value: Any) -> set[str]:
+    """Every name a value refers to through Ref, GetAtt or Sub (resources, parameters and
+    pseudo parameters alike)."""
+    names: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            names |= referenced_names(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                names.add(item)
+            elif key == "Fn::GetAtt":
+                target = item[0] if isinstance(item, list) else str(item).split(".", 1)[0]
+                names.add(target)
+            elif key == "Fn::Sub":
+                text, variables = (item, {}) if isinstance(item, str) else item
+                for match in _SUB_VARIABLE.findall(text):
+                    if match not in variables:
+                        names.add(match.split(".", 1)[0])
+                names |= referenced_names(variables)
+            else:
+                names |= referenced_names(item)
+    return names
+
+
+def dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
+    """Logical ids ordered so that every resource comes after the resources it refers to."""
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for logical_id, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        if isinstance(depends_on, str):
+            depends_on = [depends_on]
+        referenced = referenced_names(resource.get("Properties", {})) | set(depends_on)
+        sorter.add(logical_id, *sorted(name for name in referenced if name in resources))
+    try:
+        return list(sorter.static_order())
+    except CycleError as error:
+        raise ValueError(f"circular references between resources: {error.args[1]}") from error
