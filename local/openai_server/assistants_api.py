@@ -57,6 +57,10 @@ def create_assistant(srv: OpenAIServer, request: Request) -> Response:
     return json_response(assistant)
 
 
+def list_assistants(srv: OpenAIServer, request: Request) -> Response:
+    return json_response(page(list(srv.state.assistants.values()), request.args))
+
+
 def retrieve_assistant(srv: OpenAIServer, _request: Request, assistant_id: str) -> Response:
     return json_response(find(srv.state.assistants, assistant_id, "assistant"))
 
@@ -466,6 +470,7 @@ def _text_of(message: dict[str, Any]) -> str:
 
 ROUTES = [
     ("/assistants", "POST", create_assistant),
+    ("/assistants", "GET", list_assistants),
     ("/assistants/<assistant_id>", "GET", retrieve_assistant),
     ("/assistants/<assistant_id>", "POST", update_assistant),
     ("/assistants/<assistant_id>", "DELETE", delete_assistant),

@@ -164,7 +164,10 @@ _CUSTOMERS_BY_REGION = (
 DEFAULT_PLAYBOOK: list[Rule] = [
     Rule(
         r"\b(schema|columns?|tables?)\b",
-        [("get_table_schema", {"table": "sales"}), ("get_table_schema", {"table": "products"})],
+        [
+            ("get_table_schema", {"table_name": "sales"}),
+            ("get_table_schema", {"table_name": "products"}),
+        ],
     ),
     Rule(r"\b(sales|revenue)\s+by\s+region\b", [("query_database", {"query": _REVENUE_BY_REGION})]),
     Rule(r"\btop\s+products?\b", [("query_database", {"query": _TOP_PRODUCTS})]),

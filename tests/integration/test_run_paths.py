@@ -97,7 +97,8 @@ def test_tool_error_is_an_output_the_model_reads(driver: RunDriver) -> None:
     ("step", "status", "reason_part"),
     [
         (Step.fail(code="server_error", message="the model broke"), RunStatus.FAILED, "broke"),
-        (Step.incomplete(reason="max_output_tokens"), RunStatus.INCOMPLETE, "max_output_tokens"),
+        # Runs report max_completion_tokens, responses max_output_tokens: both are "max_".
+        (Step.incomplete(reason="max_output_tokens"), RunStatus.INCOMPLETE, "incomplete: max_"),
     ],
     ids=["failed", "incomplete"],
 )
