@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local.aws import provision
+from local.aws.template import load_template
+from tests.local_aws.conftest import REGION
+
+REPO = Path(__file__).parents[2]
+TEMPLATE = REPO / "template.yaml"
+
+
+@pytest.mark.skipif(
+    not (REPO / "functions" / "start_run" / "app.py").exists(),
+    reason="the product's functions (functions/start_run/app.py, ...) are not written yet",
+)
+def test_the_real_template_provisions_in_moto(aws: None) -> None:
+    stack = provision(TEMPLATE)
+
+    declared = load_template(TEMPLATE)["Resources"]
+    declared_functions = {
+        logical_id
+        for logical_id, resource in declared.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(stack.functions) == declared_functions
+    stack.environment()  # raises if two functions disagree on a shared variable
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    table = dynamodb.describe_table(TableName=stack.resources["Table"])["Table"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["ByActivity"]
+    ttl = dynamodb.describe_time_to_live(TableName=stack.resources["Table"])
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+    s3 = boto3.client("s3", region_name=REGION)
+    assert s3.get_bucket_versioning(Bucket=stack.resources["FilesBucket"])["Status"] == "Enabled"
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    described = sfn.describe_state_machine(stateMachineArn=stack.state_machines["RunStateMachine"])
+    definition = json.loads(described["definition"])
+    task_resources = {
+        state["Resource"] for state in definition["States"].values() if "Resource" in state
+    }
+    assert task_resources <= {spec.arn for spec in stack.functions.values()}
+    assert all("${" not in str(value) for value in stack.outputs.values())
