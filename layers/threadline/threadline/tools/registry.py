@@ -108,7 +108,7 @@ class ToolRegistry:
         return [tool.definition(api) for tool in self._tools.values()]
 
 
-def _args_model_of(function: Callable[..., Any]) -> type[Any]:
+def _args_model_of(function: Callable[..., Any]) -> type[BaseModel]:
     """The pydantic model annotated on the function's single parameter."""
     parameters = list(inspect.signature(function).parameters)
     annotation = typing.get_type_hints(function).get(parameters[0]) if parameters else None

@@ -131,7 +131,7 @@ class ReadOnlyQueryEngine:
         with closing(self._connect()) as connection:
             connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
             connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_LENGTH)
-            # VACUUM INTO works on read-only databases by attaching its target file.
+            # Belt and braces: VACUUM INTO writes a new file even from a read-only database.
             connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
             connection.set_authorizer(self._authorizer(denials))
             connection.set_progress_handler(past_deadline, _PROGRESS_CHECK_INTERVAL)
