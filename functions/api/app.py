@@ -69,8 +69,23 @@ ERRORS: dict[int | str, Any] = {
         401: "Missing or invalid token",
         404: "Not found (or not yours)",
         409: "Conflicts with an active run",
+        422: "Idempotency-Key reused with a different body",
+        503: "A dependency is unavailable; retry",
     }.items()
 }
+
+
+def answers(**by_status: type[BaseModel] | None) -> dict[int | str, Any]:
+    """The route's success answers (e.g. `answers(_201=ThreadView)`) plus the error ones."""
+    documented: dict[int | str, Any] = dict(ERRORS)
+    for key, model in by_status.items():
+        content = {"application/json": {"model": model}} if model else None
+        documented[int(key.lstrip("_"))] = {"description": "Success"} | (
+            {"content": content} if content else {}
+        )
+    return documented
+
+
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
@@ -172,7 +187,11 @@ def health() -> Health:
     return Health()
 
 
-@app.post("/threads", summary="Get or create the caller's thread for a purpose", responses=ERRORS)
+@app.post(
+    "/threads",
+    summary="Get or create the caller's thread for a purpose",
+    responses=answers(_200=ThreadView, _201=ThreadView),
+)
 def create_thread(body: CreateThreadBody) -> Response[ThreadView]:
     settings = load_api_settings()
     remote = backend()
@@ -187,7 +206,9 @@ def create_thread(body: CreateThreadBody) -> Response[ThreadView]:
     return json_response(HTTPStatus.CREATED if created else HTTPStatus.OK, ThreadView.of(thread))
 
 
-@app.get("/threads", summary="The caller's threads, newest first", responses=ERRORS)
+@app.get(
+    "/threads", summary="The caller's threads, newest first", responses=answers(_200=ThreadList)
+)
 def list_threads(limit: Limit = 20, cursor: Cursor = None) -> ThreadList:
     user = caller()
     start_key = None
@@ -201,12 +222,20 @@ def list_threads(limit: Limit = 20, cursor: Cursor = None) -> ThreadList:
     )
 
 
-@app.get("/threads/<thread_id>", summary="One of the caller's threads", responses=ERRORS)
+@app.get(
+    "/threads/<thread_id>",
+    summary="One of the caller's threads",
+    responses=answers(_200=ThreadView),
+)
 def get_thread(thread_id: str) -> ThreadView:
     return ThreadView.of(runtime.thread_store().get(caller(), thread_id))
 
 
-@app.delete("/threads/<thread_id>", summary="Delete a thread here and remotely", responses=ERRORS)
+@app.delete(
+    "/threads/<thread_id>",
+    summary="Delete a thread here and remotely",
+    responses=answers(_204=None),
+)
 def delete_thread(thread_id: str) -> Response[None]:
     store = runtime.thread_store()
     thread = store.get(caller(), thread_id)
@@ -220,7 +249,7 @@ def delete_thread(thread_id: str) -> Response[None]:
 @app.post(
     "/threads/<thread_id>/runs",
     summary="Post a message and start a run (202; poll the status URL)",
-    responses=ERRORS,
+    responses=answers(_202=RunAccepted),
 )
 def start_run(
     thread_id: str,
@@ -250,7 +279,9 @@ def start_run(
 
 
 @app.get(
-    "/threads/<thread_id>/runs/<run_id>", summary="A run's status and result", responses=ERRORS
+    "/threads/<thread_id>/runs/<run_id>",
+    summary="A run's status and result",
+    responses=answers(_200=RunView),
 )
 def get_run(thread_id: str, run_id: str) -> RunView:
     runtime.thread_store().get(caller(), thread_id)  # ownership
@@ -260,7 +291,7 @@ def get_run(thread_id: str, run_id: str) -> RunView:
 @app.post(
     "/threads/<thread_id>/runs/<run_id>/cancel",
     summary="Cancel an active run (the state machine records it as cancelled)",
-    responses=ERRORS,
+    responses=answers(_202=RunView),
 )
 def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
     from threadline.backends.base import RunHandle
@@ -280,7 +311,7 @@ def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
 @app.get(
     "/threads/<thread_id>/messages",
     summary="The thread's messages, newest first by default",
-    responses=ERRORS,
+    responses=answers(_200=MessageList),
 )
 def list_messages(
     thread_id: str,

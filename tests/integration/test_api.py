@@ -225,7 +225,7 @@ def test_missing_identity_is_401(product: LocalThreadline) -> None:
         ({"text": "hi"}, None, "invalid_request"),
         ({"message": "hi", "user_id": "someone-else"}, None, "invalid_request"),
         ({"message": "x" * 32_001}, None, "message_too_long"),
-        ({"message": "hi", "assistant": "nobody"}, None, "unknown_assistant"),
+        ({"message": "hi", "assistant": "nobody"}, None, "invalid_request"),
     ],
     ids=["malformed", "empty", "missing", "extra-field", "too-long", "unknown-assistant"],
 )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from threadline.assistant_config import available_assistants
 from threadline.models import RunStatus, Usage
 from threadline.runs import RunRecord, ToolCallRecord
 from threadline.threads import Thread
@@ -23,9 +25,13 @@ class CreateThreadBody(StrictBody):
     )
 
 
+# The assistants are configuration shipped with the code, so the schema can name them.
+AssistantName = Literal[tuple(sorted(available_assistants()))]  # type: ignore[valid-type]
+
+
 class StartRunBody(StrictBody):
     message: str = Field(min_length=1, description="The user's message.")
-    assistant: str = Field(default="data_analyst", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    assistant: AssistantName = Field(default="data_analyst", description="Which assistant runs.")
 
 
 class ThreadView(BaseModel):
