@@ -8,7 +8,6 @@ Tests, `make demo` and `make serve` all start the product through `local_threadl
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import time
@@ -150,7 +149,3 @@ def _forget_cached_configuration() -> None:
 def _restore_environment(saved: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(saved)
-
-
-def execution_input(**fields: Any) -> str:
-    return json.dumps(fields)

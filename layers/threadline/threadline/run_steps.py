@@ -16,7 +16,7 @@ from threadline.backends.base import AssistantBackend, RunContext, RunHandle
 from threadline.models import RunStatus
 from threadline.polling import next_wait_seconds
 from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, RunState, StartRunInput
-from threadline.runs import RunOutcome, RunRecord, RunStore, StoredFile, ToolCallRecord
+from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
 from threadline.table import utc_now
 from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
@@ -31,8 +31,6 @@ class RunSteps:
     threads: ThreadStore
     runs: RunStore
     now: Callable[[], datetime] = field(default=utc_now)
-    # Copies a finished run's generated files to S3; the default keeps none.
-    store_generated_files: Callable[[RunState], list[StoredFile]] = lambda _state: []
 
     # -- StartRun ----------------------------------------------------------------------------
 
@@ -180,7 +178,6 @@ class RunSteps:
             usage=state.usage,
             output_text=state.output_text if status is RunStatus.COMPLETED else None,
             reason=reason,
-            files=self.store_generated_files(state) if status is RunStatus.COMPLETED else [],
         )
         first = self.runs.finish(state.thread_id, state.run_id, outcome)
         self.threads.release_run_lock(state.user_id, state.thread_id, state.run_id)

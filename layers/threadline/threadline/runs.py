@@ -28,15 +28,6 @@ class ToolCallRecord(BaseModel):
     summary: dict[str, Any] = Field(default_factory=dict)
 
 
-class StoredFile(BaseModel):
-    """A generated file copied to S3."""
-
-    file_id: str
-    filename: str
-    s3_key: str
-    bytes: int
-
-
 class RunRecord(BaseModel):
     run_id: str
     thread_id: str
@@ -54,12 +45,6 @@ class RunRecord(BaseModel):
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     duration_seconds: float | None = None
     reason: str | None = None
-    files: list[StoredFile] = Field(default_factory=list)
-
-
-class RunPage(BaseModel):
-    runs: list[RunRecord]
-    next_key: dict[str, str] | None = None
 
 
 class RunOutcome(BaseModel):
@@ -69,7 +54,6 @@ class RunOutcome(BaseModel):
     usage: Usage
     output_text: str | None = None
     reason: str | None = None
-    files: list[StoredFile] = Field(default_factory=list)
 
 
 class RunStore:
@@ -114,23 +98,6 @@ class RunStore:
         if not item:
             raise NotFoundError(f"run {run_id} not found")
         return RunRecord.model_validate(item)
-
-    def list(
-        self, thread_id: str, *, limit: int, start_key: dict[str, str] | None = None
-    ) -> RunPage:
-        query: dict[str, Any] = {
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": keys.thread_key(thread_id), ":prefix": "RUN#"},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_key:
-            query["ExclusiveStartKey"] = start_key
-        page = self._table.query(**query)
-        return RunPage(
-            runs=[RunRecord.model_validate(item) for item in page["Items"]],
-            next_key=page.get("LastEvaluatedKey"),
-        )
 
     def mark_started(
         self, thread_id: str, run_id: str, *, remote_run_id: str, execution_arn: str | None

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import table as keys
-from threadline.dynamo import is_conditional_failure
+from threadline.dynamo import is_conditional_failure, query_page
 from threadline.errors import NotFoundError, ThreadBusyError
 from threadline.ids import new_id
 
@@ -206,13 +206,8 @@ class ThreadStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if start_key:
-            query["ExclusiveStartKey"] = start_key
-        page = self._table.query(**query)
-        return ThreadPage(
-            threads=[Thread.from_item(item) for item in page["Items"]],
-            next_key=page.get("LastEvaluatedKey"),
-        )
+        items, next_key = query_page(self._table, query, start_key)
+        return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
 
     def stale(
         self, *, idle_for: timedelta, limit: int, start_key: dict[str, str] | None = None
@@ -227,32 +222,10 @@ class ThreadStore:
             },
             "Limit": limit,
         }
-        if start_key:
-            query["ExclusiveStartKey"] = start_key
-        page = self._table.query(**query)
-        return ThreadPage(
-            threads=[Thread.from_item(item) for item in page["Items"]],
-            next_key=page.get("LastEvaluatedKey"),
-        )
+        items, next_key = query_page(self._table, query, start_key)
+        return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
 
     # -- writes ----------------------------------------------------------------------------
-
-    def touch(self, user_id: str, thread_id: str) -> None:
-        now = self._now()
-        self._table.update_item(
-            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
-            UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":now": keys.iso(now), ":exp": self._expiry(now)},
-        )
-
-    def set_vector_store(self, user_id: str, thread_id: str, vector_store_id: str) -> None:
-        self._table.update_item(
-            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
-            UpdateExpression="SET vector_store_id = :vs",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":vs": vector_store_id},
-        )
 
     def delete(self, thread: Thread) -> None:
         """Delete the record and the purpose pointer if it still points at this thread."""
