@@ -8,7 +8,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from threadline.run_state import StartRunInput
+from threadline.idempotency import once
+from threadline.run_state import RunState, StartRunInput
 from threadline.runtime import run_steps
 
 logger = Logger()
@@ -20,6 +21,15 @@ tracer = Tracer()
 @event_parser(model=StartRunInput)
 def handler(request: StartRunInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=request.run_id, thread_id=request.thread_id, user_id=request.user_id)
-    state = run_steps().start_run(request, execution_arn=None)
+    # Once per run: a retried invocation must not start a second remote run.
+    start = once(
+        lambda request: run_steps().start_run(request),
+        name="start_run",
+        key_path="run_id",
+        result_type=RunState,
+        data_keyword="request",
+        context=context,
+    )
+    state = start(request=request)
     logger.info("run started", extra={"remote_run_id": state.handle and state.handle.run_remote_id})
     return state.to_output()

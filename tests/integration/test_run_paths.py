@@ -12,6 +12,7 @@ from local.openai_server import Step
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.backends.base import RunHandle
+from threadline.ids import new_id
 from threadline.models import RunStatus
 
 SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"
@@ -176,3 +177,20 @@ def test_second_run_on_a_locked_thread_is_refused(driver: RunDriver) -> None:
     holder = runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id
     assert holder == first.rsplit(":", 1)[-1], "the refused run must not release the lock"
     driver.product.sfn.stop_execution(executionArn=first)
+
+
+def test_a_retried_start_does_not_start_a_second_remote_run(driver: RunDriver) -> None:
+    """Step Functions retries a task whose Lambda failed after its OpenAI call succeeded."""
+    thread = driver.new_thread()
+    request = {
+        "run_id": new_id("run"),
+        "thread_id": thread.thread_id,
+        "user_id": driver.user_id,
+        "message": "Just once",
+    }
+    objects_before = set(driver.product.openai.stats.snapshot()["objects"])
+    first = driver.product.stack.invoke("StartRunFunction", request)
+    again = driver.product.stack.invoke("StartRunFunction", request)
+    created = set(driver.product.openai.stats.snapshot()["objects"]) - objects_before
+    assert again["handle"] == first["handle"]
+    assert created == {first["handle"]["run_remote_id"]}

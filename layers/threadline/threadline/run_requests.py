@@ -73,6 +73,7 @@ class RunStarter:
         except (ClientError, BotoCoreError) as error:
             self._abandon(record, f"could not start the run's execution: {error}")
             raise ServiceUnavailableError("could not start the run; try again") from error
+        self._runs.set_execution(thread_id, record.run_id, execution["executionArn"])
         return record.model_copy(update={"execution_arn": execution["executionArn"]})
 
     def _abandon(self, record: RunRecord, reason: str) -> None:

@@ -34,7 +34,7 @@ class RunSteps:
 
     # -- StartRun ----------------------------------------------------------------------------
 
-    def start_run(self, request: StartRunInput, *, execution_arn: str | None) -> RunState:
+    def start_run(self, request: StartRunInput) -> RunState:
         assistant = load_assistant(request.assistant)
         thread = self.threads.get(request.user_id, request.thread_id)
         now = self.now()
@@ -45,7 +45,6 @@ class RunSteps:
                 user_id=request.user_id,
                 assistant=assistant.name,
                 created_at=now,
-                execution_arn=execution_arn,
             )
         )
         self.threads.acquire_run_lock(
@@ -66,7 +65,6 @@ class RunSteps:
             request.thread_id,
             request.run_id,
             remote_run_id=handle.run_remote_id,
-            execution_arn=execution_arn,
         )
         return RunState(
             run_id=request.run_id,

@@ -99,24 +99,25 @@ class RunStore:
             raise NotFoundError(f"run {run_id} not found")
         return RunRecord.model_validate(item)
 
-    def mark_started(
-        self, thread_id: str, run_id: str, *, remote_run_id: str, execution_arn: str | None
-    ) -> None:
-        values: dict[str, Any] = {
-            ":status": RunStatus.IN_PROGRESS.value,
-            ":remote": remote_run_id,
-            ":started": keys.iso(self._now()),
-        }
-        update = "SET #status = :status, remote_run_id = :remote, started_at = :started"
-        if execution_arn:
-            update += ", execution_arn = :execution"
-            values[":execution"] = execution_arn
+    def set_execution(self, thread_id: str, run_id: str, execution_arn: str) -> None:
         self._table.update_item(
             Key=self._key(thread_id, run_id),
-            UpdateExpression=update,
+            UpdateExpression="SET execution_arn = :execution",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":execution": execution_arn},
+        )
+
+    def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> None:
+        self._table.update_item(
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET #status = :status, remote_run_id = :remote, started_at = :at",
             ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues={
+                ":status": RunStatus.IN_PROGRESS.value,
+                ":remote": remote_run_id,
+                ":at": keys.iso(self._now()),
+            },
         )
 
     def add_tool_round(

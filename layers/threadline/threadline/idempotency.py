@@ -1,0 +1,65 @@
+"""Exactly-once effects for the steps that create things remotely.
+
+Step Functions retries a task when Lambda fails, and a task can fail after its OpenAI call
+succeeded (a timeout, a throttled response). For StartRun and ProcessToolCalls a second try
+would start a second remote run or submit outputs twice, so their results are kept in the
+table by Powertools idempotency and a retry gets the first result back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
+from threadline.settings import load_settings
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+RESULT_RETENTION_SECONDS = 24 * 3600
+
+
+@cache
+def persistence() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=load_settings().table_name,
+        key_attr="PK",
+        sort_key_attr="SK",
+        expiry_attr="expires_at",
+    )
+
+
+def once(
+    step: Callable[..., ResultT],
+    *,
+    name: str,
+    key_path: str,
+    result_type: type[ResultT],
+    data_keyword: str,
+    context: Any,
+) -> Callable[..., ResultT]:
+    """`step` made idempotent on the JMESPath `key_path` of its `data_keyword` argument.
+
+    The Lambda context lets a record left by a timed-out invocation expire with it.
+    """
+    config = IdempotencyConfig(
+        event_key_jmespath=key_path,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=RESULT_RETENTION_SECONDS,
+    )
+    config.register_lambda_context(context)
+    return idempotent_function(
+        step,
+        data_keyword_argument=data_keyword,
+        persistence_store=persistence(),
+        config=config,
+        output_serializer=PydanticSerializer(model=result_type),
+        key_prefix=name,
+    )
