@@ -9,7 +9,6 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from threadline.idempotency import once
 from threadline.run_state import RunState
 from threadline.run_steps import RunSteps
 from threadline.runtime import run_steps
@@ -17,14 +16,8 @@ from threadline.runtime import run_steps
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def run_state_task(
-    step: Callable[[RunSteps, RunState], RunState], *, once_per: str | None = None
-) -> Handler:
-    """A handler that parses the run state, applies one step to it and returns the result.
-
-    With `once_per` (a JMESPath into the state), a retried invocation for the same key returns
-    the first result instead of repeating the step.
-    """
+def run_state_task(step: Callable[[RunSteps, RunState], RunState]) -> Handler:
+    """A handler that parses the run state, applies one step to it and returns the result."""
     logger = Logger()
     tracer = Tracer()
 
@@ -33,17 +26,6 @@ def run_state_task(
     @event_parser(model=RunState)
     def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
-        steps = run_steps()
-        if once_per is None:
-            return step(steps, state).to_output()
-        apply = once(
-            lambda state: step(steps, state),
-            name=step.__name__,
-            key_path=once_per,
-            result_type=RunState,
-            data_keyword="state",
-            context=context,
-        )
-        return apply(state=state).to_output()
+        return step(run_steps(), state).to_output()
 
     return handler
