@@ -5,7 +5,7 @@ Reads go to DynamoDB only; the OpenAI SDK is imported by the routes that talk to
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
@@ -41,10 +41,12 @@ from threadline.api_models import (
     StartRunBody,
     ThreadList,
     ThreadView,
+    UsageView,
 )
 from threadline.cursors import decode_cursor, encode_cursor
 from threadline.errors import (
     BackendRequestError,
+    BudgetExceededError,
     InvalidRequestError,
     NotFoundError,
     ServiceUnavailableError,
@@ -69,6 +71,7 @@ ERRORS: dict[int | str, Any] = {
         401: "Missing or invalid token",
         404: "Not found (or not yours)",
         409: "Conflicts with an active run",
+        429: "Daily token budget spent (see Retry-After)",
         422: "Idempotency-Key reused with a different body",
         503: "A dependency is unavailable; retry",
     }.items()
@@ -114,6 +117,8 @@ def run_starter() -> RunStarter:
         stepfunctions=boto3.client("stepfunctions"),
         state_machine_arn=settings.state_machine_arn,
         run_timeout_seconds=settings.run_timeout_seconds,
+        usage=runtime.usage_ledger(),
+        daily_token_budget=settings.daily_token_budget,
     )
 
 
@@ -330,6 +335,26 @@ def list_messages(
     )
 
 
+@app.get(
+    "/usage", summary="The caller's token usage and daily budget", responses=answers(_200=UsageView)
+)
+def usage() -> UsageView:
+    settings = load_api_settings()
+    ledger = runtime.usage_ledger()
+    user = caller()
+    today = ledger.today(user)
+    budget = settings.daily_token_budget or None
+    return UsageView(
+        today=today,
+        daily_token_budget=budget,
+        remaining_tokens=max(budget - today.total_tokens, 0) if budget else None,
+        resets_at=datetime.combine(
+            date.fromisoformat(today.day) + timedelta(days=1), time(), tzinfo=UTC
+        ),
+        recent_days=ledger.recent(user, days=30),
+    )
+
+
 @app.get("/openapi.json", summary="This API's OpenAPI 3.1 document", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=openapi_json())
@@ -390,6 +415,19 @@ def idempotent_request_in_progress(error: IdempotencyAlreadyInProgressError) -> 
 @app.exception_handler(RunStartingError)
 def run_starting(error: RunStartingError) -> Response:
     return error_response(409, "run_starting", "the run is still starting; try again shortly")
+
+
+@app.exception_handler(BudgetExceededError)
+def over_budget(error: BudgetExceededError) -> Response:
+    retry_after = max(int((error.reset_at - datetime.now(UTC)).total_seconds()), 1)
+    response = error_response(
+        429,
+        "daily_budget_exceeded",
+        str(error),
+        {"used": error.used, "budget": error.budget, "resets_at": error.reset_at.isoformat()},
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @app.exception_handler(UnauthorizedError)

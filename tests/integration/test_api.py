@@ -263,3 +263,29 @@ def test_openapi_document_matches_the_code(alice: Client) -> None:
     assert status == 200
     assert served["openapi"].startswith("3.1")
     assert set(served["paths"]) >= {"/threads", "/threads/{thread_id}/runs", "/health"}
+
+
+def test_usage_is_counted_per_user_and_the_budget_answers_429(alice: Client) -> None:
+    thread_id = alice.thread()
+    run = alice.finished_run(thread_id, "hello")
+    status, usage, _ = alice.call("GET", "/usage")
+    assert status == 200
+    assert usage["today"]["runs"] == 1
+    assert usage["today"]["total_tokens"] == run["usage"]["total_tokens"]
+    assert usage["remaining_tokens"] == usage["daily_token_budget"] - run["usage"]["total_tokens"]
+    # A retried FinishRun must not count the run twice.
+    execution = alice.product.state_machine_arn.replace(":stateMachine:", ":execution:")
+    output = alice.product.sfn.describe_execution(executionArn=f"{execution}:{run['id']}")
+    alice.product.stack.invoke("FinishRunFunction", json.loads(output["output"]))
+    assert alice.call("GET", "/usage")[1]["today"]["runs"] == 1
+
+    ledger_key = {"PK": f"USER#{alice.user}", "SK": f"USAGE#{usage['today']['day']}"}
+    alice.product.table.update_item(
+        Key=ledger_key,
+        UpdateExpression="SET total_tokens = :spent",
+        ExpressionAttributeValues={":spent": usage["daily_token_budget"]},
+    )
+    status, refused, headers = alice.call("POST", f"/threads/{thread_id}/runs", {"message": "more"})
+    assert status == 429
+    assert refused["error"]["code"] == "daily_budget_exceeded"
+    assert int(headers["Retry-After"]) > 0

@@ -11,6 +11,7 @@ from threadline.assistant_config import available_assistants
 from threadline.models import RunStatus, Usage
 from threadline.runs import RunRecord, ToolCallRecord
 from threadline.threads import Thread
+from threadline.usage import DailyUsage
 
 
 class StrictBody(BaseModel):
@@ -119,6 +120,14 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class UsageView(BaseModel):
+    today: DailyUsage
+    daily_token_budget: int | None = Field(description="null: no budget")
+    remaining_tokens: int | None
+    resets_at: datetime
+    recent_days: list[DailyUsage]
 
 
 class Health(BaseModel):

@@ -4,6 +4,10 @@ A Lambda error's `errorType` is the exception's class name, and the state machin
 Catch match on it, so renaming one of these is a change to statemachine/run.asl.json too.
 """
 
+from __future__ import annotations
+
+from datetime import datetime
+
 
 class ThreadlineError(Exception):
     """Base class of the errors Threadline raises on purpose."""
@@ -44,3 +48,13 @@ class InvalidRequestError(ThreadlineError):
 
 class ServiceUnavailableError(ThreadlineError):
     """A dependency failed; the caller may retry."""
+
+
+class BudgetExceededError(ThreadlineError):
+    """The user spent today's token budget."""
+
+    def __init__(self, *, used: int, budget: int, reset_at: datetime) -> None:
+        super().__init__(f"daily token budget of {budget} used ({used}); resets at {reset_at}")
+        self.used = used
+        self.budget = budget
+        self.reset_at = reset_at

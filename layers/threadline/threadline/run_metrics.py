@@ -29,3 +29,4 @@ def publish_run_metrics(
     metrics.add_metric("TotalTokens", MetricUnit.Count, outcome.usage.total_tokens)
     metrics.add_metric("ToolCalls", MetricUnit.Count, state.tool_calls)
     metrics.add_metric("ToolRounds", MetricUnit.Count, state.tool_rounds)
+    metrics.add_metric("ToolErrors", MetricUnit.Count, state.tool_errors)

@@ -16,6 +16,7 @@ from threadline.run_state import StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore
 from threadline.table import utc_now
 from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
+from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -30,6 +31,8 @@ class RunStarter:
         stepfunctions: SFNClient,
         state_machine_arn: str,
         run_timeout_seconds: int,
+        usage: UsageLedger,
+        daily_token_budget: int,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._threads = threads
@@ -37,6 +40,8 @@ class RunStarter:
         self._sfn = stepfunctions
         self._state_machine_arn = state_machine_arn
         self._lease = timedelta(seconds=run_timeout_seconds) + LOCK_LEASE_MARGIN
+        self._usage = usage
+        self._daily_token_budget = daily_token_budget
         self._now = now
 
     def start(self, user_id: str, thread_id: str, message: str, assistant_name: str) -> RunRecord:
@@ -47,6 +52,7 @@ class RunStarter:
         """
         assistant = load_assistant(assistant_name)
         self._threads.get(user_id, thread_id)
+        self._usage.check_budget(user_id, self._daily_token_budget)
         record = RunRecord(
             run_id=new_id("run"),
             thread_id=thread_id,

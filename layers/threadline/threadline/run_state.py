@@ -55,6 +55,7 @@ class RunState(BaseModel):
     polls: int = 0
     tool_rounds: int = 0
     tool_calls: int = 0
+    tool_errors: int = 0
     pending_tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     output_text: str | None = None

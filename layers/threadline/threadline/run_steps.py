@@ -21,6 +21,7 @@ from threadline.settings import Settings
 from threadline.table import utc_now
 from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
+from threadline.usage import UsageLedger
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class RunSteps:
     tools_for: Callable[[AssistantConfig], ToolRegistry]
     threads: ThreadStore
     runs: RunStore
+    usage: UsageLedger
     now: Callable[[], datetime] = field(default=utc_now)
 
     # -- StartRun ----------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class RunSteps:
                 "pending_tool_calls": [],
                 "tool_rounds": state.tool_rounds + 1,
                 "tool_calls": state.tool_calls + len(outputs),
+                "tool_errors": state.tool_errors + sum(output.is_error for output in outputs),
                 "status": RunStatus.IN_PROGRESS,
                 "polls": 0,
                 "next": "wait",
@@ -177,7 +180,12 @@ class RunSteps:
             output_text=state.output_text if status is RunStatus.COMPLETED else None,
             reason=reason,
         )
-        first = self.runs.finish(state.thread_id, state.run_id, outcome)
+        first = self.runs.finish(
+            state.thread_id,
+            state.run_id,
+            outcome,
+            together_with=[self.usage.increment(state.user_id, state.usage, now)],
+        )
         self.threads.release_run_lock(state.user_id, state.thread_id, state.run_id)
         finished = state.model_copy(
             update={"status": status, "reason": reason, "next": "finish", "error": None}

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from threadline import table as keys
-from threadline.dynamo import is_conditional_failure, to_item
+from threadline.dynamo import delete_by_prefix, is_conditional_failure, to_item
 from threadline.errors import NotFoundError
 from threadline.models import RunStatus, Usage
 
@@ -140,21 +140,43 @@ class RunStore:
             },
         )
 
-    def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
-        """Record the outcome once; False if the run had already finished (a retry)."""
+    def finish(
+        self,
+        thread_id: str,
+        run_id: str,
+        outcome: RunOutcome,
+        *,
+        together_with: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Record the outcome once; False if the run had already finished (a retry).
+
+        `together_with` are updates (e.g. the usage ledger's) applied in the same transaction,
+        so they too happen exactly once.
+        """
         fields = to_item(outcome.model_dump(mode="json", exclude_none=True))
         fields["finished_at"] = keys.iso(outcome.finished_at)
-        names = {f"#{name}": name for name in fields}
+        update = {
+            "TableName": self._table.name,
+            "Key": self._key(thread_id, run_id),
+            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(finished_at)",
+            "ExpressionAttributeNames": {f"#{name}": name for name in fields},
+            "ExpressionAttributeValues": {f":{name}": value for name, value in fields.items()},
+        }
+        client = self._table.meta.client
         try:
-            self._table.update_item(
-                Key=self._key(thread_id, run_id),
-                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
-            )
+            if together_with:
+                client.transact_write_items(
+                    TransactItems=[{"Update": update}, *({"Update": u} for u in together_with)]
+                )
+            else:
+                client.update_item(**update)
         except ClientError as error:
             if is_conditional_failure(error):
                 return False
             raise
         return True
+
+    def delete_all(self, thread_id: str) -> int:
+        """Delete every run record of a thread (when the thread goes); return how many."""
+        return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.run_sort_key(""))

@@ -15,6 +15,7 @@ from threadline.errors import ConfigurationError
 from threadline.runs import RunStore
 from threadline.settings import Settings, load_settings
 from threadline.threads import ThreadStore
+from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -39,6 +40,11 @@ def thread_store() -> ThreadStore:
 @cache
 def run_store() -> RunStore:
     return RunStore(table())
+
+
+@cache
+def usage_ledger() -> UsageLedger:
+    return UsageLedger(table())
 
 
 @cache
@@ -83,4 +89,5 @@ def run_steps() -> RunSteps:
         tools_for=tools_for,
         threads=thread_store(),
         runs=run_store(),
+        usage=usage_ledger(),
     )

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 class ApiSettings(Settings):
     state_machine_arn: str = Field(min_length=20)
     max_message_chars: PositiveInt = 32_000
+    daily_token_budget: int = Field(default=0, ge=0)  # per user per UTC day; 0: no budget
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)

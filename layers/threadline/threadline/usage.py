@@ -1,0 +1,90 @@
+"""The per-user usage ledger: atomic counters per user per UTC day, and the daily budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from threadline import table as keys
+from threadline.errors import BudgetExceededError
+from threadline.models import Usage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+LEDGER_RETENTION = timedelta(days=400)
+
+
+class DailyUsage(BaseModel):
+    day: str
+    runs: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+class UsageLedger:
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+        self._table = table
+        self._now = now
+
+    def increment(self, user_id: str, usage: Usage, at: datetime) -> dict[str, Any]:
+        """The atomic ADD for one finished run, for use in the run's finishing transaction
+        (so a retried finish can never count a run twice)."""
+        return {
+            "TableName": self._table.name,
+            "Key": {"PK": keys.user_key(user_id), "SK": keys.usage_sort_key(day_of(at))},
+            "UpdateExpression": (
+                "ADD runs :one, input_tokens :input, output_tokens :output, "
+                "total_tokens :total SET expires_at = if_not_exists(expires_at, :expires)"
+            ),
+            "ExpressionAttributeValues": {
+                ":one": 1,
+                ":input": usage.input_tokens,
+                ":output": usage.output_tokens,
+                ":total": usage.total_tokens,
+                ":expires": int((at + LEDGER_RETENTION).timestamp()),
+            },
+        }
+
+    def recent(self, user_id: str, *, days: int) -> list[DailyUsage]:
+        """The last `days` days (today included), newest first; days without runs omitted."""
+        today = self._now()
+        first = day_of(today - timedelta(days=days - 1))
+        items = self._table.query(
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": keys.user_key(user_id),
+                ":first": keys.usage_sort_key(first),
+                ":last": keys.usage_sort_key(day_of(today)),
+            },
+            ScanIndexForward=False,
+        )["Items"]
+        return [
+            DailyUsage.model_validate({**item, "day": str(item["SK"]).removeprefix("USAGE#")})
+            for item in items
+        ]
+
+    def today(self, user_id: str) -> DailyUsage:
+        today = day_of(self._now())
+        item = self._table.get_item(
+            Key={"PK": keys.user_key(user_id), "SK": keys.usage_sort_key(today)}
+        ).get("Item")
+        return DailyUsage.model_validate({**(item or {}), "day": today})
+
+    def check_budget(self, user_id: str, daily_token_budget: int) -> None:
+        """BudgetExceededError once today's tokens reach the budget (0: no budget)."""
+        if daily_token_budget <= 0:
+            return
+        used = self.today(user_id).total_tokens
+        if used >= daily_token_budget:
+            tomorrow = (self._now().astimezone(UTC) + timedelta(days=1)).date()
+            reset_at = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+            raise BudgetExceededError(used=used, budget=daily_token_budget, reset_at=reset_at)
