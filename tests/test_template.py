@@ -112,3 +112,19 @@ def test_layer_requirements_match_the_lock() -> None:
     )
     shipped = (REPO / "layers" / "threadline" / "requirements.txt").read_text()
     assert shipped.split() == result.stdout.split()
+
+
+def test_dashboard_body_is_json() -> None:
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!Sub", lambda loader, node: loader.construct_scalar(node))
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    resources = yaml.load((REPO / "template.yaml").read_text(), Loader=Loader)["Resources"]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    assert {widget["type"] for widget in widgets} == {"metric", "alarm"}

@@ -6,7 +6,7 @@ Dimensions stay low-cardinality (assistant, model, backend, status): never user 
 from __future__ import annotations
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from threadline.assistant_config import load_assistant
 from threadline.run_state import RunState
@@ -27,6 +27,10 @@ def publish_run_metrics(
     metrics.add_metric("InputTokens", MetricUnit.Count, outcome.usage.input_tokens)
     metrics.add_metric("OutputTokens", MetricUnit.Count, outcome.usage.output_tokens)
     metrics.add_metric("TotalTokens", MetricUnit.Count, outcome.usage.total_tokens)
-    metrics.add_metric("ToolCalls", MetricUnit.Count, state.tool_calls)
     metrics.add_metric("ToolRounds", MetricUnit.Count, state.tool_rounds)
-    metrics.add_metric("ToolErrors", MetricUnit.Count, state.tool_errors)
+    # Tool calls and errors also go out with the service dimension alone, so one alarm on
+    # their ratio covers every assistant and model.
+    for name, value in (("ToolCalls", state.tool_calls), ("ToolErrors", state.tool_errors)):
+        metrics.add_metric(name, MetricUnit.Count, value)
+        with single_metric(name=name, unit=MetricUnit.Count, value=value) as service_wide:
+            service_wide.add_dimension("scope", "all")

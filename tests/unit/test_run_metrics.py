@@ -1,0 +1,64 @@
+"""The run metrics a finished run publishes: names, values and low-cardinality dimensions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from aws_lambda_powertools import Metrics
+
+from threadline.models import RunStatus, Usage
+from threadline.run_metrics import publish_run_metrics
+from threadline.run_state import RunState
+from threadline.runs import RunOutcome
+from threadline.settings import Settings
+
+
+def test_a_finished_run_publishes_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = Metrics(namespace="Threadline", service="threadline")
+    settings = Settings(table_name="table", bucket_name="bucket")
+    state = RunState(
+        run_id="run_1",
+        thread_id="thr_1",
+        user_id="alice",
+        tool_calls=3,
+        tool_errors=1,
+        tool_rounds=2,
+    )
+    outcome = RunOutcome(
+        status=RunStatus.COMPLETED,
+        finished_at=datetime.now(UTC),
+        duration_seconds=4.5,
+        usage=Usage(input_tokens=100, output_tokens=20, total_tokens=120),
+    )
+    publish_run_metrics(metrics, settings, state, outcome)
+    serialized = metrics.serialize_metric_set()
+    # EMF lists values; a single value per name means one datapoint for this run.
+    run_set = {
+        key: value[0] if isinstance(value, list) else value for key, value in serialized.items()
+    }
+    metrics.clear_metrics()
+    service_wide = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    (directive,) = serialized["_aws"]["CloudWatchMetrics"]
+    dimensions = set(directive["Dimensions"][0])
+    assert dimensions == {"service", "assistant", "model", "backend", "status"}
+    assert "alice" not in json.dumps(run_set)
+    assert run_set["status"] == "completed"
+    assert run_set["RunDuration"] == 4.5
+    assert (run_set["InputTokens"], run_set["OutputTokens"], run_set["TotalTokens"]) == (
+        100,
+        20,
+        120,
+    )
+    assert (run_set["ToolCalls"], run_set["ToolErrors"], run_set["ToolRounds"]) == (3, 1, 2)
+    by_name = {
+        blob["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: blob for blob in service_wide
+    }
+    assert by_name["ToolErrors"]["ToolErrors"] in (1, [1])
+    assert by_name["ToolCalls"]["scope"] == "all"
+    assert set(by_name["ToolCalls"]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == {
+        "service",
+        "scope",
+    }
