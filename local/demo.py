@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -86,19 +87,25 @@ def ask(product: LocalThreadline, api: Api, thread_id: str, question: str) -> di
 
 
 def print_timeline(product: LocalThreadline, execution_arn: str) -> None:
-    events = product.history(execution_arn)
-    started: datetime = events[0]["timestamp"]
-    for event in events:
-        details = event.get("stateEnteredEventDetails")
-        if not details:
-            continue
-        offset = (event["timestamp"] - started).total_seconds()
+    entered = [
+        (event["timestamp"], event["stateEnteredEventDetails"])
+        for event in product.history(execution_arn)
+        if "stateEnteredEventDetails" in event
+    ]
+    started: datetime = entered[0][0]
+    for index, (moment, details) in enumerate(entered):
+        state = json.loads(details.get("input") or "{}")
         note = ""
         if details["name"] in ("RouteOnStatus", "RouteOnOutcome"):
-            state = json.loads(details.get("input") or "{}")
             note = f"status={state.get('status')} next={state.get('next')}"
         elif details["name"] == "WaitForModel":
-            note = f"wait {json.loads(details.get('input') or '{}').get('wait_seconds')} s"
+            note = f"wait {state.get('wait_seconds')} s"
+        elif details["name"] == "WaitForWebhook" and index + 1 < len(entered):
+            following_moment, following = entered[index + 1]
+            slept = (following_moment - moment).total_seconds()
+            woken = "woken by webhook" if following["name"] == "RouteOnStatus" else "no webhook"
+            note = f"slept {slept:.2f} s, {woken}"
+        offset = (moment - started).total_seconds()
         say(f"      {offset:6.2f} s  {details['name']:<17} {note}")
 
 
@@ -134,13 +141,22 @@ def story(product: LocalThreadline, base_url: str) -> None:
 def main() -> int:
     LOG_FILE.parent.mkdir(exist_ok=True)
     started = time.monotonic()
+    # Push mode needs OpenAI's webhooks to reach this machine, which only the local server can.
+    wait_mode = os.environ.get("RUN_WAIT_MODE") or (
+        "poll" if os.environ.get("OPENAI_API_KEY") else "push"
+    )
     say("Threadline demo: moto from template.yaml, the real state machine in moto's ASL")
     say("interpreter, the real handlers, and a local OpenAI-compatible server (2 s per turn).")
+    say(f"Run wait mode: {wait_mode} (RUN_WAIT_MODE=poll|push to choose).")
     say(f"Handler logs: {LOG_FILE.relative_to(REPO)}")
     with LOG_FILE.open("w") as log, contextlib.redirect_stdout(log):
         try:
             with local_threadline(
-                parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "4"},
+                parameters={
+                    "PollInitialSeconds": "1",
+                    "PollMaxSeconds": "4",
+                    "RunWaitMode": wait_mode,
+                },
                 openai_latency_seconds=2.0,
             ) as product:
                 api = LocalHttpApi(product)

@@ -7,15 +7,18 @@ Tests, `make demo` and `make serve` all start the product through `local_threadl
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
+import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from moto import mock_aws
@@ -28,6 +31,7 @@ from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 LOCAL_KEY = "sk-local-threadline"  # what the local OpenAI server accepts; not a secret
+LOCAL_WEBHOOK_URL = "http://127.0.0.1/webhooks/openai"  # delivered in-process, see below
 TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -106,8 +110,14 @@ def local_threadline(
             "JwtAudience": LOCAL_AUDIENCE,
             **(parameters or {}),
         }
+        push = overrides.get("RunWaitMode") == "push"
+        webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         if not real_key:
-            server = OpenAIServer(latency_seconds=openai_latency_seconds)
+            server = OpenAIServer(
+                latency_seconds=openai_latency_seconds,
+                webhook_url=LOCAL_WEBHOOK_URL if push else None,
+                webhook_secret=webhook_secret if push else None,
+            )
             base_url = server.start_background("127.0.0.1", 0)
             stack_of_contexts.callback(server.stop)
             overrides.setdefault("OpenAIBaseUrl", base_url)
@@ -116,8 +126,8 @@ def local_threadline(
         )
         stack_of_contexts.enter_context(atomic_item_writes())
         local_stack = provision(TEMPLATE, parameters=overrides)
-        _store_api_key(local_stack, real_key or LOCAL_KEY)
         environment = local_stack.environment()
+        _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)
         os.environ.pop("OPENAI_API_KEY", None)  # the handlers read the key from the secret
         _forget_cached_configuration()
@@ -125,13 +135,40 @@ def local_threadline(
         stack_of_contexts.enter_context(install(local_stack.registry))
         session = LocalThreadline(stack=local_stack, openai=server, environment=environment)
         stack_of_contexts.callback(session.stop_running_executions)
+        if server is not None and push:
+            server.webhook_sender = _deliver_through_local_api(session)
+            stack_of_contexts.callback(server.flush_webhooks)
         yield session
 
 
-def _store_api_key(local_stack: LocalStack, key: str) -> None:
-    """Put the key where AWS keeps it: the secret the template names."""
-    secret_name = local_stack.environment()["OPENAI_API_KEY_SECRET_NAME"]
-    boto3.client("secretsmanager").create_secret(Name=secret_name, SecretString=key)
+def _store_secrets(environment: dict[str, str], *, api_key: str, webhook_secret: str) -> None:
+    """Put the secrets where AWS keeps them: the Secrets Manager secrets the template names."""
+    secrets_manager = boto3.client("secretsmanager")
+    secrets_manager.create_secret(
+        Name=environment["OPENAI_API_KEY_SECRET_NAME"], SecretString=api_key
+    )
+    secrets_manager.create_secret(
+        Name=environment["WEBHOOK_SECRET_NAME"], SecretString=webhook_secret
+    )
+
+
+def _deliver_through_local_api(
+    session: LocalThreadline,
+) -> Callable[[str, bytes, dict[str, str]], None]:
+    """The local OpenAI server's webhooks reach the template's webhook route through the
+    local API Gateway in-process, as OpenAI's would reach API Gateway."""
+    from werkzeug.test import Client
+
+    from local.http_api import LocalHttpApi
+
+    client = Client(LocalHttpApi(session))
+
+    def deliver(url: str, body: bytes, headers: dict[str, str]) -> None:
+        answer = client.post(urlsplit(url).path, data=body, headers=headers)
+        if not 200 <= answer.status_code < 300:
+            raise OSError(f"webhook answered {answer.status_code}")
+
+    return deliver
 
 
 def _forget_cached_configuration() -> None:

@@ -28,3 +28,4 @@ def test_demo_story_holds() -> None:
     assert "The story held" in result.stdout
     assert result.stdout.count("ok  run completed") == 2
     assert "bob's token -> 404" in result.stdout
+    assert "woken by webhook" in result.stdout, "the demo runs in push mode by default"

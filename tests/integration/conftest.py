@@ -66,7 +66,7 @@ class RunDriver:
 
 
 @pytest.fixture
-def driver(product: LocalThreadline, request: pytest.FixtureRequest) -> RunDriver:
+def driver(product: LocalThreadline) -> RunDriver:
     assert product.openai is not None
     product.openai.script.clear()
     product.openai.latency_seconds = 0

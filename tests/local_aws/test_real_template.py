@@ -42,8 +42,10 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     described = sfn.describe_state_machine(stateMachineArn=stack.state_machines["RunStateMachine"])
     definition = json.loads(described["definition"])
-    task_resources = {
-        state["Resource"] for state in definition["States"].values() if "Resource" in state
+    invoked = {
+        state.get("Parameters", {}).get("FunctionName", state["Resource"])
+        for state in definition["States"].values()
+        if "Resource" in state
     }
-    assert task_resources <= {spec.arn for spec in stack.functions.values()}
+    assert invoked <= {spec.arn for spec in stack.functions.values()}
     assert all("${" not in str(value) for value in stack.outputs.values())

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,13 +23,23 @@ from pydantic import BaseModel
 
 from threadline.settings import load_settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 ResultT = TypeVar("ResultT", bound=BaseModel)
 RESULT_RETENTION_SECONDS = 24 * 3600
 
 
 @cache
+def _dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb")
+
+
 def persistence() -> DynamoDBPersistenceLayer:
+    """A new persistence layer per idempotent function: Powertools configures a layer once,
+    with the first function's key settings, so layers must not be shared between functions."""
     return DynamoDBPersistenceLayer(
+        boto3_client=_dynamodb(),
         table_name=load_settings().table_name,
         key_attr="PK",
         sort_key_attr="SK",

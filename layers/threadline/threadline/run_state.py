@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle
 from threadline.models import RunStatus, ToolCall, Usage
 
-Next = Literal["wait", "run_tools", "cancel", "finish"]
+Next = Literal["wait", "await_webhook", "run_tools", "cancel", "finish"]
 OUTPUT_TEXT_LIMIT = 100_000
 
 
@@ -52,6 +52,8 @@ class RunState(BaseModel):
     status: RunStatus = RunStatus.QUEUED
     next: Next = "wait"
     wait_seconds: int = 0
+    # Push mode: how long WaitForWebhook sleeps before checking the run itself.
+    webhook_wait_seconds: int = 120
     polls: int = 0
     tool_rounds: int = 0
     tool_calls: int = 0

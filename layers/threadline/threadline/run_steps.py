@@ -15,7 +15,7 @@ from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunContext, RunHandle
 from threadline.models import RunStatus
 from threadline.polling import next_wait_seconds
-from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, RunState, StartRunInput
+from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState, StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
 from threadline.table import utc_now
@@ -78,9 +78,15 @@ class RunSteps:
             started_at=now,
             deadline=now + timedelta(seconds=timeout),
             status=RunStatus.QUEUED,
-            next="wait",
+            next=self._while_running,
             wait_seconds=round(self.settings.poll_initial_seconds),
+            webhook_wait_seconds=self.settings.webhook_wait_seconds,
         )
+
+    @property
+    def _while_running(self) -> Next:
+        """Where a run that is still going goes next: a timed wait, or a wait for a webhook."""
+        return "await_webhook" if self.settings.run_wait_mode == "push" else "wait"
 
     # -- CheckRun ----------------------------------------------------------------------------
 
@@ -100,6 +106,8 @@ class RunSteps:
             )
         elif self.now() >= deadline:
             update.update(next="cancel")
+        elif self._while_running == "await_webhook":
+            update.update(next="await_webhook")
         else:
             update.update(
                 next="wait",
@@ -147,7 +155,7 @@ class RunSteps:
                 "tool_errors": state.tool_errors + sum(output.is_error for output in outputs),
                 "status": RunStatus.IN_PROGRESS,
                 "polls": 0,
-                "next": "wait",
+                "next": self._while_running,
                 "wait_seconds": round(self.settings.poll_initial_seconds),
             }
         )

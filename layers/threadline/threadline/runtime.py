@@ -19,11 +19,18 @@ from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_s3 import S3Client
+    from openai import OpenAI
 
     from threadline.assistant_config import AssistantConfig
     from threadline.backends.base import AssistantBackend
+    from threadline.cleanup import Cleaner
+    from threadline.files import FileStore
+    from threadline.ingest import Ingestor
+    from threadline.push import PushWaits
     from threadline.run_steps import RunSteps
     from threadline.tools import ToolRegistry
+    from threadline.uploads import UploadPolicy, Uploads
 
 
 @cache
@@ -48,14 +55,18 @@ def usage_ledger() -> UsageLedger:
 
 
 @cache
-def backend() -> AssistantBackend:
-    from threadline.backends import make_backend
+def backend_client() -> OpenAI:
     from threadline.openai_client import make_openai_client
 
+    return make_openai_client(load_settings())
+
+
+@cache
+def backend() -> AssistantBackend:
+    from threadline.backends import make_backend
+
     settings = load_settings()
-    return make_backend(
-        settings.openai_backend, make_openai_client(settings), settings.openai_model
-    )
+    return make_backend(settings.openai_backend, backend_client(), settings.openai_model)
 
 
 @cache
@@ -90,4 +101,85 @@ def run_steps() -> RunSteps:
         threads=thread_store(),
         runs=run_store(),
         usage=usage_ledger(),
+    )
+
+
+@cache
+def push_waits() -> PushWaits:
+    from threadline.push import PushWaits
+    from threadline.webhook_waits import WebhookWaits
+
+    return PushWaits(
+        waits=WebhookWaits(table()),
+        steps=run_steps(),
+        stepfunctions=boto3.client("stepfunctions"),
+    )
+
+
+# -- files and cleanup ----------------------------------------------------------------------
+
+
+@cache
+def s3_client() -> S3Client:
+    from botocore.config import Config
+
+    # SigV4: presigned URLs and POST policies must work in every region.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+@cache
+def file_store() -> FileStore:
+    from threadline.files import FileStore
+
+    return FileStore(table())
+
+
+@cache
+def upload_policy() -> UploadPolicy:
+    from threadline.uploads import UploadPolicy
+
+    # The defaults (every supported type, 20 MB) until UPLOAD_ALLOWED_TYPES/UPLOAD_MAX_BYTES
+    # are settings: then UploadPolicy.from_settings(allowed_types, max_bytes).
+    return UploadPolicy()
+
+
+@cache
+def uploads() -> Uploads:
+    from threadline.uploads import Uploads
+
+    return Uploads(
+        threads=thread_store(),
+        files=file_store(),
+        s3_client=s3_client(),
+        bucket=load_settings().bucket_name,
+        policy=upload_policy(),
+    )
+
+
+@cache
+def ingestor() -> Ingestor:
+    from threadline.ingest import Ingestor
+
+    return Ingestor(
+        threads=thread_store(),
+        files=file_store(),
+        backend=backend(),
+        s3_client=s3_client(),
+        policy=upload_policy(),
+    )
+
+
+@cache
+def cleaner() -> Cleaner:
+    from threadline.cleanup import Cleaner
+
+    settings = load_settings()
+    return Cleaner(
+        threads=thread_store(),
+        files=file_store(),
+        runs=run_store(),
+        backend=backend(),
+        s3_client=s3_client(),
+        bucket=settings.bucket_name,
+        retention=timedelta(days=settings.thread_retention_days),
     )

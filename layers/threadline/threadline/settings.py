@@ -10,7 +10,15 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal, TypeVar
 
-from pydantic import Field, HttpUrl, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    Field,
+    HttpUrl,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from threadline.errors import ConfigurationError
@@ -36,15 +44,31 @@ class Settings(BaseSettings):
     poll_initial_seconds: float = Field(default=2.0, ge=0)
     poll_max_seconds: float = Field(default=15.0, ge=0)
     tool_timeout_seconds: PositiveFloat = 20.0
+    # poll: the state machine checks the run on a growing interval; push: it sleeps until
+    # OpenAI's webhook says the response finished (Responses backend only).
+    run_wait_mode: WaitMode = "poll"
+    webhook_secret_name: str | None = None
+    # In push mode, how long a wait lasts before the machine checks the run itself.
+    webhook_wait_seconds: PositiveInt = 120
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
 
     @field_validator(
-        "openai_base_url", "openai_api_key_secret_name", "analyst_database", mode="before"
+        "openai_base_url",
+        "openai_api_key_secret_name",
+        "analyst_database",
+        "webhook_secret_name",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # CloudFormation cannot omit an environment variable, so optional ones arrive as "".
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _push_needs_responses(self) -> Settings:
+        if self.run_wait_mode == "push" and self.openai_backend != "responses":
+            raise ValueError("RUN_WAIT_MODE push needs OPENAI_BACKEND responses (webhooks)")
+        return self
 
 
 class ApiSettings(Settings):

@@ -48,7 +48,8 @@ def create_execution_role(
             iam.put_role_policy(
                 RoleName=name,
                 PolicyName=f"{logical_id}Policy{index}",
-                PolicyDocument=json.dumps(policy),
+                # SAM adds the policy language version to inline statements; so do we.
+                PolicyDocument=json.dumps({"Version": "2012-10-17", **policy}),
             )
         # Left out: AWS managed policies (moto does not load them by default) and SAM policy
         # templates such as DynamoDBCrudPolicy (expanding them changes nothing locally).

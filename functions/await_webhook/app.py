@@ -1,0 +1,36 @@
+"""WaitForWebhook (push mode): park the execution's task token until OpenAI's webhook comes.
+
+The execution then sleeps at no cost; the webhook (or this task, if the webhook came first)
+sends the task its next run state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from threadline.run_state import RunState
+from threadline.runtime import push_waits
+
+logger = Logger()
+tracer = Tracer()
+
+
+class AwaitInput(BaseModel):
+    state: RunState
+    task_token: str
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@event_parser(model=AwaitInput)
+def handler(request: AwaitInput, context: LambdaContext) -> dict[str, Any]:
+    state = request.state
+    logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
+    resumed = push_waits().await_response(state, request.task_token)
+    logger.info("waiting for webhook", extra={"webhook_already_came": resumed})
+    return {"webhook_already_came": resumed}

@@ -1,0 +1,156 @@
+"""Push mode on the real ASL: runs sleep on a task token until OpenAI's signed webhook (from
+the local OpenAI server, through the local API Gateway and the webhook function) wakes them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from local.apigw import http_api_event
+from local.openai_server import Step
+from local.stack_session import LocalThreadline, local_threadline
+from tests.integration.conftest import RunDriver
+from threadline import runtime
+from threadline.errors import NotFoundError
+from threadline.models import RunStatus
+
+
+@pytest.fixture(scope="module")
+def product() -> Iterator[LocalThreadline]:
+    with local_threadline(parameters={"RunWaitMode": "push", "WebhookWaitSeconds": "30"}) as s:
+        yield s
+
+
+def retrieves(driver: RunDriver, response_ids: set[str]) -> int:
+    objects = driver.product.openai.stats.snapshot()["objects"]
+    return sum(objects[response_id]["retrieves"] for response_id in response_ids)
+
+
+def test_completed_run_is_woken_by_the_webhook(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.say("pushed"), key=thread.remote_id)
+    description, run = driver.run(thread, "Hi")
+    assert description["status"] == "SUCCEEDED"
+    assert run.output_text == "pushed"
+    states = driver.product.entered_states(description["executionArn"])
+    assert "WaitForWebhook" in states
+    assert "WaitForModel" not in states
+    assert "CheckRun" not in states, "no status polling: the webhook resumed the run"
+    assert retrieves(driver, {run.remote_run_id}) == 1, "one read of the finished response"
+
+
+def test_tool_rounds_in_push_mode(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.extend(
+        [
+            Step.calls(
+                [
+                    ("get_table_schema", {"table_name": "sales"}),
+                    ("get_table_schema", {"table_name": "customers"}),
+                ]
+            ),
+            Step.call("query_database", {"query": "SELECT COUNT(*) AS n FROM customers"}),
+        ],
+        key=thread.remote_id,
+    )
+    description, run = driver.run(thread, "How many customers?")
+    assert description["status"] == "SUCCEEDED", description
+    assert run.tool_rounds == 2
+    states = driver.product.entered_states(description["executionArn"])
+    assert states.count("WaitForWebhook") == 3
+    assert "CheckRun" not in states
+
+
+@pytest.mark.parametrize(
+    ("step", "status"),
+    [
+        (Step.fail(code="server_error", message="boom"), RunStatus.FAILED),
+        (Step.incomplete(reason="max_output_tokens"), RunStatus.INCOMPLETE),
+    ],
+    ids=["failed", "incomplete"],
+)
+def test_unsuccessful_runs_in_push_mode(driver: RunDriver, step: Step, status: RunStatus) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(step, key=thread.remote_id)
+    description, run = driver.run(thread, "Try")
+    assert description["status"] == "FAILED"
+    assert run.status is status
+    assert runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id is None
+
+
+def test_cancelled_run_in_push_mode(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
+    execution_arn = driver.start(thread, "Think")
+    run_id = execution_arn.rsplit(":", 1)[-1]
+    for _ in range(500):
+        with contextlib.suppress(NotFoundError):
+            record = runtime.run_store().get(thread.thread_id, run_id)
+            if record.remote_run_id:
+                break
+        time.sleep(0.01)
+    runtime.backend_client().responses.cancel(record.remote_run_id)
+    description = driver.product.wait_for_execution(execution_arn)
+    assert description["status"] == "FAILED"
+    assert runtime.run_store().get(thread.thread_id, run_id).status is RunStatus.CANCELLED
+
+
+def test_webhook_before_the_token_still_finishes_the_run(driver: RunDriver) -> None:
+    """The webhook is delivered before WaitForWebhook stores its token."""
+    openai = driver.product.openai
+    held: list[tuple[str, bytes, dict[str, str]]] = []
+    deliver = openai.webhook_sender
+    openai.webhook_sender = lambda url, body, headers: held.append((url, body, headers))
+    try:
+        thread = driver.new_thread()
+        openai.script.push(Step.say("early bird"), key=thread.remote_id)
+        execution_arn = driver.start(thread, "Hi")
+        for _ in range(500):
+            if held:
+                break
+            time.sleep(0.01)
+        assert held, "the local OpenAI server sent no webhook"
+    finally:
+        openai.webhook_sender = deliver
+    run_id = execution_arn.rsplit(":", 1)[-1]
+    remote_id = runtime.run_store().get(thread.thread_id, run_id).remote_run_id
+    waits = driver.product.table
+    waits.delete_item(Key={"PK": f"RESPONSE#{remote_id}", "SK": "WAIT"})  # no token yet
+    deliver(*held[0])  # the webhook arrives first ...
+    state = json.loads(driver.product.sfn.describe_execution(executionArn=execution_arn)["input"])
+    assert state["run_id"] == run_id
+    description = driver.product.wait_for_execution(execution_arn)  # ... the token finds it
+    assert description["status"] == "SUCCEEDED"
+
+
+def webhook_answer(product: LocalThreadline, body: bytes, headers: dict[str, str]) -> int:
+    event = http_api_event("POST", "/webhooks/openai", body=body, headers=headers)
+    return product.stack.invoke("OpenAIWebhookFunction", event)["statusCode"]
+
+
+def test_forged_stale_and_replayed_webhooks_touch_nothing(driver: RunDriver) -> None:
+    openai = driver.product.openai
+    payload = {
+        "id": "evt_1",
+        "object": "event",
+        "created_at": int(time.time()),
+        "type": "response.completed",
+        "data": {"id": "resp_unknown"},
+    }
+    body, headers = openai.sign_webhook(payload)
+    assert webhook_answer(driver.product, body, headers) == 200, "unknown ids are acknowledged"
+    assert webhook_answer(driver.product, body, headers) == 200, "a replay is answered, once"
+    tampered = body.replace(b"resp_unknown", b"resp_other")
+    assert webhook_answer(driver.product, tampered, headers) == 400
+    stale_body, stale_headers = openai.sign_webhook(payload, timestamp=int(time.time()) - 3600)
+    assert webhook_answer(driver.product, stale_body, stale_headers) == 400
+    wrong_secret = dict(
+        headers, **{"webhook-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+    )
+    assert webhook_answer(driver.product, body, wrong_secret) == 400
+    item = driver.product.table.get_item(Key={"PK": "RESPONSE#resp_other", "SK": "WAIT"})
+    assert "Item" not in item, "a rejected webhook must not be recorded"
