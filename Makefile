@@ -19,7 +19,7 @@ export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements openapi clean
+.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements openapi fire clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ serve: dev ## Run the local stack on 127.0.0.1:$${PORT:-3000}
 
 token: $(VENV)/.synced ## Print a local API token: make token USER=alice
 	@$(PY) -m local.tokens $${USER:-alice}
+
+fire: $(VENV)/.synced ## Fire a schedule on `make serve`: make fire FUNCTION=CleanupFunction [INPUT='{...}']
+	$(PY) -m local.fire $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(if $(INPUT),--input '$(INPUT)')
 
 bench: dev ## Run the benchmarks; writes bench/results/latest.json
 	$(PY) -m bench

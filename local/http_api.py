@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.apigw import http_api_event
 from local.aws.records import HttpRoute
+from local.fire import schedule_admin_response
 from local.stack_session import LocalThreadline
 from local.tokens import verified_claims
 
@@ -44,6 +45,9 @@ class LocalHttpApi:
         return self._handle(Request(environ))(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
+        admin = schedule_admin_response(self._product.stack, request)
+        if admin is not None:
+            return admin
         match = self._match(request.method, request.path)
         if match is None:
             return Response('{"message":"Not Found"}', 404, content_type="application/json")

@@ -26,7 +26,9 @@ def main() -> int:
     with (
         LOG_FILE.open("a") as log,
         contextlib.redirect_stdout(log),
-        local_threadline(parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "5"}) as product,
+        local_threadline(
+            parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "5"}, schedule_time_scale=1.0
+        ) as product,
     ):
         api = LocalHttpApi(product)
         base_url = api.start(arguments.port)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import boto3
 from moto import mock_aws
 
-from local.aws import LocalStack, install, provision
+from local.aws import LocalStack, deliver_s3_notifications, install, provision, run_schedules
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER
@@ -95,6 +95,7 @@ def local_threadline(
     *,
     parameters: dict[str, str] | None = None,
     openai_latency_seconds: float = 0.0,
+    schedule_time_scale: float | None = None,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit."""
     real_key = os.environ.get("OPENAI_API_KEY")
@@ -133,6 +134,12 @@ def local_threadline(
         _forget_cached_configuration()
         stack_of_contexts.callback(_forget_cached_configuration)
         stack_of_contexts.enter_context(install(local_stack.registry))
+        # After install(): on exit it delivers what is queued before the handlers unload.
+        stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
+        if schedule_time_scale is not None:  # off unless asked: timed firing is for serving
+            stack_of_contexts.enter_context(
+                run_schedules(local_stack, time_scale=schedule_time_scale)
+            )
         session = LocalThreadline(stack=local_stack, openai=server, environment=environment)
         stack_of_contexts.callback(session.stop_running_executions)
         if server is not None and push:

@@ -1,5 +1,14 @@
 """Run the SAM template on moto, with the Lambda handlers executed in-process."""
 
+from local.aws.event_sources import (
+    AmbiguousSchedule,
+    Delivery,
+    EventSources,
+    ScheduleNotFound,
+    deliver_s3_notifications,
+    fire_schedule,
+    run_schedules,
+)
 from local.aws.lambda_runtime import install
 from local.aws.local_stack import FunctionInvocationError, LocalStack
 from local.aws.records import FunctionSpec
@@ -7,10 +16,17 @@ from local.aws.resources.context import UnsupportedResource
 from local.aws.stack import provision
 
 __all__ = [
+    "AmbiguousSchedule",
+    "Delivery",
+    "EventSources",
     "FunctionInvocationError",
     "FunctionSpec",
     "LocalStack",
+    "ScheduleNotFound",
     "UnsupportedResource",
+    "deliver_s3_notifications",
+    "fire_schedule",
     "install",
     "provision",
+    "run_schedules",
 ]

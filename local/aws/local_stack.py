@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -18,6 +19,19 @@ from local.aws.records import (
     ScheduleSpec,
 )
 from local.aws.s3_events import OBJECT_CREATED_PUT, object_created_event
+
+if TYPE_CHECKING:
+    from local.aws.event_sources import EventSources
+
+# The object-created events S3 sends; a subscription names these or `s3:ObjectCreated:*`.
+OBJECT_CREATED_EVENTS = frozenset(
+    {
+        OBJECT_CREATED_PUT,
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+    }
+)
 
 
 class FunctionInvocationError(Exception):
@@ -44,6 +58,13 @@ class LocalStack:
     schedules: list[ScheduleSpec] = field(default_factory=list)
     s3_subscriptions: list[S3Subscription] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # S3 notifications and schedules delivered asynchronously (see local/aws/event_sources.py).
+    event_sources: EventSources = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from local.aws.event_sources import EventSources  # that module imports this one
+
+        self.event_sources = EventSources(self)
 
     @property
     def registry(self) -> dict[str, FunctionSpec]:
@@ -84,25 +105,43 @@ class LocalStack:
             raise FunctionInvocationError(spec.name, payload)
         return payload
 
-    def deliver_s3_event(self, bucket: str, key: str) -> list[Any]:
-        """Notify the functions subscribed to `s3:ObjectCreated:Put` on this object (bucket by
-        logical id or name) as S3 would, synchronously; return their results in order."""
+    def deliver_s3_event(
+        self, bucket: str, key: str, event_name: str = OBJECT_CREATED_PUT
+    ) -> list[Any]:
+        """Notify the functions subscribed to `event_name` (e.g. `s3:ObjectCreated:Copy`) on
+        this object (bucket by logical id or name) as S3 would, synchronously; return their
+        results in order."""
         bucket_name = self.resources.get(bucket, bucket)
         head = self._s3.head_object(Bucket=bucket_name, Key=key)
         return [
-            self.invoke(
-                subscription.function_logical_id,
-                object_created_event(
-                    bucket=bucket_name,
-                    key=key,
-                    head=head,
-                    region=self.region,
-                    configuration_id=subscription.event_name,
-                ),
+            self.invoke(function_logical_id, event)
+            for function_logical_id, event in self.s3_notifications(
+                bucket_name, key, event_name, head
             )
-            for subscription in self.s3_subscriptions
-            if subscription.matches(bucket_name, key, OBJECT_CREATED_PUT)
         ]
+
+    def s3_notifications(
+        self, bucket_name: str, key: str, event_name: str, head: Mapping[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The (function logical id, event) pairs S3 sends when `event_name` happens to an
+        object described by `head` (a `head_object` response, or the same fields)."""
+        if event_name not in OBJECT_CREATED_EVENTS:
+            raise ValueError(f"{event_name!r} is not one of {sorted(OBJECT_CREATED_EVENTS)}")
+        notifications = []
+        for subscription in self.s3_subscriptions:
+            if not subscription.matches(bucket_name, key, event_name):
+                continue
+            event = object_created_event(
+                bucket=bucket_name,
+                key=key,
+                head=head,
+                region=self.region,
+                configuration_id=subscription.event_name,
+            )
+            # object_created_event names every event `ObjectCreated:Put`.
+            event["Records"][0]["eventName"] = event_name.removeprefix("s3:")
+            notifications.append((subscription.function_logical_id, event))
+        return notifications
 
     @cached_property
     def _lambda(self) -> Any:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    """The fixture template provisioned in moto, its handlers installed, its environment set."""
-    provisioned = provision(FIXTURES / "template.yaml", stack_name="fixture")
+@contextmanager
+def installed_stack(
+    template: Path, stack_name: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    """A fixture template provisioned in moto, its handlers installed, its environment set."""
+    provisioned = provision(template, stack_name=stack_name)
     for name, value in provisioned.environment().items():
         monkeypatch.setenv(name, value)
     with install(provisioned.registry):
@@ -39,3 +42,9 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
             yield provisioned
         finally:
             stop_running_executions(provisioned)
+
+
+@pytest.fixture
+def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    with installed_stack(FIXTURES / "template.yaml", "fixture", monkeypatch) as provisioned:
+        yield provisioned

@@ -1,0 +1,411 @@
+"""The template's event sources, delivered as AWS delivers them: asynchronously, on a worker
+thread, so the request (or the clock tick) that caused an event never waits for the function.
+
+- `deliver_s3_notifications(stack)`: while active, every object created in moto (put_object,
+  presigned POST, copy_object, CompleteMultipartUpload) notifies the matching
+  `stack.s3_subscriptions`.
+- `run_schedules(stack, time_scale=...)`: fires the enabled `rate(...)` schedules on a clock;
+  `cron(...)` and `at(...)` schedules fire only on demand.
+- `fire_schedule(stack, function)`: fires a function's schedule now and returns its result.
+- `stack.event_sources.wait_idle(timeout)`: waits until every queued delivery has run.
+
+Delivery is at least once, in order, one at a time; a failed invocation is logged and recorded
+(`stack.event_sources.deliveries()`), never raised into the uploader, and not retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from moto.s3 import notifications
+from moto.s3.notifications import S3NotificationEvent
+
+from local.aws.local_stack import (
+    OBJECT_CREATED_EVENTS,
+    OBJECT_CREATED_PUT,
+    FunctionInvocationError,
+)
+from local.aws.records import ScheduleSpec
+
+if TYPE_CHECKING:
+    from moto.s3.models import FakeBucket, FakeKey
+
+    from local.aws.local_stack import LocalStack
+
+logger = logging.getLogger(__name__)
+
+S3_SOURCE = "aws:s3"
+EVENTS_SOURCE = "aws.events"  # Schedule events: an EventBridge rule
+SCHEDULER_SOURCE = "aws.scheduler"  # ScheduleV2 events: an EventBridge Scheduler schedule
+_HISTORY_LENGTH = 1000
+_STOP = object()
+_RATE = re.compile(r"rate\((?P<value>\d+) (?P<unit>minute|hour|day)(?P<plural>s?)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_ON_DEMAND_ONLY = re.compile(r"(cron|at)\(.+\)")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event an event source handed to a function, and how the invocation ended."""
+
+    source: str  # the event's source: aws:s3, aws.events or aws.scheduler
+    function_logical_id: str
+    event: Any
+    result: Any = None
+    error: dict[str, Any] | None = None  # the runtime's errorType/errorMessage if it failed
+
+
+@dataclass(frozen=True)
+class _Queued:
+    source: str
+    function_logical_id: str
+    event: Any
+
+
+class EventSources:
+    """A stack's asynchronous deliveries: a queue and one worker thread that invokes the
+    functions in order. The worker runs while at least one `running()` context is active."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._stack = stack
+        self._lifecycle = threading.Lock()  # serialises starting and stopping the worker
+        self._users = 0
+        self._worker: threading.Thread | None = None
+        self._state = threading.Condition()  # guards everything below
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._accepting = False
+        self._pending = 0
+        self._history: deque[Delivery] = deque(maxlen=_HISTORY_LENGTH)
+
+    @contextmanager
+    def running(self, drain_timeout: float = 10) -> Iterator[EventSources]:
+        """Run the worker while the context is active (contexts may overlap); on the last exit,
+        deliver what is queued (waiting at most `drain_timeout` seconds) and stop it."""
+        self._start()
+        try:
+            yield self
+        finally:
+            self._stop(drain_timeout)
+
+    def submit(self, source: str, function_logical_id: str, event: Any) -> None:
+        """Queue an invocation; it runs on the worker thread, after those queued before it."""
+        with self._state:
+            if not self._accepting:
+                raise RuntimeError("the event sources are not running (see EventSources.running)")
+            self._pending += 1
+            self._inbox.put(_Queued(source, function_logical_id, event))
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Wait until every queued delivery has run; TimeoutError if some still have not."""
+        with self._state:
+            if not self._state.wait_for(lambda: self._pending == 0, timeout):
+                raise TimeoutError(f"{self._pending} deliveries still pending after {timeout} s")
+
+    def deliveries(self) -> list[Delivery]:
+        """The deliveries that have run (the latest 1000), oldest first."""
+        with self._state:
+            return list(self._history)
+
+    def _start(self) -> None:
+        with self._lifecycle:
+            self._users += 1
+            if self._users > 1:
+                return
+            with self._state:
+                # A fresh queue per worker: a previous worker that outlived its drain timeout
+                # keeps its own queue and stop marker.
+                self._inbox = queue.SimpleQueue()
+                self._accepting = True
+                inbox = self._inbox
+            self._worker = threading.Thread(
+                target=self._work,
+                args=(inbox,),
+                name=f"event-sources-{self._stack.stack_name}",
+                daemon=True,
+            )
+            self._worker.start()
+
+    def _stop(self, drain_timeout: float) -> None:
+        with self._lifecycle:
+            self._users -= 1
+            if self._users > 0 or self._worker is None:
+                return
+            with self._state:
+                self._accepting = False
+            try:
+                self.wait_idle(drain_timeout)
+            except TimeoutError as error:
+                logger.warning("stopping the event sources with deliveries queued: %s", error)
+            with self._state:
+                self._inbox.put(_STOP)
+            self._worker.join(drain_timeout)
+            self._worker = None
+
+    def _work(self, inbox: queue.SimpleQueue[Any]) -> None:
+        while (item := inbox.get()) is not _STOP:
+            delivery = self._deliver(item)
+            with self._state:
+                self._history.append(delivery)
+                self._pending -= 1
+                self._state.notify_all()
+
+    def _deliver(self, item: _Queued) -> Delivery:
+        try:
+            result = self._stack.invoke(item.function_logical_id, item.event)
+        except FunctionInvocationError as error:
+            logger.error(
+                "%s event to %s failed: %s: %s",
+                item.source,
+                item.function_logical_id,
+                error.payload.get("errorType"),
+                error.payload.get("errorMessage"),
+            )
+            return Delivery(item.source, item.function_logical_id, item.event, error=error.payload)
+        except Exception as error:  # the worker outlives any failure, as S3 and EventBridge do
+            logger.exception("%s event to %s not delivered", item.source, item.function_logical_id)
+            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return Delivery(item.source, item.function_logical_id, item.event, error=payload)
+        return Delivery(item.source, item.function_logical_id, item.event, result=result)
+
+    def object_created(self, bucket: FakeBucket, key: FakeKey, event_name: str) -> None:
+        """Queue the notifications S3 sends for an object moto just created."""
+        # Snapshot the object now, as S3's record describes the version that was written, not
+        # whatever the key holds when the function runs.
+        head: dict[str, Any] = {
+            "ContentLength": key.size,
+            "ETag": key.etag,
+            "LastModified": key.last_modified,
+            "ResponseMetadata": {"RequestId": secrets.token_hex(8).upper()},
+        }
+        if bucket.is_versioned:
+            head["VersionId"] = key.version_id
+        for function_logical_id, event in self._stack.s3_notifications(
+            bucket.name, key.name, event_name, head
+        ):
+            self.submit(S3_SOURCE, function_logical_id, event)
+
+
+class _ObjectCreatedHook:
+    """moto's S3 backend calls `moto.s3.notifications.send_event` for every object event, from
+    the request that caused it (put_object with request_method PUT or POST, copy_object,
+    complete_multipart_upload). While any stack listens, that function is replaced by this
+    hook, which calls moto's and then queues the listeners' notifications."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[EventSources] = []
+        self._moto_send_event: Any = None
+
+    def add(self, sources: EventSources) -> None:
+        with self._lock:
+            if not self._listeners:
+                self._moto_send_event = notifications.send_event
+                notifications.send_event = self
+            self._listeners.append(sources)
+
+    def remove(self, sources: EventSources) -> None:
+        with self._lock:
+            self._listeners.remove(sources)
+            if not self._listeners:
+                notifications.send_event = self._moto_send_event
+                self._moto_send_event = None
+
+    def __call__(self, account_id: str, event_name: Any, bucket: FakeBucket, key: FakeKey) -> None:
+        with self._lock:
+            moto_send_event = self._moto_send_event
+            # A stack listening twice (nested contexts) is still notified once.
+            listeners = list(dict.fromkeys(self._listeners))
+        if moto_send_event is not None:  # notification configurations set through the S3 API
+            moto_send_event(account_id, event_name, bucket, key)
+        name = S3NotificationEvent(event_name).value
+        # moto's complete_multipart_upload stores the object through put_object, which sends
+        # a Put as well; S3 sends only CompleteMultipartUpload.
+        if name not in OBJECT_CREATED_EVENTS or (
+            name == OBJECT_CREATED_PUT and key.multipart is not None
+        ):
+            return
+        for sources in listeners:
+            try:
+                sources.object_created(bucket, key, name)
+            except Exception:  # S3 notifies asynchronously: the write has succeeded regardless
+                logger.exception("S3 notification of %s/%s not queued", bucket.name, key.name)
+
+
+_OBJECT_CREATED_HOOK = _ObjectCreatedHook()
+
+
+@contextmanager
+def deliver_s3_notifications(
+    stack: LocalStack, *, drain_timeout: float = 10
+) -> Iterator[EventSources]:
+    """While active, objects created in moto's S3 (in this process, by any client) notify the
+    stack's subscribed functions through `stack.event_sources`. On exit, queued notifications
+    are delivered (at most `drain_timeout` seconds) and moto's S3 is restored."""
+    with stack.event_sources.running(drain_timeout) as sources:
+        _OBJECT_CREATED_HOOK.add(sources)
+        try:
+            yield sources
+        finally:
+            _OBJECT_CREATED_HOOK.remove(sources)
+
+
+class ScheduleNotFound(LookupError):
+    """The function does not exist or has no such Schedule/ScheduleV2 event."""
+
+
+class AmbiguousSchedule(ValueError):
+    """The function has several schedules and none was named."""
+
+
+def rate_seconds(expression: str) -> int | None:
+    """The period of a `rate(...)` expression in seconds; None for `cron(...)` and `at(...)`,
+    which fire only on demand locally. ValueError for an expression AWS would refuse."""
+    rate = _RATE.fullmatch(expression)
+    if rate:
+        value = int(rate["value"])
+        # AWS: a positive value, the singular unit for 1 and the plural otherwise.
+        if value < 1 or (value == 1) == bool(rate["plural"]):
+            raise ValueError(f"{expression!r}: use e.g. rate(1 minute) or rate(5 minutes)")
+        return value * _UNIT_SECONDS[rate["unit"]]
+    if _ON_DEMAND_ONLY.fullmatch(expression):
+        return None
+    raise ValueError(f"{expression!r} is not a rate(...), cron(...) or at(...) expression")
+
+
+def find_schedule(
+    stack: LocalStack, function_logical_id: str, event_name: str | None = None
+) -> ScheduleSpec:
+    """The function's (logical id or name) schedule; `event_name` picks one of several."""
+    try:
+        function = stack.function(function_logical_id)
+    except KeyError as error:
+        raise ScheduleNotFound(error.args[0]) from None
+    schedules = [
+        spec for spec in stack.schedules if spec.function_logical_id == function.logical_id
+    ]
+    names = [spec.event_name for spec in schedules]
+    if event_name is not None:
+        schedules = [spec for spec in schedules if spec.event_name == event_name]
+    if len(schedules) == 1:
+        return schedules[0]
+    if not schedules:
+        wanted = f"schedule {event_name!r}" if event_name else "Schedule or ScheduleV2 event"
+        raise ScheduleNotFound(f"{function.logical_id} has no {wanted} (it has {names})")
+    raise AmbiguousSchedule(f"{function.logical_id} has several schedules, name one of {names}")
+
+
+def schedule_event(stack: LocalStack, spec: ScheduleSpec, *, detail_override: Any = None) -> Any:
+    """What the function receives when the schedule fires: the schedule's Input when it has one
+    (`detail_override` replaces it), otherwise the scheduled-event envelope, with
+    `detail_override` as its `detail` when given."""
+    if spec.input is not None:
+        return json.loads(spec.input) if detail_override is None else detail_override
+    function = stack.function(spec.function_logical_id)
+    account = function.arn.split(":")[4]
+    # SAM names the rule or schedule `{function}{event}`; CloudFormation prefixes the stack.
+    name = f"{stack.stack_name}-{spec.function_logical_id}{spec.event_name}"[:64]
+    if _source(stack, spec) == SCHEDULER_SOURCE:
+        # EventBridge Scheduler's default event carries `detail` as the string "{}".
+        resource = f"arn:aws:scheduler:{stack.region}:{account}:schedule/default/{name}"
+        source, detail = SCHEDULER_SOURCE, "{}"
+    else:
+        resource = f"arn:aws:events:{stack.region}:{account}:rule/{name}"
+        source, detail = EVENTS_SOURCE, {}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": source,
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": stack.region,
+        "resources": [resource],
+        "detail": detail if detail_override is None else detail_override,
+    }
+
+
+def fire_schedule(
+    stack: LocalStack,
+    function_logical_id: str,
+    *,
+    event_name: str | None = None,
+    detail_override: Any = None,
+) -> Any:
+    """Fire the function's schedule now (even a disabled or cron one: this is a manual
+    trigger), synchronously, and return the function's result; FunctionInvocationError if it
+    failed. `detail_override` replaces the schedule's Input, or the event's detail without one.
+    """
+    spec = find_schedule(stack, function_logical_id, event_name)
+    event = schedule_event(stack, spec, detail_override=detail_override)
+    return stack.invoke(spec.function_logical_id, event)
+
+
+@contextmanager
+def run_schedules(
+    stack: LocalStack, *, time_scale: float = 1.0, drain_timeout: float = 10
+) -> Iterator[EventSources]:
+    """While active, fire every enabled `rate(...)` schedule each period through
+    `stack.event_sources`, the first one period after entry. `time_scale` shortens the
+    periods (600: `rate(1 minute)` fires every 0.1 s); events carry the real time. `cron(...)`
+    and `at(...)` schedules are left to `fire_schedule`."""
+    if time_scale <= 0:
+        raise ValueError(f"time_scale must be positive, not {time_scale}")
+    timed: list[tuple[ScheduleSpec, float]] = []
+    for spec in stack.schedules:
+        period = rate_seconds(spec.expression)  # refuses a bad expression even if disabled
+        if not spec.enabled:
+            continue
+        if period is None:
+            logger.info(
+                "%s.%s fires only on demand locally", spec.function_logical_id, spec.event_name
+            )
+            continue
+        schedule_event(stack, spec)  # refuses a bad Input now rather than on the clock thread
+        timed.append((spec, period / time_scale))
+    stop = threading.Event()
+    with stack.event_sources.running(drain_timeout) as sources:
+        clock = threading.Thread(
+            target=_tick, args=(stack, timed, stop), name="schedules", daemon=True
+        )
+        clock.start()
+        try:
+            yield sources
+        finally:
+            stop.set()
+            clock.join(drain_timeout)
+
+
+def _tick(
+    stack: LocalStack, timed: list[tuple[ScheduleSpec, float]], stop: threading.Event
+) -> None:
+    due = [time.monotonic() + interval for _, interval in timed]
+    while timed:
+        index = min(range(len(timed)), key=due.__getitem__)
+        if stop.wait(max(0.0, due[index] - time.monotonic())):
+            return
+        spec, interval = timed[index]
+        stack.event_sources.submit(
+            _source(stack, spec), spec.function_logical_id, schedule_event(stack, spec)
+        )
+        # Like EventBridge, skip the ticks missed while behind rather than catching up.
+        behind = time.monotonic() - due[index]
+        due[index] += interval * max(1, math.ceil(behind / interval))
+
+
+def _source(stack: LocalStack, spec: ScheduleSpec) -> str:
+    event_type = stack.functions[spec.function_logical_id].events[spec.event_name]["Type"]
+    return SCHEDULER_SOURCE if event_type == "ScheduleV2" else EVENTS_SOURCE
