@@ -128,3 +128,12 @@ def test_dashboard_body_is_json() -> None:
     body = resources["Dashboard"]["Properties"]["DashboardBody"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     assert {widget["type"] for widget in widgets} == {"metric", "alarm"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_has_a_sample_event(logical_id: str) -> None:
+    """`sam local invoke <Function> -e events/<dir>.json` works for every function."""
+    code_dir = Path(FUNCTIONS[logical_id]["CodeUri"]).name
+    event = REPO / "events" / f"{code_dir}.json"
+    assert event.is_file(), f"{logical_id}: add {event.relative_to(REPO)}"
+    assert json.loads(event.read_text())
