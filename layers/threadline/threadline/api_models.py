@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.assistant_config import available_assistants
+from threadline.files import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
 from threadline.runs import RunRecord, ToolCallRecord
 from threadline.threads import Thread
@@ -132,3 +133,39 @@ class UsageView(BaseModel):
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class CreateUploadBody(StrictBody):
+    filename: str = Field(min_length=1, max_length=200, description="The file's name.")
+    content_type: str = Field(
+        min_length=1, max_length=255, description="Its MIME type; must match the extension."
+    )
+    size: int = Field(ge=1, description="Its exact size in bytes.")
+
+
+class FileView(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    bytes: int
+    status: FileStatus
+    reason: str | None = None
+    created_at: datetime
+    ingested_at: datetime | None = None
+
+    @classmethod
+    def of(cls, record: FileRecord) -> FileView:
+        return cls(
+            id=record.upload_id,
+            filename=record.filename,
+            content_type=record.content_type,
+            bytes=record.bytes,
+            status=record.status,
+            reason=record.reason,
+            created_at=record.created_at,
+            ingested_at=record.ingested_at,
+        )
+
+
+class FileList(BaseModel):
+    files: list[FileView]

@@ -33,3 +33,31 @@ def query_page(
     """One page of a query: its items and the key to continue from (None at the end)."""
     page = table.query(**query, **({"ExclusiveStartKey": start_key} if start_key else {}))
     return page["Items"], page.get("LastEvaluatedKey")
+
+
+def query_all(table: Table, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item a query matches, following its pages."""
+    items: list[dict[str, Any]] = []
+    start_key = None
+    while True:
+        page, start_key = query_page(table, query, start_key)
+        items.extend(page)
+        if start_key is None:
+            return items
+
+
+def delete_by_prefix(table: Table, partition_key: str, sort_key_prefix: str) -> int:
+    """Delete every item of a partition whose sort key has the prefix; return how many."""
+    found = query_all(
+        table,
+        {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": partition_key, ":prefix": sort_key_prefix},
+            "ProjectionExpression": "PK, SK",
+            "ConsistentRead": True,
+        },
+    )
+    with table.batch_writer() as batch:
+        for key in found:
+            batch.delete_item(Key={"PK": key["PK"], "SK": key["SK"]})
+    return len(found)

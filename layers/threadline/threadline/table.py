@@ -7,7 +7,7 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | thread          | USER#{user_id}     | THREAD#{thread_id} | GSI1: ACTIVITY / {last_activity} |
 | purpose pointer | USER#{user_id}     | PURPOSE#{purpose}  | the thread to reuse for purpose  |
 | run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
-| file            | THREAD#{thread_id} | FILE#{file_id}     |                                  |
+| file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
 | usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
 | idempotency     | idempotency#{fn}   | {hash}             | written by Powertools            |
 
@@ -20,7 +20,13 @@ Access patterns:
   not found.
 - one active run per thread: the thread item's `active_run_id` is set with a condition
   (absent, the same run, or its lease `lock_expires_at` passed) and removed by finish.
-- a thread's runs / files: Query PK=THREAD#t, SK begins_with RUN# / FILE#.
+- a thread's runs / files: Query PK=THREAD#t, SK begins_with RUN# / FILE#; cleanup deletes
+  them the same way (query, then batch delete).
+- an upload is ingested once: its file record leaves `pending` with a condition on the
+  status, so a duplicate S3 event finds it settled and does nothing.
+- the thread's vector store: set on the thread item only if it has none (first one wins).
+- deleting a stale thread: a conditional update claims it (`purging_since`, only if still
+  idle and not locked by a live run); `get` and the run lock then treat it as gone.
 - stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
   oldest first; no scan. Only thread items carry GSI1 keys (a sparse index). One partition
   serves it: a thread's activity is written once per run, far below a partition's limit.
@@ -54,8 +60,8 @@ def run_sort_key(run_id: str) -> str:
     return f"RUN#{run_id}"
 
 
-def file_sort_key(file_id: str) -> str:
-    return f"FILE#{file_id}"
+def file_sort_key(upload_id: str) -> str:
+    return f"FILE#{upload_id}"
 
 
 def usage_sort_key(day: str) -> str:

@@ -34,7 +34,14 @@ class Thread(BaseModel):
     created_at: datetime
     last_activity: datetime
     active_run_id: str | None = None
+    lock_expires_at: int | None = None  # epoch seconds; the run lock's lease
     vector_store_id: str | None = None
+    # Set when cleanup starts deleting the thread: from then on it is gone for everyone.
+    purging_since: datetime | None = None
+
+    def has_active_run(self, now: datetime) -> bool:
+        """A run holds the lock and its lease has not passed (a crashed run's lock has)."""
+        return self.active_run_id is not None and (self.lock_expires_at or 0) >= now.timestamp()
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Thread:
@@ -108,7 +115,10 @@ class ThreadStore:
             attributes = self._table.update_item(
                 Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
                 UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
-                ConditionExpression="attribute_exists(PK) AND last_activity >= :cutoff",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND last_activity >= :cutoff AND "
+                    "attribute_not_exists(purging_since)"
+                ),
                 ExpressionAttributeValues={
                     ":now": keys.iso(now),
                     ":cutoff": keys.iso(now - max_age),
@@ -189,11 +199,12 @@ class ThreadStore:
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, user_id: str, thread_id: str) -> Thread:
+        """The user's thread; NotFoundError if absent, someone else's, or being deleted."""
         item = self._table.get_item(
             Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
             ConsistentRead=True,
         ).get("Item")
-        if not item:
+        if not item or "purging_since" in item:
             raise NotFoundError(f"thread {thread_id} not found")
         return Thread.from_item(item)
 
@@ -226,6 +237,61 @@ class ThreadStore:
         return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
 
     # -- writes ----------------------------------------------------------------------------
+
+    def set_vector_store(self, user_id: str, thread_id: str, vector_store_id: str) -> str:
+        """Record the thread's vector store unless it has one; return the one it has now.
+
+        Two uploads ingested at once may each create a store: the first recorded wins, and
+        the caller whose id comes back different moves its file there and deletes its store.
+        """
+        try:
+            self._table.update_item(
+                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+                UpdateExpression="SET vector_store_id = :store",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
+                    "(attribute_not_exists(vector_store_id) OR vector_store_id = :store)"
+                ),
+                ExpressionAttributeValues={":store": vector_store_id},
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            winner = self.get(user_id, thread_id).vector_store_id  # NotFound if gone/purging
+            if winner is None:  # refused for a reason the record does not show: say so
+                raise
+            return winner
+        return vector_store_id
+
+    def claim_for_purge(self, thread: Thread, *, idle_for: timedelta) -> bool:
+        """Mark a stale thread as being deleted; False if it is active again or gone.
+
+        Once claimed, `get` no longer finds it and no run can take its lock, so nothing new
+        is made under a thread whose remote objects are being deleted.
+        """
+        now = self._now()
+        try:
+            self._table.update_item(
+                Key={
+                    "PK": keys.user_key(thread.user_id),
+                    "SK": keys.thread_sort_key(thread.thread_id),
+                },
+                UpdateExpression="SET purging_since = if_not_exists(purging_since, :now)",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND last_activity < :cutoff AND "
+                    "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch)"
+                ),
+                ExpressionAttributeValues={
+                    ":now": keys.iso(now),
+                    ":cutoff": keys.iso(now - idle_for),
+                    ":epoch": int(now.timestamp()),
+                },
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
 
     def delete(self, thread: Thread) -> None:
         """Delete the record and the purpose pointer if it still points at this thread."""
@@ -264,7 +330,8 @@ class ThreadStore:
                 "last_activity = :now, GSI1SK = :now"
             ),
             "ConditionExpression": (
-                "attribute_exists(PK) AND (attribute_not_exists(active_run_id) "
+                "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
+                "(attribute_not_exists(active_run_id) "
                 "OR active_run_id = :run OR lock_expires_at < :epoch)"
             ),
             "ExpressionAttributeValues": {
@@ -288,7 +355,8 @@ class ThreadStore:
             raise
 
     def raise_lock_conflict(self, user_id: str, thread_id: str) -> None:
-        """Explain a failed lock condition: the thread is gone, or another run holds it."""
+        """Explain a failed lock condition: the thread is gone (or being deleted), or another
+        run holds it."""
         thread = self.get(user_id, thread_id)
         raise ThreadBusyError(thread_id, thread.active_run_id)
 

@@ -8,7 +8,7 @@ from the assistant's configuration once and found again by its fingerprint.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai import OpenAI
 from openai.types.beta.threads import Run
@@ -24,9 +24,13 @@ from threadline.backends.base import (
     poll_hint_seconds,
     translated_errors,
 )
+from threadline.backends.openai_files import OpenAIFiles, supports_file_search
 from threadline.errors import NotFoundError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from threadline.threads import Thread
 
 _STATUS = {
     "queued": RunStatus.QUEUED,
@@ -42,7 +46,12 @@ _STATUS = {
 FINGERPRINT_KEY = "threadline_fingerprint"
 
 
-class AssistantsBackend:
+class AssistantsBackend(OpenAIFiles):
+    """Uploaded files ride on a user message's attachments, as the seed attached them: the
+    thread's runs see them through code interpreter and, for the types it can index, file
+    search (OpenAI then keeps the thread's vector store itself). So a thread here has no
+    vector store of ours, and RunContext is not needed to start a run."""
+
     name = "assistants"
 
     def __init__(self, client: OpenAI, default_model: str) -> None:
@@ -75,11 +84,7 @@ class AssistantsBackend:
             self._client.beta.threads.messages.create(
                 thread_remote_id, role="user", content=message
             )
-            run = self._client.beta.threads.runs.create(
-                thread_remote_id,
-                assistant_id=assistant_id,
-                **_file_search(context),
-            )
+            run = self._client.beta.threads.runs.create(thread_remote_id, assistant_id=assistant_id)
         return RunHandle(thread_remote_id=thread_remote_id, run_remote_id=run.id)
 
     def submit_tool_outputs(
@@ -148,6 +153,22 @@ class AssistantsBackend:
         next_cursor = page.data[-1].id if page.has_more and page.data else None
         return MessagePage(messages=messages, next_cursor=next_cursor)
 
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
+        tools: list[Any] = [{"type": "code_interpreter"}]
+        if supports_file_search(filename):
+            tools.append({"type": "file_search"})
+        with translated_errors("attach file"):
+            self._client.beta.threads.messages.create(
+                thread.remote_id,
+                role="user",
+                content=f"[uploaded file: {filename}]",
+                attachments=[{"file_id": file_id, "tools": tools}],
+            )
+        return None
+
+    def download_generated_file(self, file: GeneratedFile) -> bytes:
+        return self._file_content(file.file_id)
+
     def _final_message(self, handle: RunHandle) -> tuple[str | None, list[GeneratedFile]]:
         with translated_errors("read run messages"):
             page = self._client.beta.threads.messages.list(
@@ -189,12 +210,6 @@ class AssistantsBackend:
                     FINGERPRINT_KEY: assistant.fingerprint,
                 },
             ).id
-
-
-def _file_search(context: RunContext) -> dict[str, Any]:
-    if not context.vector_store_id:
-        return {}
-    return {"tool_resources": {"file_search": {"vector_store_ids": [context.vector_store_id]}}}
 
 
 def _tool_calls(run: Run) -> list[ToolCall]:

@@ -13,6 +13,7 @@ from threadline.errors import BackendRequestError, NotFoundError, TransientBacke
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 
 if TYPE_CHECKING:
+    from threadline.threads import Thread
     from threadline.tools import ToolRegistry
 
 
@@ -61,7 +62,8 @@ class MessagePage(BaseModel):
 
 
 class RunContext(BaseModel):
-    """What a run may use of its thread: uploaded files for the hosted tools."""
+    """What a run may use of its thread: its ingested files for code interpreter, its vector
+    store for file search (built by `threadline.files.run_context`)."""
 
     file_ids: list[str] = Field(default_factory=list)
     vector_store_id: str | None = None
@@ -99,6 +101,33 @@ class AssistantBackend(Protocol):
     def list_messages(
         self, thread_remote_id: str, *, limit: int, cursor: str | None, newest_first: bool
     ) -> MessagePage: ...
+
+    # -- files -----------------------------------------------------------------------------
+
+    def upload_file(self, filename: str, content: bytes) -> str:
+        """Upload for the hosted tools (purpose "assistants"); return the OpenAI file id."""
+        ...
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete an OpenAI file; one already gone counts as deleted."""
+        ...
+
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
+        """Make an uploaded file available to the thread's runs.
+
+        Returns the thread's vector store id when the file went into one (a new store on
+        first use: the caller records it on the thread), else the thread's current one
+        (None for a backend that keeps no vector store of ours).
+        """
+        ...
+
+    def delete_vector_store(self, vector_store_id: str) -> None:
+        """Delete a vector store; one already gone counts as deleted."""
+        ...
+
+    def download_generated_file(self, file: GeneratedFile) -> bytes:
+        """The bytes of a file the model produced (an image, a chart, a CSV...)."""
+        ...
 
 
 @contextmanager

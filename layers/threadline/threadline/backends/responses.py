@@ -7,7 +7,7 @@ starts the next response with `function_call_output` items.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai import OpenAI
 from openai.types.responses import Response
@@ -23,9 +23,13 @@ from threadline.backends.base import (
     poll_hint_seconds,
     translated_errors,
 )
-from threadline.errors import NotFoundError
+from threadline.backends.openai_files import OpenAIFiles, supports_file_search
+from threadline.errors import NotFoundError, ThreadlineError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from threadline.threads import Thread
 
 _STATUS = {
     "queued": RunStatus.QUEUED,
@@ -37,7 +41,11 @@ _STATUS = {
 }
 
 
-class ResponsesBackend:
+class ResponsesBackend(OpenAIFiles):
+    """Uploaded files reach code interpreter through the container's `file_ids` (every run's
+    RunContext) and, for the types it can index, file search through the thread's vector
+    store, made on the first such upload."""
+
     name = "responses"
 
     def __init__(self, client: OpenAI, default_model: str) -> None:
@@ -132,6 +140,34 @@ class ResponsesBackend:
         ]
         next_cursor = page.data[-1].id if page.has_more and page.data else None
         return MessagePage(messages=messages, next_cursor=next_cursor)
+
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
+        if not supports_file_search(filename):
+            return thread.vector_store_id  # code interpreter gets it from RunContext.file_ids
+        vector_store_id = thread.vector_store_id
+        created = vector_store_id is None
+        if vector_store_id is None:
+            with translated_errors("create vector store"):
+                vector_store_id = self._client.vector_stores.create(
+                    name=f"threadline {thread.thread_id}",
+                    metadata={"threadline_thread_id": thread.thread_id},
+                ).id
+        try:
+            with translated_errors("add file to vector store"):
+                self._client.vector_stores.files.create(vector_store_id, file_id=file_id)
+        except ThreadlineError:
+            if created:  # nobody knows this store yet: it must not outlive the failure
+                self.delete_vector_store(vector_store_id)
+            raise
+        return vector_store_id
+
+    def download_generated_file(self, file: GeneratedFile) -> bytes:
+        if file.container_id is None:
+            return self._file_content(file.file_id)
+        with translated_errors("download container file"):
+            return self._client.containers.files.content.retrieve(
+                file.file_id, container_id=file.container_id
+            ).read()
 
     def _create(
         self,

@@ -1,0 +1,62 @@
+"""IngestUpload: S3 reported an upload; check it by content, hand it to OpenAI, attach it.
+
+Each record is ingested once per object version (Powertools idempotency on the table), so
+S3's redeliveries and retries change nothing; a transient OpenAI error fails the invocation
+and S3's asynchronous retry starts over with nothing left behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from threadline import runtime
+from threadline.files import FileStatus
+from threadline.idempotency import once
+from threadline.ingest import IngestResult, UploadedObject
+from threadline.settings import load_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+METRIC_BY_STATUS = {
+    FileStatus.INGESTED: "FilesIngested",
+    FileStatus.REJECTED: "FilesRejected",
+    FileStatus.FAILED: "FilesFailed",
+}
+
+
+def ingest_and_count(upload: UploadedObject) -> IngestResult:
+    """Ingest one object and count what happened; a replayed event skips both."""
+    result = runtime.ingestor().ingest(upload)
+    logger.info("upload handled", extra=result.model_dump(mode="json"))
+    if not result.duplicate:
+        metrics.add_metric(METRIC_BY_STATUS[result.status], MetricUnit.Count, 1)
+        if result.status is FileStatus.INGESTED:
+            metrics.add_metric("IngestedBytes", MetricUnit.Bytes, result.bytes)
+    return result
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=S3Model)
+def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
+    metrics.add_dimension("backend", load_settings().openai_backend)
+    ingest = once(
+        ingest_and_count,
+        name="ingest_upload",
+        # One object version; an unversioned bucket's ETag stands in for the version.
+        key_path="[bucket, key, version_id || etag]",
+        result_type=IngestResult,
+        data_keyword="upload",
+        context=context,
+    )
+    results = [ingest(upload=UploadedObject.from_record(record)) for record in event.Records]
+    return {"results": [result.model_dump(mode="json") for result in results]}

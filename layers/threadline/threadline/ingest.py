@@ -1,0 +1,264 @@
+"""Ingesting an upload S3 reported: check it again, by content, then hand it to OpenAI.
+
+Nothing the presigned POST let through is trusted: the key must be one we issued (its file
+record is `pending`), the thread must still be the user's, and the bytes must be what the
+file name says and no more than was declared. Whatever fails that is deleted from S3.
+
+Exactly once, in two layers. The handler wraps `ingest` in Powertools idempotency keyed on
+the object's bucket, key and version: a redelivered event returns the first result, and
+a concurrent duplicate is refused while the first is in flight (a conditional write alone
+would let both upload to OpenAI before either settled the record). The record's conditional
+settle is the lasting guard: once an upload is settled, any later event for it (another
+version of the key, or one after the idempotency record expired) changes nothing.
+
+Never an orphan at OpenAI: if anything fails after the upload, the OpenAI file is deleted;
+a permanent failure settles the record `failed`, a transient one is raised so S3's retry
+starts over from a clean state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel
+
+from threadline.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ThreadlineError,
+    TransientBackendError,
+)
+from threadline.files import FileRecord, FileStatus, FileStore
+from threadline.uploads import UploadKey, UploadPolicy
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import S3RecordModel
+    from mypy_boto3_s3 import S3Client
+
+    from threadline.backends.base import AssistantBackend
+    from threadline.threads import Thread, ThreadStore
+
+logger = logging.getLogger(__name__)
+
+
+class UploadedObject(BaseModel):
+    """One object S3 reported created (a record of an ObjectCreated event)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str | None = None
+    version_id: str | None = None
+
+    @classmethod
+    def from_record(cls, record: S3RecordModel) -> UploadedObject:
+        s3_object = record.s3.object
+        if s3_object is None:
+            raise ValueError("the S3 record names no object")
+        return cls(
+            bucket=record.s3.bucket.name,
+            key=unquote_plus(s3_object.key),  # S3 form-encodes keys in its events
+            size=int(s3_object.size or 0),
+            etag=s3_object.eTag,
+            version_id=s3_object.versionId,
+        )
+
+
+class IngestResult(BaseModel):
+    key: str
+    status: FileStatus
+    upload_id: str | None = None
+    thread_id: str | None = None
+    reason: str | None = None
+    openai_file_id: str | None = None
+    bytes: int = 0
+    duplicate: bool = False  # the upload had already settled: this event changed nothing
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        threads: ThreadStore,
+        files: FileStore,
+        backend: AssistantBackend,
+        s3_client: S3Client,
+        policy: UploadPolicy,
+    ) -> None:
+        self._threads = threads
+        self._files = files
+        self._backend = backend
+        self._s3 = s3_client
+        self._policy = policy
+
+    def ingest(self, uploaded: UploadedObject) -> IngestResult:
+        try:
+            location = UploadKey.parse(uploaded.key)
+        except InvalidRequestError as error:
+            return self._quarantine(uploaded, error)
+        record = self._files.find(location.thread_id, location.upload_id)
+        if record is None or record.s3_key != uploaded.key:
+            return self._quarantine(
+                uploaded, InvalidRequestError("unknown_upload", "no upload was issued for it")
+            )
+        if record.status is not FileStatus.PENDING:
+            return self._already_settled(uploaded, record)
+        try:
+            thread = self._threads.get(record.user_id, record.thread_id)
+            content = self._checked_content(uploaded, record)
+        except NotFoundError:
+            error = InvalidRequestError("thread_not_found", "the thread is not the user's")
+            return self._reject(uploaded, record, error)
+        except InvalidRequestError as error:
+            return self._reject(uploaded, record, error)
+        return self._hand_to_openai(uploaded, record, thread, content)
+
+    # -- checks --------------------------------------------------------------------------
+
+    def _checked_content(self, uploaded: UploadedObject, record: FileRecord) -> bytes:
+        # The reported size first: a wrong-sized object is refused without downloading it.
+        self._policy.check_size(uploaded.size)
+        _check_declared_size(uploaded.size, record)
+        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
+        body = self._s3.get_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)["Body"]
+        content = body.read(self._policy.max_bytes + 1)
+        self._policy.check_content(record.filename, content)
+        _check_declared_size(len(content), record)
+        return content
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def _hand_to_openai(
+        self, uploaded: UploadedObject, record: FileRecord, thread: Thread, content: bytes
+    ) -> IngestResult:
+        try:
+            file_id = self._backend.upload_file(record.filename, content)
+        except ThreadlineError as error:
+            if isinstance(error, TransientBackendError):
+                raise
+            return self._fail(uploaded, record, error)
+        try:
+            self._attach(thread, file_id, record.filename)
+            settled = self._files.mark_ingested(
+                record.thread_id,
+                record.upload_id,
+                openai_file_id=file_id,
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+                s3_version_id=uploaded.version_id,
+            )
+        except Exception as error:
+            self._forget(file_id)
+            if not isinstance(error, ThreadlineError) or isinstance(error, TransientBackendError):
+                raise  # worth retrying: S3 redelivers the event
+            return self._fail(uploaded, record, error)
+        if not settled:  # another delivery settled it first: keep theirs, drop ours
+            self._forget(file_id)
+            return self._already_settled(
+                uploaded, self._files.get(record.thread_id, record.upload_id)
+            )
+        return self._result(uploaded, record, FileStatus.INGESTED, openai_file_id=file_id)
+
+    def _attach(self, thread: Thread, file_id: str, filename: str) -> None:
+        store = self._backend.attach_file(thread, file_id, filename)
+        if store is None or store == thread.vector_store_id:
+            return
+        try:
+            winner = self._threads.set_vector_store(thread.user_id, thread.thread_id, store)
+        except Exception:
+            self._backend.delete_vector_store(store)
+            raise
+        if winner != store:  # a concurrent upload gave the thread its store first
+            self._backend.delete_vector_store(store)
+            with_winner = thread.model_copy(update={"vector_store_id": winner})
+            self._backend.attach_file(with_winner, file_id, filename)
+
+    def _reject(
+        self, uploaded: UploadedObject, record: FileRecord, error: InvalidRequestError
+    ) -> IngestResult:
+        self._delete_object(uploaded)
+        reason = f"{error.code}: {error}"
+        settled = self._files.mark_rejected(record.thread_id, record.upload_id, reason)
+        return self._result(
+            uploaded, record, FileStatus.REJECTED, reason=reason, duplicate=not settled
+        )
+
+    def _fail(
+        self, uploaded: UploadedObject, record: FileRecord, error: ThreadlineError
+    ) -> IngestResult:
+        self._delete_object(uploaded)
+        reason = f"{type(error).__name__}: {error}"
+        settled = self._files.mark_failed(record.thread_id, record.upload_id, reason)
+        return self._result(
+            uploaded, record, FileStatus.FAILED, reason=reason, duplicate=not settled
+        )
+
+    def _quarantine(self, uploaded: UploadedObject, error: InvalidRequestError) -> IngestResult:
+        """Not an upload we issued: delete it; there is no record to settle."""
+        self._delete_object(uploaded)
+        logger.warning(
+            "deleted an object that is not an issued upload", extra={"key": uploaded.key}
+        )
+        return IngestResult(
+            key=uploaded.key, status=FileStatus.REJECTED, reason=f"{error.code}: {error}"
+        )
+
+    def _already_settled(self, uploaded: UploadedObject, record: FileRecord) -> IngestResult:
+        """A duplicate event, or a second upload to a used URL: the latter is discarded."""
+        if uploaded.version_id is not None and uploaded.version_id != record.s3_version_id:
+            self._delete_object(uploaded)
+        return self._result(
+            uploaded,
+            record,
+            record.status,
+            reason=record.reason,
+            openai_file_id=record.openai_file_id,
+            duplicate=True,
+        )
+
+    def _result(
+        self,
+        uploaded: UploadedObject,
+        record: FileRecord,
+        status: FileStatus,
+        *,
+        reason: str | None = None,
+        openai_file_id: str | None = None,
+        duplicate: bool = False,
+    ) -> IngestResult:
+        return IngestResult(
+            key=uploaded.key,
+            status=status,
+            upload_id=record.upload_id,
+            thread_id=record.thread_id,
+            reason=reason,
+            openai_file_id=openai_file_id,
+            bytes=uploaded.size,
+            duplicate=duplicate,
+        )
+
+    # -- side effects --------------------------------------------------------------------
+
+    def _delete_object(self, uploaded: UploadedObject) -> None:
+        # With a version id the bytes are gone for good; without, on a versioned bucket,
+        # S3 would only add a delete marker over them.
+        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
+        self._s3.delete_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)
+
+    def _forget(self, file_id: str) -> None:
+        """Delete an uploaded OpenAI file the thread will not use."""
+        try:
+            self._backend.delete_file(file_id)
+        except Exception:
+            logger.exception("could not delete an unused OpenAI file", extra={"file_id": file_id})
+            raise
+
+
+def _check_declared_size(size: int, record: FileRecord) -> None:
+    if size != record.bytes:
+        raise InvalidRequestError(
+            "size_mismatch", f"{size} bytes arrived; {record.bytes} were declared"
+        )
