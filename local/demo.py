@@ -17,7 +17,9 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
+from local.aws import fire_schedule
 from local.http_api import LocalHttpApi
+from local.s3_browser import post_presigned
 from local.stack_session import REPO, LocalThreadline, local_threadline
 from local.tokens import issue_token
 
@@ -115,27 +117,67 @@ def story(product: LocalThreadline, base_url: str) -> None:
     status, thread = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
     expect(status == 201, f"thread created (201, {thread and thread.get('id')})")
 
-    say("\n2. the Data Analyst answers with query_database, driven by the state machine")
+    say("\n2. alice uploads a CSV through the upload URL; the S3 trigger ingests it")
+    csv = b"region,target\nNorth,25000\nSouth,21000\nEast,22000\nWest,24000\n"
+    status, upload = alice.call(
+        "POST",
+        f"/threads/{thread['id']}/files",
+        {"filename": "targets.csv", "content_type": "text/csv", "size": len(csv)},
+    )
+    expect(status == 201, "presigned POST issued (201), scoped to her thread")
+    posted = post_presigned(upload["url"], upload["fields"], "targets.csv", csv)
+    expect(posted in (200, 201, 204), f"uploaded straight to S3 ({posted})")
+    product.stack.event_sources.wait_idle(30)
+    status, files = alice.call("GET", f"/threads/{thread['id']}/files")
+    (ingested,) = files["files"]
+    expect(
+        ingested["status"] == "ingested",
+        f"IngestUpload checked it and handed it to OpenAI ({ingested['status']})",
+    )
+    answer = ask(product, alice, thread["id"], "Which file did I upload?")
+    expect("targets.csv" in (answer["output_text"] or ""), "the next run can use the file")
+
+    say("\n3. the Data Analyst answers with query_database, driven by the state machine")
     first = ask(product, alice, thread["id"], QUESTION)
     expect(first["tool_rounds"] >= 1, "the model asked for a tool and got its output")
 
-    say("\n3. a second question reuses the same thread")
+    say("\n4. a second question reuses the same thread")
     status, again = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
     expect(status == 200 and again["id"] == thread["id"], "same thread returned (200)")
     ask(product, alice, thread["id"], FOLLOW_UP)
     status, messages = alice.call("GET", f"/threads/{thread['id']}/messages?order=asc")
     expect(
-        status == 200 and len(messages["messages"]) == 4,
-        "the conversation holds both questions and both answers",
+        status == 200 and len(messages["messages"]) == 6,
+        "the conversation holds all three questions and their answers",
     )
 
-    say("\n4. other people cannot see alice's thread")
+    say("\n5. other people cannot see alice's thread")
     status, _ = Api(base_url, None).call("GET", f"/threads/{thread['id']}")
     expect(status == 401, "no token -> 401")
     status, answer = Api(base_url, issue_token("bob")).call("GET", f"/threads/{thread['id']}")
     expect(status == 404, f"bob's token -> 404 ({answer['error']['code']})")
     status, _ = Api(base_url, "not-a-token").call("GET", "/threads")
     expect(status == 401, "a forged token -> 401")
+
+    say("\n6. the scheduled cleanup removes a stale thread and all it owns")
+    bob = Api(base_url, issue_token("bob"))
+    status, old = bob.call("POST", "/threads", {"purpose": "last-quarter"})
+    expect(status == 201, f"bob has a thread ({old['id']})")
+    # Move the clock for bob's thread: its last activity goes back past the 7-day retention.
+    product.table.update_item(
+        Key={"PK": "USER#bob", "SK": f"THREAD#{old['id']}"},
+        UpdateExpression="SET last_activity = :old, GSI1SK = :old",
+        ExpressionAttributeValues={":old": "2020-01-01T00:00:00.000000Z"},
+    )
+    report = fire_schedule(product.stack, "CleanupFunction")
+    say(
+        f"      cleanup: {report['threads_deleted']} thread(s), {report['files_deleted']} file(s), "
+        f"{report['bytes_deleted']} bytes deleted; {len(report['failures'])} failure(s)"
+    )
+    status, _ = bob.call("GET", f"/threads/{old['id']}")
+    expect(status == 404, "bob's stale thread is gone (404)")
+    status, _ = alice.call("GET", f"/threads/{thread['id']}")
+    expect(status == 200, "alice's active thread is untouched")
 
 
 def main() -> int:

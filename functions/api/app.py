@@ -32,7 +32,10 @@ from threadline import runtime
 from threadline import table as keys
 from threadline.api_models import (
     CreateThreadBody,
+    CreateUploadBody,
     ErrorBody,
+    FileList,
+    FileView,
     Health,
     MessageList,
     MessageView,
@@ -53,9 +56,11 @@ from threadline.errors import (
     ThreadBusyError,
     TransientBackendError,
 )
+from threadline.generated_files import download_urls
 from threadline.run_requests import RunStarter
 from threadline.runs import RunRecord
 from threadline.settings import load_api_settings
+from threadline.uploads import PresignedUpload
 
 if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
@@ -244,10 +249,10 @@ def get_thread(thread_id: str) -> ThreadView:
 def delete_thread(thread_id: str) -> Response[None]:
     store = runtime.thread_store()
     thread = store.get(caller(), thread_id)
-    if thread.active_run_id:
-        raise ThreadBusyError(thread_id, thread.active_run_id)
-    backend().delete_thread(thread.remote_id)
-    store.delete(thread)
+    # Claiming it first stops a run or an upload from starting while it is being deleted.
+    if not store.claim_for_purge(thread, idle_for=timedelta(0)):
+        raise ThreadBusyError(thread_id, store.get(thread.user_id, thread_id).active_run_id)
+    runtime.cleaner().purge(thread)
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
@@ -290,7 +295,10 @@ def start_run(
 )
 def get_run(thread_id: str, run_id: str) -> RunView:
     runtime.thread_store().get(caller(), thread_id)  # ownership
-    return RunView.of(runtime.run_store().get(thread_id, run_id))
+    run = runtime.run_store().get(thread_id, run_id)
+    # Download URLs are made at read time: they expire within minutes.
+    links = download_urls(runtime.s3_client(), load_api_settings().bucket_name, run.generated_files)
+    return RunView.of(run, links)
 
 
 @app.post(
@@ -311,6 +319,28 @@ def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
         RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
     )
     return json_response(HTTPStatus.ACCEPTED, RunView.of(run))
+
+
+@app.post(
+    "/threads/<thread_id>/files",
+    summary="Get a presigned POST to upload a file to the thread (ingested when it lands)",
+    responses=answers(_201=PresignedUpload),
+)
+def create_upload(thread_id: str, body: CreateUploadBody) -> Response[PresignedUpload]:
+    upload = runtime.uploads().create_upload(
+        caller(), thread_id, body.filename, body.content_type, body.size
+    )
+    return json_response(HTTPStatus.CREATED, upload)
+
+
+@app.get(
+    "/threads/<thread_id>/files",
+    summary="The thread's uploaded files and their status",
+    responses=answers(_200=FileList),
+)
+def list_files(thread_id: str) -> FileList:
+    records = runtime.uploads().list_files(caller(), thread_id)
+    return FileList(files=[FileView.of(record) for record in records])
 
 
 @app.get(

@@ -26,6 +26,8 @@ def test_demo_story_holds() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The story held" in result.stdout
-    assert result.stdout.count("ok  run completed") == 2
+    assert result.stdout.count("ok  run completed") == 3
+    assert "IngestUpload checked it and handed it to OpenAI (ingested)" in result.stdout
+    assert "bob's stale thread is gone (404)" in result.stdout
     assert "bob's token -> 404" in result.stdout
     assert "woken by webhook" in result.stdout, "the demo runs in push mode by default"

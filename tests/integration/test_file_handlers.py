@@ -1,27 +1,17 @@
 """The IngestUpload and Cleanup handlers inside the local stack (moto from template.yaml, the
-real run state machine, the local OpenAI server over HTTP), for both backends.
-
-The template does not declare these functions yet, so their modules are loaded here the way
-the in-process Lambda runtime loads a handler, and given a Lambda context like its own; the
-S3 event has the shape the local stack's S3 notifications have.
-"""
+real run state machine, the local OpenAI server over HTTP), for both backends: uploads reach
+IngestUpload through the stack's S3 notifications, cleanup through its schedule."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import time
-import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from local.aws.lambda_runtime import LambdaContext
-from local.aws.s3_events import object_created_event
+from local.aws import fire_schedule
 from local.stack_session import LocalThreadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
@@ -29,34 +19,6 @@ from threadline.errors import NotFoundError
 from threadline.models import RunStatus
 from threadline.table import utc_now
 from threadline.threads import ThreadStore
-
-REPO = Path(__file__).resolve().parents[2]
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-def load_handler(function_dir: str) -> Handler:
-    source = REPO / "functions" / function_dir / "app.py"
-    spec = importlib.util.spec_from_file_location(
-        f"_test_{function_dir}_{uuid.uuid4().hex}", source
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-def lambda_context(name: str, seconds: int = 60) -> LambdaContext:
-    return LambdaContext(
-        function_name=name,
-        function_version="$LATEST",
-        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-        memory_limit_in_mb=512,
-        aws_request_id=str(uuid.uuid4()),
-        log_group_name=f"/aws/lambda/{name}",
-        log_stream_name="2026/11/24/[$LATEST]0",
-        deadline=time.monotonic() + seconds,
-    )
 
 
 def emitted_metrics(output: str) -> list[dict[str, Any]]:
@@ -77,40 +39,34 @@ def bucket(product: LocalThreadline) -> str:
     return product.environment["BUCKET_NAME"]
 
 
-def upload_object(
-    product: LocalThreadline, bucket: str, key: str, body: bytes, content_type: str
-) -> dict[str, Any]:
-    """Put the object and return S3's ObjectCreated event for it, built from the put itself:
-    once the template subscribes IngestUpload, the stack's own delivery may already have
-    deleted a forged object. That delivery runs first; ours is then S3 delivering twice."""
-    put = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-    head = {**put, "ContentLength": len(body), "LastModified": datetime.now(UTC)}
-    event = object_created_event(
-        bucket=bucket, key=key, head=head, region="us-east-1", configuration_id="Upload"
-    )
+def ingest_results(product: LocalThreadline, key: str) -> list[dict[str, Any]]:
+    """What IngestUpload answered for S3's deliveries of this key, in order."""
     product.stack.event_sources.wait_idle()
-    return event
+    return [
+        result
+        for delivery in product.stack.event_sources.deliveries()
+        if delivery.source == "aws:s3" and delivery.error is None
+        for result in delivery.result["results"]
+        if result["key"] == key
+    ]
 
 
 def test_an_upload_reaches_a_run_once(
     product: LocalThreadline, driver: RunDriver, bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handler = load_handler("ingest_upload")
     thread = driver.new_thread()
     content = b"Revenue grew 12% in the north region.\n"
     ticket = runtime.uploads().create_upload(
         driver.user_id, thread.thread_id, "q3 notes.txt", "text/plain", len(content)
     )
-    event = upload_object(product, bucket, ticket.key, content, "text/plain")
-    assert "q3+notes.txt" in event["Records"][0]["s3"]["object"]["key"]  # as S3 encodes it
     capsys.readouterr()
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=ticket.key, Body=content, ContentType="text/plain"
+    )
+    (first,) = ingest_results(product, ticket.key)
+    product.stack.deliver_s3_event(bucket, ticket.key)  # S3 delivers at least once
 
-    first = handler(event, lambda_context("IngestUpload"))
-    again = handler(event, lambda_context("IngestUpload"))  # S3 delivers at least once
-
-    (result,) = first["results"]
-    assert result["status"] == "ingested"
-    assert again == first
+    assert first["status"] == "ingested"
     assert product.openai is not None
     named = [f for f in product.openai.state.files.values() if f.body["filename"] == "q3 notes.txt"]
     assert len(named) == 1
@@ -119,7 +75,7 @@ def test_an_upload_reaches_a_run_once(
         for doc in emitted_metrics(capsys.readouterr().out)
         if any(m["Name"] == "FilesIngested" for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"])
     ]
-    assert len(ingested) == 1  # the replayed event is not counted again
+    assert len(ingested) == 1  # the redelivered event is not counted again
     assert ingested[0]["FilesIngested"] == [1.0]
     assert ingested[0]["backend"] == runtime.backend().name
 
@@ -133,12 +89,11 @@ def test_an_upload_reaches_a_run_once(
 def test_a_forged_upload_is_deleted(
     product: LocalThreadline, driver: RunDriver, bucket: str
 ) -> None:
-    handler = load_handler("ingest_upload")
     thread = driver.new_thread()
     key = f"uploads/mallory/{thread.thread_id}/upl_forged/evil.csv"
-    event = upload_object(product, bucket, key, b"a,b\n1,2\n", "text/csv")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"a,b\n1,2\n")
 
-    (result,) = handler(event, lambda_context("IngestUpload"))["results"]
+    (result,) = ingest_results(product, key)
 
     assert result["status"] == "rejected"
     listing = boto3.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
@@ -148,7 +103,6 @@ def test_a_forged_upload_is_deleted(
 def test_the_scheduled_cleanup_deletes_a_stale_thread(
     product: LocalThreadline, driver: RunDriver, bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handler = load_handler("cleanup")
     backend = runtime.backend()
     eight_days_ago = ThreadStore(
         product.table,
@@ -164,11 +118,9 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
         delete_remote=backend.delete_thread,
     )
     fresh = driver.new_thread()
-    key = f"uploads/{driver.user_id}/{stale.thread_id}/upl_1/notes.txt"
+    key = f"outputs/{driver.user_id}/{stale.thread_id}/run_1/notes.txt"
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=b"notes")
-    scheduled = json.loads((REPO / "events" / "cleanup.json").read_text())
-
-    counted = handler({"dry_run": True}, lambda_context("Cleanup", 300))
+    counted = fire_schedule(product.stack, "CleanupFunction", detail_override={"dry_run": True})
 
     assert (counted["dry_run"], counted["threads_deleted"], counted["files_deleted"]) == (
         True,
@@ -178,7 +130,7 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     assert runtime.thread_store().get(driver.user_id, stale.thread_id) == stale
     capsys.readouterr()
 
-    report = handler(scheduled, lambda_context("Cleanup", 300))
+    report = fire_schedule(product.stack, "CleanupFunction")  # the scheduled event itself
 
     assert (report["dry_run"], report["threads_deleted"], report["failures"]) == (False, 1, [])
     assert (report["files_deleted"], report["bytes_deleted"]) == (1, 5)

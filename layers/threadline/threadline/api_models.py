@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.assistant_config import available_assistants
 from threadline.files import FileRecord, FileStatus
+from threadline.generated_files import DownloadLink
 from threadline.models import RunStatus, Usage
 from threadline.runs import RunRecord, ToolCallRecord
 from threadline.threads import Thread
@@ -75,9 +76,12 @@ class RunView(BaseModel):
     tool_rounds: int
     tool_calls: list[ToolCallRecord]
     reason: str | None = None
+    files: list[DownloadLink] = Field(
+        default_factory=list, description="Files the model made, with short-lived download URLs."
+    )
 
     @classmethod
-    def of(cls, run: RunRecord) -> RunView:
+    def of(cls, run: RunRecord, files: list[DownloadLink] | None = None) -> RunView:
         return cls(
             id=run.run_id,
             thread_id=run.thread_id,
@@ -92,6 +96,7 @@ class RunView(BaseModel):
             tool_rounds=run.tool_rounds,
             tool_calls=run.tool_calls,
             reason=run.reason,
+            files=files or [],
         )
 
 

@@ -10,9 +10,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from threadline.assistant_config import AssistantConfig, load_assistant
-from threadline.backends.base import AssistantBackend, RunContext, RunHandle
+from threadline.backends.base import AssistantBackend, RunHandle
+from threadline.files import FileStore, run_context
+from threadline.generated_files import store_generated_files
 from threadline.models import RunStatus
 from threadline.polling import next_wait_seconds
 from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState, StartRunInput
@@ -23,6 +26,9 @@ from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 @dataclass(frozen=True)
 class RunSteps:
@@ -32,6 +38,8 @@ class RunSteps:
     threads: ThreadStore
     runs: RunStore
     usage: UsageLedger
+    files: FileStore
+    s3: S3Client
     now: Callable[[], datetime] = field(default=utc_now)
 
     # -- StartRun ----------------------------------------------------------------------------
@@ -59,7 +67,7 @@ class RunSteps:
             request.timeout_seconds or self.settings.run_timeout_seconds,
             self.settings.run_timeout_seconds,
         )
-        context = RunContext(vector_store_id=thread.vector_store_id)
+        context = run_context(thread, self.files)
         handle = self.backend.start_run(
             thread.remote_id, request.message, assistant, self.tools_for(assistant), context
         )
@@ -187,6 +195,15 @@ class RunSteps:
             usage=state.usage,
             output_text=state.output_text if status is RunStatus.COMPLETED else None,
             reason=reason,
+            generated_files=store_generated_files(
+                user_id=state.user_id,
+                thread_id=state.thread_id,
+                run_id=state.run_id,
+                files=state.generated_files,
+                backend=self.backend,
+                s3_client=self.s3,
+                bucket=self.settings.bucket_name,
+            ),
         )
         first = self.runs.finish(
             state.thread_id,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from threadline import table as keys
 from threadline.dynamo import delete_by_prefix, is_conditional_failure, to_item
 from threadline.errors import NotFoundError
+from threadline.generated_files import StoredFile
 from threadline.models import RunStatus, Usage
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class RunRecord(BaseModel):
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     duration_seconds: float | None = None
     reason: str | None = None
+    generated_files: list[StoredFile] = Field(default_factory=list)
 
 
 class RunOutcome(BaseModel):
@@ -54,6 +56,7 @@ class RunOutcome(BaseModel):
     usage: Usage
     output_text: str | None = None
     reason: str | None = None
+    generated_files: list[StoredFile] = Field(default_factory=list)
 
 
 class RunStore:

@@ -101,6 +101,8 @@ def run_steps() -> RunSteps:
         threads=thread_store(),
         runs=run_store(),
         usage=usage_ledger(),
+        files=file_store(),
+        s3=s3_client(),
     )
 
 
@@ -138,9 +140,8 @@ def file_store() -> FileStore:
 def upload_policy() -> UploadPolicy:
     from threadline.uploads import UploadPolicy
 
-    # The defaults (every supported type, 20 MB) until UPLOAD_ALLOWED_TYPES/UPLOAD_MAX_BYTES
-    # are settings: then UploadPolicy.from_settings(allowed_types, max_bytes).
-    return UploadPolicy()
+    settings = load_settings()
+    return UploadPolicy.from_settings(settings.upload_allowed_types, settings.upload_max_bytes)
 
 
 @cache

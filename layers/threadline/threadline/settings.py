@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     webhook_secret_name: str | None = None
     # In push mode, how long a wait lasts before the machine checks the run itself.
     webhook_wait_seconds: PositiveInt = 120
+    upload_max_bytes: PositiveInt = 20 * 1024 * 1024
+    upload_allowed_types: str = "csv,json,txt,md,pdf,xlsx,png,jpg,jpeg"
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
 
     @field_validator(
