@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from local.apigw import http_api_event
@@ -289,3 +290,18 @@ def test_usage_is_counted_per_user_and_the_budget_answers_429(alice: Client) -> 
     assert status == 429
     assert refused["error"]["code"] == "daily_budget_exceeded"
     assert int(headers["Retry-After"]) > 0
+
+
+def test_generated_files_are_copied_to_s3_with_download_urls(alice: Client) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    alice.product.openai.script.push(Step.image("Here is your chart.", png, "chart.png"))
+    thread_id = alice.thread()
+    run = alice.finished_run(thread_id, "Plot revenue by region")
+    assert run["status"] == "completed"
+    (link,) = run["files"]
+    assert link["filename"].endswith(".png")
+    assert link["bytes"] == len(png)
+    assert f"outputs/{alice.user}/{thread_id}/{run['id']}/" in link["url"]
+    key = link["url"].split(".amazonaws.com/", 1)[1].split("?", 1)[0]
+    body = boto3.client("s3").get_object(Bucket=alice.product.environment["BUCKET_NAME"], Key=key)
+    assert body["Body"].read() == png
