@@ -1,0 +1,89 @@
+"""What one run and one mode measured, and how a mode is summarised."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunMeasurement:
+    run_index: int
+    status: str
+    tool_rounds: int
+    status_calls: int  # retrieves of the run's remote objects, counted by the OpenAI server
+    state_transitions: int
+    lambda_invocations: int
+    detection_delay_s: float  # the model finished -> the orchestrator knew
+    end_to_end_s: float
+
+
+@dataclass(frozen=True)
+class DynamoDBUsage:
+    """Per run: calls by operation and the request units they are estimated to cost."""
+
+    calls: dict[str, float] = field(default_factory=dict)
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
+@dataclass(frozen=True)
+class LambdaUsage:
+    """Per run: requests and GB-seconds billed (each invocation's duration rounded up to the
+    millisecond, at its function's memory), invocations and median billed ms by function."""
+
+    requests: float = 0.0
+    gb_seconds: float = 0.0
+    invocations: dict[str, float] = field(default_factory=dict)
+    billed_ms_median: dict[str, float] = field(default_factory=dict)
+    unreported_invocations: int = 0  # invocations whose duration could not be read
+
+
+@dataclass
+class ModeResult:
+    label: str
+    description: str
+    runs: list[RunMeasurement]
+    lambda_usage: LambdaUsage
+    dynamodb: DynamoDBUsage = field(default_factory=DynamoDBUsage)
+    wall_time_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def per_run_means(self) -> dict[str, float]:
+        """Unrounded means per run, for the cost model."""
+        return {
+            "status_calls": statistics.fmean(run.status_calls for run in self.runs),
+            "transitions": statistics.fmean(run.state_transitions for run in self.runs),
+            "lambda_invocations": statistics.fmean(run.lambda_invocations for run in self.runs),
+            "tool_rounds": statistics.fmean(run.tool_rounds for run in self.runs),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts are means per run; delays and durations are medians (and maxima)."""
+        means = self.per_run_means()
+        detection = [run.detection_delay_s for run in self.runs]
+        end_to_end = [run.end_to_end_s for run in self.runs]
+        return {
+            "runs": len(self.runs),
+            "completed_runs": sum(run.status == "completed" for run in self.runs),
+            "status_calls_per_run": round(means["status_calls"], 3),
+            "transitions_per_run": round(means["transitions"], 3),
+            "lambda_invocations_per_run": round(means["lambda_invocations"], 3),
+            "tool_rounds_per_run": round(means["tool_rounds"], 3),
+            "detection_delay_s": round(statistics.median(detection), 3),
+            "detection_delay_max_s": round(max(detection), 3),
+            "end_to_end_s": round(statistics.median(end_to_end), 3),
+            "end_to_end_max_s": round(max(end_to_end), 3),
+            "lambda_per_run": asdict(self.lambda_usage),
+            "dynamodb_per_run": asdict(self.dynamodb),
+            "wall_time_s": round(self.wall_time_s, 3),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            **self.summary(),
+            **self.details,
+            "per_run": [asdict(run) for run in self.runs],
+        }

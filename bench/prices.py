@@ -1,0 +1,35 @@
+"""The one price table the cost model uses: AWS list prices, us-east-1, read 2026-11.
+
+Source: /work/shared/notes/local-aws-and-openai.md ("AWS prices for cost models"). Free tiers
+are left out: the model prices usage beyond them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    region: str
+    read_on: str
+    step_functions_standard_per_transition: float
+    lambda_per_request: float
+    lambda_per_gb_second: dict[str, float]  # by architecture, as template.yaml names it
+    dynamodb_per_write_unit: float  # on-demand
+    dynamodb_per_read_unit: float  # on-demand
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRICES = PriceTable(
+    region="us-east-1",
+    read_on="2026-11",
+    step_functions_standard_per_transition=0.025 / 1_000,
+    lambda_per_request=0.20 / 1_000_000,
+    lambda_per_gb_second={"arm64": 0.0000133334, "x86_64": 0.0000166667},
+    dynamodb_per_write_unit=0.625 / 1_000_000,
+    dynamodb_per_read_unit=0.125 / 1_000_000,
+)

@@ -1,0 +1,192 @@
+"""The baseline: the seed article's `AssistantRunner.run_with_message` polling loop.
+
+Assistants v2 through the real `openai` SDK over HTTP against a local OpenAI server, polling
+every second (scaled with the profile), with tool calls run by Threadline's own executor and
+Data Analyst tools. The seed's coroutine never yields while the synchronous client blocks, so
+one thread per run stands in for one worker (one Lambda) per run.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from bench.measurements import LambdaUsage, ModeResult, RunMeasurement
+from bench.openai_stats import RemoteRunStats, remote_run_stats
+from bench.template_facts import global_function_setting, parameter_default
+from bench.workload import QUESTION, Profile, RunScript, TurnLatencies
+from local.openai_server import OpenAIServer
+from local.stack_session import LOCAL_KEY
+from threadline.assistant_config import load_assistant
+from threadline.models import ToolCall
+from threadline.settings import Settings
+from threadline.tools import (
+    ToolRegistry,
+    build_data_analyst_tools,
+    resolve_database,
+    run_tool_calls,
+)
+
+FAILED_STATUSES = {"failed", "cancelled", "expired"}
+SEED_FUNCTION = "SeedLoopFunction"  # a Lambda that runs the loop for the whole run
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    status: str
+    tool_rounds: int
+    completion_seen_at: float  # epoch seconds of the retrieve that saw "completed"
+    end_to_end_s: float
+
+
+class SeedAssistantRunner:
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        assistant_id: str,
+        tools: ToolRegistry,
+        *,
+        poll_interval: float,
+    ) -> None:
+        self.client = client
+        self.assistant_id = assistant_id
+        self.tools = tools
+        self.poll_interval = poll_interval
+        self.tool_timeout_s = Settings.model_fields["tool_timeout_seconds"].default
+
+    def run_with_message(
+        self, thread_id: str, message: str, timeout_seconds: float = 300
+    ) -> SeedRun:
+        """Add the message, start a run and poll it to the end, as the seed does."""
+        started = time.monotonic()
+        self.client.beta.threads.messages.create(thread_id=thread_id, role="user", content=message)
+        run = self.client.beta.threads.runs.create(
+            thread_id=thread_id, assistant_id=self.assistant_id
+        )
+        tool_rounds = 0
+        while True:
+            if time.monotonic() - started > timeout_seconds:
+                self.client.beta.threads.runs.cancel(thread_id=thread_id, run_id=run.id)
+                raise TimeoutError(f"Run timed out after {timeout_seconds}s")
+            run = self.client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run.id)
+            if run.status == "completed":
+                seen_at = time.time()
+                self._latest_response(thread_id)  # the seed returns the answer text
+                return SeedRun(
+                    status=run.status,
+                    tool_rounds=tool_rounds,
+                    completion_seen_at=seen_at,
+                    end_to_end_s=time.monotonic() - started,
+                )
+            if run.status == "requires_action":
+                self._handle_tool_calls(thread_id, run)
+                tool_rounds += 1
+            elif run.status in FAILED_STATUSES:
+                raise RuntimeError(f"Run failed with status: {run.status}")
+            time.sleep(self.poll_interval)
+
+    def _handle_tool_calls(self, thread_id: str, run: Any) -> None:
+        calls = [
+            ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+            for call in run.required_action.submit_tool_outputs.tool_calls
+        ]
+        outputs = run_tool_calls(self.tools, calls, timeout_seconds=self.tool_timeout_s)
+        self.client.beta.threads.runs.submit_tool_outputs(
+            thread_id=thread_id,
+            run_id=run.id,
+            tool_outputs=[{"tool_call_id": out.call_id, "output": out.output} for out in outputs],
+        )
+
+    def _latest_response(self, thread_id: str) -> str:
+        messages = self.client.beta.threads.messages.list(
+            thread_id=thread_id, order="desc", limit=1
+        )
+        if messages.data and messages.data[0].role == "assistant":
+            return messages.data[0].content[0].text.value
+        return ""
+
+
+def measure_seed_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
+    """Run every script through the seed loop, concurrently, against a local OpenAI server."""
+    server = OpenAIServer()
+    latencies = TurnLatencies()
+    latencies.install(server)
+    base_url = server.start_background("127.0.0.1", 0)
+    try:
+        client = openai.OpenAI(api_key=LOCAL_KEY, base_url=base_url, max_retries=0)
+        tools = build_data_analyst_tools(resolve_database(None))
+        runner = SeedAssistantRunner(
+            client,
+            _create_assistant(client, tools),
+            tools,
+            poll_interval=profile.seed_poll_interval,
+        )
+        thread_ids = [client.beta.threads.create().id for _script in scripts]
+        for script, thread_id in zip(scripts, thread_ids, strict=True):
+            script.queue_on(server, latencies, thread_id)
+        wall_started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
+            seed_runs = list(
+                pool.map(lambda thread_id: runner.run_with_message(thread_id, QUESTION), thread_ids)
+            )
+        wall_time = time.monotonic() - wall_started
+        runs = [
+            _measurement(script, seed_run, remote_run_stats(server, thread_id))
+            for script, seed_run, thread_id in zip(scripts, seed_runs, thread_ids, strict=True)
+        ]
+    finally:
+        server.stop()
+    return ModeResult(
+        label="seed_loop",
+        description=(
+            f"seed AssistantRunner loop, Assistants v2 over HTTP, "
+            f"{profile.seed_poll_interval:g} s poll interval, one Lambda per run"
+        ),
+        runs=runs,
+        lambda_usage=_one_lambda_per_run(seed_runs),
+        wall_time_s=wall_time,
+        details={"backend": "assistants", "poll_interval_s": profile.seed_poll_interval},
+    )
+
+
+def _create_assistant(client: openai.OpenAI, tools: ToolRegistry) -> str:
+    """The Data Analyst as Threadline configures it, so both sides send the same context."""
+    config = load_assistant("data_analyst")
+    hosted: list[Any] = [{"type": kind} for kind in config.hosted_tools]
+    return client.beta.assistants.create(
+        name=config.display_name,
+        model=config.model or parameter_default("Model"),
+        instructions=config.instructions,
+        tools=[*tools.definitions("assistants"), *hosted],
+    ).id
+
+
+def _one_lambda_per_run(seed_runs: list[SeedRun]) -> LambdaUsage:
+    """The loop runs in one Lambda per run, billed for the whole run."""
+    memory_mb = int(global_function_setting("MemorySize"))
+    billed_ms = [max(1, math.ceil(run.end_to_end_s * 1000)) for run in seed_runs]
+    return LambdaUsage(
+        requests=1.0,
+        gb_seconds=statistics.fmean(billed_ms) / 1000 * memory_mb / 1024,
+        invocations={SEED_FUNCTION: 1.0},
+        billed_ms_median={SEED_FUNCTION: statistics.median(billed_ms)},
+    )
+
+
+def _measurement(script: RunScript, seed_run: SeedRun, stats: RemoteRunStats) -> RunMeasurement:
+    return RunMeasurement(
+        run_index=script.index,
+        status=seed_run.status,
+        tool_rounds=seed_run.tool_rounds,
+        status_calls=stats.status_calls,
+        state_transitions=0,
+        lambda_invocations=1,
+        detection_delay_s=round(seed_run.completion_seen_at - stats.model_finished_at, 3),
+        end_to_end_s=round(seed_run.end_to_end_s, 3),
+    )
