@@ -30,10 +30,32 @@ __all__ = [
 
 
 def make_backend(name: str, client: OpenAI, default_model: str) -> AssistantBackend:
+    backend: AssistantBackend
     if name == "assistants":
         from threadline.backends.assistants import AssistantsBackend
 
-        return AssistantsBackend(client, default_model)
-    from threadline.backends.responses import ResponsesBackend
+        backend = AssistantsBackend(client, default_model)
+    else:
+        from threadline.backends.responses import ResponsesBackend
 
-    return ResponsesBackend(client, default_model)
+        backend = ResponsesBackend(client, default_model)
+    return traced(backend)
+
+
+def traced(backend: AssistantBackend) -> AssistantBackend:
+    """Every port call becomes an X-Ray subsegment (`## ResponsesBackend.get_run`, ...), so
+    the time a run spends waiting on OpenAI shows in the trace next to the AWS calls."""
+    from aws_lambda_powertools import Tracer
+
+    tracer = Tracer()
+    for method in _port_methods():
+        setattr(backend, method, tracer.capture_method(getattr(backend, method)))
+    return backend
+
+
+def _port_methods() -> list[str]:
+    return [
+        name
+        for name, member in vars(AssistantBackend).items()
+        if callable(member) and not name.startswith("_")
+    ]
