@@ -194,3 +194,28 @@ def test_a_retried_start_does_not_start_a_second_remote_run(driver: RunDriver) -
     created = set(driver.product.openai.stats.snapshot()["objects"]) - objects_before
     assert again["handle"] == first["handle"]
     assert created == {first["handle"]["run_remote_id"]}
+
+
+def test_a_retried_tool_round_does_not_submit_twice(driver: RunDriver) -> None:
+    thread = driver.new_thread()
+    driver.product.openai.script.push(
+        Step.call("get_table_schema", {"table_name": "sales"}), key=thread.remote_id
+    )
+    started = driver.product.stack.invoke(
+        "StartRunFunction",
+        {
+            "run_id": new_id("run"),
+            "thread_id": thread.thread_id,
+            "user_id": driver.user_id,
+            "message": "Schema please",
+        },
+    )
+    checked = driver.product.stack.invoke("CheckRunFunction", started)
+    assert checked["next"] == "run_tools"
+    first = driver.product.stack.invoke("ProcessToolCallsFunction", checked)
+    calls_after_first = driver.product.openai.stats.snapshot()["endpoints"]
+    again = driver.product.stack.invoke("ProcessToolCallsFunction", checked)
+    assert again == first
+    assert driver.product.openai.stats.snapshot()["endpoints"] == calls_after_first, (
+        "the retry must not call OpenAI again"
+    )
