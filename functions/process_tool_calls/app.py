@@ -27,7 +27,7 @@ def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
     process = once(
         lambda state: run_steps().process_tool_calls(state),
         name="process_tool_calls",
-        key_path="[run_id, handle.run_remote_id]",
+        key_path="[run_id, tool_rounds]",
         result_type=RunState,
         data_keyword="state",
         context=context,
