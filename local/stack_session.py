@@ -87,7 +87,18 @@ class LocalThreadline:
             stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
         ):
             for execution in page["executions"]:
-                self.sfn.stop_execution(executionArn=execution["executionArn"])
+                self.stop_execution(execution["executionArn"])
+
+    def stop_execution(self, execution_arn: str) -> None:
+        # moto cannot stop an execution whose worker has not set itself up yet (it raises
+        # AttributeError from inside the interpreter): give the worker a moment.
+        for _ in range(100):
+            try:
+                self.sfn.stop_execution(executionArn=execution_arn)
+            except AttributeError:
+                time.sleep(0.01)
+            else:
+                return
 
 
 @contextmanager

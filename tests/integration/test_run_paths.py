@@ -176,7 +176,7 @@ def test_second_run_on_a_locked_thread_is_refused(driver: RunDriver) -> None:
     assert "ThreadBusyError" in (run.reason or "")
     holder = runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id
     assert holder == first.rsplit(":", 1)[-1], "the refused run must not release the lock"
-    driver.product.sfn.stop_execution(executionArn=first)
+    driver.product.stop_execution(first)
 
 
 def test_a_retried_start_does_not_start_a_second_remote_run(driver: RunDriver) -> None:
