@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline.idempotency import once
 from threadline.run_state import RunState
 from threadline.run_steps import RunSteps
 from threadline.runtime import run_steps
@@ -16,8 +17,14 @@ from threadline.runtime import run_steps
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def run_state_task(step: Callable[[RunSteps, RunState], RunState]) -> Handler:
-    """A handler that parses the run state, applies one step to it and returns the result."""
+def run_state_task(
+    step: Callable[[RunSteps, RunState], RunState], *, once_per: str | None = None
+) -> Handler:
+    """A handler that parses the run state, applies one step to it and returns the result.
+
+    With `once_per` (a JMESPath into the state), a retried invocation with the same key gets
+    the first result back instead of repeating the step.
+    """
     logger = Logger()
     tracer = Tracer()
 
@@ -26,6 +33,16 @@ def run_state_task(step: Callable[[RunSteps, RunState], RunState]) -> Handler:
     @event_parser(model=RunState)
     def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
-        return step(run_steps(), state).to_output()
+        if once_per is None:
+            return step(run_steps(), state).to_output()
+        apply_once = once(
+            lambda state: step(run_steps(), state),
+            name=step.__name__,
+            key_path=once_per,
+            result_type=RunState,
+            data_keyword="state",
+            context=context,
+        )
+        return apply_once(state=state).to_output()
 
     return handler
