@@ -3,6 +3,7 @@ handlers and both OpenAI backends (the local OpenAI server over HTTP)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -11,9 +12,10 @@ import pytest
 from local.openai_server import Step
 from tests.integration.conftest import RunDriver
 from threadline import runtime
-from threadline.backends.base import RunHandle
+from threadline.backends.base import AssistantBackend, RunHandle
 from threadline.ids import new_id
 from threadline.models import RunStatus
+from threadline.run_state import RunState
 
 SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"
 
@@ -219,3 +221,20 @@ def test_a_retried_tool_round_does_not_submit_twice(driver: RunDriver) -> None:
     assert driver.product.openai.stats.snapshot()["endpoints"] == calls_after_first, (
         "the retry must not call OpenAI again"
     )
+
+
+def test_finishing_a_run_without_files_never_connects_to_openai(driver: RunDriver) -> None:
+    """FinishRun's cold start skips the OpenAI SDK and the key secret unless files need it."""
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.say("no files here"), key=thread.remote_id)
+    description, _run = driver.run(thread, "Hi")
+    final_state = RunState.model_validate_json(description["output"])
+
+    def no_openai() -> AssistantBackend:
+        raise AssertionError("FinishRun connected to OpenAI without a file to fetch")
+
+    steps = dataclasses.replace(runtime.run_steps(), connect=no_openai)
+    replayed = final_state.model_copy(update={"run_id": new_id("run")})
+    finished, outcome, _first = steps.finish_run(replayed)
+    assert finished.status is RunStatus.COMPLETED
+    assert outcome.generated_files == []

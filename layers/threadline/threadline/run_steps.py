@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunSteps:
     settings: Settings
-    backend: AssistantBackend
+    # The OpenAI backend, made on first use: FinishRun needs it only when a run made files.
+    connect: Callable[[], AssistantBackend]
     tools_for: Callable[[AssistantConfig], ToolRegistry]
     threads: ThreadStore
     runs: RunStore
@@ -41,6 +42,10 @@ class RunSteps:
     files: FileStore
     s3: S3Client
     now: Callable[[], datetime] = field(default=utc_now)
+
+    @property
+    def backend(self) -> AssistantBackend:
+        return self.connect()
 
     # -- StartRun ----------------------------------------------------------------------------
 
@@ -203,7 +208,9 @@ class RunSteps:
                 backend=self.backend,
                 s3_client=self.s3,
                 bucket=self.settings.bucket_name,
-            ),
+            )
+            if state.generated_files
+            else [],
         )
         first = self.runs.finish(
             state.thread_id,

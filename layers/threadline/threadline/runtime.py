@@ -96,7 +96,7 @@ def run_steps() -> RunSteps:
     settings: Settings = load_settings()
     return RunSteps(
         settings=settings,
-        backend=backend(),
+        connect=backend,
         tools_for=tools_for,
         threads=thread_store(),
         runs=run_store(),
