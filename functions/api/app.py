@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -61,9 +61,6 @@ from threadline.run_requests import RunStarter
 from threadline.runs import RunRecord
 from threadline.settings import load_api_settings
 from threadline.uploads import PresignedUpload
-
-if TYPE_CHECKING:
-    from threadline.backends.base import AssistantBackend
 
 logger = Logger()
 tracer = Tracer()
@@ -159,10 +156,6 @@ def _start_run(request: RunRequest) -> RunRecord:
     )
 
 
-def backend() -> AssistantBackend:
-    return runtime.backend()
-
-
 def caller() -> str:
     """The user is the token's subject; API Gateway's JWT authorizer has verified it."""
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
@@ -204,7 +197,7 @@ def health() -> Health:
 )
 def create_thread(body: CreateThreadBody) -> Response[ThreadView]:
     settings = load_api_settings()
-    remote = backend()
+    remote = runtime.backend()
     thread, created = runtime.thread_store().get_or_create(
         caller(),
         body.purpose,
@@ -315,7 +308,7 @@ def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
         raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
     if not run.remote_run_id:
         raise RunStartingError(run_id)
-    backend().cancel_run(
+    runtime.backend().cancel_run(
         RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
     )
     return json_response(HTTPStatus.ACCEPTED, RunView.of(run))
@@ -356,7 +349,7 @@ def list_messages(
 ) -> MessageList:
     thread = runtime.thread_store().get(caller(), thread_id)
     after = decode_cursor(cursor) if cursor else None
-    page = backend().list_messages(
+    page = runtime.backend().list_messages(
         thread.remote_id, limit=limit, cursor=after, newest_first=order == "desc"
     )
     return MessageList(
