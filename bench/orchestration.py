@@ -22,7 +22,7 @@ from bench.stack_runs import (
     wait_for_executions,
     warm_up,
 )
-from bench.workload import Profile, RunScript, TurnLatencies
+from bench.workload import Profile, RunScript
 from local.stack_session import LocalThreadline, local_threadline
 from threadline import runtime
 
@@ -39,10 +39,8 @@ def measure_threadline(
     stack_parameters = {**profile.poll_parameters(), **(parameters or {})}
     with metered_aws() as meter, local_threadline(parameters=stack_parameters) as product:
         server = local_server(product)
-        latencies = TurnLatencies()
-        latencies.install(server)
-        warm_up(product, latencies)
-        runs = prepare_runs(product, scripts, latencies)
+        warm_up(product)
+        runs = prepare_runs(product, scripts)
         webhooks_before = server.webhook_dispatcher.delivered
         with meter.window():
             wall_started = time.monotonic()

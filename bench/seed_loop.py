@@ -20,7 +20,7 @@ import openai
 from bench.measurements import LambdaUsage, ModeResult, RunMeasurement
 from bench.openai_stats import RemoteRunStats, remote_run_stats
 from bench.template_facts import global_function_setting, parameter_default
-from bench.workload import QUESTION, Profile, RunScript, TurnLatencies
+from bench.workload import QUESTION, Profile, RunScript
 from local.openai_server import OpenAIServer
 from local.stack_session import LOCAL_KEY
 from threadline.assistant_config import load_assistant
@@ -115,8 +115,6 @@ class SeedAssistantRunner:
 def measure_seed_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
     """Run every script through the seed loop, concurrently, against a local OpenAI server."""
     server = OpenAIServer()
-    latencies = TurnLatencies()
-    latencies.install(server)
     base_url = server.start_background("127.0.0.1", 0)
     try:
         client = openai.OpenAI(api_key=LOCAL_KEY, base_url=base_url, max_retries=0)
@@ -129,7 +127,7 @@ def measure_seed_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
         )
         thread_ids = [client.beta.threads.create().id for _script in scripts]
         for script, thread_id in zip(scripts, thread_ids, strict=True):
-            script.queue_on(server, latencies, thread_id)
+            script.queue_on(server, thread_id)
         wall_started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
             seed_runs = list(

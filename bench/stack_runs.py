@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from bench.template_facts import parameter_default
-from bench.workload import QUESTION, WARM_UP, RunScript, TurnLatencies
+from bench.workload import QUESTION, WARM_UP, RunScript
 from local.openai_server import OpenAIServer
 from local.stack_session import LocalThreadline
 from threadline import runtime
@@ -32,9 +32,7 @@ def local_server(product: LocalThreadline) -> OpenAIServer:
     return product.openai
 
 
-def prepare_runs(
-    product: LocalThreadline, scripts: list[RunScript], latencies: TurnLatencies
-) -> list[StackRun]:
+def prepare_runs(product: LocalThreadline, scripts: list[RunScript]) -> list[StackRun]:
     """A user and a thread per run (as POST /threads makes them), with its turns scripted."""
     backend = runtime.backend()
     runs = []
@@ -48,7 +46,7 @@ def prepare_runs(
             create_remote=backend.create_thread,
             delete_remote=backend.delete_thread,
         )
-        script.queue_on(local_server(product), latencies, thread.remote_id)
+        script.queue_on(local_server(product), thread.remote_id)
         runs.append(StackRun(script, user_id, thread, new_id("run")))
     return runs
 
@@ -84,10 +82,10 @@ def history(product: LocalThreadline, execution_arn: str) -> list[dict[str, Any]
     return [event for page in pages for event in page["events"]]
 
 
-def warm_up(product: LocalThreadline, latencies: TurnLatencies) -> None:
+def warm_up(product: LocalThreadline) -> None:
     """One unmeasured run through every task a measured run uses, so that the handlers are
     loaded (cold starts are measured on their own) before anything is timed."""
-    warm_up_run = prepare_runs(product, [WARM_UP], latencies)
+    warm_up_run = prepare_runs(product, [WARM_UP])
     wait_for_executions(product, start_executions(product, warm_up_run))
 
 

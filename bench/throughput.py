@@ -8,14 +8,13 @@ from collections import Counter
 from typing import Any
 
 from bench.stack_runs import (
-    local_server,
     prepare_runs,
     start_executions,
     thread_locks_held,
     wait_for_executions,
     warm_up,
 )
-from bench.workload import Profile, TurnLatencies
+from bench.workload import Profile
 from local.stack_session import TERMINAL_EXECUTION, local_threadline
 
 # The model answers at once, so the state machine has no reason to wait between checks.
@@ -25,10 +24,8 @@ INSTANT_MODEL_PARAMETERS = {"PollInitialSeconds": "0", "PollMaxSeconds": "1"}
 def measure_throughput(profile: Profile) -> dict[str, Any]:
     scripts = profile.scripts(profile.throughput_runs, with_latency=False)
     with local_threadline(parameters=INSTANT_MODEL_PARAMETERS) as product:
-        latencies = TurnLatencies()
-        latencies.install(local_server(product))
-        warm_up(product, latencies)
-        runs = prepare_runs(product, scripts, latencies)
+        warm_up(product)
+        runs = prepare_runs(product, scripts)
         started = time.monotonic()
         descriptions = wait_for_executions(product, start_executions(product, runs))
         wall_time = time.monotonic() - started

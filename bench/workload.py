@@ -3,18 +3,12 @@ latencies, queued per thread (conversation) id on the local OpenAI server."""
 
 from __future__ import annotations
 
-import math
 import random
-import threading
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.template_facts import parameter_default
 from local.openai_server import OpenAIServer, Step
-from local.openai_server.engine import ModelInput
-from local.openai_server.state import Turn
 
 QUESTION = "How is revenue split by region, and which products sell best?"
 ANSWER = "Revenue is led by the North region; the top products are listed above."
@@ -44,15 +38,18 @@ class RunScript:
     turn_latencies_s: tuple[float, ...]  # one per model turn: tool_rounds + 1
 
     def steps(self) -> list[Step]:
+        """The run's turns, each taking its own latency."""
         calls = [
             Step.call(*TOOL_ROUND_CALLS[round_index]) for round_index in range(self.tool_rounds)
         ]
-        return [*calls, Step.say(ANSWER)]
+        turns = [*calls, Step.say(ANSWER)]
+        return [
+            step.taking(latency) for step, latency in zip(turns, self.turn_latencies_s, strict=True)
+        ]
 
-    def queue_on(self, server: OpenAIServer, latencies: TurnLatencies, key: str) -> None:
+    def queue_on(self, server: OpenAIServer, key: str) -> None:
         """Script this run's turns for the thread (or conversation) `key`."""
         server.script.extend(self.steps(), key=key)
-        latencies.queue(key, self.turn_latencies_s)
 
 
 WARM_UP = RunScript(index=-1, tool_rounds=1, turn_latencies_s=(0.0, 0.0))
@@ -108,36 +105,3 @@ class Profile:
 
 FULL = Profile(name="full", runs=8, time_scale=1.0, throughput_runs=20, cold_start_repeats=5)
 QUICK = Profile(name="quick", runs=2, time_scale=0.1, throughput_runs=3, cold_start_repeats=1)
-
-
-class TurnLatencies:
-    """Per-turn model latency for the local OpenAI server, keyed like its script.
-
-    The server has one latency for every turn; this wraps its `start_turn` so that each turn
-    for a key finishes after that key's next queued latency instead.
-    """
-
-    def __init__(self) -> None:
-        self._queues: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def queue(self, key: str, latencies: Sequence[float]) -> None:
-        with self._lock:
-            self._queues.setdefault(key, deque()).extend(latencies)
-
-    def install(self, server: OpenAIServer) -> None:
-        start_turn = server.start_turn
-
-        def start_turn_with_latency(key: str | None, model_input: ModelInput) -> Turn:
-            turn = start_turn(key, model_input)
-            latency = self._take(key)
-            if latency is not None and math.isfinite(turn.finish_at):
-                turn.finish_at = turn.started_at + latency
-            return turn
-
-        server.start_turn = start_turn_with_latency  # type: ignore[method-assign]
-
-    def _take(self, key: str | None) -> float | None:
-        with self._lock:
-            queue = self._queues.get(key or "")
-            return queue.popleft() if queue else None

@@ -47,6 +47,11 @@ class Step:
     retry_after: float | None = None
     png: bytes = b""
     filename: str = ""
+    latency_seconds: float | None = None  # this turn's model latency; None: the server's
+
+    def taking(self, seconds: float) -> Step:
+        """This step, finishing `seconds` after its turn starts whatever the server's latency."""
+        return replace(self, latency_seconds=seconds)
 
     @classmethod
     def call(cls, name: str, args: dict[str, Any] | None = None) -> Step:

@@ -119,14 +119,18 @@ class OpenAIServer:
     # --- the model ------------------------------------------------------------------------
 
     def start_turn(self, key: str | None, model_input: ModelInput) -> Turn:
-        """Consume the next step for `key` and decide the turn; a scripted HTTP error is raised
-        here, before the caller has changed any state."""
+        """Consume the next step for `key` and decide the turn, finishing after the step's own
+        latency if it has one, else the server's; a scripted HTTP error is raised here, before
+        the caller has changed any state."""
         step = self.script.take(key)
         if step is not None and step.kind == "http_error":
             raise _scripted_http_error(step)
         outcome = respond(model_input, step, self.playbook)
+        latency = self.latency_seconds
+        if step is not None and step.latency_seconds is not None:
+            latency = step.latency_seconds
         started = self.clock()
-        finish = math.inf if outcome.kind == "hang" else started + self.latency_seconds
+        finish = math.inf if outcome.kind == "hang" else started + latency
         return Turn(outcome=outcome, started_at=started, finish_at=finish)
 
     def poll_headers(self) -> dict[str, str]:

@@ -55,6 +55,43 @@ def test_run_latency_and_runtime_change(clock: FakeClock) -> None:
     assert client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
 
 
+def test_a_steps_own_latency_overrides_the_servers_per_turn(clock: FakeClock) -> None:
+    server = OpenAIServer(latency_seconds=5, clock=clock)
+    client = sdk_client(server)
+    assistant = client.beta.assistants.create(model="m")
+    thread = client.beta.threads.create()
+    quick = Step.say("quick").taking(1)
+    assert quick.latency_seconds == 1
+    assert Step.say("quick").latency_seconds is None
+    server.script.extend(
+        [quick, Step.say("default"), Step.say("instant").taking(0), Step.hang().taking(1)],
+        key=thread.id,
+    )
+
+    def run_status(after: float) -> str:
+        clock.advance(after)
+        return client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status
+
+    def start() -> openai.types.beta.threads.Run:
+        client.beta.threads.messages.create(thread_id=thread.id, role="user", content="hi")
+        return client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+
+    run = start()  # the step's 1 s, not the server's 5 s
+    assert run_status(0.9) == "in_progress"
+    assert run_status(0.1) == "completed"
+    run = start()  # no latency of its own: the server's
+    assert run_status(4.9) == "in_progress"
+    assert run_status(0.1) == "completed"
+    run = start()  # 0 overrides too
+    assert run_status(0) == "completed"
+    run = start()  # a hang still never finishes
+    assert run_status(60) == "in_progress"
+
+    answers = client.beta.threads.messages.list(thread_id=thread.id, order="asc")
+    texts = [m.content[0].text.value for m in answers.data if m.role == "assistant"]
+    assert texts == ["quick", "default", "instant"]
+
+
 def test_synchronous_response_waits_for_the_model() -> None:
     server = OpenAIServer(latency_seconds=0.02)
     started = time.monotonic()
