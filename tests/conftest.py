@@ -9,10 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 
 from local.aws.atomic_dynamodb import atomic_item_writes
+from local.aws.template import load_template
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,15 +29,8 @@ os.environ.update(
 os.environ.pop("OPENAI_API_KEY", None)
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads template.yaml's short-form intrinsics as plain tagged values."""
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def template() -> dict[str, Any]:
-    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    return load_template(REPO / "template.yaml")
 
 
 def table_properties() -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -115,17 +116,7 @@ def test_layer_requirements_match_the_lock() -> None:
 
 
 def test_dashboard_body_is_json() -> None:
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!Sub", lambda loader, node: loader.construct_scalar(node))
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    resources = yaml.load((REPO / "template.yaml").read_text(), Loader=Loader)["Resources"]
-    body = resources["Dashboard"]["Properties"]["DashboardBody"]
+    body = template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     assert {widget["type"] for widget in widgets} == {"metric", "alarm"}
 

@@ -233,7 +233,7 @@ def test_finishing_a_run_without_files_never_connects_to_openai(driver: RunDrive
     def no_openai() -> AssistantBackend:
         raise AssertionError("FinishRun connected to OpenAI without a file to fetch")
 
-    steps = dataclasses.replace(runtime.run_steps(), connect=no_openai)
+    steps = dataclasses.replace(runtime.run_steps(), backend=no_openai)
     replayed = final_state.model_copy(update={"run_id": new_id("run")})
     finished, outcome, _first = steps.finish_run(replayed)
     assert finished.status is RunStatus.COMPLETED

@@ -32,28 +32,27 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunSteps:
-    settings: Settings
-    # The OpenAI backend, made on first use: FinishRun needs it only when a run made files.
-    connect: Callable[[], AssistantBackend]
-    tools_for: Callable[[AssistantConfig], ToolRegistry]
-    threads: ThreadStore
-    runs: RunStore
-    usage: UsageLedger
-    files: FileStore
-    s3: S3Client
-    now: Callable[[], datetime] = field(default=utc_now)
+    """Remote dependencies are providers, each built on its first use: a step pays only for
+    what it touches on a cold start (CheckRun never builds the DynamoDB or S3 clients, and
+    FinishRun connects to OpenAI only when a run made files)."""
 
-    @property
-    def backend(self) -> AssistantBackend:
-        return self.connect()
+    settings: Settings
+    backend: Callable[[], AssistantBackend]
+    tools_for: Callable[[AssistantConfig], ToolRegistry]
+    threads: Callable[[], ThreadStore]
+    runs: Callable[[], RunStore]
+    usage: Callable[[], UsageLedger]
+    files: Callable[[], FileStore]
+    s3: Callable[[], S3Client]
+    now: Callable[[], datetime] = field(default=utc_now)
 
     # -- StartRun ----------------------------------------------------------------------------
 
     def start_run(self, request: StartRunInput) -> RunState:
         assistant = load_assistant(request.assistant)
-        thread = self.threads.get(request.user_id, request.thread_id)
+        thread = self.threads().get(request.user_id, request.thread_id)
         now = self.now()
-        self.runs.put_new(
+        self.runs().put_new(
             RunRecord(
                 run_id=request.run_id,
                 thread_id=request.thread_id,
@@ -62,7 +61,7 @@ class RunSteps:
                 created_at=now,
             )
         )
-        self.threads.acquire_run_lock(
+        self.threads().acquire_run_lock(
             request.user_id,
             request.thread_id,
             request.run_id,
@@ -72,11 +71,11 @@ class RunSteps:
             request.timeout_seconds or self.settings.run_timeout_seconds,
             self.settings.run_timeout_seconds,
         )
-        context = run_context(thread, self.files)
-        handle = self.backend.start_run(
+        context = run_context(thread, self.files())
+        handle = self.backend().start_run(
             thread.remote_id, request.message, assistant, self.tools_for(assistant), context
         )
-        self.runs.mark_started(
+        self.runs().mark_started(
             request.thread_id,
             request.run_id,
             remote_run_id=handle.run_remote_id,
@@ -105,7 +104,7 @@ class RunSteps:
 
     def check_run(self, state: RunState) -> RunState:
         handle, deadline = _started(state)
-        view = self.backend.get_run(handle)
+        view = self.backend().get_run(handle)
         polls = state.polls + 1
         update: dict[str, object] = {"status": view.status, "usage": view.usage, "polls": polls}
         if view.status is RunStatus.REQUIRES_ACTION:
@@ -143,8 +142,10 @@ class RunSteps:
         outputs = run_tool_calls(
             tools, state.pending_tool_calls, timeout_seconds=self.settings.tool_timeout_seconds
         )
-        handle = self.backend.submit_tool_outputs(handle, outputs, assistant, tools, state.context)
-        self.runs.add_tool_round(
+        handle = self.backend().submit_tool_outputs(
+            handle, outputs, assistant, tools, state.context
+        )
+        self.runs().add_tool_round(
             state.thread_id,
             state.run_id,
             [
@@ -177,7 +178,7 @@ class RunSteps:
 
     def cancel_run(self, state: RunState) -> RunState:
         handle, _deadline = _started(state)
-        self.backend.cancel_run(handle)
+        self.backend().cancel_run(handle)
         return state.model_copy(
             update={
                 "status": RunStatus.TIMED_OUT,
@@ -205,20 +206,20 @@ class RunSteps:
                 thread_id=state.thread_id,
                 run_id=state.run_id,
                 files=state.generated_files,
-                backend=self.backend,
-                s3_client=self.s3,
+                backend=self.backend(),
+                s3_client=self.s3(),
                 bucket=self.settings.bucket_name,
             )
             if state.generated_files
             else [],
         )
-        first = self.runs.finish(
+        first = self.runs().finish(
             state.thread_id,
             state.run_id,
             outcome,
-            together_with=[self.usage.increment(state.user_id, state.usage, now)],
+            together_with=[self.usage().increment(state.user_id, state.usage, now)],
         )
-        self.threads.release_run_lock(state.user_id, state.thread_id, state.run_id)
+        self.threads().release_run_lock(state.user_id, state.thread_id, state.run_id)
         finished = state.model_copy(
             update={"status": status, "reason": reason, "next": "finish", "error": None}
         )

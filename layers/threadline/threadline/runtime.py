@@ -96,13 +96,13 @@ def run_steps() -> RunSteps:
     settings: Settings = load_settings()
     return RunSteps(
         settings=settings,
-        connect=backend,
+        backend=backend,
         tools_for=tools_for,
-        threads=thread_store(),
-        runs=run_store(),
-        usage=usage_ledger(),
-        files=file_store(),
-        s3=s3_client(),
+        threads=thread_store,
+        runs=run_store,
+        usage=usage_ledger,
+        files=file_store,
+        s3=s3_client,
     )
 
 
