@@ -4,7 +4,6 @@ the local OpenAI server, through the local API Gateway and the webhook function)
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 
@@ -16,7 +15,11 @@ from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.errors import NotFoundError
+from threadline.ids import new_id
 from threadline.models import RunStatus
+from threadline.push import PushWaits
+from threadline.run_state import RunState
+from threadline.webhook_waits import WebhookWaits
 
 
 @pytest.fixture(scope="module")
@@ -99,32 +102,51 @@ def test_cancelled_run_in_push_mode(driver: RunDriver) -> None:
     assert runtime.run_store().get(thread.thread_id, run_id).status is RunStatus.CANCELLED
 
 
-def test_webhook_before_the_token_still_finishes_the_run(driver: RunDriver) -> None:
-    """The webhook is delivered before WaitForWebhook stores its token."""
-    openai = driver.product.openai
-    held: list[tuple[str, bytes, dict[str, str]]] = []
-    deliver = openai.webhook_sender
-    openai.webhook_sender = lambda url, body, headers: held.append((url, body, headers))
-    try:
-        thread = driver.new_thread()
-        openai.script.push(Step.say("early bird"), key=thread.remote_id)
-        execution_arn = driver.start(thread, "Hi")
-        for _ in range(500):
-            if held:
-                break
-            time.sleep(0.01)
-        assert held, "the local OpenAI server sent no webhook"
-    finally:
-        openai.webhook_sender = deliver
-    run_id = execution_arn.rsplit(":", 1)[-1]
-    remote_id = runtime.run_store().get(thread.thread_id, run_id).remote_run_id
-    waits = driver.product.table
-    waits.delete_item(Key={"PK": f"RESPONSE#{remote_id}", "SK": "WAIT"})  # no token yet
-    deliver(*held[0])  # the webhook arrives first ...
-    state = json.loads(driver.product.sfn.describe_execution(executionArn=execution_arn)["input"])
-    assert state["run_id"] == run_id
-    description = driver.product.wait_for_execution(execution_arn)  # ... the token finds it
-    assert description["status"] == "SUCCEEDED"
+class RecordingStepFunctions:
+    """Stands in for the Step Functions client: records the task tokens it is handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, RunState]] = []
+
+    def send_task_success(self, *, taskToken: str, output: str) -> None:
+        self.sent.append((taskToken, RunState.model_validate_json(output)))
+
+
+def started_run(driver: RunDriver) -> RunState:
+    """A run whose response is already finished at the local OpenAI server."""
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.say("done"), key=thread.remote_id)
+    request = {
+        "run_id": new_id("run"),
+        "thread_id": thread.thread_id,
+        "user_id": driver.user_id,
+        "message": "Hi",
+    }
+    return RunState.model_validate(driver.product.stack.invoke("StartRunFunction", request))
+
+
+@pytest.mark.parametrize("webhook_first", [True, False], ids=["webhook-first", "token-first"])
+def test_the_wait_is_finished_once_whichever_half_comes_first(
+    driver: RunDriver, webhook_first: bool
+) -> None:
+    sfn = RecordingStepFunctions()
+    waits = PushWaits(
+        waits=WebhookWaits(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+    )
+    state = started_run(driver)
+    response_id = state.handle.run_remote_id
+    if webhook_first:
+        assert waits.on_event("response.completed", response_id) == "recorded"
+        assert waits.await_response(state, "token-1") is True
+    else:
+        assert waits.await_response(state, "token-1") is False
+        assert waits.on_event("response.completed", response_id) == "resumed"
+    assert waits.on_event("response.completed", response_id) == "recorded"  # a redelivery
+    ((token, resumed),) = sfn.sent
+    assert token == "token-1"
+    assert resumed.status is RunStatus.COMPLETED
+    assert resumed.next == "finish"
+    assert resumed.output_text == "done"
 
 
 def webhook_answer(product: LocalThreadline, body: bytes, headers: dict[str, str]) -> int:
@@ -142,8 +164,12 @@ def test_forged_stale_and_replayed_webhooks_touch_nothing(driver: RunDriver) -> 
         "data": {"id": "resp_unknown"},
     }
     body, headers = openai.sign_webhook(payload)
+    wait_key = {"PK": "RESPONSE#resp_unknown", "SK": "WAIT"}
     assert webhook_answer(driver.product, body, headers) == 200, "unknown ids are acknowledged"
-    assert webhook_answer(driver.product, body, headers) == 200, "a replay is answered, once"
+    assert "Item" in driver.product.table.get_item(Key=wait_key), "the event was recorded"
+    driver.product.table.delete_item(Key=wait_key)
+    assert webhook_answer(driver.product, body, headers) == 200, "a replay is answered"
+    assert "Item" not in driver.product.table.get_item(Key=wait_key), "but not acted on again"
     tampered = body.replace(b"resp_unknown", b"resp_other")
     assert webhook_answer(driver.product, tampered, headers) == 400
     stale_body, stale_headers = openai.sign_webhook(payload, timestamp=int(time.time()) - 3600)
