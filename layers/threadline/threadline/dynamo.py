@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,17 @@ def is_conditional_failure(error: ClientError) -> bool:
         reasons = error.response.get("CancellationReasons", [])
         return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
     return False
+
+
+def condition_held(write: Callable[..., object], **request: Any) -> bool:
+    """Make a conditional write; False (not an error) when its condition did not hold."""
+    try:
+        write(**request)
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True
 
 
 def query_page(

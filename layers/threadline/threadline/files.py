@@ -12,12 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import table as keys
 from threadline.backends.base import RunContext
-from threadline.dynamo import delete_by_prefix, is_conditional_failure, query_all, to_item
+from threadline.dynamo import condition_held, delete_by_prefix, query_all, to_item
 from threadline.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -134,22 +133,17 @@ class FileStore:
         self, thread_id: str, upload_id: str, status: FileStatus, fields: dict[str, Any]
     ) -> bool:
         fields = {"status": status.value, **fields}
-        try:
-            self._table.update_item(
-                Key=self._key(thread_id, upload_id),
-                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={f"#{name}": name for name in fields},
-                ExpressionAttributeValues={
-                    ":pending": FileStatus.PENDING.value,
-                    **{f":{name}": value for name, value in fields.items()},
-                },
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return condition_held(
+            self._table.update_item,
+            Key=self._key(thread_id, upload_id),
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+            ConditionExpression="#status = :pending",
+            ExpressionAttributeNames={f"#{name}": name for name in fields},
+            ExpressionAttributeValues={
+                ":pending": FileStatus.PENDING.value,
+                **{f":{name}": value for name, value in fields.items()},
+            },
+        )
 
 
 def run_context(thread: Thread, files: FileStore) -> RunContext:

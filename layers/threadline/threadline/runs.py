@@ -6,11 +6,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from threadline import table as keys
-from threadline.dynamo import delete_by_prefix, is_conditional_failure, to_item
+from threadline.dynamo import condition_held, delete_by_prefix, to_item
 from threadline.errors import NotFoundError
 from threadline.generated_files import StoredFile
 from threadline.models import RunStatus, Usage
@@ -83,16 +82,11 @@ class RunStore:
             "ConditionExpression": "attribute_not_exists(PK)",
         }
         client = self._table.meta.client
-        try:
-            if with_lock is None:
-                client.put_item(**put)
-            else:
-                client.transact_write_items(TransactItems=[{"Update": with_lock}, {"Put": put}])
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        if with_lock is None:
+            return condition_held(client.put_item, **put)
+        return condition_held(
+            client.transact_write_items, TransactItems=[{"Update": with_lock}, {"Put": put}]
+        )
 
     def get(self, thread_id: str, run_id: str) -> RunRecord:
         item = self._table.get_item(Key=self._key(thread_id, run_id), ConsistentRead=True).get(
@@ -167,18 +161,12 @@ class RunStore:
             "ExpressionAttributeValues": {f":{name}": value for name, value in fields.items()},
         }
         client = self._table.meta.client
-        try:
-            if together_with:
-                client.transact_write_items(
-                    TransactItems=[{"Update": update}, *({"Update": u} for u in together_with)]
-                )
-            else:
-                client.update_item(**update)
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        if not together_with:
+            return condition_held(client.update_item, **update)
+        return condition_held(
+            client.transact_write_items,
+            TransactItems=[{"Update": update}, *({"Update": u} for u in together_with)],
+        )
 
     def delete_all(self, thread_id: str) -> int:
         """Delete every run record of a thread (when the thread goes); return how many."""

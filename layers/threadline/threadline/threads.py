@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import table as keys
-from threadline.dynamo import is_conditional_failure, query_page
+from threadline.dynamo import condition_held, is_conditional_failure, query_page
 from threadline.errors import NotFoundError, ThreadBusyError
 from threadline.ids import new_id
 
@@ -270,28 +270,23 @@ class ThreadStore:
         is made under a thread whose remote objects are being deleted.
         """
         now = self._now()
-        try:
-            self._table.update_item(
-                Key={
-                    "PK": keys.user_key(thread.user_id),
-                    "SK": keys.thread_sort_key(thread.thread_id),
-                },
-                UpdateExpression="SET purging_since = if_not_exists(purging_since, :now)",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND last_activity < :cutoff AND "
-                    "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch)"
-                ),
-                ExpressionAttributeValues={
-                    ":now": keys.iso(now),
-                    ":cutoff": keys.iso(now - idle_for),
-                    ":epoch": int(now.timestamp()),
-                },
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return condition_held(
+            self._table.update_item,
+            Key={
+                "PK": keys.user_key(thread.user_id),
+                "SK": keys.thread_sort_key(thread.thread_id),
+            },
+            UpdateExpression="SET purging_since = if_not_exists(purging_since, :now)",
+            ConditionExpression=(
+                "attribute_exists(PK) AND last_activity < :cutoff AND "
+                "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch)"
+            ),
+            ExpressionAttributeValues={
+                ":now": keys.iso(now),
+                ":cutoff": keys.iso(now - idle_for),
+                ":epoch": int(now.timestamp()),
+            },
+        )
 
     def delete(self, thread: Thread) -> None:
         """Delete the record and the purpose pointer if it still points at this thread."""
@@ -363,22 +358,17 @@ class ThreadStore:
     def release_run_lock(self, user_id: str, thread_id: str, run_id: str) -> bool:
         """Release the lock if this run holds it; False if it was already released."""
         now = self._now()
-        try:
-            self._table.update_item(
-                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
-                UpdateExpression=(
-                    "REMOVE active_run_id, lock_expires_at "
-                    "SET last_activity = :now, GSI1SK = :now, expires_at = :exp"
-                ),
-                ConditionExpression="active_run_id = :run",
-                ExpressionAttributeValues={
-                    ":run": run_id,
-                    ":now": keys.iso(now),
-                    ":exp": self._expiry(now),
-                },
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return condition_held(
+            self._table.update_item,
+            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            UpdateExpression=(
+                "REMOVE active_run_id, lock_expires_at "
+                "SET last_activity = :now, GSI1SK = :now, expires_at = :exp"
+            ),
+            ConditionExpression="active_run_id = :run",
+            ExpressionAttributeValues={
+                ":run": run_id,
+                ":now": keys.iso(now),
+                ":exp": self._expiry(now),
+            },
+        )
