@@ -25,7 +25,6 @@ from threadline.backends.base import (
     translated_errors,
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
-from threadline.errors import NotFoundError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -65,11 +64,8 @@ class AssistantsBackend(OpenAIFiles):
             return self._client.beta.threads.create().id
 
     def delete_thread(self, remote_id: str) -> None:
-        try:
-            with translated_errors("delete thread"):
-                self._client.beta.threads.delete(remote_id)
-        except NotFoundError:
-            pass  # already gone: deleting is idempotent
+        with translated_errors("delete thread", gone_is_done=True):
+            self._client.beta.threads.delete(remote_id)
 
     def start_run(
         self,

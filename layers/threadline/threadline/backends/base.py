@@ -131,8 +131,11 @@ class AssistantBackend(Protocol):
 
 
 @contextmanager
-def translated_errors(action: str) -> Iterator[None]:
-    """Map the SDK's exceptions onto the error classes the state machine retries or not."""
+def translated_errors(action: str, *, gone_is_done: bool = False) -> Iterator[None]:
+    """Map the SDK's exceptions onto the error classes the state machine retries or not.
+
+    With `gone_is_done` (deletes), a 404 means the object is already deleted: no error.
+    """
     import openai  # only adapters call this, and they have imported the SDK already
 
     try:
@@ -140,7 +143,8 @@ def translated_errors(action: str) -> Iterator[None]:
     except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
         raise TransientBackendError(f"{action}: {exc}") from exc
     except openai.NotFoundError as exc:
-        raise NotFoundError(f"{action}: {exc}") from exc
+        if not gone_is_done:
+            raise NotFoundError(f"{action}: {exc}") from exc
     except openai.APIStatusError as exc:
         if exc.status_code >= 500:
             raise TransientBackendError(f"{action}: {exc}") from exc

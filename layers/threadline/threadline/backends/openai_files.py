@@ -5,7 +5,6 @@ from __future__ import annotations
 from openai import OpenAI
 
 from threadline.backends.base import translated_errors
-from threadline.errors import NotFoundError
 
 # What file search can index among the types Threadline accepts; the others (csv, xlsx,
 # images) are for code interpreter only, and OpenAI refuses them for file search.
@@ -26,18 +25,12 @@ class OpenAIFiles:
             return self._client.files.create(file=(filename, content), purpose="assistants").id
 
     def delete_file(self, file_id: str) -> None:
-        try:
-            with translated_errors("delete file"):
-                self._client.files.delete(file_id)
-        except NotFoundError:
-            pass  # already gone: deleting is idempotent
+        with translated_errors("delete file", gone_is_done=True):
+            self._client.files.delete(file_id)
 
     def delete_vector_store(self, vector_store_id: str) -> None:
-        try:
-            with translated_errors("delete vector store"):
-                self._client.vector_stores.delete(vector_store_id)
-        except NotFoundError:
-            pass  # already gone: deleting is idempotent
+        with translated_errors("delete vector store", gone_is_done=True):
+            self._client.vector_stores.delete(vector_store_id)
 
     def _file_content(self, file_id: str) -> bytes:
         with translated_errors("download file"):

@@ -24,7 +24,7 @@ from threadline.backends.base import (
     translated_errors,
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
-from threadline.errors import NotFoundError, ThreadlineError
+from threadline.errors import ThreadlineError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -57,11 +57,8 @@ class ResponsesBackend(OpenAIFiles):
             return self._client.conversations.create().id
 
     def delete_thread(self, remote_id: str) -> None:
-        try:
-            with translated_errors("delete conversation"):
-                self._client.conversations.delete(remote_id)
-        except NotFoundError:
-            pass  # already gone: deleting is idempotent
+        with translated_errors("delete conversation", gone_is_done=True):
+            self._client.conversations.delete(remote_id)
 
     def start_run(
         self,
