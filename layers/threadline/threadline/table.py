@@ -9,7 +9,8 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
 | file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
 | usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
-| idempotency     | idempotency#{fn}   | {hash}             | written by Powertools            |
+| webhook wait    | RESPONSE#{resp_id} | WAIT               | push mode: task token and event  |
+| idempotency     | {fn name}          | {hash}             | written by Powertools            |
 
 Access patterns:
 - get-or-create a user's thread for a purpose: GetItem pointer, GetItem thread, then a
@@ -27,6 +28,10 @@ Access patterns:
 - the thread's vector store: set on the thread item only if it has none (first one wins).
 - deleting a stale thread: a conditional update claims it (`purging_since`, only if still
   idle and not locked by a live run); `get` and the run lock then treat it as gone.
+- push mode: the waiting task's token and OpenAI's event meet on RESPONSE#{id}; whichever
+  arrives second claims the item (conditional update) and resumes the execution, once.
+- per-user usage today / last 30 days: GetItem / Query PK=USER#u, SK between USAGE#d1..d2;
+  FinishRun adds to today's counters in the transaction that records the run's outcome.
 - stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
   oldest first; no scan. Only thread items carry GSI1 keys (a sparse index). One partition
   serves it: a thread's activity is written once per run, far below a partition's limit.
