@@ -10,7 +10,7 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
 | usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
 | webhook wait    | RESPONSE#{resp_id} | WAIT               | push mode: task token and event  |
-| idempotency     | {fn name}          | {hash}             | written by Powertools            |
+| idempotency     | idempotency#{fn}   | {step}#{hash}      | written by Powertools            |
 
 Access patterns:
 - get-or-create a user's thread for a purpose: GetItem pointer, GetItem thread, then a
