@@ -192,6 +192,21 @@ class OpenAIServer:
         """Wait until every queued delivery has succeeded or given up."""
         return self.webhook_dispatcher.wait_idle(timeout)
 
+    @contextlib.contextmanager
+    def webhooks_held(self) -> Iterator[list[tuple[str, bytes, dict[str, str]]]]:
+        """Collect the webhooks emitted inside the block instead of delivering them, so a test
+        that plays the webhook's part itself is the only actor that can."""
+        held: list[tuple[str, bytes, dict[str, str]]] = []
+        if not self.flush_webhooks():
+            raise TimeoutError("earlier webhooks are still being delivered")
+        sender, self.webhook_sender = self.webhook_sender, lambda *delivery: held.append(delivery)
+        try:
+            yield held
+            if not self.flush_webhooks():
+                raise TimeoutError("webhooks emitted in the block are still queued")
+        finally:
+            self.webhook_sender = sender
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def reset(self) -> None:
