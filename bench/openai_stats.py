@@ -15,13 +15,14 @@ class RemoteRunStats:
 
 
 def remote_run_stats(server: OpenAIServer, thread_remote_id: str) -> RemoteRunStats:
-    """Stats of every response of the conversation, or every run of the thread, that
-    `thread_remote_id` names (each benchmark run has a thread of its own)."""
+    """Stats of every response of the thread's chain (its metadata names the thread), or every
+    run of the Assistants thread, that `thread_remote_id` names (each benchmark run has a
+    thread of its own)."""
     with server.lock:
         object_ids = [
             response_id
             for response_id, record in server.state.responses.items()
-            if (record.body.get("conversation") or {}).get("id") == thread_remote_id
+            if (record.body.get("metadata") or {}).get("thread") == thread_remote_id
         ] + [
             run_id
             for run_id, record in server.state.runs.items()

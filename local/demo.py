@@ -148,7 +148,7 @@ def story(product: LocalThreadline, base_url: str) -> None:
     status, messages = alice.call("GET", f"/threads/{thread['id']}/messages?order=asc")
     expect(
         status == 200 and len(messages["messages"]) == 6,
-        "the conversation holds all three questions and their answers",
+        "the thread's history holds all three questions and their answers",
     )
 
     say("\n5. other people cannot see alice's thread")

@@ -338,7 +338,12 @@ def list_files(thread_id: str) -> FileList:
 
 @app.get(
     "/threads/<thread_id>/messages",
-    summary="The thread's messages, newest first by default",
+    summary="The thread's history: each run's message and, once completed, its answer",
+    description=(
+        "Newest first by default. `limit` counts runs; a run that failed, timed out or was "
+        "cancelled is not part of the history (the next run continues from the last "
+        "completed one)."
+    ),
     responses=answers(_200=MessageList),
 )
 def list_messages(
@@ -347,14 +352,16 @@ def list_messages(
     cursor: Cursor = None,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> MessageList:
-    thread = runtime.thread_store().get(caller(), thread_id)
-    after = decode_cursor(cursor) if cursor else None
-    page = runtime.backend().list_messages(
-        thread.remote_id, limit=limit, cursor=after, newest_first=order == "desc"
+    runtime.thread_store().get(caller(), thread_id)
+    page = runtime.run_store().messages(
+        thread_id,
+        runs=limit,
+        after_run_id=decode_cursor(cursor) if cursor else None,
+        newest_first=order == "desc",
     )
     return MessageList(
         messages=[MessageView(id=m.id, role=m.role, text=m.text) for m in page.messages],
-        next_cursor=encode_cursor(page.next_cursor) if page.next_cursor else None,
+        next_cursor=encode_cursor(page.next_run_id) if page.next_run_id else None,
     )
 
 

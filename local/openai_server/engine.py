@@ -100,8 +100,11 @@ class Step:
 
 
 class Script:
-    """FIFO of Steps; a step pushed with a key (conversation/thread id) serves only that key,
-    and takes precedence over unkeyed steps there."""
+    """FIFO of Steps; a step pushed with a key serves only turns with that key, and takes
+    precedence over unkeyed steps there. A run's key is its thread id. A response's key is its
+    conversation's id if it has one, else its own request's `metadata["thread"]` if present
+    (so `previous_response_id` chains can be told apart; it is not inherited along the
+    chain), else None, which only unkeyed steps serve."""
 
     def __init__(self) -> None:
         self._steps: deque[tuple[str | None, Step]] = deque()

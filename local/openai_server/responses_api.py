@@ -62,7 +62,8 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
     history = _history(srv, conversation, previous_id)
     _check_tool_outputs(history, input_items)
     context = history + input_items
-    key = conversation.body["id"] if conversation else None
+    meta = metadata(body)
+    key = conversation.body["id"] if conversation else meta.get("thread")
     turn = srv.start_turn(key, _model_input(srv, context, instructions, tools, tool_choice))
     if not background and srv.latency_seconds > 0:
         with srv.unlocked():  # a synchronous response answers once the model is done
@@ -82,9 +83,9 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
             "tools": tools,
             "tool_choice": tool_choice,
             "parallel_tool_calls": field(body, "parallel_tool_calls", bool, True),
-            "metadata": metadata(body),
+            "metadata": meta,
             "previous_response_id": previous_id,
-            "conversation": {"id": key} if key else None,
+            "conversation": {"id": conversation.body["id"]} if conversation else None,
             "output": [],
             "usage": None,
             "error": None,
@@ -121,15 +122,13 @@ def retrieve_response(srv: OpenAIServer, _request: Request, response_id: str) ->
 
 
 def cancel_response(srv: OpenAIServer, _request: Request, response_id: str) -> Response:
+    """A background response that has already ended is returned unchanged, as OpenAI does."""
     record = find(srv.state.responses, response_id, "response")
-    advance(srv, record)
-    status = record.body["status"]
     if not record.body["background"]:
         raise bad_request("Cannot cancel a synchronous response.")
-    if status in MOVING:
+    advance(srv, record)
+    if record.body["status"] in MOVING:
         _settle(srv, record, "cancelled")
-    elif status != "cancelled":
-        raise bad_request(f"Cannot cancel a response with status '{status}'.")
     return json_response(record.body, headers=srv.poll_headers())
 
 
@@ -282,6 +281,11 @@ def _history(
             code="previous_response_not_found",
         )
     advance(srv, previous)
+    if previous.body["status"] in MOVING:
+        raise bad_request(
+            f"Previous response with id '{previous_id}' is still in progress.",
+            "previous_response_id",
+        )
     return previous.context + previous.body["output"]
 
 

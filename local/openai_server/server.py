@@ -1,4 +1,4 @@
-"""`OpenAIServer`: the WSGI app, its clock, script, ticker, webhooks and HTTP serving."""
+"""`OpenAIServer`: the WSGI app, its clock, script, faults, ticker, webhooks and HTTP serving."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.openai_server import assistants_api, engine, resources_api, responses_api
-from local.openai_server.engine import DEFAULT_PLAYBOOK, ModelInput, Script, Step, new_id, respond
+from local.openai_server.engine import DEFAULT_PLAYBOOK, ModelInput, Script, new_id, respond
+from local.openai_server.faults import ConnectionDropped, Faults
 from local.openai_server.state import State, Stats, Turn
 from local.openai_server.webhooks import (
     WebhookDispatcher,
@@ -25,7 +26,7 @@ from local.openai_server.webhooks import (
     post_webhook,
     sign_webhook,
 )
-from local.openai_server.wire import ApiError, json_response
+from local.openai_server.wire import ApiError, json_response, scripted_http_error
 
 if TYPE_CHECKING:
     import openai
@@ -35,10 +36,6 @@ Handler = Callable[..., Response]
 TICK_SECONDS = 0.005
 SHUTDOWN_POLL_SECONDS = 0.05  # how quickly .stop() is noticed by the HTTP server thread
 BETA_PREFIXES = ("/v1/assistants", "/v1/threads")
-SCRIPTED_HTTP_ERRORS = {
-    429: ("Rate limit reached for requests (scripted).", "rate_limit_exceeded"),
-    500: ("The server had an error while processing your request (scripted).", None),
-}
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -65,6 +62,7 @@ class OpenAIServer:
         self.clock = clock
         self.playbook = list(DEFAULT_PLAYBOOK if playbook is None else playbook)
         self.script = Script()
+        self.faults = Faults()
         self.stats = Stats()
         self.state = State()
         self.webhook_sender: WebhookSender = post_webhook
@@ -86,14 +84,22 @@ class OpenAIServer:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         request = Request(environ)
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            response = self._respond(request)
+        else:
+            self.stats.count_fault(fault.kind)
+            response = fault.apply(request, self._respond)  # outside the lock: it may sleep
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
         try:
-            response = self._dispatch(request)
+            return self._dispatch(request)
         except ApiError as error:
-            response = error.to_response()
+            return error.to_response()
         except Exception as error:  # a bug here should reach the client as a readable 500
             traceback.print_exc()
-            response = ApiError(500, f"local server error: {error!r}").to_response()
-        return response(environ, start_response)
+            return ApiError(500, f"local server error: {error!r}").to_response()
 
     def _dispatch(self, request: Request) -> Response:
         adapter = self._map.bind_to_environ(request.environ)
@@ -124,7 +130,7 @@ class OpenAIServer:
         the caller has changed any state."""
         step = self.script.take(key)
         if step is not None and step.kind == "http_error":
-            raise _scripted_http_error(step)
+            raise scripted_http_error(step.status, step.retry_after, step.message)
         outcome = respond(model_input, step, self.playbook)
         latency = self.latency_seconds
         if step is not None and step.latency_seconds is not None:
@@ -213,6 +219,7 @@ class OpenAIServer:
         with self.lock:
             self.state = State()
             self.script.clear()
+            self.faults.clear()
             self.stats.reset()
 
     def serve(
@@ -265,11 +272,21 @@ class OpenAIServer:
 
 
 def sdk_client(server: OpenAIServer, **kwargs: Any) -> openai.OpenAI:
-    """A real SDK client wired to `server` in-process (no sockets)."""
+    """A real SDK client wired to `server` in-process (no sockets). An injected `reset` or
+    `lost_reply` reaches the SDK as the transport error a closed socket causes, which it raises
+    as `openai.APIConnectionError`."""
     import httpx2  # imported here so `python -m local.openai_server` starts faster
     import openai
 
-    transport = httpx2.WSGITransport(app=server.wsgi_app)
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            return server.wsgi_app(environ, start_response)
+        except ConnectionDropped as error:
+            raise httpx2.RemoteProtocolError(
+                "Server disconnected without sending a response."
+            ) from error
+
+    transport = httpx2.WSGITransport(app=app)
     kwargs.setdefault("api_key", "local")
     kwargs.setdefault("base_url", "http://local/v1")
     kwargs.setdefault("max_retries", 0)
@@ -306,12 +323,6 @@ def _check_headers(request: Request, endpoint: str) -> None:
             "Please try again by setting the header 'OpenAI-Beta: assistants=v2'.",
             code="invalid_beta",
         )
-
-
-def _scripted_http_error(step: Step) -> ApiError:
-    message, code = SCRIPTED_HTTP_ERRORS.get(step.status, ("Scripted HTTP error.", None))
-    headers = {} if step.retry_after is None else {"retry-after": f"{step.retry_after:g}"}
-    return ApiError(step.status, step.message or message, code=code, headers=headers)
 
 
 def _stats(server: OpenAIServer, _request: Request) -> Response:

@@ -89,16 +89,22 @@ class ObjectStats:
 
 
 class Stats:
-    """Thread-safe counters for benchmarks: per response/run id, and per endpoint."""
+    """Thread-safe counters for benchmarks: per response/run id, per endpoint (requests that
+    reached it: an injected `http_error` or `reset` does not) and per injected fault kind."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.objects: dict[str, ObjectStats] = {}
         self.endpoints: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
 
     def count_endpoint(self, endpoint: str) -> None:
         with self._lock:
             self.endpoints[endpoint] += 1
+
+    def count_fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
 
     def created(self, object_id: str, at: float) -> None:
         with self._lock:
@@ -123,6 +129,7 @@ class Stats:
         with self._lock:
             return {
                 "endpoints": dict(self.endpoints),
+                "faults": dict(self.faults),
                 "objects": {key: vars(value).copy() for key, value in self.objects.items()},
             }
 
@@ -130,3 +137,4 @@ class Stats:
         with self._lock:
             self.objects.clear()
             self.endpoints.clear()
+            self.faults.clear()

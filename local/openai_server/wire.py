@@ -19,6 +19,11 @@ ERROR_TYPES = {
     405: "invalid_request_error",
     429: "requests",
 }
+# What a scripted error (`Step.http_error`, `Fault.http_error`) says unless told otherwise.
+SCRIPTED_HTTP_ERRORS = {
+    429: ("Rate limit reached for requests (scripted).", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request (scripted).", None),
+}
 
 
 class ApiError(Exception):
@@ -53,6 +58,14 @@ class ApiError(Exception):
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code=code)
+
+
+def scripted_http_error(
+    status: int, retry_after: float | None = None, message: str = ""
+) -> ApiError:
+    default, code = SCRIPTED_HTTP_ERRORS.get(status, ("Scripted HTTP error.", None))
+    headers = {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
+    return ApiError(status, message or default, code=code, headers=headers)
 
 
 def not_found(what: str, object_id: str) -> ApiError:

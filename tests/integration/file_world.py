@@ -17,7 +17,7 @@ from botocore.config import Config
 from local.openai_server import OpenAIServer, sdk_client
 from threadline.assistant_config import load_assistant
 from threadline.backends import RunView, make_backend
-from threadline.backends.base import AssistantBackend
+from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
 from threadline.cleanup import Cleaner
 from threadline.files import FileStore, run_context
 from threadline.ids import new_id
@@ -144,18 +144,24 @@ class World:
 
     def finished_run(self, thread: Thread, message: str, *, with_files: bool = True) -> RunView:
         """A run on the backend directly (no state machine), with the thread's RunContext."""
+        return self.finished_remote_run(thread, message, with_files=with_files)[1]
+
+    def finished_remote_run(
+        self, thread: Thread, message: str, *, with_files: bool = True
+    ) -> tuple[RunHandle, RunView]:
         context = run_context(self.threads.get(thread.user_id, thread.thread_id), self.files)
         handle = self.backend.start_run(
-            thread.remote_id,
+            thread,
             message,
             load_assistant("data_analyst"),
             ToolRegistry([]),
             context if with_files else context.model_copy(update={"file_ids": []}),
+            owner=RunOwner(thread_id=thread.thread_id, user_id=thread.user_id, run_id="run_1"),
         )
         for _ in range(500):
             view = self.backend.get_run(handle)
             if view.status.is_terminal:
-                return view
+                return handle, view
             time.sleep(0.01)
         raise TimeoutError(f"run {handle.run_remote_id} did not finish")
 

@@ -34,6 +34,7 @@ class Holdings:
     """Everything a thread owns, to check it is all gone or all still there."""
 
     thread: Thread
+    remote_run_id: str
     openai_file_ids: list[str]
     s3_versions: int
     s3_bytes: int
@@ -53,15 +54,18 @@ def furnish(world: World, user_id: str) -> Holdings:
     dropped = f"uploads/{user_id}/{thread.thread_id}/upl_old/old.txt"
     world.s3.put_object(Bucket=BUCKET, Key=dropped, Body=b"old")
     world.s3.delete_object(Bucket=BUCKET, Key=dropped)  # leaves a version and a delete marker
+    handle, _view = world.finished_remote_run(thread, "Hi")
+    run_id = new_id("run")
     world.runs.put_new(
         RunRecord(
-            run_id=new_id("run"),
+            run_id=run_id,
             thread_id=thread.thread_id,
             user_id=user_id,
             assistant="data_analyst",
             created_at=world.clock(),
         )
     )
+    world.runs.mark_started(thread.thread_id, run_id, remote_run_id=handle.run_remote_id)
     versions = [
         version
         for prefix in ("uploads", "outputs")
@@ -71,17 +75,19 @@ def furnish(world: World, user_id: str) -> Holdings:
     ]
     return Holdings(
         thread=world.threads.get(user_id, thread.thread_id),
+        remote_run_id=handle.run_remote_id,
         openai_file_ids=[result.openai_file_id or "" for result in ingested],
         s3_versions=len(versions),
         s3_bytes=sum(version["Size"] for version in versions),
     )
 
 
-def remote_exists(world: World, thread: Thread) -> bool:
+def remote_exists(world: World, held: Holdings) -> bool:
+    """The thread's history at OpenAI: its responses, or its Assistants thread."""
     state = world.server.state
-    return thread.remote_id in (
-        state.conversations if thread.backend == "responses" else state.threads
-    )
+    if held.thread.backend == "responses":
+        return held.remote_run_id in state.responses
+    return held.thread.remote_id in state.threads
 
 
 def table_items(world: World, thread: Thread) -> list[dict[str, Any]]:
@@ -96,7 +102,7 @@ def table_items(world: World, thread: Thread) -> list[dict[str, Any]]:
 
 def assert_all_gone(world: World, held: Holdings) -> None:
     thread = held.thread
-    assert not remote_exists(world, thread)
+    assert not remote_exists(world, held)
     assert not set(held.openai_file_ids) & set(world.openai_files())
     if thread.vector_store_id:
         assert thread.vector_store_id not in world.server.state.vector_stores
@@ -108,7 +114,7 @@ def assert_all_gone(world: World, held: Holdings) -> None:
 def assert_all_there(world: World, held: Holdings) -> None:
     thread = held.thread
     assert world.threads.get(thread.user_id, thread.thread_id) == thread
-    assert remote_exists(world, thread)
+    assert remote_exists(world, held)
     assert set(held.openai_file_ids) <= set(world.openai_files())
     if thread.vector_store_id:
         assert thread.vector_store_id in world.server.state.vector_stores
@@ -156,7 +162,7 @@ def test_a_thread_with_a_live_run_is_skipped_but_a_crashed_runs_lock_is_not(
     report = world.cleaner().run(deadline_ms=plenty_of_time)
 
     assert (report.threads_deleted, report.skipped_active) == (1, 1)
-    assert remote_exists(world, live.thread)
+    assert remote_exists(world, live)
     assert world.threads.get("alice", live.thread.thread_id).active_run_id == "run_live"
     assert_all_gone(world, crashed)
 
@@ -204,7 +210,7 @@ def test_dry_run_counts_and_deletes_nothing(world: World) -> None:
     assert world.table.scan()["Items"] == items_before
     assert world.versions("") == objects_before
     assert world.openai_files() == files_before
-    assert remote_exists(world, held.thread)
+    assert remote_exists(world, held)
 
 
 def test_it_resumes_where_it_ran_out_of_time(world: World) -> None:
@@ -260,7 +266,7 @@ def test_one_failing_thread_does_not_stop_the_others(world: World) -> None:
     ]
     assert_all_gone(world, threads[0])
     assert_all_gone(world, threads[2])
-    assert remote_exists(world, broken)
+    assert remote_exists(world, threads[1])
     assert table_items(world, broken) != []  # kept, to be found and retried
 
     retried = world.cleaner().run(deadline_ms=plenty_of_time)

@@ -34,11 +34,11 @@ class RemoteThreads:
         self._barrier = barrier
         self._lock = threading.Lock()
 
-    def create(self) -> str:
+    def create(self, thread_id: str) -> str:
         if self._barrier:
             self._barrier.wait(timeout=10)  # every racer has read "no thread" by now
         with self._lock:
-            remote_id = f"conv_{len(self.alive) + len(self.deleted)}"
+            remote_id = f"conv_{thread_id}"
             self.alive.add(remote_id)
         return remote_id
 

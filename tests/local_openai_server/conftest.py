@@ -31,6 +31,11 @@ class FakeClock:
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
 def server() -> OpenAIServer:
     return OpenAIServer()
 

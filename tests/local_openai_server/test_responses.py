@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import openai
 import pytest
 from openai.types.conversations import Conversation, ConversationItemList
 from openai.types.responses import Response
 
-from local.openai_server import OpenAIServer, Step
-from tests.local_openai_server.conftest import PNG, function_tool, strict
+from local.openai_server import OpenAIServer, Step, sdk_client
+from tests.local_openai_server.conftest import PNG, FakeClock, function_tool, strict
 
 ANALYST_TOOLS = [function_tool("query_database"), function_tool("get_table_schema")]
 
@@ -129,10 +130,44 @@ def test_bad_input_is_rejected_with_400(client: openai.OpenAI, input_items: obje
     assert caught.value.body["type"] == "invalid_request_error"  # type: ignore[index]
 
 
-def test_pending_call_must_be_answered_before_moving_on(client: openai.OpenAI) -> None:
-    asked = client.responses.create(model="m", input="sales by region", tools=ANALYST_TOOLS)
+@pytest.mark.parametrize("via_conversation", [False, True], ids=["previous-id", "conversation"])
+def test_pending_call_must_be_answered_before_moving_on(
+    client: openai.OpenAI, via_conversation: bool
+) -> None:
+    conversation = client.conversations.create()
+    first: dict[str, Any] = {"conversation": conversation.id} if via_conversation else {}
+    asked = client.responses.create(
+        model="m", input="sales by region", tools=ANALYST_TOOLS, **first
+    )
+    [call] = asked.output
+    chained = first or {"previous_response_id": asked.id}
     with pytest.raises(openai.BadRequestError, match="No tool output found"):
-        client.responses.create(model="m", input="never mind", previous_response_id=asked.id)
+        client.responses.create(model="m", input="never mind", **chained)
+    stray = {"type": "function_call_output", "call_id": "call_unknown", "output": "1"}
+    with pytest.raises(openai.BadRequestError, match="No tool call found"):
+        client.responses.create(model="m", input=[stray], **chained)
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": "[]"}
+    answer = client.responses.create(model="m", input=[output], tools=ANALYST_TOOLS, **chained)
+    assert answer.output_text.startswith("Here is what I found with query_database")
+
+
+def test_previous_response_must_have_finished(clock: FakeClock) -> None:
+    server = OpenAIServer(clock=clock)
+    client = sdk_client(server)
+    server.script.push(Step.say("later").taking(5))  # the step's latency: sync calls don't sleep
+    first = client.responses.create(model="m", input="hi", background=True)
+    with pytest.raises(openai.BadRequestError, match="is still in progress") as caught:
+        client.responses.create(model="m", input="and?", previous_response_id=first.id)
+    assert caught.value.param == "previous_response_id"
+    clock.advance(5)  # finished now, though nobody has retrieved it
+    chained = client.responses.create(model="m", input="and?", previous_response_id=first.id)
+    assert chained.status == "completed"
+
+    server.script.push(Step.hang())
+    hanging = client.responses.create(model="m", input="slow")
+    assert hanging.status == "in_progress"
+    with pytest.raises(openai.BadRequestError, match="is still in progress"):
+        client.responses.create(model="m", input="and?", previous_response_id=hanging.id)
 
 
 def test_unknown_ids_are_404(client: openai.OpenAI) -> None:
@@ -194,7 +229,7 @@ def test_model_sees_the_whole_conversation(server: OpenAIServer, client: openai.
     assert response.usage.input_tokens > len("Please list the customers") // 4
 
 
-def test_background_cancel_and_sync_cancel_rejected(
+def test_cancel_stops_a_background_response_and_returns_an_ended_one_unchanged(
     server: OpenAIServer, client: openai.OpenAI
 ) -> None:
     server.script.push(Step.hang())
@@ -202,14 +237,19 @@ def test_background_cancel_and_sync_cancel_rejected(
     assert client.responses.retrieve(hanging.id).status == "in_progress"
     assert client.responses.cancel(hanging.id).status == "cancelled"
     assert client.responses.retrieve(hanging.id).status == "cancelled"
+    assert client.responses.cancel(hanging.id).status == "cancelled"
+
+    ended = finished(client, client.responses.create(model="m", input="fast", background=True).id)
+    raw = client.responses.with_raw_response.cancel(ended.id)
+    assert raw.status_code == 200
+    assert raw.parse().to_dict() == ended.to_dict()
+    # Its latency has passed though nobody looked: the cancel finds it completed, not moving.
+    unseen = client.responses.create(model="m", input="fast", background=True)
+    assert client.responses.cancel(unseen.id).status == "completed"
 
     done = client.responses.create(model="m", input="fast")
     with pytest.raises(openai.BadRequestError, match="synchronous"):
         client.responses.cancel(done.id)
-    finished_bg = client.responses.create(model="m", input="fast", background=True)
-    client.responses.retrieve(finished_bg.id)
-    with pytest.raises(openai.BadRequestError, match="completed"):
-        client.responses.cancel(finished_bg.id)
 
 
 @pytest.mark.parametrize(
@@ -275,6 +315,40 @@ def test_keyed_steps_serve_only_their_conversation(
         "for everyone"
     )
     assert len(server.script) == 0
+
+
+def test_keyed_steps_follow_metadata_thread_in_response_chains(
+    server: OpenAIServer, client: openai.OpenAI
+) -> None:
+    server.script.push(Step.say("for anyone"))
+    server.script.extend([Step.say("alpha 1"), Step.say("alpha 2")], key="alpha")
+    server.script.push(Step.say("beta 1"), key="beta")
+
+    def create(previous: str | None = None, thread: str | None = None) -> Response:
+        meta = {"thread": thread} if thread else {}
+        return client.responses.create(
+            model="m", input="go", previous_response_id=previous, metadata=meta
+        )
+
+    alpha = create(thread="alpha")
+    beta = create(thread="beta")
+    alpha_next = create(previous=alpha.id, thread="alpha")
+    beta_next = create(previous=beta.id)  # no metadata: the key is not inherited from the chain
+    texts = [r.output_text for r in (alpha, beta, alpha_next, beta_next)]
+    assert texts == ["alpha 1", "beta 1", "alpha 2", "for anyone"]
+    assert alpha_next.conversation is None
+    assert len(server.script) == 0
+
+    # A conversation's id is the key even when metadata names a thread.
+    conversation = client.conversations.create()
+    server.script.push(Step.say("conversation"), key=conversation.id)
+    server.script.push(Step.say("alpha 3"), key="alpha")
+    in_conversation = client.responses.create(
+        model="m", input="go", conversation=conversation.id, metadata={"thread": "alpha"}
+    )
+    assert in_conversation.output_text == "conversation"
+    assert in_conversation.conversation.id == conversation.id
+    assert len(server.script) == 1
 
 
 def test_generated_image_lives_in_a_container(server: OpenAIServer, client: openai.OpenAI) -> None:

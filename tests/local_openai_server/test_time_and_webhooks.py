@@ -17,11 +17,6 @@ from tests.local_openai_server.conftest import WEBHOOK_SECRET, FakeClock
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def test_response_latency_on_a_fake_clock(clock: FakeClock) -> None:
     server = OpenAIServer(latency_seconds=5, clock=clock)
     client = sdk_client(server)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from threadline.backends import _port_methods, make_backend
+from threadline.backends import GeneratedFile, _port_methods, make_backend
 
 
 @pytest.mark.parametrize("name", ["responses", "assistants"])
@@ -26,11 +26,12 @@ def test_deleting_what_is_already_gone_is_done(name: str) -> None:
     from threadline.errors import NotFoundError
 
     backend = make_backend(name, sdk_client(OpenAIServer()), "m")
-    thread_id = backend.create_thread()
+    thread_id = backend.create_thread("thr_1")
     file_id = backend.upload_file("notes.txt", b"hello")
     for _ in range(2):
         backend.delete_thread(thread_id)
         backend.delete_file(file_id)
         backend.delete_vector_store("vs_never_made")
+        backend.delete_run_object("resp_never_made")
     with pytest.raises(NotFoundError):  # outside deletes, a missing object is still an error
-        backend.list_messages(thread_id, limit=1, cursor=None, newest_first=True)
+        backend.download_generated_file(GeneratedFile(file_id=file_id))

@@ -136,6 +136,8 @@ class Cleaner:
         if thread.vector_store_id:
             self._backend.delete_vector_store(thread.vector_store_id)
         self._backend.delete_thread(thread.remote_id)
+        for remote_id in self._runs.remote_objects(thread.thread_id):
+            self._backend.delete_run_object(remote_id)
         stored = self._stored_objects(thread)
         self._delete_objects(stored)
         self._files.delete_all(thread.thread_id)

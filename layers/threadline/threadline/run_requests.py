@@ -58,6 +58,7 @@ class RunStarter:
             thread_id=thread_id,
             user_id=user_id,
             assistant=assistant.name,
+            message=message,
             created_at=self._now(),
         )
         lock = self._threads.lock_update(user_id, thread_id, record.run_id, self._lease)

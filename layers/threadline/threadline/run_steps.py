@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from threadline.assistant_config import AssistantConfig, load_assistant
-from threadline.backends.base import AssistantBackend, RunHandle
+from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
 from threadline.files import FileStore, run_context
 from threadline.generated_files import store_generated_files
 from threadline.models import RunStatus
@@ -58,6 +58,7 @@ class RunSteps:
                 thread_id=request.thread_id,
                 user_id=request.user_id,
                 assistant=assistant.name,
+                message=request.message,
                 created_at=now,
             )
         )
@@ -73,7 +74,14 @@ class RunSteps:
         )
         context = run_context(thread, self.files())
         handle = self.backend().start_run(
-            thread.remote_id, request.message, assistant, self.tools_for(assistant), context
+            thread,
+            request.message,
+            assistant,
+            self.tools_for(assistant),
+            context,
+            owner=RunOwner(
+                thread_id=request.thread_id, user_id=request.user_id, run_id=request.run_id
+            ),
         )
         self.runs().mark_started(
             request.thread_id,
@@ -110,12 +118,7 @@ class RunSteps:
         if view.status is RunStatus.REQUIRES_ACTION:
             update.update(next="run_tools", pending_tool_calls=view.tool_calls)
         elif view.status.is_terminal:
-            update.update(
-                next="finish",
-                output_text=(view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
-                generated_files=view.generated_files,
-                reason=view.error,
-            )
+            update.update(_finished(view))
         elif self.now() >= deadline:
             update.update(next="cancel")
         elif self._while_running == "await_webhook":
@@ -143,7 +146,7 @@ class RunSteps:
             tools, state.pending_tool_calls, timeout_seconds=self.settings.tool_timeout_seconds
         )
         handle = self.backend().submit_tool_outputs(
-            handle, outputs, assistant, tools, state.context
+            handle, outputs, assistant, tools, state.context, owner=_owner(state)
         )
         self.runs().add_tool_round(
             state.thread_id,
@@ -177,11 +180,16 @@ class RunSteps:
     # -- CancelRun ---------------------------------------------------------------------------
 
     def cancel_run(self, state: RunState) -> RunState:
+        """Cancel a run past its deadline; a run that ended before the cancel reached it is
+        recorded as it ended."""
         handle, _deadline = _started(state)
-        self.backend().cancel_run(handle)
+        view = self.backend().cancel_run(handle)
+        if view.status.is_terminal and view.status is not RunStatus.CANCELLED:
+            return state.model_copy(update=_finished(view))
         return state.model_copy(
             update={
                 "status": RunStatus.TIMED_OUT,
+                "usage": view.usage,
                 "next": "finish",
                 "reason": "run passed its deadline and was cancelled",
             }
@@ -219,11 +227,35 @@ class RunSteps:
             outcome,
             together_with=[self.usage().increment(state.user_id, state.usage, now)],
         )
-        self.threads().release_run_lock(state.user_id, state.thread_id, state.run_id)
+        self.threads().release_run_lock(
+            state.user_id,
+            state.thread_id,
+            state.run_id,
+            # Only a completed run moves the thread on: its last response answered everything.
+            head_response_id=state.handle.run_remote_id
+            if status is RunStatus.COMPLETED and state.handle
+            else None,
+        )
         finished = state.model_copy(
             update={"status": status, "reason": reason, "next": "finish", "error": None}
         )
         return finished, outcome, first
+
+
+def _owner(state: RunState) -> RunOwner:
+    return RunOwner(thread_id=state.thread_id, user_id=state.user_id, run_id=state.run_id)
+
+
+def _finished(view: RunView) -> dict[str, object]:
+    """The run-state fields of a run that ended remotely."""
+    return {
+        "status": view.status,
+        "usage": view.usage,
+        "next": "finish",
+        "output_text": (view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
+        "generated_files": view.generated_files,
+        "reason": view.error,
+    }
 
 
 def _started(state: RunState) -> tuple[RunHandle, datetime]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from threadline import table as keys
-from threadline.dynamo import condition_held, delete_by_prefix, to_item
+from threadline.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
 from threadline.errors import NotFoundError
 from threadline.generated_files import StoredFile
 from threadline.models import RunStatus, Usage
@@ -33,12 +33,16 @@ class RunRecord(BaseModel):
     thread_id: str
     user_id: str
     assistant: str
+    message: str | None = None  # what the user asked; the thread's history lists it
     status: RunStatus = RunStatus.QUEUED
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     execution_arn: str | None = None
     remote_run_id: str | None = None
+    # Every remote object the run made that outlives it on its own (Responses: each response
+    # of its chain), so deleting the thread deletes them too.
+    remote_object_ids: list[str] = Field(default_factory=list)
     output_text: str | None = None
     usage: Usage = Field(default_factory=Usage)
     tool_rounds: int = 0
@@ -46,6 +50,34 @@ class RunRecord(BaseModel):
     duration_seconds: float | None = None
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
+
+
+class Message(BaseModel):
+    id: str
+    role: str
+    text: str
+
+
+class MessagePage(BaseModel):
+    messages: list[Message]
+    next_run_id: str | None = None  # where the next page starts (exclusive)
+
+
+def history_of(records: list[RunRecord]) -> list[Message]:
+    """What the thread's runs said, in the records' order: each run's message while it is
+    going or once it completed, and the answer of a completed run. A run that ended otherwise
+    is not part of the thread's history (the next run continues from the last completed)."""
+    messages: list[Message] = []
+    for record in records:
+        completed = record.status is RunStatus.COMPLETED
+        if record.message is None or (record.status.is_terminal and not completed):
+            continue
+        question = Message(id=f"{record.run_id}-user", role="user", text=record.message)
+        answer = Message(
+            id=f"{record.run_id}-assistant", role="assistant", text=record.output_text or ""
+        )
+        messages.extend([question, answer] if completed else [question])
+    return messages
 
 
 class RunOutcome(BaseModel):
@@ -96,6 +128,33 @@ class RunStore:
             raise NotFoundError(f"run {run_id} not found")
         return RunRecord.model_validate(item)
 
+    def messages(
+        self, thread_id: str, *, runs: int, after_run_id: str | None, newest_first: bool
+    ) -> MessagePage:
+        """The thread's history, `runs` runs at a time (each gives a question and its answer)."""
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": keys.thread_key(thread_id),
+                ":prefix": keys.run_sort_key(""),
+            },
+            "ScanIndexForward": not newest_first,
+            "Limit": runs,
+            "ConsistentRead": True,
+        }
+        start_key = (
+            {"PK": keys.thread_key(thread_id), "SK": keys.run_sort_key(after_run_id)}
+            if after_run_id
+            else None
+        )
+        items, next_key = query_page(self._table, query, start_key)
+        records = [RunRecord.model_validate(item) for item in items]
+        # Newest first: each run's answer comes before its question.
+        return MessagePage(
+            messages=history_of(records[::-1])[::-1] if newest_first else history_of(records),
+            next_run_id=str(next_key["SK"]).removeprefix("RUN#") if next_key else None,
+        )
+
     def set_execution(self, thread_id: str, run_id: str, execution_arn: str) -> None:
         self._table.update_item(
             Key=self._key(thread_id, run_id),
@@ -107,13 +166,18 @@ class RunStore:
     def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> None:
         self._table.update_item(
             Key=self._key(thread_id, run_id),
-            UpdateExpression="SET #status = :status, remote_run_id = :remote, started_at = :at",
+            UpdateExpression=(
+                "SET #status = :status, remote_run_id = :remote, started_at = :at, "
+                "remote_object_ids = list_append(if_not_exists(remote_object_ids, :empty), :ids)"
+            ),
             ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":status": RunStatus.IN_PROGRESS.value,
                 ":remote": remote_run_id,
                 ":at": keys.iso(self._now()),
+                ":ids": [remote_run_id],
+                ":empty": [],
             },
         )
 
@@ -125,7 +189,8 @@ class RunStore:
             UpdateExpression=(
                 "SET tool_calls = list_append(if_not_exists(tool_calls, :empty), :calls), "
                 "tool_rounds = if_not_exists(tool_rounds, :zero) + :one, "
-                "remote_run_id = :remote"
+                "remote_run_id = :remote, "
+                "remote_object_ids = list_append(if_not_exists(remote_object_ids, :empty), :ids)"
             ),
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={
@@ -134,6 +199,7 @@ class RunStore:
                 ":zero": 0,
                 ":one": 1,
                 ":remote": remote_run_id,
+                ":ids": [remote_run_id],
             },
         )
 
@@ -167,6 +233,22 @@ class RunStore:
             client.transact_write_items,
             TransactItems=[{"Update": update}, *({"Update": u} for u in together_with)],
         )
+
+    def remote_objects(self, thread_id: str) -> list[str]:
+        """The ids of every remote object the thread's runs made (see `remote_object_ids`)."""
+        items = query_all(
+            self._table,
+            {
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": keys.thread_key(thread_id),
+                    ":prefix": keys.run_sort_key(""),
+                },
+                "ProjectionExpression": "remote_object_ids",
+                "ConsistentRead": True,
+            },
+        )
+        return [str(remote_id) for item in items for remote_id in item.get("remote_object_ids", [])]
 
     def delete_all(self, thread_id: str) -> int:
         """Delete every run record of a thread (when the thread goes); return how many."""

@@ -1,6 +1,6 @@
 """Thread records: get-or-create per user and purpose, ownership, activity and the run lock.
 
-The seed's ThreadManager.get_or_create_thread, made race-safe with conditional writes.
+A user's thread for a purpose is found or made race-safe with conditional writes.
 See `threadline.table` for the keys and access patterns.
 """
 
@@ -34,6 +34,10 @@ class Thread(BaseModel):
     created_at: datetime
     last_activity: datetime
     active_run_id: str | None = None
+    # The remote run the thread's next run continues from: the last one that completed (so
+    # it never has unanswered tool calls). None until a run completes, and for backends
+    # whose remote thread keeps the history itself.
+    head_response_id: str | None = None
     lock_expires_at: int | None = None  # epoch seconds; the run lock's lease
     vector_store_id: str | None = None
     # Set when cleanup starts deleting the thread: from then on it is gone for everyone.
@@ -74,15 +78,15 @@ class ThreadStore:
         *,
         max_age: timedelta,
         backend: str,
-        create_remote: Callable[[], str],
+        create_remote: Callable[[str], str],
         delete_remote: Callable[[str], None],
     ) -> tuple[Thread, bool]:
         """Return the user's fresh thread for `purpose`, or create one; True if created.
 
-        The remote thread is made before the record, and the record is only written if the
-        purpose pointer is still what we read: a caller that loses the race deletes its remote
-        thread and returns the winner's, so two concurrent calls yield one thread and no
-        orphan.
+        The remote thread is made (for the new thread's id) before the record, and the record
+        is only written if the purpose pointer is still what we read: a caller that loses the
+        race deletes its remote thread and returns the winner's, so two concurrent calls yield
+        one thread and no orphan.
         """
         pointer = self._table.get_item(
             Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
@@ -94,8 +98,9 @@ class ThreadStore:
             if current:
                 return current, False
 
-        remote_id = create_remote()
-        thread = self._new_thread(user_id, purpose, backend, remote_id)
+        thread_id = new_id("thr")
+        remote_id = create_remote(thread_id)
+        thread = self._new_thread(thread_id, user_id, purpose, backend, remote_id)
         try:
             self._write_new_thread(thread, previous_thread_id)
         except ClientError as error:
@@ -132,10 +137,12 @@ class ThreadStore:
             raise
         return Thread.from_item(attributes)
 
-    def _new_thread(self, user_id: str, purpose: str, backend: str, remote_id: str) -> Thread:
+    def _new_thread(
+        self, thread_id: str, user_id: str, purpose: str, backend: str, remote_id: str
+    ) -> Thread:
         now = self._now()
         return Thread(
-            thread_id=new_id("thr"),
+            thread_id=thread_id,
             user_id=user_id,
             purpose=purpose,
             backend=backend,
@@ -355,20 +362,25 @@ class ThreadStore:
         thread = self.get(user_id, thread_id)
         raise ThreadBusyError(thread_id, thread.active_run_id)
 
-    def release_run_lock(self, user_id: str, thread_id: str, run_id: str) -> bool:
-        """Release the lock if this run holds it; False if it was already released."""
+    def release_run_lock(
+        self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
+    ) -> bool:
+        """Release the lock if this run holds it, moving the thread's head to the run's last
+        remote response when given (a completed run); False if it was already released."""
         now = self._now()
+        head = "head_response_id = :head, " if head_response_id else ""
         return condition_held(
             self._table.update_item,
             Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
             UpdateExpression=(
                 "REMOVE active_run_id, lock_expires_at "
-                "SET last_activity = :now, GSI1SK = :now, expires_at = :exp"
+                f"SET {head}last_activity = :now, GSI1SK = :now, expires_at = :exp"
             ),
             ConditionExpression="active_run_id = :run",
             ExpressionAttributeValues={
                 ":run": run_id,
                 ":now": keys.iso(now),
                 ":exp": self._expiry(now),
+                **({":head": head_response_id} if head_response_id else {}),
             },
         )

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 from threadline.backends.base import (
     AssistantBackend,
     GeneratedFile,
-    Message,
-    MessagePage,
     RunContext,
     RunHandle,
+    RunOwner,
     RunView,
 )
 
@@ -20,10 +19,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AssistantBackend",
     "GeneratedFile",
-    "Message",
-    "MessagePage",
     "RunContext",
     "RunHandle",
+    "RunOwner",
     "RunView",
     "make_backend",
 ]

@@ -1,7 +1,8 @@
 """The Assistants v2 backend, for OpenAI-compatible servers that still implement it.
 
-thread = Thread; run = Run; tool calls arrive as `requires_action` and are answered with
-`submit_tool_outputs`, exactly as the seed used them. The remote assistant object is made
+thread = Thread; run = Run, created with the user's message in one request
+(`additional_messages`); tool calls arrive as `requires_action` and are answered with
+`submit_tool_outputs`. The remote assistant object is made
 from the assistant's configuration once and found again by its fingerprint.
 """
 
@@ -16,10 +17,9 @@ from openai.types.beta.threads import Run
 from threadline.assistant_config import AssistantConfig
 from threadline.backends.base import (
     GeneratedFile,
-    Message,
-    MessagePage,
     RunContext,
     RunHandle,
+    RunOwner,
     RunView,
     poll_hint_seconds,
     translated_errors,
@@ -46,7 +46,7 @@ FINGERPRINT_KEY = "threadline_fingerprint"
 
 
 class AssistantsBackend(OpenAIFiles):
-    """Uploaded files ride on a user message's attachments, as the seed attached them: the
+    """Uploaded files ride on a user message's attachments: the
     thread's runs see them through code interpreter and, for the types it can index, file
     search (OpenAI then keeps the thread's vector store itself). So a thread here has no
     vector store of ours, and RunContext is not needed to start a run."""
@@ -59,9 +59,9 @@ class AssistantsBackend(OpenAIFiles):
         self._assistant_ids: dict[str, str] = {}
         self._assistant_lock = threading.Lock()
 
-    def create_thread(self) -> str:
+    def create_thread(self, thread_id: str) -> str:
         with translated_errors("create thread"):
-            return self._client.beta.threads.create().id
+            return self._client.beta.threads.create(metadata={"thread": thread_id}).id
 
     def delete_thread(self, remote_id: str) -> None:
         with translated_errors("delete thread", gone_is_done=True):
@@ -69,19 +69,23 @@ class AssistantsBackend(OpenAIFiles):
 
     def start_run(
         self,
-        thread_remote_id: str,
+        thread: Thread,
         message: str,
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle:
         assistant_id = self._remote_assistant(assistant, tools)
         with translated_errors("create run"):
-            self._client.beta.threads.messages.create(
-                thread_remote_id, role="user", content=message
+            run = self._client.beta.threads.runs.create(
+                thread.remote_id,
+                assistant_id=assistant_id,
+                additional_messages=[{"role": "user", "content": message}],
+                metadata=owner.model_dump(),
             )
-            run = self._client.beta.threads.runs.create(thread_remote_id, assistant_id=assistant_id)
-        return RunHandle(thread_remote_id=thread_remote_id, run_remote_id=run.id)
+        return RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.id)
 
     def submit_tool_outputs(
         self,
@@ -90,6 +94,8 @@ class AssistantsBackend(OpenAIFiles):
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle:
         with translated_errors("submit tool outputs"):
             self._client.beta.threads.runs.submit_tool_outputs(
@@ -106,7 +112,19 @@ class AssistantsBackend(OpenAIFiles):
             raw = self._client.beta.threads.runs.with_raw_response.retrieve(
                 handle.run_remote_id, thread_id=handle.thread_remote_id
             )
-        run: Run = raw.parse()
+        return self._view(raw.parse(), handle, poll_hint_seconds(raw.headers))
+
+    def cancel_run(self, handle: RunHandle) -> RunView:
+        with translated_errors("cancel run"):
+            run = self._client.beta.threads.runs.cancel(
+                handle.run_remote_id, thread_id=handle.thread_remote_id
+            )
+        return self._view(run, handle, None)
+
+    def delete_run_object(self, remote_id: str) -> None:
+        """Runs are deleted with their thread."""
+
+    def _view(self, run: Run, handle: RunHandle, poll_after: float | None) -> RunView:
         status = _STATUS[run.status]
         output_text, files = (
             self._final_message(handle) if status is RunStatus.COMPLETED else (None, [])
@@ -117,37 +135,9 @@ class AssistantsBackend(OpenAIFiles):
             output_text=output_text,
             usage=_usage(run),
             error=_error(run),
-            poll_after_seconds=poll_hint_seconds(raw.headers),
+            poll_after_seconds=poll_after,
             generated_files=files,
         )
-
-    def cancel_run(self, handle: RunHandle) -> None:
-        with translated_errors("cancel run"):
-            self._client.beta.threads.runs.cancel(
-                handle.run_remote_id, thread_id=handle.thread_remote_id
-            )
-
-    def list_messages(
-        self, thread_remote_id: str, *, limit: int, cursor: str | None, newest_first: bool
-    ) -> MessagePage:
-        with translated_errors("list messages"):
-            page = self._client.beta.threads.messages.list(
-                thread_remote_id,
-                limit=limit,
-                order="desc" if newest_first else "asc",
-                **({"after": cursor} if cursor else {}),
-            )
-        messages = [
-            Message(
-                id=message.id,
-                role=message.role,
-                text="".join(part.text.value for part in message.content if part.type == "text"),
-                created_at=message.created_at,
-            )
-            for message in page.data
-        ]
-        next_cursor = page.data[-1].id if page.has_more and page.data else None
-        return MessagePage(messages=messages, next_cursor=next_cursor)
 
     def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
         tools: list[Any] = [{"type": "code_interpreter"}]

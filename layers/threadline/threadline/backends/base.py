@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -17,16 +17,29 @@ if TYPE_CHECKING:
     from threadline.tools import ToolRegistry
 
 
+class RunOwner(BaseModel):
+    """Whose run a remote object belongs to: written on it as metadata, so an object whose
+    creation reply was lost can be traced back to its thread, user and run when found."""
+
+    thread_id: str
+    user_id: str
+    run_id: str
+
+
 class RunHandle(BaseModel):
     """Where a run lives remotely; carried through the state machine, opaque to it.
 
     A Responses "run" is a chain of responses (one per tool round), so the handle also carries
-    the usage of the responses already finished.
+    the usage of the responses already finished, by response id.
     """
 
     thread_remote_id: str
     run_remote_id: str
-    carried_usage: Usage = Field(default_factory=Usage)
+    finished_usage: dict[str, Usage] = Field(default_factory=dict)
+
+    @property
+    def carried_usage(self) -> Usage:
+        return sum(self.finished_usage.values(), Usage())
 
 
 class GeneratedFile(BaseModel):
@@ -49,18 +62,6 @@ class RunView(BaseModel):
     generated_files: list[GeneratedFile] = Field(default_factory=list)
 
 
-class Message(BaseModel):
-    id: str
-    role: Literal["user", "assistant"]
-    text: str
-    created_at: int | None = None
-
-
-class MessagePage(BaseModel):
-    messages: list[Message]
-    next_cursor: str | None = None
-
-
 class RunContext(BaseModel):
     """What a run may use of its thread: its ingested files for code interpreter, its vector
     store for file search (built by `threadline.files.run_context`)."""
@@ -72,17 +73,21 @@ class RunContext(BaseModel):
 class AssistantBackend(Protocol):
     name: str
 
-    def create_thread(self) -> str: ...
+    def create_thread(self, thread_id: str) -> str:
+        """The remote thread for a new thread; returns its remote id."""
+        ...
 
     def delete_thread(self, remote_id: str) -> None: ...
 
     def start_run(
         self,
-        thread_remote_id: str,
+        thread: Thread,
         message: str,
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle: ...
 
     def get_run(self, handle: RunHandle) -> RunView: ...
@@ -94,13 +99,18 @@ class AssistantBackend(Protocol):
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle: ...
 
-    def cancel_run(self, handle: RunHandle) -> None: ...
+    def cancel_run(self, handle: RunHandle) -> RunView:
+        """Ask for the run to stop; returns how it stands after (it may have ended first)."""
+        ...
 
-    def list_messages(
-        self, thread_remote_id: str, *, limit: int, cursor: str | None, newest_first: bool
-    ) -> MessagePage: ...
+    def delete_run_object(self, remote_id: str) -> None:
+        """Delete one remote object a run made (a response); one already gone counts as
+        deleted. A no-op where a run's objects go with their thread."""
+        ...
 
     # -- files -----------------------------------------------------------------------------
 

@@ -1,8 +1,16 @@
-"""The Responses + Conversations backend (the default since the Assistants API sunset).
+"""The Responses backend (the default since the Assistants API sunset).
 
-thread = Conversation; run = a chain of background Responses on that conversation: the model
-asking for tools is a completed response with `function_call` items, and handing outputs back
-starts the next response with `function_call_output` items.
+A thread is a chain of stored background responses linked by `previous_response_id`, grown
+from the thread's head (`Thread.head_response_id`: the last response of the last completed
+run). A run is a chain of responses from that head: the model asking for tools is a completed
+response with `function_call` items, and handing outputs back starts the next response from
+it with `function_call_output` items.
+
+Why a chain and not a Conversation: OpenAI has no idempotency keys, so a create whose reply
+was lost may have happened. On a conversation such a response would add the user's message
+and its answer a second time, and leave its tool calls unanswered for every later response;
+in a chain it is only a branch nobody continues from. The thread's history is exactly the
+chain up to its head, which only a completed run moves. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -15,10 +23,9 @@ from openai.types.responses import Response
 from threadline.assistant_config import AssistantConfig
 from threadline.backends.base import (
     GeneratedFile,
-    Message,
-    MessagePage,
     RunContext,
     RunHandle,
+    RunOwner,
     RunView,
     poll_hint_seconds,
     translated_errors,
@@ -52,25 +59,33 @@ class ResponsesBackend(OpenAIFiles):
         self._client = client
         self._default_model = default_model
 
-    def create_thread(self) -> str:
-        with translated_errors("create conversation"):
-            return self._client.conversations.create().id
+    def create_thread(self, thread_id: str) -> str:
+        """Nothing to create remotely: the chain starts with the thread's first response."""
+        return thread_id
 
     def delete_thread(self, remote_id: str) -> None:
-        with translated_errors("delete conversation", gone_is_done=True):
-            self._client.conversations.delete(remote_id)
+        """The chain's responses are deleted one by one (`delete_run_object`)."""
 
     def start_run(
         self,
-        thread_remote_id: str,
+        thread: Thread,
         message: str,
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle:
         user_message = [{"type": "message", "role": "user", "content": message}]
-        response = self._create(thread_remote_id, user_message, assistant, tools, context)
-        return RunHandle(thread_remote_id=thread_remote_id, run_remote_id=response.id)
+        response = self._create(
+            user_message,
+            assistant,
+            tools,
+            context,
+            previous_response_id=thread.head_response_id,
+            owner=owner,
+        )
+        return RunHandle(thread_remote_id=thread.remote_id, run_remote_id=response.id)
 
     def submit_tool_outputs(
         self,
@@ -79,64 +94,40 @@ class ResponsesBackend(OpenAIFiles):
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        owner: RunOwner,
     ) -> RunHandle:
         finished = self._retrieve(handle.run_remote_id)[0]
         items = [
             {"type": "function_call_output", "call_id": output.call_id, "output": output.output}
             for output in outputs
         ]
-        response = self._create(handle.thread_remote_id, items, assistant, tools, context)
+        response = self._create(
+            items,
+            assistant,
+            tools,
+            context,
+            previous_response_id=handle.run_remote_id,
+            owner=owner,
+        )
         return RunHandle(
             thread_remote_id=handle.thread_remote_id,
             run_remote_id=response.id,
-            carried_usage=handle.carried_usage + _usage(finished),
+            finished_usage={**handle.finished_usage, handle.run_remote_id: _usage(finished)},
         )
 
     def get_run(self, handle: RunHandle) -> RunView:
         response, poll_after = self._retrieve(handle.run_remote_id)
-        status = _STATUS[response.status or "queued"]
-        tool_calls = [
-            ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
-            for item in response.output
-            if item.type == "function_call"
-        ]
-        if status is RunStatus.COMPLETED and tool_calls:
-            status = RunStatus.REQUIRES_ACTION
-        return RunView(
-            status=status,
-            tool_calls=tool_calls if status is RunStatus.REQUIRES_ACTION else [],
-            output_text=response.output_text or None if status.is_terminal else None,
-            usage=handle.carried_usage + _usage(response),
-            error=_error(response),
-            poll_after_seconds=poll_after,
-            generated_files=_generated_files(response),
-        )
+        return _view(response, handle, poll_after)
 
-    def cancel_run(self, handle: RunHandle) -> None:
+    def cancel_run(self, handle: RunHandle) -> RunView:
         with translated_errors("cancel response"):
-            self._client.responses.cancel(handle.run_remote_id)
+            response = self._client.responses.cancel(handle.run_remote_id)
+        return _view(response, handle, None)
 
-    def list_messages(
-        self, thread_remote_id: str, *, limit: int, cursor: str | None, newest_first: bool
-    ) -> MessagePage:
-        with translated_errors("list conversation items"):
-            page = self._client.conversations.items.list(
-                thread_remote_id,
-                limit=limit,
-                order="desc" if newest_first else "asc",
-                **({"after": cursor} if cursor else {}),
-            )
-        messages = [
-            Message(
-                id=item.id,
-                role=item.role,
-                text="".join(getattr(part, "text", "") or "" for part in item.content),
-            )
-            for item in page.data
-            if item.type == "message" and item.role in ("user", "assistant")
-        ]
-        next_cursor = page.data[-1].id if page.has_more and page.data else None
-        return MessagePage(messages=messages, next_cursor=next_cursor)
+    def delete_run_object(self, remote_id: str) -> None:
+        with translated_errors("delete response", gone_is_done=True):
+            self._client.responses.delete(remote_id)
 
     def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
         if not supports_file_search(filename):
@@ -168,22 +159,29 @@ class ResponsesBackend(OpenAIFiles):
 
     def _create(
         self,
-        conversation_id: str,
         items: list[dict[str, Any]],
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
+        *,
+        previous_response_id: str | None,
+        owner: RunOwner,
     ) -> Response:
         with translated_errors("create response"):
             return self._client.responses.create(
                 model=assistant.model or self._default_model,
                 instructions=assistant.instructions,
-                conversation=conversation_id,
                 input=items,
                 tools=[*tools.definitions("responses"), *_hosted_tools(assistant, context)],
                 background=True,
                 store=True,
-                metadata={"assistant": assistant.name},
+                metadata={
+                    "assistant": assistant.name,
+                    "thread": owner.thread_id,
+                    "user": owner.user_id,
+                    "run": owner.run_id,
+                },
+                **({"previous_response_id": previous_response_id} if previous_response_id else {}),
             )
 
     def _retrieve(self, response_id: str) -> tuple[Response, float | None]:
@@ -204,6 +202,28 @@ def _hosted_tools(assistant: AssistantConfig, context: RunContext) -> list[dict[
     if "file_search" in assistant.hosted_tools and context.vector_store_id:
         tools.append({"type": "file_search", "vector_store_ids": [context.vector_store_id]})
     return tools
+
+
+def _view(response: Response, handle: RunHandle, poll_after: float | None) -> RunView:
+    status = _STATUS[response.status or "queued"]
+    tool_calls = [
+        ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
+        for item in response.output
+        if item.type == "function_call"
+    ]
+    # Calls in a response that did not complete (incomplete, failed, cancelled) are never
+    # answered: the run ends, and the thread's head stays where it was.
+    if status is RunStatus.COMPLETED and tool_calls:
+        status = RunStatus.REQUIRES_ACTION
+    return RunView(
+        status=status,
+        tool_calls=tool_calls if status is RunStatus.REQUIRES_ACTION else [],
+        output_text=response.output_text or None if status.is_terminal else None,
+        usage=handle.carried_usage + _usage(response),
+        error=_error(response),
+        poll_after_seconds=poll_after,
+        generated_files=_generated_files(response),
+    )
 
 
 def _usage(response: Response) -> Usage:
