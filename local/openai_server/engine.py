@@ -72,8 +72,13 @@ class Step:
         return cls("fail", code=code, message=message)
 
     @classmethod
-    def incomplete(cls, reason: str = "max_output_tokens") -> Step:
-        return cls("incomplete", reason=reason)
+    def incomplete(
+        cls,
+        reason: str = "max_output_tokens",
+        calls: Iterable[tuple[str, dict[str, Any]]] = (),
+    ) -> Step:
+        """A turn cut short; with `calls`, the function calls it had already written."""
+        return cls("incomplete", reason=reason, tool_calls=tuple(calls))
 
     @classmethod
     def expire(cls) -> Step:
@@ -242,7 +247,11 @@ def _from_step(step: Step) -> Outcome:
         "say": lambda: Outcome("text", text=step.text),
         "image": lambda: Outcome("text", text=step.text, image=step.png, filename=step.filename),
         "fail": lambda: Outcome("failed", error_code=step.code, error_message=step.message),
-        "incomplete": lambda: Outcome("incomplete", incomplete_reason=step.reason),
+        "incomplete": lambda: Outcome(
+            "incomplete",
+            calls=tuple(_tool_call(*c) for c in step.tool_calls),
+            incomplete_reason=step.reason,
+        ),
         "expire": lambda: Outcome("expired"),
         "hang": lambda: Outcome("hang"),
     }

@@ -112,6 +112,13 @@ class _Match:
         return method_ok and any(fnmatch.fnmatchcase(path, pattern) for pattern in self.paths)
 
 
+@dataclass
+class _Planned:
+    match: _Match
+    fault: Fault
+    passes_left: int  # matching requests still to let through before this one is injected
+
+
 @dataclass(frozen=True)
 class _Chaos:
     rate: float
@@ -129,15 +136,18 @@ class Faults:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._planned: list[tuple[_Match, Fault]] = []
+        self._planned: list[_Planned] = []
         self._chaos: _Chaos | None = None
 
-    def add(self, fault: Fault, method: str | None = None, path: str = "/v1/*") -> None:
+    def add(
+        self, fault: Fault, method: str | None = None, path: str = "/v1/*", *, after: int = 0
+    ) -> None:
         """Inject `fault` once, into the next request matching `method` (None: any method) and
-        the `path` glob (by default every API path)."""
+        the `path` glob (by default every API path), once `after` matching requests have
+        passed untouched."""
         match = _Match((method.upper(),) if method else (), (path,))
         with self._lock:
-            self._planned.append((match, fault))
+            self._planned.append(_Planned(match, fault, after))
 
     def randomly(
         self,
@@ -163,10 +173,13 @@ class Faults:
         if path.startswith(LOCAL_PREFIX):
             return None
         with self._lock:
-            for index, (match, fault) in enumerate(self._planned):
-                if match(method, path):
+            for index, planned in enumerate(self._planned):
+                if planned.match(method, path):
+                    if planned.passes_left:
+                        planned.passes_left -= 1
+                        return None
                     del self._planned[index]
-                    return fault
+                    return planned.fault
             chaos = self._chaos
             if chaos is None or not chaos.match(method, path):
                 return None

@@ -160,7 +160,7 @@ def _finish(srv: OpenAIServer, record: ResponseRecord) -> None:
     if outcome.kind == "hang":
         body["status"] = "in_progress"
         return
-    if outcome.kind in ("calls", "text"):
+    if outcome.kind in ("calls", "text") or outcome.calls:
         body["output"] = _output_items(srv, outcome, body["id"])
         body["completed_at"] = int(srv.clock())
     if outcome.kind == "failed":

@@ -69,5 +69,6 @@ class RunDriver:
 def driver(product: LocalThreadline) -> RunDriver:
     assert product.openai is not None
     product.openai.script.clear()
+    product.openai.faults.clear()
     product.openai.latency_seconds = 0
     return RunDriver(product=product, user_id=new_id("user"))

@@ -14,6 +14,7 @@ import pytest
 from local.apigw import http_api_event
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
+from threadline import runtime
 from threadline.ids import new_id
 
 
@@ -55,6 +56,14 @@ class Client:
         status, body, _ = self.call("POST", "/threads", {"purpose": purpose})
         assert status in (200, 201), body
         return body["id"]
+
+    def script(self, thread_id: str, step: Step) -> None:
+        """The model's next turn on this thread only: a run another test left going must not
+        take it."""
+        assert self.product.openai is not None
+        assert self.user is not None
+        remote_id = runtime.thread_store().get(self.user, thread_id).remote_id
+        self.product.openai.script.push(step, key=remote_id)
 
     def finished_run(self, thread_id: str, message: str) -> dict[str, Any]:
         status, accepted, headers = self.call(
@@ -111,7 +120,7 @@ def test_run_round_trip_with_messages(alice: Client) -> None:
 def test_runs_are_refused_while_one_is_active(alice: Client) -> None:
     thread_id = alice.thread()
     status, _, _ = alice.call("GET", f"/threads/{thread_id}")
-    alice.product.openai.script.push(Step.hang())
+    alice.script(thread_id, Step.hang())
     status, first, _ = alice.call("POST", f"/threads/{thread_id}/runs", {"message": "one"})
     assert status == 202
     status, second, _ = alice.call("POST", f"/threads/{thread_id}/runs", {"message": "two"})
@@ -139,7 +148,7 @@ def test_runs_are_refused_while_one_is_active(alice: Client) -> None:
 
 def test_concurrent_posts_start_exactly_one_run(alice: Client) -> None:
     thread_id = alice.thread()
-    alice.product.openai.script.push(Step.hang())
+    alice.script(thread_id, Step.hang())
     results: list[int] = []
     barrier = threading.Barrier(4)
 
@@ -294,8 +303,8 @@ def test_usage_is_counted_per_user_and_the_budget_answers_429(alice: Client) -> 
 
 def test_generated_files_are_copied_to_s3_with_download_urls(alice: Client) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    alice.product.openai.script.push(Step.image("Here is your chart.", png, "chart.png"))
     thread_id = alice.thread()
+    alice.script(thread_id, Step.image("Here is your chart.", png, "chart.png"))
     run = alice.finished_run(thread_id, "Plot revenue by region")
     assert run["status"] == "completed"
     (link,) = run["files"]

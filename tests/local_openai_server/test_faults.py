@@ -138,6 +138,17 @@ def test_scripted_faults_match_method_and_glob_in_order(served: OpenAIServer) ->
     assert client.conversations.delete(conversation.id).deleted is True
 
 
+def test_a_scripted_fault_can_let_matching_requests_pass_first(served: OpenAIServer) -> None:
+    client = http_client(served)
+    served.faults.add(Fault.http_error(500), method="POST", path="/v1/conversations", after=2)
+    client.conversations.create()
+    client.conversations.create()
+    with pytest.raises(openai.InternalServerError):
+        client.conversations.create()
+    client.conversations.create()
+    assert len(served.faults) == 0
+
+
 def test_random_faults_repeat_with_their_seed(served: OpenAIServer) -> None:
     def outcomes(seed: int) -> list[str]:
         served.reset()

@@ -39,5 +39,5 @@ def make_openai_client(settings: Settings) -> OpenAI:
         base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
         # The state machine owns retries (visible, and no Lambda time spent sleeping).
         max_retries=0,
-        timeout=20.0,
+        timeout=settings.openai_timeout_seconds,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
+from threadline.errors import ThreadlineError
 from threadline.files import FileStore, run_context
 from threadline.generated_files import store_generated_files
 from threadline.models import RunStatus
@@ -199,6 +200,7 @@ class RunSteps:
 
     def finish_run(self, state: RunState) -> tuple[RunState, RunOutcome, bool]:
         """Record the outcome and release the thread; True if this call recorded it first."""
+        state = self._stop_abandoned(state)
         status, reason = _outcome_of(state)
         now = self.now()
         started = state.started_at or now
@@ -240,6 +242,18 @@ class RunSteps:
             update={"status": status, "reason": reason, "next": "finish", "error": None}
         )
         return finished, outcome, first
+
+    def _stop_abandoned(self, state: RunState) -> RunState:
+        """A run that ends here while its remote run still goes (a step failed for good) stops
+        it there too, so it spends no more tokens and blocks nothing, and takes the usage the
+        remote run reports. Best effort: the outcome is recorded whatever OpenAI answers."""
+        if state.handle is None or state.status.is_terminal:
+            return state
+        try:
+            view = self.backend().cancel_run(state.handle)
+        except ThreadlineError:
+            return state
+        return state.model_copy(update={"usage": view.usage})
 
 
 def _owner(state: RunState) -> RunOwner:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     openai_base_url: HttpUrl | None = None
     # Secrets Manager secret holding the API key; OPENAI_API_KEY (local runs) takes precedence.
     openai_api_key_secret_name: str | None = None
+    openai_timeout_seconds: PositiveFloat = 20.0
     thread_max_age_hours: PositiveInt = 24
     thread_retention_days: PositiveInt = 7
     run_timeout_seconds: PositiveInt = 300

@@ -25,6 +25,7 @@ from threadline.backends.base import (
     translated_errors,
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
+from threadline.errors import BackendRequestError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -43,6 +44,8 @@ _STATUS = {
     "incomplete": RunStatus.INCOMPLETE,
 }
 FINGERPRINT_KEY = "threadline_fingerprint"
+ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action"})
+RECENT_RUNS = 5  # one thread runs one Threadline run at a time: ours is among the newest
 
 
 class AssistantsBackend(OpenAIFiles):
@@ -78,13 +81,17 @@ class AssistantsBackend(OpenAIFiles):
         owner: RunOwner,
     ) -> RunHandle:
         assistant_id = self._remote_assistant(assistant, tools)
-        with translated_errors("create run"):
-            run = self._client.beta.threads.runs.create(
-                thread.remote_id,
-                assistant_id=assistant_id,
-                additional_messages=[{"role": "user", "content": message}],
-                metadata=owner.model_dump(),
-            )
+        # A create whose reply was lost has happened: find that run again rather than make a
+        # second one, and stop runs of ended Threadline runs that would block the thread.
+        run = self._settle_active_runs(thread.remote_id, owner.run_id)
+        if run is None:
+            with translated_errors("create run"):
+                run = self._client.beta.threads.runs.create(
+                    thread.remote_id,
+                    assistant_id=assistant_id,
+                    additional_messages=[{"role": "user", "content": message}],
+                    metadata=owner.model_dump(),
+                )
         return RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.id)
 
     def submit_tool_outputs(
@@ -97,14 +104,20 @@ class AssistantsBackend(OpenAIFiles):
         *,
         owner: RunOwner,
     ) -> RunHandle:
-        with translated_errors("submit tool outputs"):
-            self._client.beta.threads.runs.submit_tool_outputs(
-                handle.run_remote_id,
-                thread_id=handle.thread_remote_id,
-                tool_outputs=[
-                    {"tool_call_id": output.call_id, "output": output.output} for output in outputs
-                ],
-            )
+        try:
+            with translated_errors("submit tool outputs"):
+                self._client.beta.threads.runs.submit_tool_outputs(
+                    handle.run_remote_id,
+                    thread_id=handle.thread_remote_id,
+                    tool_outputs=[
+                        {"tool_call_id": output.call_id, "output": output.output}
+                        for output in outputs
+                    ],
+                )
+        except BackendRequestError:
+            # Refused because a submission whose reply was lost already moved the run on?
+            if self._awaits_outputs(handle, outputs):
+                raise
         return handle  # the same run goes on; its usage is cumulative
 
     def get_run(self, handle: RunHandle) -> RunView:
@@ -115,14 +128,41 @@ class AssistantsBackend(OpenAIFiles):
         return self._view(raw.parse(), handle, poll_hint_seconds(raw.headers))
 
     def cancel_run(self, handle: RunHandle) -> RunView:
-        with translated_errors("cancel run"):
-            run = self._client.beta.threads.runs.cancel(
-                handle.run_remote_id, thread_id=handle.thread_remote_id
-            )
+        try:
+            with translated_errors("cancel run"):
+                run = self._client.beta.threads.runs.cancel(
+                    handle.run_remote_id, thread_id=handle.thread_remote_id
+                )
+        except BackendRequestError:  # refused: the run ended before the cancel reached it
+            return self.get_run(handle)
         return self._view(run, handle, None)
 
     def delete_run_object(self, remote_id: str) -> None:
         """Runs are deleted with their thread."""
+
+    def _settle_active_runs(self, thread_remote_id: str, run_id: str) -> Run | None:
+        """The thread's remote run for Threadline run `run_id`, if one was made already;
+        active runs made for other (ended) Threadline runs are cancelled on the way."""
+        with translated_errors("list runs"):
+            recent = self._client.beta.threads.runs.list(
+                thread_remote_id, order="desc", limit=RECENT_RUNS
+            ).data
+        ours = None
+        for run in recent:
+            if (run.metadata or {}).get("run_id") == run_id:
+                ours = ours or run
+            elif run.status in ACTIVE_STATUSES:
+                with translated_errors("cancel stale run", gone_is_done=True):
+                    self._client.beta.threads.runs.cancel(run.id, thread_id=thread_remote_id)
+        return ours
+
+    def _awaits_outputs(self, handle: RunHandle, outputs: list[ToolOutput]) -> bool:
+        with translated_errors("retrieve run"):
+            run = self._client.beta.threads.runs.retrieve(
+                handle.run_remote_id, thread_id=handle.thread_remote_id
+            )
+        waiting_for = {call.id for call in _tool_calls(run)}
+        return bool(waiting_for) and waiting_for <= {output.call_id for output in outputs}
 
     def _view(self, run: Run, handle: RunHandle, poll_after: float | None) -> RunView:
         status = _STATUS[run.status]
