@@ -107,8 +107,13 @@ def local_threadline(
     parameters: dict[str, str] | None = None,
     openai_latency_seconds: float = 0.0,
     schedule_time_scale: float | None = None,
+    webhooks: bool | None = None,
 ) -> Iterator[LocalThreadline]:
-    """Start the whole product in this process; everything is torn down on exit."""
+    """Start the whole product in this process; everything is torn down on exit.
+
+    `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
+    an OpenAI project with the endpoint configured does; by default only in push mode.
+    """
     real_key = os.environ.get("OPENAI_API_KEY")
     with ExitStack() as stack_of_contexts:
         saved_environment = dict(os.environ)
@@ -122,13 +127,14 @@ def local_threadline(
             "JwtAudience": LOCAL_AUDIENCE,
             **(parameters or {}),
         }
-        push = overrides.get("RunWaitMode") == "push"
+        if webhooks is None:
+            webhooks = overrides.get("RunWaitMode") == "push"
         webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         if not real_key:
             server = OpenAIServer(
                 latency_seconds=openai_latency_seconds,
-                webhook_url=LOCAL_WEBHOOK_URL if push else None,
-                webhook_secret=webhook_secret if push else None,
+                webhook_url=LOCAL_WEBHOOK_URL if webhooks else None,
+                webhook_secret=webhook_secret if webhooks else None,
             )
             base_url = server.start_background("127.0.0.1", 0)
             stack_of_contexts.callback(server.stop)
@@ -153,7 +159,7 @@ def local_threadline(
             )
         session = LocalThreadline(stack=local_stack, openai=server, environment=environment)
         stack_of_contexts.callback(session.stop_running_executions)
-        if server is not None and push:
+        if server is not None and webhooks:
             server.webhook_sender = _deliver_through_local_api(session)
             stack_of_contexts.callback(server.flush_webhooks)
         yield session

@@ -51,13 +51,18 @@ def webhook_secret() -> str:
 
 
 def handle_event(delivery: WebhookEvent) -> dict[str, str]:
+    """Wake the run waiting for the response (push mode); a response no run was waiting for
+    may be one whose create reply was lost, known only from this event: count its tokens
+    unless its run did (the run that was woken counts them when it finishes)."""
     outcome = runtime.push_waits().on_event(delivery.event_type, delivery.response_id)
+    counted = outcome == "recorded" and runtime.run_steps().count_remote(delivery.response_id)
     logger.info(
         "webhook handled",
         extra={
             "type": delivery.event_type,
             "response_id": delivery.response_id,
             "outcome": outcome,
+            "counted": counted,
         },
     )
     return {"outcome": outcome}

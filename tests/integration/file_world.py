@@ -26,6 +26,7 @@ from threadline.runs import RunStore
 from threadline.threads import Thread, ThreadStore
 from threadline.tools import ToolRegistry
 from threadline.uploads import PresignedUpload, UploadPolicy, Uploads
+from threadline.usage import UsageLedger
 
 BUCKET = "threadline-files-test"
 RETENTION = timedelta(days=7)
@@ -79,6 +80,7 @@ class World:
             threads=self.threads,
             files=self.files,
             runs=self.runs,
+            usage=UsageLedger(self.table, now=self.clock),
             backend=backend or self.backend,
             s3_client=self.s3,
             bucket=self.bucket,

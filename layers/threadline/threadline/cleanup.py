@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from threadline.files import FileStore
     from threadline.runs import RunStore
     from threadline.threads import Thread, ThreadStore
+    from threadline.usage import UsageLedger
 
 # Enough for one more thread's deletion (a few OpenAI calls, S3 and DynamoDB batches).
 DEFAULT_MARGIN_MS = 20_000
@@ -77,6 +78,7 @@ class Cleaner:
         threads: ThreadStore,
         files: FileStore,
         runs: RunStore,
+        usage: UsageLedger,
         backend: AssistantBackend,
         s3_client: S3Client,
         bucket: str,
@@ -87,6 +89,7 @@ class Cleaner:
         self._threads = threads
         self._files = files
         self._runs = runs
+        self._usage = usage
         self._backend = backend
         self._s3 = s3_client
         self._bucket = bucket
@@ -136,12 +139,17 @@ class Cleaner:
         if thread.vector_store_id:
             self._backend.delete_vector_store(thread.vector_store_id)
         self._backend.delete_thread(thread.remote_id)
-        for remote_id in self._runs.remote_objects(thread.thread_id):
+        made = {
+            *self._runs.remote_objects(thread.thread_id),
+            *self._usage.counted_objects(thread.thread_id),
+        }
+        for remote_id in sorted(made):
             self._backend.delete_run_object(remote_id)
         stored = self._stored_objects(thread)
         self._delete_objects(stored)
         self._files.delete_all(thread.thread_id)
         self._runs.delete_all(thread.thread_id)
+        self._usage.forget_counted_objects(thread.thread_id)
         self._threads.delete(thread)
         return stored
 

@@ -40,6 +40,13 @@ class Usage(BaseModel):
             total_tokens=self.total_tokens + other.total_tokens,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens - other.input_tokens,
+            output_tokens=self.output_tokens - other.output_tokens,
+            total_tokens=self.total_tokens - other.total_tokens,
+        )
+
 
 class ToolCall(BaseModel):
     """A function call the model asked for; `arguments` is the raw JSON string it sent."""

@@ -60,6 +60,8 @@ class RunState(BaseModel):
     tool_errors: int = 0
     pending_tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    # The usage of the current remote response is final (it settled): FinishRun may count it.
+    usage_settled: bool = False
     output_text: str | None = None
     generated_files: list[GeneratedFile] = Field(default_factory=list)
     reason: str | None = None

@@ -115,7 +115,12 @@ class RunSteps:
         handle, deadline = _started(state)
         view = self.backend().get_run(handle)
         polls = state.polls + 1
-        update: dict[str, object] = {"status": view.status, "usage": view.usage, "polls": polls}
+        update: dict[str, object] = {
+            "status": view.status,
+            "usage": view.usage,
+            "usage_settled": view.settled,
+            "polls": polls,
+        }
         if view.status is RunStatus.REQUIRES_ACTION:
             update.update(next="run_tools", pending_tool_calls=view.tool_calls)
         elif view.status.is_terminal:
@@ -191,6 +196,7 @@ class RunSteps:
             update={
                 "status": RunStatus.TIMED_OUT,
                 "usage": view.usage,
+                "usage_settled": view.settled,
                 "next": "finish",
                 "reason": "run passed its deadline and was cancelled",
             }
@@ -223,11 +229,12 @@ class RunSteps:
             if state.generated_files
             else [],
         )
+        self._count_usage(state, now)
         first = self.runs().finish(
             state.thread_id,
             state.run_id,
             outcome,
-            together_with=[self.usage().increment(state.user_id, state.usage, now)],
+            together_with=[self.usage().run_finished(state.user_id, now)],
         )
         self.threads().release_run_lock(
             state.user_id,
@@ -243,6 +250,28 @@ class RunSteps:
         )
         return finished, outcome, first
 
+    def _count_usage(self, state: RunState, now: datetime) -> None:
+        """Count the tokens of each of the run's remote responses that settled, once each.
+        One still going is counted by its webhook when it settles (`count_remote`)."""
+        if state.handle is None:
+            return
+        settled = dict(state.handle.finished_usage)
+        if state.usage_settled:
+            settled[state.handle.run_remote_id] = state.usage - state.handle.carried_usage
+        for remote_id, usage in settled.items():
+            self.usage().count_once(state.user_id, state.thread_id, remote_id, usage, now)
+
+    def count_remote(self, remote_id: str) -> bool:
+        """Count a settled remote object's tokens if nobody has: a response whose create reply
+        was lost is known only from its webhook. False if it is not ours or already counted."""
+        found = self.backend().settled_usage(remote_id)
+        if found is None:
+            return False
+        owner, usage = found
+        return self.usage().count_once(
+            owner.user_id, owner.thread_id, remote_id, usage, self.now()
+        )
+
     def _stop_abandoned(self, state: RunState) -> RunState:
         """A run that ends here while its remote run still goes (a step failed for good) stops
         it there too, so it spends no more tokens and blocks nothing, and takes the usage the
@@ -253,7 +282,7 @@ class RunSteps:
             view = self.backend().cancel_run(state.handle)
         except ThreadlineError:
             return state
-        return state.model_copy(update={"usage": view.usage})
+        return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
 
 def _owner(state: RunState) -> RunOwner:
@@ -265,6 +294,7 @@ def _finished(view: RunView) -> dict[str, object]:
     return {
         "status": view.status,
         "usage": view.usage,
+        "usage_settled": view.settled,
         "next": "finish",
         "output_text": (view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
         "generated_files": view.generated_files,

@@ -179,6 +179,7 @@ def cleaner() -> Cleaner:
         threads=thread_store(),
         files=file_store(),
         runs=run_store(),
+        usage=usage_ledger(),
         backend=backend(),
         s3_client=s3_client(),
         bucket=settings.bucket_name,

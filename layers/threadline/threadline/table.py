@@ -9,6 +9,7 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
 | file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
 | usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
+| counted object  | THREAD#{thread_id} | REMOTE#{remote_id} | its tokens are in the usage      |
 | webhook wait    | RESPONSE#{resp_id} | WAIT               | push mode: task token and event  |
 | idempotency     | idempotency#{fn}   | {step}#{hash}      | written by Powertools            |
 
@@ -31,7 +32,11 @@ Access patterns:
 - push mode: the waiting task's token and OpenAI's event meet on RESPONSE#{id}; whichever
   arrives second claims the item (conditional update) and resumes the execution, once.
 - per-user usage today / last 30 days: GetItem / Query PK=USER#u, SK between USAGE#d1..d2;
-  FinishRun adds to today's counters in the transaction that records the run's outcome.
+  FinishRun adds the run to today's count in the transaction that records its outcome.
+- every token counted once: the tokens of each remote response (or Assistants run) are added
+  in a transaction with the conditional put of its REMOTE# item, by whoever sees it settled
+  first (FinishRun, or the webhook for a response whose create reply was lost); cleanup
+  deletes the remote objects these items name.
 - stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
   oldest first; no scan. Only thread items carry GSI1 keys (a sparse index). One partition
   serves it: a thread's activity is written once per run, far below a partition's limit.
@@ -67,6 +72,10 @@ def run_sort_key(run_id: str) -> str:
 
 def file_sort_key(upload_id: str) -> str:
     return f"FILE#{upload_id}"
+
+
+def remote_sort_key(remote_id: str) -> str:
+    return f"REMOTE#{remote_id}"
 
 
 def usage_sort_key(day: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline import table as keys
+from threadline.dynamo import condition_held, delete_by_prefix, query_all
 from threadline.errors import BudgetExceededError
 from threadline.models import Usage
 
@@ -35,24 +36,85 @@ class UsageLedger:
         self._table = table
         self._now = now
 
-    def increment(self, user_id: str, usage: Usage, at: datetime) -> dict[str, Any]:
-        """The atomic ADD for one finished run, for use in the run's finishing transaction
+    def run_finished(self, user_id: str, at: datetime) -> dict[str, Any]:
+        """The atomic ADD of one finished run, for use in the run's finishing transaction
         (so a retried finish can never count a run twice)."""
         return {
             "TableName": self._table.name,
             "Key": {"PK": keys.user_key(user_id), "SK": keys.usage_sort_key(day_of(at))},
-            "UpdateExpression": (
-                "ADD runs :one, input_tokens :input, output_tokens :output, "
-                "total_tokens :total SET expires_at = if_not_exists(expires_at, :expires)"
-            ),
+            "UpdateExpression": "ADD runs :one SET expires_at = if_not_exists(expires_at, :exp)",
             "ExpressionAttributeValues": {
                 ":one": 1,
-                ":input": usage.input_tokens,
-                ":output": usage.output_tokens,
-                ":total": usage.total_tokens,
-                ":expires": int((at + LEDGER_RETENTION).timestamp()),
+                ":exp": int((at + LEDGER_RETENTION).timestamp()),
             },
         }
+
+    def count_once(
+        self, user_id: str, thread_id: str, remote_id: str, usage: Usage, at: datetime
+    ) -> bool:
+        """Add the tokens of one settled remote object (a response, an Assistants run) to the
+        user's day, once whoever asks and however often; False if they were already counted.
+
+        The thread's REMOTE# item records it, so deleting the thread deletes the object too,
+        even one whose create reply was lost and that only the webhook made known.
+        """
+        return condition_held(
+            self._table.meta.client.transact_write_items,
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": {
+                            "PK": keys.thread_key(thread_id),
+                            "SK": keys.remote_sort_key(remote_id),
+                            "remote_id": remote_id,
+                            "user_id": user_id,
+                            "counted_at": keys.iso(at),
+                            **usage.model_dump(),
+                        },
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": {
+                            "PK": keys.user_key(user_id),
+                            "SK": keys.usage_sort_key(day_of(at)),
+                        },
+                        "UpdateExpression": (
+                            "ADD input_tokens :input, output_tokens :output, "
+                            "total_tokens :total SET expires_at = if_not_exists(expires_at, :exp)"
+                        ),
+                        "ExpressionAttributeValues": {
+                            ":input": usage.input_tokens,
+                            ":output": usage.output_tokens,
+                            ":total": usage.total_tokens,
+                            ":exp": int((at + LEDGER_RETENTION).timestamp()),
+                        },
+                    }
+                },
+            ],
+        )
+
+    def counted_objects(self, thread_id: str) -> list[str]:
+        """The remote objects counted for the thread (see `count_once`)."""
+        items = query_all(
+            self._table,
+            {
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": keys.thread_key(thread_id),
+                    ":prefix": keys.remote_sort_key(""),
+                },
+                "ProjectionExpression": "remote_id",
+                "ConsistentRead": True,
+            },
+        )
+        return [str(item["remote_id"]) for item in items]
+
+    def forget_counted_objects(self, thread_id: str) -> int:
+        return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.remote_sort_key(""))
 
     def recent(self, user_id: str, *, days: int) -> list[DailyUsage]:
         """The last `days` days (today included), newest first; days without runs omitted."""

@@ -137,6 +137,10 @@ class AssistantsBackend(OpenAIFiles):
             return self.get_run(handle)
         return self._view(run, handle, None)
 
+    def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
+        """Assistants runs send no webhooks; a run is found again by `start_run` instead."""
+        return None
+
     def delete_run_object(self, remote_id: str) -> None:
         """Runs are deleted with their thread."""
 
@@ -177,6 +181,7 @@ class AssistantsBackend(OpenAIFiles):
             error=_error(run),
             poll_after_seconds=poll_after,
             generated_files=files,
+            settled=status.is_terminal,
         )
 
     def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:

@@ -60,6 +60,9 @@ class RunView(BaseModel):
     error: str | None = None
     poll_after_seconds: float | None = None
     generated_files: list[GeneratedFile] = Field(default_factory=list)
+    # The remote object will not change any more, so its usage is final. A response asking
+    # for tools is settled (the next round is another response); an Assistants run is not.
+    settled: bool = False
 
 
 class RunContext(BaseModel):
@@ -105,6 +108,12 @@ class AssistantBackend(Protocol):
 
     def cancel_run(self, handle: RunHandle) -> RunView:
         """Ask for the run to stop; returns how it stands after (it may have ended first)."""
+        ...
+
+    def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
+        """Whose a remote object is (from its metadata) and its final usage; None if it is not
+        Threadline's or not settled yet (how a response whose create reply was lost is found
+        and counted when its webhook arrives)."""
         ...
 
     def delete_run_object(self, remote_id: str) -> None:

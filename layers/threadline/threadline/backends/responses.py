@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai import OpenAI
 from openai.types.responses import Response
+from pydantic import ValidationError
 
 from threadline.assistant_config import AssistantConfig
 from threadline.backends.base import (
@@ -31,7 +32,7 @@ from threadline.backends.base import (
     translated_errors,
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
-from threadline.errors import ThreadlineError
+from threadline.errors import NotFoundError, ThreadlineError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -46,6 +47,9 @@ _STATUS = {
     "cancelled": RunStatus.CANCELLED,
     "incomplete": RunStatus.INCOMPLETE,
 }
+
+
+SETTLED = frozenset({"completed", "failed", "cancelled", "incomplete"})
 
 
 class ResponsesBackend(OpenAIFiles):
@@ -124,6 +128,25 @@ class ResponsesBackend(OpenAIFiles):
         with translated_errors("cancel response"):
             response = self._client.responses.cancel(handle.run_remote_id)
         return _view(response, handle, None)
+
+    def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
+        try:
+            response = self._retrieve(remote_id)[0]
+        except NotFoundError:  # deleted since, or never ours
+            return None
+        try:
+            owner = RunOwner.model_validate(
+                {
+                    "thread_id": (response.metadata or {}).get("thread"),
+                    "user_id": (response.metadata or {}).get("user"),
+                    "run_id": (response.metadata or {}).get("run"),
+                }
+            )
+        except ValidationError:  # made by someone else with the same API key
+            return None
+        if response.status not in SETTLED:
+            return None
+        return owner, _usage(response)
 
     def delete_run_object(self, remote_id: str) -> None:
         with translated_errors("delete response", gone_is_done=True):
@@ -223,6 +246,7 @@ def _view(response: Response, handle: RunHandle, poll_after: float | None) -> Ru
         error=_error(response),
         poll_after_seconds=poll_after,
         generated_files=_generated_files(response),
+        settled=response.status in SETTLED,
     )
 
 
