@@ -19,7 +19,7 @@ export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test unit integration lint format build deploy demo serve token bench requirements openapi fire clean
+.PHONY: help dev test unit integration lint format build deploy demo serve token bench chaos requirements openapi fire clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ fire: $(VENV)/.synced ## Fire a schedule on `make serve`: make fire FUNCTION=Cle
 
 bench: dev ## Run the benchmarks; writes bench/results/latest.json
 	$(PY) -m bench
+
+chaos: dev ## Runs under injected OpenAI faults, then the reliability invariants checked
+	$(PY) -m local.chaos $(CHAOS_ARGS)
 
 clean: ## Remove build output and tools
 	rm -rf .aws-sam $(TOOLS) $(VENV) .pytest_cache

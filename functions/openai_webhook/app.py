@@ -51,11 +51,15 @@ def webhook_secret() -> str:
 
 
 def handle_event(delivery: WebhookEvent) -> dict[str, str]:
-    """Wake the run waiting for the response (push mode); a response no run was waiting for
-    may be one whose create reply was lost, known only from this event: count its tokens
-    unless its run did (the run that was woken counts them when it finishes)."""
-    outcome = runtime.push_waits().on_event(delivery.event_type, delivery.response_id)
-    counted = outcome == "recorded" and runtime.run_steps().count_remote(delivery.response_id)
+    """Wake the run waiting for the response (push mode), and count the response's tokens:
+    one no run was waiting for may be one whose create reply was lost, known only from this
+    event (counting is once per response, whoever comes first: this or FinishRun)."""
+    outcome, resumed = runtime.push_waits().on_event(delivery.event_type, delivery.response_id)
+    steps = runtime.run_steps()
+    if resumed is not None:  # the read that resumed the run has the response's usage
+        counted = steps.count_settled(resumed)
+    else:
+        counted = outcome == "recorded" and steps.count_remote(delivery.response_id)
     logger.info(
         "webhook handled",
         extra={

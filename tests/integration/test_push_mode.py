@@ -139,18 +139,49 @@ def test_the_wait_is_finished_once_whichever_half_comes_first(
         state = started_run(driver)
         response_id = state.handle.run_remote_id
         if webhook_first:
-            assert waits.on_event("response.completed", response_id) == "recorded"
+            assert waits.on_event("response.completed", response_id)[0] == "recorded"
             assert waits.await_response(state, "token-1") is True
         else:
             assert waits.await_response(state, "token-1") is False
-            assert waits.on_event("response.completed", response_id) == "resumed"
-        assert waits.on_event("response.completed", response_id) == "recorded"  # a redelivery
+            assert waits.on_event("response.completed", response_id)[0] == "resumed"
+        assert waits.on_event("response.completed", response_id)[0] == "recorded"  # redelivery
     assert len(held) == 1, "the server announced the response once, and only to the test"
     ((token, resumed),) = sfn.sent
     assert token == "token-1"
     assert resumed.status is RunStatus.COMPLETED
     assert resumed.next == "finish"
     assert resumed.output_text == "done"
+
+
+class FailingOnceStepFunctions(RecordingStepFunctions):
+    """Step Functions that fails the first hand-over, as a throttled or broken call would."""
+
+    def send_task_success(self, *, taskToken: str, output: str) -> None:
+        if not self.failed_once:
+            self.failed_once = True
+            raise ConnectionError("send_task_success: connection reset")
+        super().send_task_success(taskToken=taskToken, output=output)
+
+    failed_once = False
+
+
+def test_a_resume_that_fails_gives_the_wait_back_for_the_retry(driver: RunDriver) -> None:
+    sfn = FailingOnceStepFunctions()
+    waits = PushWaits(
+        waits=WebhookWaits(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+    )
+    assert driver.product.openai is not None
+    with driver.product.openai.webhooks_held():
+        state = started_run(driver)
+        response_id = state.handle.run_remote_id
+        assert waits.await_response(state, "token-1") is False
+        with pytest.raises(ConnectionError):
+            waits.on_event("response.completed", response_id)
+        outcome, resumed = waits.on_event("response.completed", response_id)  # the retry
+    assert outcome == "resumed"
+    assert resumed is not None
+    assert resumed.output_text == "done"
+    assert [token for token, _state in sfn.sent] == ["token-1"]
 
 
 def webhook_answer(product: LocalThreadline, body: bytes, headers: dict[str, str]) -> int:

@@ -33,27 +33,34 @@ class PushWaits:
             raise ValueError(f"run {state.run_id} has no remote response to wait for")
         response_id = state.handle.run_remote_id
         self._waits.register_wait(response_id, task_token, state)
-        return self._resume(response_id)
+        return self._resume(response_id) is not None
 
-    def on_event(self, event_type: str, response_id: str) -> EventOutcome:
-        """Handle one verified webhook event; unknown responses are simply remembered."""
+    def on_event(self, event_type: str, response_id: str) -> tuple[EventOutcome, RunState | None]:
+        """Handle one verified webhook event; unknown responses are simply remembered. With
+        "resumed" comes the run state the waiting execution was sent on with."""
         if event_type not in FINISHED_EVENTS:
-            return "ignored"
+            return "ignored", None
         self._waits.record_event(response_id, event_type)
-        return "resumed" if self._resume(response_id) else "recorded"
+        resumed = self._resume(response_id)
+        return ("resumed", resumed) if resumed else ("recorded", None)
 
-    def _resume(self, response_id: str) -> bool:
+    def _resume(self, response_id: str) -> RunState | None:
         claimed = self._waits.claim(response_id)
         if claimed is None:
-            return False
-        # One read of the finished response; then the execution continues from RouteOnStatus.
-        state = self._steps.check_run(claimed.state)
+            return None
         try:
-            self._sfn.send_task_success(
-                taskToken=claimed.task_token, output=state.model_dump_json()
-            )
+            # One read of the finished response; the execution goes on from RouteOnStatus.
+            state = self._steps.check_run(claimed.state)
+            self._send(claimed.task_token, state)
+        except Exception:
+            self._waits.release(response_id, claimed.task_token)  # a retry can claim it
+            raise
+        return state
+
+    def _send(self, task_token: str, state: RunState) -> None:
+        try:
+            self._sfn.send_task_success(taskToken=task_token, output=state.model_dump_json())
         except ClientError as error:
             # The wait already ended (its heartbeat fallback checked the run): nothing to do.
             if error.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken"):
                 raise
-        return True

@@ -255,11 +255,21 @@ class RunSteps:
         One still going is counted by its webhook when it settles (`count_remote`)."""
         if state.handle is None:
             return
-        settled = dict(state.handle.finished_usage)
-        if state.usage_settled:
-            settled[state.handle.run_remote_id] = state.usage - state.handle.carried_usage
-        for remote_id, usage in settled.items():
+        for remote_id, usage in state.handle.finished_usage.items():
             self.usage().count_once(state.user_id, state.thread_id, remote_id, usage, now)
+        self.count_settled(state, now)
+
+    def count_settled(self, state: RunState, now: datetime | None = None) -> bool:
+        """Count the current remote response's tokens if it settled and nobody has."""
+        if state.handle is None or not state.usage_settled:
+            return False
+        return self.usage().count_once(
+            state.user_id,
+            state.thread_id,
+            state.handle.run_remote_id,
+            state.usage - state.handle.carried_usage,
+            now or self.now(),
+        )
 
     def count_remote(self, remote_id: str) -> bool:
         """Count a settled remote object's tokens if nobody has: a response whose create reply
@@ -268,9 +278,7 @@ class RunSteps:
         if found is None:
             return False
         owner, usage = found
-        return self.usage().count_once(
-            owner.user_id, owner.thread_id, remote_id, usage, self.now()
-        )
+        return self.usage().count_once(owner.user_id, owner.thread_id, remote_id, usage, self.now())
 
     def _stop_abandoned(self, state: RunState) -> RunState:
         """A run that ends here while its remote run still goes (a step failed for good) stops

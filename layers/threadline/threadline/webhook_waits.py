@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import table as keys
-from threadline.dynamo import is_conditional_failure
+from threadline.dynamo import condition_held, is_conditional_failure
 from threadline.run_state import RunState
 
 if TYPE_CHECKING:
@@ -57,6 +57,17 @@ class WebhookWaits:
 
     def record_event(self, response_id: str, event_type: str) -> None:
         self._set(response_id, {"event_type": event_type})
+
+    def release(self, response_id: str, task_token: str) -> None:
+        """Give a claimed wait back (its resume failed), so a retry of either half can claim
+        it again; only while it still holds the token the claim was made with."""
+        condition_held(
+            self._table.update_item,
+            Key=self._key(response_id),
+            UpdateExpression="REMOVE claimed_at",
+            ConditionExpression="task_token = :token",
+            ExpressionAttributeValues={":token": task_token},
+        )
 
     def claim(self, response_id: str) -> ClaimedWait | None:
         """The wait to finish, if both halves are here and nobody claimed it yet."""

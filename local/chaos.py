@@ -1,0 +1,291 @@
+"""`make chaos`: many runs through the local stack while the local OpenAI server fails a share
+of its requests in every way it can (HTTP 429 and 500, connection resets, replies lost after
+the work was done, replies held past the client's timeout), then the invariants are checked:
+
+- every run reached a terminal state, and no thread lock is held;
+- every thread is usable: a last run on it, with the faults off, completes;
+- no message is in a thread's history twice;
+- no remote object outlives its thread: after every thread is deleted, nothing is left;
+- every token the server spent for a user is in that user's ledger, once.
+
+Seeded: the same seed gives the same fault for the same request sequence (thread scheduling
+still varies between runs, so the figures may, the invariants must not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from local.openai_server import Fault, OpenAIServer
+from local.openai_server.assistants_api import _text_of
+from local.openai_server.responses_api import message_text
+from local.stack_session import REPO, LocalThreadline, local_threadline
+
+LOG_FILE = REPO / ".local" / "chaos.log"
+CONFIGURATIONS = ("responses-poll", "responses-push", "assistants-poll")
+QUESTIONS = (  # the local model's playbook: plain answers and tool-calling ones
+    "Hello there",
+    "What is our revenue by region?",
+    "Which are the top products?",
+    "How many customers per region?",
+    "Show the table schema",
+)
+SDK_TIMEOUT_SECONDS = 1.0
+FAULTS = (
+    Fault.http_error(429, retry_after=1),
+    Fault.http_error(500),
+    Fault.reset(),
+    Fault.lost_reply(),
+    Fault.slow_reply(SDK_TIMEOUT_SECONDS + 0.5),
+)
+# OpenAI retries a webhook for three days; the local server's few quick retries stand in.
+WEBHOOK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0)
+
+
+@dataclass
+class Report:
+    configuration: str
+    runs: int = 0
+    runs_terminal: int = 0
+    runs_completed: int = 0
+    threads: int = 0
+    threads_usable: int = 0
+    duplicate_messages: int = 0
+    orphaned_objects: dict[str, int] = field(default_factory=dict)
+    tokens_spent: int = 0
+    tokens_not_in_ledger: int = 0
+    locks_held: int = 0
+    faults_injected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def holds(self) -> bool:
+        return (
+            self.runs_terminal == self.runs
+            and self.threads_usable == self.threads
+            and self.duplicate_messages == 0
+            and not any(self.orphaned_objects.values())
+            and self.tokens_not_in_ledger == 0
+            and self.locks_held == 0
+        )
+
+
+def run_chaos(
+    configuration: str, *, runs: int, threads: int, users: int, rate: float, seed: int
+) -> Report:
+    backend, mode = configuration.split("-")
+    parameters = {
+        "Backend": backend,
+        "RunWaitMode": mode,
+        "OpenAITimeoutSeconds": f"{SDK_TIMEOUT_SECONDS:g}",
+        "WebhookWaitSeconds": "5",
+    }
+    started = time.monotonic()
+    report = Report(configuration=configuration, runs=runs, threads=threads)
+    with local_threadline(parameters=parameters, webhooks=backend == "responses") as product:
+        server = product.openai
+        if server is None:
+            raise SystemExit("chaos needs the local OpenAI server: unset OPENAI_API_KEY")
+        server.webhook_dispatcher.retry_delays = WEBHOOK_RETRY_DELAYS
+        from threadline import runtime  # configured by the local stack only now
+
+        owners = [f"chaos-user-{n}" for n in range(users)]
+        made = [_new_thread(runtime, owners[n % users], n) for n in range(threads)]
+        server.faults.randomly(rate=rate, seed=seed, kinds=FAULTS)
+        rng = random.Random(seed)
+        plan = [[rng.choice(QUESTIONS) for _ in range(runs // threads)] for _ in made]
+        plan[0].extend(rng.choice(QUESTIONS) for _ in range(runs % threads))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(
+                pool.map(lambda pair: _drive(product, *pair), zip(made, plan, strict=True))
+            )
+        server.faults.clear()
+        server.flush_webhooks(timeout=30)
+        for statuses in outcomes:
+            report.runs_terminal += sum(status.is_terminal for status in statuses)
+            report.runs_completed += sum(status.value == "completed" for status in statuses)
+        report.faults_injected = dict(server.stats.snapshot().get("faults", {}))
+        report.locks_held = sum(
+            runtime.thread_store().get(t.user_id, t.thread_id).active_run_id is not None
+            for t in made
+        )
+        report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
+        report.threads_usable = sum(_last_run_completes(product, runtime, t, backend) for t in made)
+        server.flush_webhooks(timeout=30)
+        spent = _tokens_by_user(server)
+        report.tokens_spent = sum(spent.values())
+        report.tokens_not_in_ledger = sum(
+            abs(tokens - runtime.usage_ledger().today(user).total_tokens)
+            for user, tokens in spent.items()
+        )
+        for thread in made:
+            current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+            runtime.thread_store().claim_for_purge(current, idle_for=timedelta(0))
+            runtime.cleaner().purge(current)
+        report.orphaned_objects = _left_at(server)
+    report.seconds = round(time.monotonic() - started, 1)
+    return report
+
+
+def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
+    backend = runtime.backend()
+    thread, _ = runtime.thread_store().get_or_create(
+        user_id,
+        f"chaos-{index}",
+        max_age=timedelta(hours=1),
+        backend=backend.name,
+        create_remote=backend.create_thread,
+        delete_remote=backend.delete_thread,
+    )
+    return thread
+
+
+def _drive(product: LocalThreadline, thread: Any, questions: list[str]) -> list[Any]:
+    """One thread's runs, one after the other as its lock allows; their final statuses."""
+    from threadline import runtime
+
+    statuses = []
+    for number, question in enumerate(questions):
+        run_id = _start(product, thread, f"[{number}] {question}")
+        product.wait_for_execution(
+            f"{product.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}",
+            timeout=600,
+        )
+        statuses.append(runtime.run_store().get(thread.thread_id, run_id).status)
+    return statuses
+
+
+def _start(product: LocalThreadline, thread: Any, message: str) -> str:
+    from threadline.ids import new_id
+
+    run_id = new_id("run")
+    product.sfn.start_execution(
+        stateMachineArn=product.state_machine_arn,
+        name=run_id,
+        input=json.dumps(
+            {
+                "run_id": run_id,
+                "thread_id": thread.thread_id,
+                "user_id": thread.user_id,
+                "message": message,
+            }
+        ),
+    )
+    return run_id
+
+
+def _history(server: OpenAIServer, runtime: Any, thread: Any) -> list[tuple[str, str]]:
+    """(role, text) of the messages the model sees on the thread's next run."""
+    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+    with server.lock:
+        if current.backend == "assistants":
+            messages = server.state.threads[current.remote_id].messages
+            return [(m["role"], _text_of(m)) for m in messages]
+        if current.head_response_id is None:
+            return []
+        head = server.state.responses[current.head_response_id]
+        return [
+            (item["role"], message_text(item))
+            for item in head.context + head.body["output"]
+            if item["type"] == "message"
+        ]
+
+
+def _duplicates(server: OpenAIServer, runtime: Any, thread: Any) -> int:
+    """Messages in the history more than once (every question carries its run's number)."""
+    asked = Counter(text for role, text in _history(server, runtime, thread) if role == "user")
+    return sum(count - 1 for count in asked.values())
+
+
+def _last_run_completes(product: LocalThreadline, runtime: Any, thread: Any, backend: str) -> bool:
+    run_id = _start(product, thread, "Are you still there?")
+    product.wait_for_execution(
+        f"{product.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}",
+        timeout=120,
+    )
+    return runtime.run_store().get(thread.thread_id, run_id).status.value == "completed"
+
+
+def _tokens_by_user(server: OpenAIServer) -> Counter[str]:
+    """Every token the server's model spent, by the user named in the object's metadata."""
+    spent: Counter[str] = Counter()
+    with server.lock:
+        for record in server.state.responses.values():
+            user = (record.body.get("metadata") or {}).get("user")
+            if user and record.body.get("usage"):
+                spent[user] += record.body["usage"]["total_tokens"]
+        for run in server.state.runs.values():
+            user = (run.body.get("metadata") or {}).get("user_id")
+            if user and run.body.get("usage"):
+                spent[user] += run.body["usage"]["total_tokens"]
+    return spent
+
+
+def _left_at(server: OpenAIServer) -> dict[str, int]:
+    """What is still at the server once every thread was deleted (assistants are shared
+    configuration, not a thread's)."""
+    with server.lock:
+        state = server.state
+        return {
+            "responses": len(state.responses),
+            "conversations": len(state.conversations),
+            "threads": len(state.threads),
+            "files": len(state.files),
+            "vector_stores": len(state.vector_stores),
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200, help="runs per configuration")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--users", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0.2, help="share of requests faulted")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--configurations", default=",".join(CONFIGURATIONS))
+    args = parser.parse_args()
+    LOG_FILE.parent.mkdir(exist_ok=True)
+    reports = []
+    print(f"Threadline chaos: {args.rate:.0%} of OpenAI requests faulted, seed {args.seed}.")
+    print(f"Handler logs: {LOG_FILE.relative_to(REPO)}")
+    with LOG_FILE.open("w") as log, contextlib.redirect_stdout(log):
+        for configuration in args.configurations.split(","):
+            report = run_chaos(
+                configuration,
+                runs=args.runs,
+                threads=args.threads,
+                users=args.users,
+                rate=args.rate,
+                seed=args.seed,
+            )
+            reports.append(report)
+            print(_row(report), file=sys.__stdout__, flush=True)
+    (REPO / ".local" / "chaos.json").write_text(json.dumps([asdict(r) for r in reports], indent=2))
+    return 0 if all(report.holds for report in reports) else 1
+
+
+def _row(report: Report) -> str:
+    orphans = sum(report.orphaned_objects.values())
+    return (
+        f"{report.configuration:16} runs {report.runs_terminal}/{report.runs} terminal "
+        f"({report.runs_completed} completed), threads usable {report.threads_usable}/"
+        f"{report.threads}, duplicate messages {report.duplicate_messages}, orphans {orphans}, "
+        f"tokens not in ledger {report.tokens_not_in_ledger}/{report.tokens_spent}, "
+        f"locks held {report.locks_held}, faults {sum(report.faults_injected.values())} "
+        f"{report.faults_injected}, {report.seconds:.0f} s "
+        f"{'HOLDS' if report.holds else 'BROKEN'}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
