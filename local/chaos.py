@@ -120,7 +120,7 @@ def run_chaos(
             for t in made
         )
         report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
-        report.threads_usable = sum(_last_run_completes(product, runtime, t, backend) for t in made)
+        report.threads_usable = sum(_last_run_completes(product, t) for t in made)
         server.flush_webhooks(timeout=30)
         spent = _tokens_by_user(server)
         report.tokens_spent = sum(spent.values())
@@ -152,48 +152,32 @@ def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
 
 def _drive(product: LocalThreadline, thread: Any, questions: list[str]) -> list[Any]:
     """One thread's runs, one after the other as its lock allows; their final statuses."""
+    return [
+        _run_to_the_end(product, thread, f"[{number}] {question}")
+        for number, question in enumerate(questions)
+    ]
+
+
+def _run_to_the_end(product: LocalThreadline, thread: Any, message: str) -> Any:
+    """Start a run and wait for its execution to end; the run's recorded status."""
     from threadline import runtime
 
-    statuses = []
-    for number, question in enumerate(questions):
-        run_id = _start(product, thread, f"[{number}] {question}")
-        product.wait_for_execution(
-            f"{product.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}",
-            timeout=600,
-        )
-        statuses.append(runtime.run_store().get(thread.thread_id, run_id).status)
-    return statuses
+    execution_arn = product.start_run(thread.thread_id, thread.user_id, message)
+    product.wait_for_execution(execution_arn, timeout=600)
+    run_id = execution_arn.rsplit(":", 1)[-1]
+    return runtime.run_store().get(thread.thread_id, run_id).status
 
 
-def _start(product: LocalThreadline, thread: Any, message: str) -> str:
-    from threadline.ids import new_id
-
-    run_id = new_id("run")
-    product.sfn.start_execution(
-        stateMachineArn=product.state_machine_arn,
-        name=run_id,
-        input=json.dumps(
-            {
-                "run_id": run_id,
-                "thread_id": thread.thread_id,
-                "user_id": thread.user_id,
-                "message": message,
-            }
-        ),
-    )
-    return run_id
-
-
-def _history(server: OpenAIServer, runtime: Any, thread: Any) -> list[tuple[str, str]]:
-    """(role, text) of the messages the model sees on the thread's next run."""
-    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+def history_at_server(server: OpenAIServer, thread: Any) -> list[tuple[str, str]]:
+    """(role, text) of the messages the model sees on the next run of `thread` (its current
+    record): the chain up to its head, or the Assistants thread's messages."""
     with server.lock:
-        if current.backend == "assistants":
-            messages = server.state.threads[current.remote_id].messages
+        if thread.backend == "assistants":
+            messages = server.state.threads[thread.remote_id].messages
             return [(m["role"], _text_of(m)) for m in messages]
-        if current.head_response_id is None:
+        if thread.head_response_id is None:
             return []
-        head = server.state.responses[current.head_response_id]
+        head = server.state.responses[thread.head_response_id]
         return [
             (item["role"], message_text(item))
             for item in head.context + head.body["output"]
@@ -203,17 +187,13 @@ def _history(server: OpenAIServer, runtime: Any, thread: Any) -> list[tuple[str,
 
 def _duplicates(server: OpenAIServer, runtime: Any, thread: Any) -> int:
     """Messages in the history more than once (every question carries its run's number)."""
-    asked = Counter(text for role, text in _history(server, runtime, thread) if role == "user")
+    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+    asked = Counter(text for role, text in history_at_server(server, current) if role == "user")
     return sum(count - 1 for count in asked.values())
 
 
-def _last_run_completes(product: LocalThreadline, runtime: Any, thread: Any, backend: str) -> bool:
-    run_id = _start(product, thread, "Are you still there?")
-    product.wait_for_execution(
-        f"{product.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}",
-        timeout=120,
-    )
-    return runtime.run_store().get(thread.thread_id, run_id).status.value == "completed"
+def _last_run_completes(product: LocalThreadline, thread: Any) -> bool:
+    return _run_to_the_end(product, thread, "Are you still there?").value == "completed"
 
 
 def _tokens_by_user(server: OpenAIServer) -> Counter[str]:

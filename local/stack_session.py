@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import secrets
 import sys
@@ -59,6 +60,26 @@ class LocalThreadline:
     @property
     def table(self) -> Any:
         return boto3.resource("dynamodb").Table(self.stack.resources["Table"])
+
+    def start_run(self, thread_id: str, user_id: str, message: str, **extra: Any) -> str:
+        """Start a run's execution as the API does (named by the run id); its ARN."""
+        from threadline.ids import new_id
+
+        run_id = new_id("run")
+        execution = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=run_id,
+            input=json.dumps(
+                {
+                    "run_id": run_id,
+                    "thread_id": thread_id,
+                    "user_id": user_id,
+                    "message": message,
+                    **extra,
+                }
+            ),
+        )
+        return str(execution["executionArn"])
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until an execution ends (bounded) and return its description."""

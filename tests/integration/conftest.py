@@ -3,7 +3,6 @@ and the local OpenAI server over HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,21 +42,7 @@ class RunDriver:
         return thread
 
     def start(self, thread: Thread, message: str, **extra: Any) -> str:
-        run_id = new_id("run")
-        execution = self.product.sfn.start_execution(
-            stateMachineArn=self.product.state_machine_arn,
-            name=run_id,
-            input=json.dumps(
-                {
-                    "run_id": run_id,
-                    "thread_id": thread.thread_id,
-                    "user_id": self.user_id,
-                    "message": message,
-                    **extra,
-                }
-            ),
-        )
-        return execution["executionArn"]
+        return self.product.start_run(thread.thread_id, self.user_id, message, **extra)
 
     def run(self, thread: Thread, message: str, **extra: Any) -> tuple[dict[str, Any], Any]:
         description = self.product.wait_for_execution(self.start(thread, message, **extra))

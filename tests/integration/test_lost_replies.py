@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
+from local.chaos import history_at_server
 from local.openai_server import Fault, Step
-from local.openai_server.assistants_api import _text_of
-from local.openai_server.responses_api import message_text
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
@@ -40,20 +39,9 @@ def backend_name() -> str:
 
 def history(driver: RunDriver, thread: Thread) -> list[tuple[str, str]]:
     """(role, text) of every message the model will see on the thread's next run."""
-    server = driver.product.openai
-    assert server is not None
+    assert driver.product.openai is not None
     current = runtime.thread_store().get(driver.user_id, thread.thread_id)
-    if backend_name() == "assistants":
-        messages = server.state.threads[current.remote_id].messages
-        return [(m["role"], _text_of(m)) for m in messages]
-    if current.head_response_id is None:
-        return []
-    head = server.state.responses[current.head_response_id]
-    return [
-        (item["role"], message_text(item))
-        for item in head.context + head.body["output"]
-        if item["type"] == "message"
-    ]
+    return history_at_server(driver.product.openai, current)
 
 
 def questions(driver: RunDriver, thread: Thread) -> list[str]:

@@ -58,17 +58,24 @@ def query_all(table: Table, query: dict[str, Any]) -> list[dict[str, Any]]:
             return items
 
 
-def delete_by_prefix(table: Table, partition_key: str, sort_key_prefix: str) -> int:
-    """Delete every item of a partition whose sort key has the prefix; return how many."""
-    found = query_all(
+def items_with_prefix(
+    table: Table, partition_key: str, sort_key_prefix: str, *, projection: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item of a partition whose sort key has the prefix (consistent read)."""
+    return query_all(
         table,
         {
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {":pk": partition_key, ":prefix": sort_key_prefix},
-            "ProjectionExpression": "PK, SK",
             "ConsistentRead": True,
+            **({"ProjectionExpression": projection} if projection else {}),
         },
     )
+
+
+def delete_by_prefix(table: Table, partition_key: str, sort_key_prefix: str) -> int:
+    """Delete every item of a partition whose sort key has the prefix; return how many."""
+    found = items_with_prefix(table, partition_key, sort_key_prefix, projection="PK, SK")
     with table.batch_writer() as batch:
         for key in found:
             batch.delete_item(Key={"PK": key["PK"], "SK": key["SK"]})

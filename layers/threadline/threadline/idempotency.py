@@ -1,9 +1,16 @@
-"""Exactly-once effects for the steps that create things remotely.
+"""Replay of the steps that create things remotely, once they have returned.
 
-Step Functions retries a task when Lambda fails, and a task can fail after its OpenAI call
-succeeded (a timeout, a throttled response). For StartRun and ProcessToolCalls a second try
-would start a second remote run or submit outputs twice, so their results are kept in the
-table by Powertools idempotency and a retry gets the first result back.
+Step Functions retries a task when its Lambda fails. For StartRun and ProcessToolCalls a
+retry of an invocation that returned (its result lost to a Lambda or Step Functions fault)
+gets the first result back from the table, through Powertools idempotency, instead of
+creating a second response.
+
+This does not cover a step that raised: Powertools deletes the record then, and the retry
+runs the step again, although its OpenAI create may have happened with the reply lost. That
+is made safe where the remote objects are made (docs/reliability.md): a response is created
+from the thread's head, so a second one is a branch nobody continues from, and the webhook
+counts and records one whose reply was lost; an Assistants run is found again by its
+metadata before another is created.
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from threadline import table as keys
-from threadline.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
+from threadline.dynamo import (
+    condition_held,
+    delete_by_prefix,
+    items_with_prefix,
+    query_page,
+    to_item,
+)
 from threadline.errors import NotFoundError
 from threadline.generated_files import StoredFile
 from threadline.models import RunStatus, Usage
@@ -236,17 +242,11 @@ class RunStore:
 
     def remote_objects(self, thread_id: str) -> list[str]:
         """The ids of every remote object the thread's runs made (see `remote_object_ids`)."""
-        items = query_all(
+        items = items_with_prefix(
             self._table,
-            {
-                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                "ExpressionAttributeValues": {
-                    ":pk": keys.thread_key(thread_id),
-                    ":prefix": keys.run_sort_key(""),
-                },
-                "ProjectionExpression": "remote_object_ids",
-                "ConsistentRead": True,
-            },
+            keys.thread_key(thread_id),
+            keys.run_sort_key(""),
+            projection="remote_object_ids",
         )
         return [str(remote_id) for item in items for remote_id in item.get("remote_object_ids", [])]
 

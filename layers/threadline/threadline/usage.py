@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline import table as keys
-from threadline.dynamo import condition_held, delete_by_prefix, query_all
+from threadline.dynamo import condition_held, delete_by_prefix, items_with_prefix
 from threadline.errors import BudgetExceededError
 from threadline.models import Usage
 
@@ -99,17 +99,11 @@ class UsageLedger:
 
     def counted_objects(self, thread_id: str) -> list[str]:
         """The remote objects counted for the thread (see `count_once`)."""
-        items = query_all(
+        items = items_with_prefix(
             self._table,
-            {
-                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                "ExpressionAttributeValues": {
-                    ":pk": keys.thread_key(thread_id),
-                    ":prefix": keys.remote_sort_key(""),
-                },
-                "ProjectionExpression": "remote_id",
-                "ConsistentRead": True,
-            },
+            keys.thread_key(thread_id),
+            keys.remote_sort_key(""),
+            projection="remote_id",
         )
         return [str(item["remote_id"]) for item in items]
 
