@@ -84,8 +84,14 @@ class Fault:
             raise ValueError("a reply cannot be held for negative seconds")
         return cls("slow_reply", seconds=seconds)
 
-    def apply(self, request: Request, respond: Callable[[Request], Response]) -> Response:
-        """Answer `request` as this fault says; `respond` does the request's work."""
+    def apply(
+        self,
+        request: Request,
+        respond: Callable[[Request], Response],
+        hold: Callable[[float], object] = time.sleep,
+    ) -> Response:
+        """Answer `request` as this fault says; `respond` does the request's work, `hold`
+        keeps a slow reply back (for at most the given seconds)."""
         if self.kind == "http_error":
             return scripted_http_error(self.status, self.retry_after).to_response()
         if self.kind == "reset":
@@ -94,7 +100,7 @@ class Fault:
         if self.kind == "lost_reply":
             drop_connection(request)
         if self.kind == "slow_reply":
-            time.sleep(self.seconds)
+            hold(self.seconds)
         return response
 
 
@@ -138,6 +144,7 @@ class Faults:
         self._lock = threading.Lock()
         self._planned: list[_Planned] = []
         self._chaos: _Chaos | None = None
+        self._release = threading.Event()
 
     def add(
         self, fault: Fault, method: str | None = None, path: str = "/v1/*", *, after: int = 0
@@ -187,11 +194,19 @@ class Faults:
                 return None
             return chaos.rng.choice(chaos.kinds)
 
+    def hold(self, seconds: float) -> None:
+        """Hold a slow reply back for `seconds`, or until `clear` lets every held reply go."""
+        with self._lock:
+            release = self._release
+        release.wait(seconds)
+
     def clear(self) -> None:
-        """Forget the scripted faults and turn random mode off."""
+        """Forget the scripted faults, turn random mode off and send the replies held."""
         with self._lock:
             self._planned.clear()
             self._chaos = None
+            self._release.set()
+            self._release = threading.Event()
 
     def __len__(self) -> int:
         """How many scripted faults are still waiting for their request."""

@@ -89,7 +89,8 @@ class OpenAIServer:
             response = self._respond(request)
         else:
             self.stats.count_fault(fault.kind)
-            response = fault.apply(request, self._respond)  # outside the lock: it may sleep
+            # Outside the lock: a slow reply is held while others are answered.
+            response = fault.apply(request, self._respond, hold=self.faults.hold)
         return response(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
@@ -253,6 +254,7 @@ class OpenAIServer:
         return f"http://{host}:{port}/v1"
 
     def stop(self) -> None:
+        self.faults.clear()  # lets held replies go
         http_server, self._http_server = self._http_server, None
         if http_server is not None:
             http_server.shutdown()
