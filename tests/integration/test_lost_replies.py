@@ -157,8 +157,8 @@ def test_a_run_that_fails_with_tool_calls_unanswered_leaves_the_thread_usable(
 
     run = runtime.run_store().get(thread.thread_id, state.run_id)
     assert run.status is RunStatus.FAILED
-    if backend_name() == "responses":  # an Assistants run reports usage only once it ended
-        assert run.usage.total_tokens > 0, "the tokens the model spent are counted"
+    assert run.usage.total_tokens > 0, "the tokens the model spent are counted"
+    assert runtime.usage_ledger().today(driver.user_id).total_tokens == run.usage.total_tokens
     assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
 
 

@@ -288,6 +288,8 @@ class RunSteps:
             return state
         try:
             view = self.backend().cancel_run(state.handle)
+            if not view.settled:  # an Assistants run is "cancelling" first; look once more
+                view = self.backend().get_run(state.handle)
         except ThreadlineError:
             return state
         return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
