@@ -9,8 +9,10 @@ thread, so the request (or the clock tick) that caused an event never waits for 
 - `fire_schedule(stack, function)`: fires a function's schedule now and returns its result.
 - `stack.event_sources.wait_idle(timeout)`: waits until every queued delivery has run.
 
-Delivery is at least once, in order, one at a time; a failed invocation is logged and recorded
-(`stack.event_sources.deliveries()`), never raised into the uploader, and not retried.
+Delivery is at least once, in order, one at a time. A failed invocation is retried as Lambda
+retries asynchronous invocations (twice by default, after a delay: about one and two minutes
+on AWS, `retry_delays` seconds here), then logged and recorded
+(`stack.event_sources.deliveries()`) and never raised into the uploader.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,7 @@ S3_SOURCE = "aws:s3"
 EVENTS_SOURCE = "aws.events"  # Schedule events: an EventBridge rule
 SCHEDULER_SOURCE = "aws.scheduler"  # ScheduleV2 events: an EventBridge Scheduler schedule
 _HISTORY_LENGTH = 1000
+ASYNC_RETRY_DELAYS = (0.5, 1.0)  # seconds; AWS waits about one and two minutes
 _STOP = object()
 _RATE = re.compile(r"rate\((?P<value>\d+) (?P<unit>minute|hour|day)(?P<plural>s?)\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -67,6 +70,7 @@ class Delivery:
     event: Any
     result: Any = None
     error: dict[str, Any] | None = None  # the runtime's errorType/errorMessage if it failed
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class EventSources:
         self._accepting = False
         self._pending = 0
         self._history: deque[Delivery] = deque(maxlen=_HISTORY_LENGTH)
+        # Lambda's default for asynchronous invocations: two retries after a failure.
+        self.retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
 
     @contextmanager
     def running(self, drain_timeout: float = 10) -> Iterator[EventSources]:
@@ -164,6 +170,15 @@ class EventSources:
                 self._state.notify_all()
 
     def _deliver(self, item: _Queued) -> Delivery:
+        delivery = self._invoke(item)
+        for delay in self.retry_delays:
+            if delivery.error is None:
+                break
+            time.sleep(delay)
+            delivery = replace(self._invoke(item), attempts=delivery.attempts + 1)
+        return delivery
+
+    def _invoke(self, item: _Queued) -> Delivery:
         try:
             result = self._stack.invoke(item.function_logical_id, item.event)
         except FunctionInvocationError as error:

@@ -209,11 +209,13 @@ def test_a_failing_function_is_logged_and_does_not_reach_the_uploader(
     stack: LocalStack, s3: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     bucket = stack.resources["UploadBucket"]
+    stack.event_sources.retry_delays = (0.0, 0.0)
     with deliver_s3_notifications(stack), caplog.at_level(logging.ERROR):
         s3.put_object(Bucket=bucket, Key="uploads/poison.csv", Body=b"x")  # does not raise
         s3.put_object(Bucket=bucket, Key="uploads/fine.csv", Body=b"x")
         failed, fine = delivered(stack)
 
+    assert (failed.attempts, fine.attempts) == (3, 1), "retried twice, as Lambda retries"
     assert failed.error is not None
     assert failed.error["errorType"] == "ValueError"
     assert failed.error["errorMessage"] == "poisoned event"
