@@ -2,7 +2,8 @@
 
 Each record is ingested once per object version (Powertools idempotency on the table), so
 S3's redeliveries and retries change nothing; a transient OpenAI error fails the invocation
-and S3's asynchronous retry starts over with nothing left behind.
+and S3's asynchronous retry starts over, finding again what a create whose reply was lost
+made.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
+# A file still indexing is counted ingested: this handler's part (checked, at OpenAI,
+# attached) is done; whether OpenAI could index it shows in the file's status later.
 METRIC_BY_STATUS = {
     FileStatus.INGESTED: "FilesIngested",
+    FileStatus.INDEXING: "FilesIngested",
     FileStatus.REJECTED: "FilesRejected",
     FileStatus.FAILED: "FilesFailed",
 }
@@ -38,7 +42,7 @@ def ingest_and_count(upload: UploadedObject) -> IngestResult:
     logger.info("upload handled", extra=result.model_dump(mode="json"))
     if not result.duplicate:
         metrics.add_metric(METRIC_BY_STATUS[result.status], MetricUnit.Count, 1)
-        if result.status is FileStatus.INGESTED:
+        if METRIC_BY_STATUS[result.status] == "FilesIngested":
             metrics.add_metric("IngestedBytes", MetricUnit.Bytes, result.bytes)
     return result
 

@@ -47,6 +47,7 @@ class Step:
     retry_after: float | None = None
     png: bytes = b""
     filename: str = ""
+    cited: bool = True
     latency_seconds: float | None = None  # this turn's model latency; None: the server's
 
     def taking(self, seconds: float) -> Step:
@@ -99,9 +100,12 @@ class Step:
         return cls("hang")
 
     @classmethod
-    def image(cls, text: str, png_bytes: bytes, filename: str = "chart.png") -> Step:
-        """An answer with a generated file, as code interpreter would produce it."""
-        return cls("image", text=text, png=png_bytes, filename=filename)
+    def image(
+        cls, text: str, png_bytes: bytes, filename: str = "chart.png", *, cited: bool = True
+    ) -> Step:
+        """An answer with a generated file, as code interpreter would produce it. A Responses
+        answer cites it unless `cited` is False: then only its container holds it."""
+        return cls("image", text=text, png=png_bytes, filename=filename, cited=cited)
 
 
 class Script:
@@ -222,6 +226,7 @@ class Outcome:
     text: str = ""
     image: bytes | None = None
     filename: str = ""
+    cited: bool = True
     error_code: str = ""
     error_message: str = ""
     incomplete_reason: str = ""
@@ -245,7 +250,9 @@ def _from_step(step: Step) -> Outcome:
     build = {
         "calls": lambda: Outcome("calls", calls=tuple(_tool_call(*c) for c in step.tool_calls)),
         "say": lambda: Outcome("text", text=step.text),
-        "image": lambda: Outcome("text", text=step.text, image=step.png, filename=step.filename),
+        "image": lambda: Outcome(
+            "text", text=step.text, image=step.png, filename=step.filename, cited=step.cited
+        ),
         "fail": lambda: Outcome("failed", error_code=step.code, error_message=step.message),
         "incomplete": lambda: Outcome(
             "incomplete",

@@ -1,15 +1,27 @@
-"""Files, vector stores and containers."""
+"""Files, vector stores and containers.
+
+A file added to a vector store is `in_progress` and becomes `completed` once the server's
+latency has passed, as OpenAI indexes it in the background; one whose bytes contain
+`UNINDEXABLE_MARKER` becomes `failed` instead. Indexing moves on when someone looks (reads
+the store or its files, or a model turn searches the store), and only completed files can
+be found by file search.
+"""
 
 from __future__ import annotations
 
 import mimetypes
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
 from local.openai_server.engine import new_id
-from local.openai_server.state import ContainerRecord, StoredFile, VectorStoreRecord
+from local.openai_server.state import (
+    ContainerRecord,
+    StoredFile,
+    VectorStoreFileRecord,
+    VectorStoreRecord,
+)
 from local.openai_server.wire import (
     bad_request,
     deleted,
@@ -29,6 +41,13 @@ UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "e
 CHUNKING = {
     "type": "static",
     "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
+}
+VECTOR_STORE_FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+# A file whose bytes contain this fails indexing in any vector store it is added to.
+UNINDEXABLE_MARKER = b"<<unindexable>>"
+UNINDEXABLE_ERROR = {
+    "code": "invalid_file",
+    "message": "The file could not be parsed for file search (scripted).",
 }
 
 
@@ -93,11 +112,13 @@ def add_container_file(
 def filenames(
     srv: OpenAIServer, file_ids: Iterable[str], vector_store_ids: Iterable[str]
 ) -> tuple[str, ...]:
-    """Names of the files a model can see: given directly or through vector stores."""
+    """Names of the files a model can see: given directly, or indexed in vector stores."""
     ids = list(file_ids)
     for vector_store_id in vector_store_ids:
         if vector_store_id in srv.state.vector_stores:
-            ids += srv.state.vector_stores[vector_store_id].files
+            record = srv.state.vector_stores[vector_store_id]
+            _advance_indexing(srv, record)
+            ids += [i for i, f in record.files.items() if f.body["status"] == "completed"]
     names = [srv.state.files[i].body["filename"] for i in ids if i in srv.state.files]
     return tuple(dict.fromkeys(names))
 
@@ -136,8 +157,12 @@ def file_content(srv: OpenAIServer, _request: Request, file_id: str) -> Response
 
 
 def delete_file(srv: OpenAIServer, _request: Request, file_id: str) -> Response:
+    """As OpenAI does, the file also leaves every vector store."""
     find(srv.state.files, file_id, "file")
     del srv.state.files[file_id]
+    for record in srv.state.vector_stores.values():
+        if record.files.pop(file_id, None) is not None:
+            _recount(record)
     return json_response(deleted(file_id, "file"))
 
 
@@ -174,12 +199,16 @@ def create_vector_store(srv: OpenAIServer, request: Request) -> Response:
 
 
 def list_vector_stores(srv: OpenAIServer, request: Request) -> Response:
+    for record in srv.state.vector_stores.values():
+        _advance_indexing(srv, record)
     bodies = [record.body for record in srv.state.vector_stores.values()]
     return json_response(page(bodies, request.args))
 
 
 def retrieve_vector_store(srv: OpenAIServer, _request: Request, vector_store_id: str) -> Response:
-    return json_response(find(srv.state.vector_stores, vector_store_id, "vector store").body)
+    record = find(srv.state.vector_stores, vector_store_id, "vector store")
+    _advance_indexing(srv, record)
+    return json_response(record.body)
 
 
 def delete_vector_store(srv: OpenAIServer, _request: Request, vector_store_id: str) -> Response:
@@ -189,24 +218,28 @@ def delete_vector_store(srv: OpenAIServer, _request: Request, vector_store_id: s
 
 
 def attach_file(srv: OpenAIServer, request: Request, vector_store_id: str) -> Response:
+    """A file already in the store is answered as it stands, and not indexed again."""
     record = find(srv.state.vector_stores, vector_store_id, "vector store")
     file_id = required(json_body(request), "file_id", str)
     find(srv.state.files, file_id, "file")
-    attached = _attach(srv, record, file_id)
+    _advance_indexing(srv, record)
+    attached = record.files.get(file_id) or _attach(srv, record, file_id)
     _recount(record)
-    return json_response(attached)
+    return json_response(attached.body)
 
 
 def list_vector_store_files(srv: OpenAIServer, request: Request, vector_store_id: str) -> Response:
     record = find(srv.state.vector_stores, vector_store_id, "vector store")
-    return json_response(page(list(record.files.values()), request.args))
+    _advance_indexing(srv, record)
+    return json_response(page([f.body for f in record.files.values()], request.args))
 
 
 def retrieve_vector_store_file(
     srv: OpenAIServer, _request: Request, vector_store_id: str, file_id: str
 ) -> Response:
     record = find(srv.state.vector_stores, vector_store_id, "vector store")
-    return json_response(find(record.files, file_id, "file"))
+    _advance_indexing(srv, record)
+    return json_response(find(record.files, file_id, "file").body)
 
 
 def detach_file(
@@ -219,32 +252,43 @@ def detach_file(
     return json_response(deleted(file_id, "vector_store.file.deleted"))
 
 
-def _attach(srv: OpenAIServer, record: VectorStoreRecord, file_id: str) -> dict[str, Any]:
-    attached = {
-        "id": file_id,
-        "object": "vector_store.file",
-        "created_at": int(srv.clock()),
-        "vector_store_id": record.body["id"],
-        "status": "completed",
-        "usage_bytes": srv.state.files[file_id].body["bytes"],
-        "last_error": None,
-        "chunking_strategy": CHUNKING,
-        "attributes": {},
-    }
+def _advance_indexing(srv: OpenAIServer, record: VectorStoreRecord) -> None:
+    """Finish indexing each of the store's files whose time has come."""
+    now = srv.clock()
+    for attached in record.files.values():
+        if attached.body["status"] == "in_progress" and now >= attached.ready_at:
+            attached.body["status"] = "failed" if attached.error else "completed"
+            attached.body["last_error"] = attached.error
+    _recount(record)
+
+
+def _attach(srv: OpenAIServer, record: VectorStoreRecord, file_id: str) -> VectorStoreFileRecord:
+    stored = srv.state.files[file_id]
+    attached = VectorStoreFileRecord(
+        body={
+            "id": file_id,
+            "object": "vector_store.file",
+            "created_at": int(srv.clock()),
+            "vector_store_id": record.body["id"],
+            "status": "in_progress",
+            "usage_bytes": stored.body["bytes"],
+            "last_error": None,
+            "chunking_strategy": CHUNKING,
+            "attributes": {},
+        },
+        ready_at=srv.clock() + srv.latency_seconds,
+        error=dict(UNINDEXABLE_ERROR) if UNINDEXABLE_MARKER in stored.data else None,
+    )
     record.files[file_id] = attached
     return attached
 
 
 def _recount(record: VectorStoreRecord) -> None:
-    total = len(record.files)
-    record.body["usage_bytes"] = sum(f["usage_bytes"] for f in record.files.values())
-    record.body["file_counts"] = {
-        "in_progress": 0,
-        "completed": total,
-        "failed": 0,
-        "cancelled": 0,
-        "total": total,
-    }
+    statuses = [f.body["status"] for f in record.files.values()]
+    counts = {status: statuses.count(status) for status in VECTOR_STORE_FILE_STATUSES}
+    record.body["usage_bytes"] = sum(f.body["usage_bytes"] for f in record.files.values())
+    record.body["file_counts"] = {**counts, "total": len(statuses)}
+    record.body["status"] = "in_progress" if counts["in_progress"] else "completed"
 
 
 # --- Containers ---------------------------------------------------------------------------

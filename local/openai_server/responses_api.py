@@ -161,7 +161,7 @@ def _finish(srv: OpenAIServer, record: ResponseRecord) -> None:
         body["status"] = "in_progress"
         return
     if outcome.kind in ("calls", "text") or outcome.calls:
-        body["output"] = _output_items(srv, outcome, body["id"])
+        body["output"] = _output_items(srv, outcome, body)
         body["completed_at"] = int(srv.clock())
     if outcome.kind == "failed":
         body["error"] = {"code": outcome.error_code, "message": outcome.error_message}
@@ -189,7 +189,9 @@ def _settle(srv: OpenAIServer, record: ResponseRecord, status: str) -> None:
         srv.emit_webhook(f"response.{status}", body["id"])
 
 
-def _output_items(srv: OpenAIServer, outcome: Outcome, response_id: str) -> list[dict[str, Any]]:
+def _output_items(
+    srv: OpenAIServer, outcome: Outcome, body: dict[str, Any]
+) -> list[dict[str, Any]]:
     calls = [
         {
             "type": "function_call",
@@ -205,23 +207,31 @@ def _output_items(srv: OpenAIServer, outcome: Outcome, response_id: str) -> list
         return calls
     text, annotations, items = outcome.text, [], []
     if outcome.image is not None:
-        # As code interpreter does: the file lives in a container and the text cites it.
-        container = resources_api.new_container(srv, f"code-interpreter-{response_id}")
+        # As code interpreter does: the file lives in a container, next to the files the
+        # code could read, and the text cites it (unless scripted not to).
+        container = resources_api.new_container(srv, f"code-interpreter-{body['id']}")
+        for file_id in _interpreter_file_ids(body["tools"]):
+            if file_id in srv.state.files:
+                given = srv.state.files[file_id]
+                resources_api.add_container_file(
+                    srv, container, given.body["filename"], given.data, source="user"
+                )
         cfile = resources_api.add_container_file(
             srv, container, outcome.filename, outcome.image, source="assistant"
         )
-        link = f"[{outcome.filename}](sandbox:{cfile.body['path']})"
-        text = f"{text}\n\n{link}"
-        annotations.append(
-            {
-                "type": "container_file_citation",
-                "container_id": container.body["id"],
-                "file_id": cfile.body["id"],
-                "filename": outcome.filename,
-                "start_index": len(text) - len(link),
-                "end_index": len(text),
-            }
-        )
+        if outcome.cited:
+            link = f"[{outcome.filename}](sandbox:{cfile.body['path']})"
+            text = f"{text}\n\n{link}"
+            annotations.append(
+                {
+                    "type": "container_file_citation",
+                    "container_id": container.body["id"],
+                    "file_id": cfile.body["id"],
+                    "filename": outcome.filename,
+                    "start_index": len(text) - len(link),
+                    "end_index": len(text),
+                }
+            )
         items.append(
             {
                 "type": "code_interpreter_call",
@@ -234,6 +244,16 @@ def _output_items(srv: OpenAIServer, outcome: Outcome, response_id: str) -> list
         )
     items.append(_message("assistant", [_output_text(text, annotations)]))
     return items
+
+
+def _interpreter_file_ids(tools: list[dict[str, Any]]) -> list[str]:
+    """The files a code_interpreter tool gives its container."""
+    file_ids: list[str] = []
+    for tool in tools:
+        container = tool.get("container") if tool["type"] == "code_interpreter" else None
+        if isinstance(container, dict):
+            file_ids += container.get("file_ids") or []
+    return file_ids
 
 
 def _usage(outcome: Outcome) -> dict[str, Any]:
@@ -321,10 +341,7 @@ def _model_input(
         for part in item["content"]
         if part.get("type") == "input_file" and part.get("file_id")
     ]
-    for tool in tools:
-        container = tool.get("container") if tool["type"] == "code_interpreter" else None
-        if isinstance(container, dict):
-            file_ids += container.get("file_ids") or []
+    file_ids += _interpreter_file_ids(tools)
     searches = [tool for tool in tools if tool["type"] == "file_search"]
     vector_store_ids = [vs for tool in searches for vs in tool.get("vector_store_ids", [])]
     system_text = [

@@ -40,9 +40,19 @@ class ConversationRecord:
 
 
 @dataclass
+class VectorStoreFileRecord:
+    """A file in a vector store, `in_progress` until `ready_at` (server clock), then
+    `completed`, or `failed` with `error` as its last_error when that is set."""
+
+    body: dict[str, Any]
+    ready_at: float
+    error: dict[str, str] | None = None
+
+
+@dataclass
 class VectorStoreRecord:
     body: dict[str, Any]
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, VectorStoreFileRecord] = field(default_factory=dict)
 
 
 @dataclass

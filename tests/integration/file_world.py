@@ -1,6 +1,6 @@
 """The files domain on moto (table as template.yaml declares it, a versioned bucket) and the
-local OpenAI server in-process, with a clock the thread store reads; plus PNG bytes and a
-backend with one failing method."""
+local OpenAI server in-process, with one clock both read (it moves only when a test moves
+it); plus PNG bytes and a backend with one failing method."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import openai
 from botocore.config import Config
 
 from local.openai_server import OpenAIServer, sdk_client
@@ -55,7 +56,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.table, retention=RETENTION, now=self.clock)
-        self.files = FileStore(self.table, now=self.clock)
+        self.files = FileStore(self.table, backend=lambda: self.backend, now=self.clock)
         self.runs = RunStore(self.table, now=self.clock)
         self.uploads = Uploads(
             threads=self.threads,
@@ -168,18 +169,31 @@ class World:
         raise TimeoutError(f"run {handle.run_remote_id} did not finish")
 
 
-def make_world(backend_name: str, table: Any) -> World:
+def make_world(backend_name: str, table: Any, *, client_timeout: float | None = None) -> World:
     """Inside moto (the `table` fixture's): a versioned bucket, as the template has it, and a
-    fresh local OpenAI server."""
+    fresh local OpenAI server. With `client_timeout` the backend talks to the server over
+    HTTP and gives up on a reply after that many seconds (stop the server when done)."""
     s3 = boto3.client("s3", config=Config(signature_version="s3v4"))  # as runtime.s3_client
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    server = OpenAIServer()
+    clock = Clock()
+    server = OpenAIServer(clock=lambda: clock().timestamp())
+    client = (
+        sdk_client(server)
+        if client_timeout is None
+        else openai.OpenAI(
+            base_url=server.start_background(),
+            api_key="local",
+            max_retries=0,
+            timeout=client_timeout,
+        )
+    )
     return World(
         server=server,
-        backend=make_backend(backend_name, sdk_client(server), "gpt-test"),
+        backend=make_backend(backend_name, client, "gpt-test"),
         table=table,
         s3=s3,
+        clock=clock,
     )
 
 

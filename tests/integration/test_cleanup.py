@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from local.openai_server import Fault
 from tests.integration.file_world import BUCKET, FailingBackend, World, make_world, png_bytes
 from threadline import table as keys
 from threadline.cursors import encode_cursor
@@ -273,6 +274,30 @@ def test_one_failing_thread_does_not_stop_the_others(world: World) -> None:
 
     assert (retried.threads_deleted, retried.failures) == (1, [])
     assert_all_gone(world, threads[1])
+
+
+def test_files_and_stores_found_again_go_with_their_thread(world: World) -> None:
+    """Creates whose replies were lost leave nothing behind: what the retries found again was
+    recorded like the rest."""
+    thread = world.new_thread("alice")
+    lost = (
+        ["/v1/files", "/v1/vector_stores"] if world.backend.name == "responses" else ["/v1/files"]
+    )
+    for path in lost:
+        world.server.faults.add(Fault.lost_reply(), method="POST", path=path)
+    _ticket, uploaded = world.upload(thread, "notes.md", b"# Notes\n", "text/markdown")
+    for _path in lost:  # S3 retries each failed delivery
+        with pytest.raises(TransientBackendError):
+            world.ingestor().ingest(uploaded)
+    world.ingestor().ingest(uploaded)
+    assert world.openai_files() != {}
+    world.clock.advance(IDLE)
+
+    report = world.cleaner().run(deadline_ms=plenty_of_time)
+
+    assert (report.threads_deleted, report.failures) == (1, [])
+    assert world.openai_files() == {}
+    assert world.server.state.vector_stores == {}
 
 
 @pytest.mark.parametrize(

@@ -33,10 +33,34 @@ def retrieves(driver: RunDriver, response_ids: set[str]) -> int:
     return sum(objects[response_id]["retrieves"] for response_id in response_ids)
 
 
+def parked_response(driver: RunDriver, thread_id: str, execution_arn: str) -> str:
+    """The response the execution waits for, once its task token is stored (bounded)."""
+    run_id = execution_arn.rsplit(":", 1)[-1]
+    for _ in range(1000):
+        with contextlib.suppress(NotFoundError):
+            record = runtime.run_store().get(thread_id, run_id)
+            key = {"PK": f"RESPONSE#{record.remote_run_id}", "SK": "WAIT"}
+            if "task_token" in driver.product.table.get_item(Key=key).get("Item", {}):
+                return str(record.remote_run_id)
+        time.sleep(0.01)
+    raise TimeoutError(f"{execution_arn} never parked its token")
+
+
 def test_completed_run_is_woken_by_the_webhook(driver: RunDriver) -> None:
     thread = driver.new_thread()
-    driver.product.openai.script.push(Step.say("pushed"), key=thread.remote_id)
-    description, run = driver.run(thread, "Hi")
+    server = driver.product.openai
+    server.script.push(Step.say("pushed"), key=thread.remote_id)
+    # The webhook is held until the token is parked: this is the path where it wakes the run.
+    with server.webhooks_held() as held:
+        execution_arn = driver.start(thread, "Hi")
+        parked_response(driver, thread.thread_id, execution_arn)
+        for _ in range(1000):
+            if held:
+                break
+            time.sleep(0.01)
+    server.webhook_sender(*held[0])
+    description = driver.product.wait_for_execution(execution_arn)
+    run = runtime.run_store().get(thread.thread_id, description["name"])
     assert description["status"] == "SUCCEEDED"
     assert run.output_text == "pushed"
     states = driver.product.entered_states(description["executionArn"])

@@ -369,6 +369,28 @@ def test_generated_image_lives_in_a_container(server: OpenAIServer, client: open
     assert content.read() == PNG
 
 
+def test_a_container_holds_the_given_files_and_one_written_but_not_cited(
+    server: OpenAIServer, client: openai.OpenAI
+) -> None:
+    given = client.files.create(file=("sales.csv", b"a,b\n1,2\n"), purpose="assistants")
+    server.script.push(Step.image("Saved it.", PNG, "summary.png", cited=False))
+    response = client.responses.create(
+        model="m",
+        input="summarise",
+        tools=[{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [given.id]}}],
+    )
+
+    interpreter, message = response.output
+    assert interpreter.type == "code_interpreter_call"
+    assert response.output_text == "Saved it."
+    assert message.content[0].annotations == []
+    files = client.containers.files.list(interpreter.container_id, order="asc")
+    assert [(f.path, f.source) for f in files] == [
+        ("/mnt/data/sales.csv", "user"),
+        ("/mnt/data/summary.png", "assistant"),
+    ]
+
+
 def test_delete_and_input_items(client: openai.OpenAI) -> None:
     response = client.responses.create(model="m", input="hello")
     [item] = client.responses.input_items.list(response.id).data

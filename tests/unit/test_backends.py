@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from openai import OpenAI
 
@@ -27,7 +29,9 @@ def test_deleting_what_is_already_gone_is_done(name: str) -> None:
 
     backend = make_backend(name, sdk_client(OpenAIServer()), "m")
     thread_id = backend.create_thread("thr_1")
-    file_id = backend.upload_file("notes.txt", b"hello")
+    file_id = backend.upload_file(
+        "notes.txt", b"hello", upload_id="upl_1", not_before=datetime.now(UTC)
+    )
     for _ in range(2):
         backend.delete_thread(thread_id)
         backend.delete_file(file_id)

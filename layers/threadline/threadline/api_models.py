@@ -153,10 +153,16 @@ class FileView(BaseModel):
     filename: str
     content_type: str
     bytes: int
-    status: FileStatus
+    status: FileStatus = Field(
+        description=(
+            "pending until the file arrives; indexing while OpenAI indexes it for file search "
+            "(code interpreter can already use it); ingested once every tool can; rejected or "
+            "failed with a reason."
+        )
+    )
     reason: str | None = None
     created_at: datetime
-    ingested_at: datetime | None = None
+    ingested_at: datetime | None = Field(default=None, description="When it became ingested.")
 
     @classmethod
     def of(cls, record: FileRecord) -> FileView:

@@ -3,10 +3,16 @@
 An upload starts `pending` when its URL is issued and settles exactly once, as `ingested`,
 `rejected` or `failed`, with a condition on the status: S3 delivers its events at least once,
 and a duplicate must find the upload settled and change nothing. See `threadline.table`.
+
+A file for file search is `indexing` in between: it is at OpenAI and in the thread's vector
+store, but OpenAI has not finished indexing it. Nothing waits for that: whoever next looks at
+the thread's files (a run starting, the API listing them) asks OpenAI, and settles the file,
+once, as `ingested`, or as `failed` with OpenAI's reason and its OpenAI file deleted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -15,23 +21,30 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline import table as keys
-from threadline.backends.base import RunContext
+from threadline.backends.base import AssistantBackend, FileIndex, RunContext
 from threadline.dynamo import condition_held, delete_by_prefix, query_all, to_item
-from threadline.errors import NotFoundError
+from threadline.errors import BackendRequestError, NotFoundError, TransientBackendError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
     from threadline.threads import Thread
 
+logger = logging.getLogger(__name__)
+
 REASON_LIMIT = 500
 
 
 class FileStatus(StrEnum):
     PENDING = "pending"  # the upload URL was issued; nothing has arrived yet
-    INGESTED = "ingested"  # checked, at OpenAI and attached to the thread
+    INDEXING = "indexing"  # at OpenAI and attached; file search has not finished indexing it
+    INGESTED = "ingested"  # checked, at OpenAI, attached to the thread and ready for its tools
     REJECTED = "rejected"  # refused by content, size or ownership; the object was deleted
-    FAILED = "failed"  # acceptable, but OpenAI refused it; nothing was left at OpenAI
+    FAILED = "failed"  # acceptable, but OpenAI refused or could not index it; none left there
+
+
+# Code interpreter reads a file as soon as it is at OpenAI: it needs no index.
+AT_OPENAI = frozenset({FileStatus.INDEXING, FileStatus.INGESTED})
 
 
 class FileRecord(BaseModel):
@@ -48,12 +61,21 @@ class FileRecord(BaseModel):
     sha256: str | None = None
     s3_version_id: str | None = None
     openai_file_id: str | None = None
+    vector_store_id: str | None = None  # where file search indexes it, while `indexing`
     ingested_at: datetime | None = None
 
 
 class FileStore:
-    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        backend: Callable[[], AssistantBackend],
+        now: Callable[[], datetime] = keys.utc_now,
+    ) -> None:
+        """`backend` is built on first use: only a look at a file still indexing needs it."""
         self._table = table
+        self._backend = backend
         self._now = now
 
     def _key(self, thread_id: str, upload_id: str) -> dict[str, str]:
@@ -92,7 +114,15 @@ class FileStore:
         )
         return [FileRecord.model_validate(item) for item in items]
 
-    def mark_ingested(
+    def current(self, thread_id: str) -> list[FileRecord]:
+        """The thread's uploads, oldest first, each one still `indexing` settled first if
+        OpenAI has finished with it."""
+        return [
+            self._settle_indexing(record) if record.status is FileStatus.INDEXING else record
+            for record in self.list(thread_id)
+        ]
+
+    def mark_attached(
         self,
         thread_id: str,
         upload_id: str,
@@ -101,16 +131,17 @@ class FileStore:
         sha256: str,
         size: int,
         s3_version_id: str | None,
+        indexing_in: str | None,
     ) -> bool:
-        """Settle the upload as ingested; False if it had already settled."""
-        fields: dict[str, Any] = {
-            "openai_file_id": openai_file_id,
-            "sha256": sha256,
-            "bytes": size,
-            "ingested_at": keys.iso(self._now()),
-        }
+        """Settle the upload as at OpenAI and attached: `indexing` while file search indexes it
+        in vector store `indexing_in`, else `ingested`; False if it had already settled."""
+        fields: dict[str, Any] = {"openai_file_id": openai_file_id, "sha256": sha256, "bytes": size}
         if s3_version_id:
             fields["s3_version_id"] = s3_version_id
+        if indexing_in:
+            fields["vector_store_id"] = indexing_in
+            return self._settle(thread_id, upload_id, FileStatus.INDEXING, fields)
+        fields["ingested_at"] = keys.iso(self._now())
         return self._settle(thread_id, upload_id, FileStatus.INGESTED, fields)
 
     def mark_rejected(self, thread_id: str, upload_id: str, reason: str) -> bool:
@@ -129,31 +160,72 @@ class FileStore:
         """Delete every file record of a thread (when the thread goes); return how many."""
         return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.file_sort_key(""))
 
+    def _settle_indexing(self, record: FileRecord) -> FileRecord:
+        """The record as OpenAI's indexing of its file now stands, settled if it is done."""
+        if record.vector_store_id is None or record.openai_file_id is None:
+            return record  # not attached by `mark_attached`: nothing to ask about
+        try:
+            index = self._backend().file_index(record.vector_store_id, record.openai_file_id)
+        except (TransientBackendError, BackendRequestError):  # the next look asks again
+            logger.warning("could not ask how indexing stands", extra={"file": record.upload_id})
+            return record
+        if index.status == "in_progress":
+            return record
+        status, fields = _indexed_outcome(index, self._now())
+        settled = self._settle(
+            record.thread_id, record.upload_id, status, fields, expected=FileStatus.INDEXING
+        )
+        if settled and status is FileStatus.FAILED:
+            self._delete_unusable(record.openai_file_id)
+        return self.get(record.thread_id, record.upload_id)  # as we, or another look, settled it
+
+    def _delete_unusable(self, file_id: str) -> None:
+        """Delete an OpenAI file file search could not index; cleanup retries if this fails
+        (the record keeps its id)."""
+        try:
+            self._backend().delete_file(file_id)
+        except (TransientBackendError, BackendRequestError):
+            logger.warning("could not delete an unindexable file", extra={"file_id": file_id})
+
     def _settle(
-        self, thread_id: str, upload_id: str, status: FileStatus, fields: dict[str, Any]
+        self,
+        thread_id: str,
+        upload_id: str,
+        status: FileStatus,
+        fields: dict[str, Any],
+        *,
+        expected: FileStatus = FileStatus.PENDING,
     ) -> bool:
         fields = {"status": status.value, **fields}
         return condition_held(
             self._table.update_item,
             Key=self._key(thread_id, upload_id),
             UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
-            ConditionExpression="#status = :pending",
+            ConditionExpression="#status = :expected",
             ExpressionAttributeNames={f"#{name}": name for name in fields},
             ExpressionAttributeValues={
-                ":pending": FileStatus.PENDING.value,
+                ":expected": expected.value,
                 **{f":{name}": value for name, value in fields.items()},
             },
         )
 
 
+def _indexed_outcome(index: FileIndex, now: datetime) -> tuple[FileStatus, dict[str, Any]]:
+    if index.status == "completed":
+        return FileStatus.INGESTED, {"ingested_at": keys.iso(now)}
+    reason = f"file search could not index it: {index.error or index.status}"
+    return FileStatus.FAILED, {"reason": reason[:REASON_LIMIT]}
+
+
 def run_context(thread: Thread, files: FileStore) -> RunContext:
-    """What a run on this thread may use: its ingested files (for code interpreter) and its
-    vector store (for file search)."""
+    """What a run on this thread may use, its files settled first: each file at OpenAI for
+    code interpreter (an indexing one too), and its vector store for file search (which
+    finds only the files indexed there, so only `ingested` ones)."""
     return RunContext(
         file_ids=[
             record.openai_file_id
-            for record in files.list(thread.thread_id)
-            if record.status is FileStatus.INGESTED and record.openai_file_id
+            for record in files.current(thread.thread_id)
+            if record.status in AT_OPENAI and record.openai_file_id
         ],
         vector_store_id=thread.vector_store_id,
     )

@@ -13,7 +13,13 @@ version of the key, or one after the idempotency record expired) changes nothing
 
 Never an orphan at OpenAI: if anything fails after the upload, the OpenAI file is deleted;
 a permanent failure settles the record `failed`, a transient one is raised so S3's retry
-starts over from a clean state.
+starts over. A create whose reply was lost (the file, the thread's vector store) may have
+happened all the same: the retry finds what it made again and adopts it (see
+`threadline.backends.openai_files`). A new vector store is recorded on the thread before
+anything goes into it, so from then on cleanup knows it whatever fails.
+
+A file for file search is recorded `indexing` until OpenAI has indexed it; the next look at
+the thread's files settles it (`threadline.files`).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import S3RecordModel
     from mypy_boto3_s3 import S3Client
 
-    from threadline.backends.base import AssistantBackend
+    from threadline.backends.base import AssistantBackend, FileIndex
     from threadline.threads import Thread, ThreadStore
 
 logger = logging.getLogger(__name__)
@@ -135,20 +141,27 @@ class Ingestor:
         self, uploaded: UploadedObject, record: FileRecord, thread: Thread, content: bytes
     ) -> IngestResult:
         try:
-            file_id = self._backend.upload_file(record.filename, content)
+            file_id = self._backend.upload_file(
+                record.filename,
+                content,
+                upload_id=record.upload_id,
+                not_before=record.created_at,
+            )
         except ThreadlineError as error:
             if isinstance(error, TransientBackendError):
                 raise
             return self._fail(uploaded, record, error)
         try:
-            self._attach(thread, file_id, record.filename)
-            settled = self._files.mark_ingested(
+            thread, index = self._attach(thread, file_id, record.filename)
+            indexing_in = thread.vector_store_id if index and index.status != "completed" else None
+            settled = self._files.mark_attached(
                 record.thread_id,
                 record.upload_id,
                 openai_file_id=file_id,
                 sha256=hashlib.sha256(content).hexdigest(),
                 size=len(content),
                 s3_version_id=uploaded.version_id,
+                indexing_in=indexing_in,
             )
         except Exception as error:
             self._forget(file_id)
@@ -156,16 +169,25 @@ class Ingestor:
                 raise  # worth retrying: S3 redelivers the event
             return self._fail(uploaded, record, error)
         if not settled:  # another delivery settled it first: keep theirs, drop ours
-            self._forget(file_id)
-            return self._already_settled(
-                uploaded, self._files.get(record.thread_id, record.upload_id)
-            )
-        return self._result(uploaded, record, FileStatus.INGESTED, openai_file_id=file_id)
+            current = self._files.get(record.thread_id, record.upload_id)
+            if current.openai_file_id != file_id:  # not the one it found again and kept
+                self._forget(file_id)
+            return self._already_settled(uploaded, current)
+        status = FileStatus.INDEXING if indexing_in else FileStatus.INGESTED
+        return self._result(uploaded, record, status, openai_file_id=file_id)
 
-    def _attach(self, thread: Thread, file_id: str, filename: str) -> None:
-        store = self._backend.attach_file(thread, file_id, filename)
-        if store is None or store == thread.vector_store_id:
-            return
+    def _attach(
+        self, thread: Thread, file_id: str, filename: str
+    ) -> tuple[Thread, FileIndex | None]:
+        """Attach the file; a vector store new to the thread is recorded on it first. Returns
+        the thread as attached to, and how indexing the file stands."""
+        store = self._backend.thread_vector_store(thread, filename)
+        if store is not None and store != thread.vector_store_id:
+            thread = thread.model_copy(update={"vector_store_id": self._record(thread, store)})
+        return thread, self._backend.attach_file(thread, file_id, filename)
+
+    def _record(self, thread: Thread, store: str) -> str:
+        """Record `store` as the thread's vector store; return the one it has now."""
         try:
             winner = self._threads.set_vector_store(thread.user_id, thread.thread_id, store)
         except Exception:
@@ -173,8 +195,7 @@ class Ingestor:
             raise
         if winner != store:  # a concurrent upload gave the thread its store first
             self._backend.delete_vector_store(store)
-            with_winner = thread.model_copy(update={"vector_store_id": winner})
-            self._backend.attach_file(with_winner, file_id, filename)
+        return winner
 
     def _reject(
         self, uploaded: UploadedObject, record: FileRecord, error: InvalidRequestError

@@ -133,7 +133,7 @@ def s3_client() -> S3Client:
 def file_store() -> FileStore:
     from threadline.files import FileStore
 
-    return FileStore(table())
+    return FileStore(table(), backend=backend)
 
 
 @cache

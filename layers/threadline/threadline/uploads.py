@@ -307,6 +307,7 @@ class Uploads:
         return upload
 
     def list_files(self, user_id: str, thread_id: str) -> list[FileRecord]:
-        """The thread's uploads, oldest first; NotFoundError if the thread is not the user's."""
+        """The thread's uploads, oldest first, those OpenAI has finished indexing settled;
+        NotFoundError if the thread is not the user's."""
         self._threads.get(user_id, thread_id)
-        return self._files.list(thread_id)
+        return self._files.current(thread_id)

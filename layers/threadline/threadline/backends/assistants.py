@@ -16,6 +16,7 @@ from openai.types.beta.threads import Run
 
 from threadline.assistant_config import AssistantConfig
 from threadline.backends.base import (
+    FileIndex,
     GeneratedFile,
     RunContext,
     RunHandle,
@@ -46,6 +47,7 @@ _STATUS = {
 FINGERPRINT_KEY = "threadline_fingerprint"
 ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action"})
 RECENT_RUNS = 5  # one thread runs one Threadline run at a time: ours is among the newest
+RECENT_MESSAGES = 100  # an attach retried after its reply was lost finds its message here
 
 
 class AssistantsBackend(OpenAIFiles):
@@ -184,7 +186,15 @@ class AssistantsBackend(OpenAIFiles):
             settled=status.is_terminal,
         )
 
-    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
+    def thread_vector_store(self, thread: Thread, filename: str) -> str | None:
+        """OpenAI keeps the thread's vector store itself."""
+        return None
+
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> FileIndex | None:
+        """Nothing of ours to wait for: OpenAI indexes an attachment into the thread's own
+        store, and a run waits (up to a minute) for that store's files to be processed."""
+        if self._attached(thread.remote_id, file_id):  # by an attempt whose reply was lost
+            return None
         tools: list[Any] = [{"type": "code_interpreter"}]
         if supports_file_search(filename):
             tools.append({"type": "file_search"})
@@ -196,6 +206,17 @@ class AssistantsBackend(OpenAIFiles):
                 attachments=[{"file_id": file_id, "tools": tools}],
             )
         return None
+
+    def _attached(self, thread_remote_id: str, file_id: str) -> bool:
+        with translated_errors("list messages"):
+            recent = self._client.beta.threads.messages.list(
+                thread_remote_id, order="desc", limit=RECENT_MESSAGES
+            ).data
+        return any(
+            attachment.file_id == file_id
+            for message in recent
+            for attachment in message.attachments or []
+        )
 
     def download_generated_file(self, file: GeneratedFile) -> bytes:
         return self._file_content(file.file_id)

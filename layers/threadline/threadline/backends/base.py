@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -50,6 +51,14 @@ class GeneratedFile(BaseModel):
     container_id: str | None = None
 
 
+class FileIndex(BaseModel):
+    """How file search's indexing of a file in a vector store stands (OpenAI's statuses):
+    only a `completed` file can be found by a search."""
+
+    status: Literal["in_progress", "completed", "failed", "cancelled"]
+    error: str | None = None
+
+
 class RunView(BaseModel):
     """One normalised look at a remote run."""
 
@@ -66,8 +75,9 @@ class RunView(BaseModel):
 
 
 class RunContext(BaseModel):
-    """What a run may use of its thread: its ingested files for code interpreter, its vector
-    store for file search (built by `threadline.files.run_context`)."""
+    """What a run may use of its thread: its files at OpenAI for code interpreter, its vector
+    store for file search, which finds only the files indexed there (built by
+    `threadline.files.run_context`)."""
 
     file_ids: list[str] = Field(default_factory=list)
     vector_store_id: str | None = None
@@ -123,21 +133,40 @@ class AssistantBackend(Protocol):
 
     # -- files -----------------------------------------------------------------------------
 
-    def upload_file(self, filename: str, content: bytes) -> str:
-        """Upload for the hosted tools (purpose "assistants"); return the OpenAI file id."""
+    def upload_file(
+        self, filename: str, content: bytes, *, upload_id: str, not_before: datetime
+    ) -> str:
+        """Upload for the hosted tools (purpose "assistants"); return the OpenAI file id.
+
+        The remote file is named after the upload (`remote_filename`): one of that name made
+        since `not_before` (an earlier attempt whose reply was lost) is returned instead of
+        uploading again.
+        """
         ...
 
     def delete_file(self, file_id: str) -> None:
         """Delete an OpenAI file; one already gone counts as deleted."""
         ...
 
-    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
-        """Make an uploaded file available to the thread's runs.
+    def thread_vector_store(self, thread: Thread, filename: str) -> str | None:
+        """The vector store file search finds this file in: the thread's, or a new one on
+        first use (found again if a create whose reply was lost made it already). None when
+        the file is not for file search or the backend keeps no vector store of ours.
 
-        Returns the thread's vector store id when the file went into one (a new store on
-        first use: the caller records it on the thread), else the thread's current one
-        (None for a backend that keeps no vector store of ours).
+        A store the thread does not have yet must be recorded on it (`set_vector_store`)
+        before anything goes into it, so that whatever fails later, cleanup finds it.
         """
+        ...
+
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> FileIndex | None:
+        """Make an uploaded file available to the thread's runs (into the thread's recorded
+        vector store, if `thread_vector_store` gave one). Returns how indexing it stands
+        there; None when nothing of ours indexes it. Attaching it again changes nothing."""
+        ...
+
+    def file_index(self, vector_store_id: str, file_id: str) -> FileIndex:
+        """How indexing a file added to a vector store stands now; a file the store no longer
+        holds has failed."""
         ...
 
     def delete_vector_store(self, vector_store_id: str) -> None:

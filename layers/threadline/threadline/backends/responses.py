@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from threadline.assistant_config import AssistantConfig
 from threadline.backends.base import (
+    FileIndex,
     GeneratedFile,
     RunContext,
     RunHandle,
@@ -31,8 +32,14 @@ from threadline.backends.base import (
     poll_hint_seconds,
     translated_errors,
 )
-from threadline.backends.openai_files import OpenAIFiles, supports_file_search
-from threadline.errors import NotFoundError, ThreadlineError
+from threadline.backends.openai_files import (
+    LIST_PAGE_SIZE,
+    OpenAIFiles,
+    created_since,
+    index_of,
+    supports_file_search,
+)
+from threadline.errors import NotFoundError
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -50,12 +57,13 @@ _STATUS = {
 
 
 SETTLED = frozenset({"completed", "failed", "cancelled", "incomplete"})
+THREAD_KEY = "threadline_thread_id"  # a vector store's metadata: the thread it is for
 
 
 class ResponsesBackend(OpenAIFiles):
     """Uploaded files reach code interpreter through the container's `file_ids` (every run's
     RunContext) and, for the types it can index, file search through the thread's vector
-    store, made on the first such upload."""
+    store, made on the first such upload (and found by its metadata if its reply was lost)."""
 
     name = "responses"
 
@@ -122,12 +130,12 @@ class ResponsesBackend(OpenAIFiles):
 
     def get_run(self, handle: RunHandle) -> RunView:
         response, poll_after = self._retrieve(handle.run_remote_id)
-        return _view(response, handle, poll_after)
+        return self._view(response, handle, poll_after)
 
     def cancel_run(self, handle: RunHandle) -> RunView:
         with translated_errors("cancel response"):
             response = self._client.responses.cancel(handle.run_remote_id)
-        return _view(response, handle, None)
+        return self._view(response, handle, None)
 
     def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
         try:
@@ -152,25 +160,34 @@ class ResponsesBackend(OpenAIFiles):
         with translated_errors("delete response", gone_is_done=True):
             self._client.responses.delete(remote_id)
 
-    def attach_file(self, thread: Thread, file_id: str, filename: str) -> str | None:
+    def thread_vector_store(self, thread: Thread, filename: str) -> str | None:
         if not supports_file_search(filename):
-            return thread.vector_store_id  # code interpreter gets it from RunContext.file_ids
-        vector_store_id = thread.vector_store_id
-        created = vector_store_id is None
-        if vector_store_id is None:
-            with translated_errors("create vector store"):
-                vector_store_id = self._client.vector_stores.create(
-                    name=f"threadline {thread.thread_id}",
-                    metadata={"threadline_thread_id": thread.thread_id},
-                ).id
-        try:
-            with translated_errors("add file to vector store"):
-                self._client.vector_stores.files.create(vector_store_id, file_id=file_id)
-        except ThreadlineError:
-            if created:  # nobody knows this store yet: it must not outlive the failure
-                self.delete_vector_store(vector_store_id)
-            raise
-        return vector_store_id
+            return None  # code interpreter gets it from RunContext.file_ids
+        if thread.vector_store_id is not None:
+            return thread.vector_store_id
+        with translated_errors("find or create vector store"):
+            newest = self._client.vector_stores.list(order="desc", limit=LIST_PAGE_SIZE)
+            for store in created_since(newest, thread.created_at):
+                if (store.metadata or {}).get(THREAD_KEY) == thread.thread_id:
+                    return store.id
+            return self._client.vector_stores.create(
+                name=f"threadline {thread.thread_id}", metadata={THREAD_KEY: thread.thread_id}
+            ).id
+
+    def attach_file(self, thread: Thread, file_id: str, filename: str) -> FileIndex | None:
+        if not supports_file_search(filename):
+            return None
+        if thread.vector_store_id is None:
+            raise ValueError("the thread's vector store must be recorded before it is used")
+        # Looked up first: a file an earlier attempt added is not added again, whatever
+        # OpenAI would answer to a second add.
+        index = self._indexed(thread.vector_store_id, file_id)
+        if index is not None:
+            return index
+        with translated_errors("add file to vector store"):
+            return index_of(
+                self._client.vector_stores.files.create(thread.vector_store_id, file_id=file_id)
+            )
 
     def download_generated_file(self, file: GeneratedFile) -> bytes:
         if file.container_id is None:
@@ -179,6 +196,47 @@ class ResponsesBackend(OpenAIFiles):
             return self._client.containers.files.content.retrieve(
                 file.file_id, container_id=file.container_id
             ).read()
+
+    def _view(self, response: Response, handle: RunHandle, poll_after: float | None) -> RunView:
+        status = _STATUS[response.status or "queued"]
+        tool_calls = [
+            ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
+            for item in response.output
+            if item.type == "function_call"
+        ]
+        # Calls in a response that did not complete (incomplete, failed, cancelled) are never
+        # answered: the run ends, and the thread's head stays where it was.
+        if status is RunStatus.COMPLETED and tool_calls:
+            status = RunStatus.REQUIRES_ACTION
+        return RunView(
+            status=status,
+            tool_calls=tool_calls if status is RunStatus.REQUIRES_ACTION else [],
+            output_text=response.output_text or None if status.is_terminal else None,
+            usage=handle.carried_usage + _usage(response),
+            error=_error(response),
+            poll_after_seconds=poll_after,
+            generated_files=self._generated_files(response) if status.is_terminal else [],
+            settled=response.status in SETTLED,
+        )
+
+    def _generated_files(self, response: Response) -> list[GeneratedFile]:
+        """The files code interpreter wrote: those the answer cites, under the name it gives
+        them, and those it did not cite, found in the containers the response ran code in
+        (only the assistant's: the user's uploads are there too)."""
+        found = {file.file_id: file for file in _cited_files(response)}
+        containers = [
+            item.container_id for item in response.output if item.type == "code_interpreter_call"
+        ]
+        for container_id in dict.fromkeys(containers):
+            with translated_errors("list container files"):
+                for file in self._client.containers.files.list(container_id):
+                    if file.source == "assistant" and file.id not in found:
+                        found[file.id] = GeneratedFile(
+                            file_id=file.id,
+                            filename=file.path.rpartition("/")[2],
+                            container_id=container_id,
+                        )
+        return list(found.values())
 
     def _create(
         self,
@@ -227,29 +285,6 @@ def _hosted_tools(assistant: AssistantConfig, context: RunContext) -> list[dict[
     return tools
 
 
-def _view(response: Response, handle: RunHandle, poll_after: float | None) -> RunView:
-    status = _STATUS[response.status or "queued"]
-    tool_calls = [
-        ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
-        for item in response.output
-        if item.type == "function_call"
-    ]
-    # Calls in a response that did not complete (incomplete, failed, cancelled) are never
-    # answered: the run ends, and the thread's head stays where it was.
-    if status is RunStatus.COMPLETED and tool_calls:
-        status = RunStatus.REQUIRES_ACTION
-    return RunView(
-        status=status,
-        tool_calls=tool_calls if status is RunStatus.REQUIRES_ACTION else [],
-        output_text=response.output_text or None if status.is_terminal else None,
-        usage=handle.carried_usage + _usage(response),
-        error=_error(response),
-        poll_after_seconds=poll_after,
-        generated_files=_generated_files(response),
-        settled=response.status in SETTLED,
-    )
-
-
 def _usage(response: Response) -> Usage:
     if response.usage is None:
         return Usage()
@@ -268,7 +303,7 @@ def _error(response: Response) -> str | None:
     return None
 
 
-def _generated_files(response: Response) -> list[GeneratedFile]:
+def _cited_files(response: Response) -> list[GeneratedFile]:
     files = []
     for item in response.output:
         if item.type != "message":
