@@ -300,6 +300,28 @@ def test_files_and_stores_found_again_go_with_their_thread(world: World) -> None
     assert world.server.state.vector_stores == {}
 
 
+def test_what_an_ingest_that_gave_up_made_goes_with_the_thread(world: World) -> None:
+    """Every delivery of the upload lost its create reply: the record never learnt of the
+    file (or the store), yet cleanup finds both by the names they were made with."""
+    thread = world.new_thread("alice")
+    world.server.faults.add(Fault.lost_reply(), method="POST", path="/v1/files")
+    _ticket, uploaded = world.upload(thread, "notes.md", b"# Notes\n", "text/markdown")
+    with pytest.raises(TransientBackendError):
+        world.ingestor().ingest(uploaded)  # the last retry S3 makes
+    if world.backend.name == "responses":
+        store = world.backend.thread_vector_store(thread, "notes.md")  # a lost reply's store
+        assert store is not None
+    assert world.openai_files() != {}
+    assert world.files.list(thread.thread_id)[0].openai_file_id is None
+    world.clock.advance(IDLE)
+
+    report = world.cleaner().run(deadline_ms=plenty_of_time)
+
+    assert (report.threads_deleted, report.failures) == (1, [])
+    assert world.openai_files() == {}
+    assert world.server.state.vector_stores == {}
+
+
 @pytest.mark.parametrize(
     "cursor",
     ["not-a-cursor", encode_cursor("[1, 2]"), encode_cursor('{"PK": "USER#x"}')],

@@ -134,10 +134,19 @@ class Cleaner:
                 f"the thread lives in the {thread.backend} backend, not {self._backend.name}"
             )
         for record in self._files.list(thread.thread_id):
-            if record.openai_file_id:
-                self._backend.delete_file(record.openai_file_id)
-        if thread.vector_store_id:
-            self._backend.delete_vector_store(thread.vector_store_id)
+            # An upload that never settled may still have made a file (a lost create reply).
+            made = (
+                [record.openai_file_id]
+                if record.openai_file_id
+                else self._backend.files_made_for(
+                    record.filename, upload_id=record.upload_id, not_before=record.created_at
+                )
+            )
+            for file_id in made:
+                self._backend.delete_file(file_id)
+        vector_store_id = thread.vector_store_id or self._backend.vector_store_made_for(thread)
+        if vector_store_id:
+            self._backend.delete_vector_store(vector_store_id)
         self._backend.delete_thread(thread.remote_id)
         made = {
             *self._runs.remote_objects(thread.thread_id),

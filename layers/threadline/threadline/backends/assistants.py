@@ -139,6 +139,10 @@ class AssistantsBackend(OpenAIFiles):
             return self.get_run(handle)
         return self._view(run, handle, None)
 
+    def vector_store_made_for(self, thread: Thread) -> str | None:
+        """OpenAI keeps an Assistants thread's vector store itself."""
+        return None
+
     def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
         """Assistants runs send no webhooks; a run is found again by `start_run` instead."""
         return None

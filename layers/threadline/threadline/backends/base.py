@@ -144,6 +144,16 @@ class AssistantBackend(Protocol):
         """
         ...
 
+    def files_made_for(self, filename: str, *, upload_id: str, not_before: datetime) -> list[str]:
+        """The OpenAI files made for this upload since `not_before`, recorded or not (an
+        upload whose create reply was lost, and whose retries all failed, is found here)."""
+        ...
+
+    def vector_store_made_for(self, thread: Thread) -> str | None:
+        """The vector store made for the thread, recorded or not; None if there is none (or
+        the backend keeps none of ours)."""
+        ...
+
     def delete_file(self, file_id: str) -> None:
         """Delete an OpenAI file; one already gone counts as deleted."""
         ...

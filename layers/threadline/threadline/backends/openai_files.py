@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from openai import OpenAI
+from openai.types import FileObject
 from openai.types.vector_stores import VectorStoreFile
 
 from threadline.backends.base import FileIndex, translated_errors
@@ -72,15 +73,24 @@ class OpenAIFiles:
     def upload_file(
         self, filename: str, content: bytes, *, upload_id: str, not_before: datetime
     ) -> str:
-        name = remote_filename(filename, upload_id)
+        for existing in self._made_for(filename, upload_id, not_before):
+            if existing.bytes == len(content):
+                return existing.id
         with translated_errors("upload file"):
+            return self._client.files.create(
+                file=(remote_filename(filename, upload_id), content), purpose="assistants"
+            ).id
+
+    def files_made_for(self, filename: str, *, upload_id: str, not_before: datetime) -> list[str]:
+        return [made.id for made in self._made_for(filename, upload_id, not_before)]
+
+    def _made_for(self, filename: str, upload_id: str, not_before: datetime) -> list[FileObject]:
+        name = remote_filename(filename, upload_id)
+        with translated_errors("list files"):
             newest = self._client.files.list(
                 purpose="assistants", order="desc", limit=LIST_PAGE_SIZE
             )
-            for existing in created_since(newest, not_before):
-                if existing.filename == name and existing.bytes == len(content):
-                    return existing.id
-            return self._client.files.create(file=(name, content), purpose="assistants").id
+            return [made for made in created_since(newest, not_before) if made.filename == name]
 
     def delete_file(self, file_id: str) -> None:
         with translated_errors("delete file", gone_is_done=True):

@@ -165,14 +165,21 @@ class ResponsesBackend(OpenAIFiles):
             return None  # code interpreter gets it from RunContext.file_ids
         if thread.vector_store_id is not None:
             return thread.vector_store_id
-        with translated_errors("find or create vector store"):
+        found = self.vector_store_made_for(thread)
+        if found is not None:
+            return found
+        with translated_errors("create vector store"):
+            return self._client.vector_stores.create(
+                name=f"threadline {thread.thread_id}", metadata={THREAD_KEY: thread.thread_id}
+            ).id
+
+    def vector_store_made_for(self, thread: Thread) -> str | None:
+        with translated_errors("list vector stores"):
             newest = self._client.vector_stores.list(order="desc", limit=LIST_PAGE_SIZE)
             for store in created_since(newest, thread.created_at):
                 if (store.metadata or {}).get(THREAD_KEY) == thread.thread_id:
                     return store.id
-            return self._client.vector_stores.create(
-                name=f"threadline {thread.thread_id}", metadata={THREAD_KEY: thread.thread_id}
-            ).id
+        return None
 
     def attach_file(self, thread: Thread, file_id: str, filename: str) -> FileIndex | None:
         if not supports_file_search(filename):
