@@ -1,6 +1,7 @@
-"""`make chaos`: many runs through the local stack while the local OpenAI server fails a share
-of its requests in every way it can (HTTP 429 and 500, connection resets, replies lost after
-the work was done, replies held past the client's timeout), then the invariants are checked:
+"""`make chaos`: many runs, and an upload per thread, through the local stack while the local
+OpenAI server fails a share of its requests in every way it can (HTTP 429 and 500, connection
+resets, replies lost after the work was done, replies held past the client's timeout), then
+the invariants are checked:
 
 - every run reached a terminal state, and no thread lock is held;
 - every thread is usable: a last run on it, with the faults off, completes;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import random
 import sys
@@ -29,10 +31,15 @@ from typing import Any
 from local.openai_server import Fault, OpenAIServer
 from local.openai_server.assistants_api import _text_of
 from local.openai_server.responses_api import message_text
+from local.s3_browser import post_presigned
 from local.stack_session import REPO, LocalThreadline, local_threadline
 
 LOG_FILE = REPO / ".local" / "chaos.log"
 CONFIGURATIONS = ("responses-poll", "responses-push", "assistants-poll")
+UPLOADS = (  # one per thread, in turn: for file search (a vector store) or code interpreter
+    ("notes.md", b"# Targets\nNorth: 120k, South: 90k\n", "text/markdown"),
+    ("targets.csv", b"region,target\nNorth,120000\nSouth,90000\n", "text/csv"),
+)
 QUESTIONS = (  # the local model's playbook: plain answers and tool-calling ones
     "Hello there",
     "What is our revenue by region?",
@@ -65,6 +72,7 @@ class Report:
     tokens_spent: int = 0
     tokens_not_in_ledger: int = 0
     locks_held: int = 0
+    uploads: dict[str, int] = field(default_factory=dict)  # by the status they ended in
     faults_injected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -107,10 +115,21 @@ def run_chaos(
         plan[0].extend(rng.choice(QUESTIONS) for _ in range(runs % threads))
         with ThreadPoolExecutor(max_workers=threads) as pool:
             outcomes = list(
-                pool.map(lambda pair: _drive(product, *pair), zip(made, plan, strict=True))
+                pool.map(
+                    lambda job: _drive(product, *job),
+                    zip(made, plan, itertools.cycle(UPLOADS), strict=False),
+                )
             )
         server.faults.clear()
         server.flush_webhooks(timeout=30)
+        product.stack.event_sources.wait_idle(60)  # ingests still being retried
+        report.uploads = dict(
+            Counter(
+                record.status.value
+                for t in made
+                for record in runtime.uploads().list_files(t.user_id, t.thread_id)
+            )
+        )
         for statuses in outcomes:
             report.runs_terminal += sum(status.is_terminal for status in statuses)
             report.runs_completed += sum(status.value == "completed" for status in statuses)
@@ -150,8 +169,20 @@ def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
     return thread
 
 
-def _drive(product: LocalThreadline, thread: Any, questions: list[str]) -> list[Any]:
-    """One thread's runs, one after the other as its lock allows; their final statuses."""
+def _drive(
+    product: LocalThreadline, thread: Any, questions: list[str], upload: tuple[str, bytes, str]
+) -> list[Any]:
+    """One thread's upload, then its runs, one after the other as its lock allows (the
+    upload is ingested meanwhile); the runs' final statuses."""
+    from threadline import runtime
+
+    filename, content, content_type = upload
+    ticket = runtime.uploads().create_upload(
+        thread.user_id, thread.thread_id, filename, content_type, len(content)
+    )
+    status = post_presigned(ticket.url, ticket.fields, filename, content)
+    if status >= 300:
+        raise RuntimeError(f"the upload was refused by S3: {status}")
     return [
         _run_to_the_end(product, thread, f"[{number}] {question}")
         for number, question in enumerate(questions)
@@ -261,7 +292,8 @@ def _row(report: Report) -> str:
         f"({report.runs_completed} completed), threads usable {report.threads_usable}/"
         f"{report.threads}, duplicate messages {report.duplicate_messages}, orphans {orphans}, "
         f"tokens not in ledger {report.tokens_not_in_ledger}/{report.tokens_spent}, "
-        f"locks held {report.locks_held}, faults {sum(report.faults_injected.values())} "
+        f"locks held {report.locks_held}, uploads {report.uploads}, "
+        f"faults {sum(report.faults_injected.values())} "
         f"{report.faults_injected}, {report.seconds:.0f} s "
         f"{'HOLDS' if report.holds else 'BROKEN'}"
     )

@@ -301,7 +301,7 @@ def test_a_refused_attach_deletes_the_uploaded_file(world: World) -> None:
     assert world.versions(ticket.key) == []
 
 
-def test_a_transient_failure_leaves_nothing_and_the_retry_ingests(world: World) -> None:
+def test_a_transient_failure_keeps_the_file_for_the_retry_to_adopt(world: World) -> None:
     thread = world.new_thread("alice")
     ticket, uploaded = world.upload(thread, "notes.txt", b"hello\n")
     failing = FailingBackend(world.backend, "attach_file", TransientBackendError("attach: 503"))
@@ -309,12 +309,12 @@ def test_a_transient_failure_leaves_nothing_and_the_retry_ingests(world: World) 
     with pytest.raises(TransientBackendError):
         world.ingestor(failing).ingest(uploaded)
 
-    assert world.openai_files() == {}
+    (kept,) = world.openai_files()
     assert world.files.get(thread.thread_id, ticket.upload_id).status is FileStatus.PENDING
     assert len(world.versions(ticket.key)) == 1
     retried = world.ingestor().ingest(uploaded)
     assert retried.status is attached_as(world, "notes.txt")
-    assert list(world.openai_files()) == [retried.openai_file_id]
+    assert list(world.openai_files()) == [kept] == [retried.openai_file_id]
 
 
 def test_a_failing_upload_to_openai_records_failed(world: World) -> None:
@@ -483,8 +483,9 @@ def test_a_vector_store_whose_create_reply_was_lost_is_found_again(table: Any) -
 
     (lost,) = world.server.state.vector_stores
     assert world.threads.get("alice", thread.thread_id).vector_store_id is None
-    assert world.openai_files() == {}  # the file it was for was deleted
+    (kept,) = world.openai_files()  # the file it was for waits for the retry
     retried = world.ingestor().ingest(uploaded)
+    assert retried.openai_file_id == kept
     assert retried.status is FileStatus.INDEXING
     assert world.threads.get("alice", thread.thread_id).vector_store_id == lost
     assert list(world.server.state.vector_stores) == [lost]

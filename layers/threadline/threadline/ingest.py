@@ -11,12 +11,12 @@ would let both upload to OpenAI before either settled the record). The record's 
 settle is the lasting guard: once an upload is settled, any later event for it (another
 version of the key, or one after the idempotency record expired) changes nothing.
 
-Never an orphan at OpenAI: if anything fails after the upload, the OpenAI file is deleted;
-a permanent failure settles the record `failed`, a transient one is raised so S3's retry
-starts over. A create whose reply was lost (the file, the thread's vector store) may have
-happened all the same: the retry finds what it made again and adopts it (see
-`threadline.backends.openai_files`). A new vector store is recorded on the thread before
-anything goes into it, so from then on cleanup knows it whatever fails.
+Never an orphan at OpenAI: everything made for an upload is named for it (the file by the
+upload id, the thread's vector store by the thread's metadata) and found again by the next
+attempt, which adopts it, or by cleanup. A permanent failure deletes the OpenAI file and
+settles the record `failed`; a transient one is raised, the file kept, so S3's retry picks
+up where it stopped (see `threadline.backends.openai_files`). A new vector store is recorded
+on the thread before anything goes into it.
 
 A file for file search is recorded `indexing` until OpenAI has indexed it; the next look at
 the thread's files settles it (`threadline.files`).
@@ -164,9 +164,12 @@ class Ingestor:
                 indexing_in=indexing_in,
             )
         except Exception as error:
-            self._forget(file_id)
             if not isinstance(error, ThreadlineError) or isinstance(error, TransientBackendError):
-                raise  # worth retrying: S3 redelivers the event
+                # Worth retrying: S3 redelivers the event. The file stays for the retry to find
+                # again by its name: deleting it would leave what it was already attached to
+                # (an Assistants message) pointing at nothing, beside the retry's own.
+                raise
+            self._forget(file_id)
             return self._fail(uploaded, record, error)
         if not settled:  # another delivery settled it first: keep theirs, drop ours
             current = self._files.get(record.thread_id, record.upload_id)
