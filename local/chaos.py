@@ -47,7 +47,7 @@ QUESTIONS = (  # the local model's playbook: plain answers and tool-calling ones
     "How many customers per region?",
     "Show the table schema",
 )
-SDK_TIMEOUT_SECONDS = 1.0
+SDK_TIMEOUT_SECONDS = 2.0  # generous: a busy machine must not time out what no fault held
 FAULTS = (
     Fault.http_error(429, retry_after=1),
     Fault.http_error(500),
@@ -55,6 +55,7 @@ FAULTS = (
     Fault.lost_reply(),
     Fault.slow_reply(SDK_TIMEOUT_SECONDS + 0.5),
 )
+PURGE_ATTEMPTS = 5
 # OpenAI retries a webhook for three days; the local server's few quick retries stand in.
 WEBHOOK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0)
 
@@ -148,12 +149,27 @@ def run_chaos(
             for user, tokens in spent.items()
         )
         for thread in made:
-            current = runtime.thread_store().get(thread.user_id, thread.thread_id)
-            runtime.thread_store().claim_for_purge(current, idle_for=timedelta(0))
-            runtime.cleaner().purge(current)
+            _delete(runtime, thread)
         report.orphaned_objects = _left_at(server)
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def _delete(runtime: Any, thread: Any) -> None:
+    """Delete the thread as cleanup does, trying again while OpenAI fails transiently (the
+    hourly cleanup retries a thread it could not finish on its next pass)."""
+    from threadline.errors import TransientBackendError
+
+    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+    runtime.thread_store().claim_for_purge(current, idle_for=timedelta(0))
+    for attempt in range(PURGE_ATTEMPTS):
+        try:
+            runtime.cleaner().purge(current)
+        except TransientBackendError:
+            if attempt == PURGE_ATTEMPTS - 1:
+                raise
+        else:
+            return
 
 
 def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
