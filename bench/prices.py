@@ -1,7 +1,7 @@
 """The one price table the cost model uses: AWS list prices, us-east-1, read 2026-11.
 
-Source: /work/shared/notes/local-aws-and-openai.md ("AWS prices for cost models"). Free tiers
-are left out: the model prices usage beyond them.
+Source: the AWS pricing pages for Step Functions, Lambda (arm64) and DynamoDB on-demand, as
+published for us-east-1. Free tiers are left out: the model prices usage beyond them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's RunMetrics, published for real: one EMF document per finished run.
+"""Run metrics: one EMF document per finished run.
 
 Dimensions stay low-cardinality (assistant, model, backend, status): never user or thread ids.
 """
