@@ -56,6 +56,7 @@ FAULTS = (
     Fault.slow_reply(SDK_TIMEOUT_SECONDS + 0.5),
 )
 PURGE_ATTEMPTS = 5
+WEBHOOK_DRAIN_SECONDS = 600
 # OpenAI retries a webhook for three days; the local server's few quick retries stand in.
 WEBHOOK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0)
 
@@ -122,7 +123,7 @@ def run_chaos(
                 )
             )
         server.faults.clear()
-        server.flush_webhooks(timeout=30)
+        _drain_webhooks(server)
         product.stack.event_sources.wait_idle(60)  # ingests still being retried
         report.uploads = dict(
             Counter(
@@ -141,7 +142,7 @@ def run_chaos(
         )
         report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
         report.threads_usable = sum(_last_run_completes(product, t) for t in made)
-        server.flush_webhooks(timeout=30)
+        _drain_webhooks(server)
         spent = _tokens_by_user(server)
         report.tokens_spent = sum(spent.values())
         report.tokens_not_in_ledger = sum(
@@ -153,6 +154,13 @@ def run_chaos(
         report.orphaned_objects = _left_at(server)
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def _drain_webhooks(server: OpenAIServer) -> None:
+    """Wait until every webhook was delivered or given up: a backlog (hundreds of responses,
+    each handled in turn) must not be read as responses nobody counted."""
+    if not server.flush_webhooks(timeout=WEBHOOK_DRAIN_SECONDS):
+        raise TimeoutError(f"webhooks still queued after {WEBHOOK_DRAIN_SECONDS} s")
 
 
 def _delete(runtime: Any, thread: Any) -> None:
