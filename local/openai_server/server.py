@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 Handler = Callable[..., Response]
 
 TICK_SECONDS = 0.005
+HELD_FLUSH_SECONDS = 60.0  # a bound for a test's failure, not a wait it relies on
 SHUTDOWN_POLL_SECONDS = 0.05  # how quickly .stop() is noticed by the HTTP server thread
 BETA_PREFIXES = ("/v1/assistants", "/v1/threads")
 
@@ -204,12 +205,14 @@ class OpenAIServer:
         """Collect the webhooks emitted inside the block instead of delivering them, so a test
         that plays the webhook's part itself is the only actor that can."""
         held: list[tuple[str, bytes, dict[str, str]]] = []
-        if not self.flush_webhooks():
+        # Earlier deliveries (each a whole webhook handler run) may take a while on a busy
+        # machine: wait for them to end, not for a fixed time.
+        if not self.flush_webhooks(timeout=HELD_FLUSH_SECONDS):
             raise TimeoutError("earlier webhooks are still being delivered")
         sender, self.webhook_sender = self.webhook_sender, lambda *delivery: held.append(delivery)
         try:
             yield held
-            if not self.flush_webhooks():
+            if not self.flush_webhooks(timeout=HELD_FLUSH_SECONDS):
                 raise TimeoutError("webhooks emitted in the block are still queued")
         finally:
             self.webhook_sender = sender

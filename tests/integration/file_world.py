@@ -161,7 +161,7 @@ class World:
             context if with_files else context.model_copy(update={"file_ids": []}),
             owner=RunOwner(thread_id=thread.thread_id, user_id=thread.user_id, run_id="run_1"),
         )
-        for _ in range(500):
+        for _ in range(6000):  # bounded: it returns once the condition holds
             view = self.backend.get_run(handle)
             if view.status.is_terminal:
                 return handle, view

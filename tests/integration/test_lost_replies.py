@@ -78,7 +78,7 @@ def start_state(driver: RunDriver, thread: Thread, message: str) -> RunState:
 def remote_status(state: RunState, until: RunStatus) -> RunStatus:
     """The remote run's status once it is `until` (bounded), read as CheckRun reads it."""
     assert state.handle is not None
-    for _ in range(500):
+    for _ in range(6000):  # bounded: it returns once the condition holds
         status = runtime.backend().get_run(state.handle).status
         if status is until:
             return status

@@ -36,7 +36,7 @@ def retrieves(driver: RunDriver, response_ids: set[str]) -> int:
 def parked_response(driver: RunDriver, thread_id: str, execution_arn: str) -> str:
     """The response the execution waits for, once its task token is stored (bounded)."""
     run_id = execution_arn.rsplit(":", 1)[-1]
-    for _ in range(1000):
+    for _ in range(6000):  # a bound for failing, not a wait: it returns once parked
         with contextlib.suppress(NotFoundError):
             record = runtime.run_store().get(thread_id, run_id)
             key = {"PK": f"RESPONSE#{record.remote_run_id}", "SK": "WAIT"}
@@ -54,7 +54,7 @@ def test_completed_run_is_woken_by_the_webhook(driver: RunDriver) -> None:
     with server.webhooks_held() as held:
         execution_arn = driver.start(thread, "Hi")
         parked_response(driver, thread.thread_id, execution_arn)
-        for _ in range(1000):
+        for _ in range(6000):
             if held:
                 break
             time.sleep(0.01)
@@ -114,7 +114,7 @@ def test_cancelled_run_in_push_mode(driver: RunDriver) -> None:
     driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
     execution_arn = driver.start(thread, "Think")
     run_id = execution_arn.rsplit(":", 1)[-1]
-    for _ in range(500):
+    for _ in range(6000):  # bounded: it returns once the condition holds
         with contextlib.suppress(NotFoundError):
             record = runtime.run_store().get(thread.thread_id, run_id)
             if record.remote_run_id:

@@ -168,7 +168,7 @@ def test_second_run_on_a_locked_thread_is_refused(driver: RunDriver) -> None:
     thread = driver.new_thread()
     driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
     first = driver.start(thread, "Keep going")
-    for _ in range(500):
+    for _ in range(6000):  # bounded: it returns once the condition holds
         if not thread_is_unlocked(driver, thread.thread_id):
             break
         time.sleep(0.01)
