@@ -80,9 +80,7 @@ class RunSteps:
             assistant,
             self.tools_for(assistant),
             context,
-            owner=RunOwner(
-                thread_id=request.thread_id, user_id=request.user_id, run_id=request.run_id
-            ),
+            owner=RunOwner.model_validate(request, from_attributes=True),
         )
         self.runs().mark_started(
             request.thread_id,
@@ -152,7 +150,12 @@ class RunSteps:
             tools, state.pending_tool_calls, timeout_seconds=self.settings.tool_timeout_seconds
         )
         handle = self.backend().submit_tool_outputs(
-            handle, outputs, assistant, tools, state.context, owner=_owner(state)
+            handle,
+            outputs,
+            assistant,
+            tools,
+            state.context,
+            owner=RunOwner.model_validate(state, from_attributes=True),
         )
         self.runs().add_tool_round(
             state.thread_id,
@@ -293,10 +296,6 @@ class RunSteps:
         except ThreadlineError:
             return state
         return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
-
-
-def _owner(state: RunState) -> RunOwner:
-    return RunOwner(thread_id=state.thread_id, user_id=state.user_id, run_id=state.run_id)
 
 
 def _finished(view: RunView) -> dict[str, object]:
