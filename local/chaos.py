@@ -143,7 +143,7 @@ def run_chaos(
         report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
         report.threads_usable = sum(_last_run_completes(product, t) for t in made)
         _drain_webhooks(server)
-        spent = _tokens_by_user(server)
+        spent = tokens_by_user(server)
         report.tokens_spent = sum(spent.values())
         report.tokens_not_in_ledger = sum(
             abs(tokens - runtime.usage_ledger().today(user).total_tokens)
@@ -251,7 +251,7 @@ def _last_run_completes(product: LocalThreadline, thread: Any) -> bool:
     return _run_to_the_end(product, thread, "Are you still there?").value == "completed"
 
 
-def _tokens_by_user(server: OpenAIServer) -> Counter[str]:
+def tokens_by_user(server: OpenAIServer) -> Counter[str]:
     """Every token the server's model spent, by the user named in the object's metadata."""
     spent: Counter[str] = Counter()
     with server.lock:

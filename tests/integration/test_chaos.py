@@ -19,7 +19,4 @@ def test_every_invariant_holds_under_random_faults(configuration: str) -> None:
     assert report.duplicate_messages == 0
     assert report.orphaned_objects == dict.fromkeys(report.orphaned_objects, 0)
     assert report.tokens_spent > 0
-    # Known gap (docs/reliability.md): Assistants runs send no webhooks, so the tokens of a
-    # remote run whose Threadline run failed before it settled are never read again.
-    gap = configuration.startswith("assistants") and report.runs_completed < report.runs
-    assert report.tokens_not_in_ledger == 0 or gap
+    assert report.tokens_not_in_ledger == 0

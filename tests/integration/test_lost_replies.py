@@ -6,16 +6,17 @@ once, and the recorded outcome is what happened remotely. Both backends, on the 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from local.chaos import history_at_server
+from local.chaos import history_at_server, tokens_by_user
 from local.openai_server import Fault, Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
+from threadline.backends.base import RunView
 from threadline.ids import new_id
 from threadline.models import RunStatus
 from threadline.run_state import CaughtError, RunState
@@ -23,6 +24,7 @@ from threadline.threads import Thread
 
 SDK_TIMEOUT = "1"  # seconds; a reply held longer is one the client gave up on
 CREATE_PATH = {"responses": "/v1/responses", "assistants": "/v1/threads/*/runs"}
+CANCEL_PATH = {"responses": "/v1/responses/*/cancel", "assistants": "/v1/threads/*/runs/*/cancel"}
 SCHEMA_CALL = ("get_table_schema", {"table_name": "sales"})
 
 
@@ -75,15 +77,19 @@ def start_state(driver: RunDriver, thread: Thread, message: str) -> RunState:
     return RunState.model_validate(driver.product.stack.invoke("StartRunFunction", request))
 
 
-def remote_status(state: RunState, until: RunStatus) -> RunStatus:
-    """The remote run's status once it is `until` (bounded), read as CheckRun reads it."""
+def remote_view(state: RunState, until: Callable[[RunView], bool]) -> RunView:
+    """The remote run as CheckRun reads it, once `until` holds for it (bounded)."""
     assert state.handle is not None
     for _ in range(6000):  # bounded: it returns once the condition holds
-        status = runtime.backend().get_run(state.handle).status
-        if status is until:
-            return status
+        view = runtime.backend().get_run(state.handle)
+        if until(view):
+            return view
         time.sleep(0.01)
-    raise TimeoutError(f"{state.handle.run_remote_id} never became {until}")
+    raise TimeoutError(f"{state.handle.run_remote_id} never got there")
+
+
+def remote_status(state: RunState, until: RunStatus) -> RunStatus:
+    return remote_view(state, lambda view: view.status is until).status
 
 
 def invoke(driver: RunDriver, function: str, state: RunState) -> dict[str, Any]:
@@ -160,6 +166,50 @@ def test_a_run_that_fails_with_tool_calls_unanswered_leaves_the_thread_usable(
     assert run.usage.total_tokens > 0, "the tokens the model spent are counted"
     assert runtime.usage_ledger().today(driver.user_id).total_tokens == run.usage.total_tokens
     assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
+
+
+def test_a_remote_run_its_run_could_not_stop_is_counted_by_the_next_run(
+    driver: RunDriver,
+) -> None:
+    """FinishRun's cancel fails. A response that asked for tools has settled: FinishRun looks
+    once more and counts it. An Assistants run waits for its outputs and sends no webhook:
+    the thread's next run stops it and counts it once it settled."""
+    thread = driver.new_thread()
+    openai = driver.product.openai
+    openai.script.push(Step.call(*SCHEMA_CALL), key=thread.remote_id)
+    state = start_state(driver, thread, "Schema, then nothing")
+    remote_status(state, until=RunStatus.REQUIRES_ACTION)
+    openai.faults.add(Fault.http_error(503), path=CANCEL_PATH[backend_name()])
+    caught = CaughtError(Error="TransientBackendError", Cause="retrieve response: 503")
+    invoke(driver, "FinishRunFunction", state.model_copy(update={"error": caught}))
+
+    assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
+
+    spent = tokens_by_user(openai)[driver.user_id]
+    assert spent > 0
+    assert runtime.usage_ledger().today(driver.user_id).total_tokens == spent
+
+
+def test_a_remote_run_that_settles_after_its_thread_last_ran_is_counted_by_cleanup(
+    driver: RunDriver,
+) -> None:
+    thread = driver.new_thread()
+    openai = driver.product.openai
+    openai.script.push(Step.call(*SCHEMA_CALL), key=thread.remote_id)
+    state = start_state(driver, thread, "Schema, then nothing")
+    remote_status(state, until=RunStatus.REQUIRES_ACTION)
+    openai.faults.add(Fault.http_error(503), path=CANCEL_PATH[backend_name()])
+    caught = CaughtError(Error="TransientBackendError", Cause="retrieve response: 503")
+    invoke(driver, "FinishRunFunction", state.model_copy(update={"error": caught}))
+    assert state.handle is not None
+    runtime.backend().cancel_run(state.handle)  # stopped at OpenAI after the run ended
+    remote_view(state, until=lambda view: view.settled)
+    spent = tokens_by_user(openai)[driver.user_id]
+
+    runtime.cleaner().purge(runtime.thread_store().get(driver.user_id, thread.thread_id))
+
+    assert spent > 0
+    assert runtime.usage_ledger().today(driver.user_id).total_tokens == spent
 
 
 def test_a_tool_round_cancelled_at_the_deadline_leaves_the_thread_usable(

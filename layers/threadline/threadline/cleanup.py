@@ -147,6 +147,9 @@ class Cleaner:
         vector_store_id = thread.vector_store_id or self._backend.vector_store_made_for(thread)
         if vector_store_id:
             self._backend.delete_vector_store(vector_store_id)
+        # Runs no webhook counted go with the thread: count them now or never.
+        settled = self._backend.settled_runs(thread.remote_id)
+        self._usage.count_uncounted(thread.user_id, thread.thread_id, settled, self._now())
         self._backend.delete_thread(thread.remote_id)
         made = {
             *self._runs.remote_objects(thread.thread_id),

@@ -255,12 +255,15 @@ class RunSteps:
 
     def _count_usage(self, state: RunState, now: datetime) -> None:
         """Count the tokens of each of the run's remote responses that settled, once each.
-        One still going is counted by its webhook when it settles (`count_remote`)."""
+        One still going is counted by its webhook when it settles (`count_remote`), or, on a
+        backend without webhooks, by a later run of the thread that finds it settled."""
         if state.handle is None:
             return
-        for remote_id, usage in state.handle.finished_usage.items():
-            self.usage().count_once(state.user_id, state.thread_id, remote_id, usage, now)
+        self.usage().count_each(state.user_id, state.thread_id, state.handle.finished_usage, now)
         self.count_settled(state, now)
+        with contextlib.suppress(ThreadlineError):  # best effort: a later run looks again
+            earlier = self.backend().settled_runs(state.handle.thread_remote_id)
+            self.usage().count_uncounted(state.user_id, state.thread_id, earlier, now)
 
     def count_settled(self, state: RunState, now: datetime | None = None) -> bool:
         """Count the current remote response's tokens if it settled and nobody has."""
@@ -289,13 +292,20 @@ class RunSteps:
         remote run reports. Best effort: the outcome is recorded whatever OpenAI answers."""
         if state.handle is None or state.status.is_terminal:
             return state
-        try:
-            view = self.backend().cancel_run(state.handle)
-            if not view.settled:  # an Assistants run is "cancelling" first; look once more
-                view = self.backend().get_run(state.handle)
-        except ThreadlineError:
-            return state
-        return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
+        backend = self.backend()
+        with contextlib.suppress(ThreadlineError):
+            view = backend.cancel_run(state.handle)
+            if view.settled:
+                return _with_usage_of(state, view)
+        # The cancel failed, or the run is still stopping (an Assistants run is "cancelling"
+        # first): look once more. A later run of the thread counts one that never settles.
+        with contextlib.suppress(ThreadlineError):
+            return _with_usage_of(state, backend.get_run(state.handle))
+        return state
+
+
+def _with_usage_of(state: RunState, view: RunView) -> RunState:
+    return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
 
 def _finished(view: RunView) -> dict[str, object]:

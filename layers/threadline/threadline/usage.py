@@ -97,6 +97,28 @@ class UsageLedger:
             ],
         )
 
+    def count_each(
+        self, user_id: str, thread_id: str, usage_by_remote_id: dict[str, Usage], at: datetime
+    ) -> None:
+        """`count_once` for each settled remote object."""
+        for remote_id, usage in usage_by_remote_id.items():
+            self.count_once(user_id, thread_id, remote_id, usage, at)
+
+    def count_uncounted(
+        self, user_id: str, thread_id: str, usage_by_remote_id: dict[str, Usage], at: datetime
+    ) -> None:
+        """`count_each` for the objects not counted yet: one read instead of a refused write
+        for each counted one (a thread's earlier runs are looked at again and again)."""
+        if not usage_by_remote_id:
+            return
+        counted = set(self.counted_objects(thread_id))
+        self.count_each(
+            user_id,
+            thread_id,
+            {key: usage for key, usage in usage_by_remote_id.items() if key not in counted},
+            at,
+        )
+
     def counted_objects(self, thread_id: str) -> list[str]:
         """The remote objects counted for the thread (see `count_once`)."""
         items = items_with_prefix(

@@ -144,8 +144,15 @@ class AssistantsBackend(OpenAIFiles):
         return None
 
     def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
-        """Assistants runs send no webhooks; a run is found again by `start_run` instead."""
+        """Assistants runs send no webhooks; a settled run is found by `settled_runs`."""
         return None
+
+    def settled_runs(self, thread_remote_id: str) -> dict[str, Usage]:
+        return {
+            run.id: _usage(run)
+            for run in self._recent_runs(thread_remote_id)
+            if _STATUS[run.status].is_terminal and "run_id" in (run.metadata or {})
+        }
 
     def delete_run_object(self, remote_id: str) -> None:
         """Runs are deleted with their thread."""
@@ -153,18 +160,20 @@ class AssistantsBackend(OpenAIFiles):
     def _settle_active_runs(self, thread_remote_id: str, run_id: str) -> Run | None:
         """The thread's remote run for Threadline run `run_id`, if one was made already;
         active runs made for other (ended) Threadline runs are cancelled on the way."""
-        with translated_errors("list runs"):
-            recent = self._client.beta.threads.runs.list(
-                thread_remote_id, order="desc", limit=RECENT_RUNS
-            ).data
         ours = None
-        for run in recent:
+        for run in self._recent_runs(thread_remote_id):
             if (run.metadata or {}).get("run_id") == run_id:
                 ours = ours or run
             elif run.status in ACTIVE_STATUSES:
                 with translated_errors("cancel stale run", gone_is_done=True):
                     self._client.beta.threads.runs.cancel(run.id, thread_id=thread_remote_id)
         return ours
+
+    def _recent_runs(self, thread_remote_id: str) -> list[Run]:
+        with translated_errors("list runs"):
+            return self._client.beta.threads.runs.list(
+                thread_remote_id, order="desc", limit=RECENT_RUNS
+            ).data
 
     def _awaits_outputs(self, handle: RunHandle, outputs: list[ToolOutput]) -> bool:
         with translated_errors("retrieve run"):

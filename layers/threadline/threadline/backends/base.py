@@ -126,6 +126,12 @@ class AssistantBackend(Protocol):
         and counted when its webhook arrives)."""
         ...
 
+    def settled_runs(self, thread_remote_id: str) -> dict[str, Usage]:
+        """The final usage of the thread's recent Threadline remote runs that settled, by
+        remote id: how a run that sends no webhook (Assistants) and whose Threadline run ended
+        before it settled is counted after all. Empty where webhooks do that (Responses)."""
+        ...
+
     def delete_run_object(self, remote_id: str) -> None:
         """Delete one remote object a run made (a response); one already gone counts as
         deleted. A no-op where a run's objects go with their thread."""

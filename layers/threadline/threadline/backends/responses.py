@@ -156,6 +156,10 @@ class ResponsesBackend(OpenAIFiles):
             return None
         return owner, _usage(response)
 
+    def settled_runs(self, thread_remote_id: str) -> dict[str, Usage]:
+        """Every response is counted by its run or its webhook (`settled_usage`)."""
+        return {}
+
     def delete_run_object(self, remote_id: str) -> None:
         with translated_errors("delete response", gone_is_done=True):
             self._client.responses.delete(remote_id)
