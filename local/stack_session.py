@@ -206,10 +206,11 @@ def _deliver_through_local_api(
 
     from local.http_api import LocalHttpApi
 
-    client = Client(LocalHttpApi(session))
+    api = LocalHttpApi(session)
 
     def deliver(url: str, body: bytes, headers: dict[str, str]) -> None:
-        answer = client.post(urlsplit(url).path, data=body, headers=headers)
+        # A client per delivery: they run on several threads at once.
+        answer = Client(api, use_cookies=False).post(urlsplit(url).path, data=body, headers=headers)
         if not 200 <= answer.status_code < 300:
             raise OSError(f"webhook answered {answer.status_code}")
 

@@ -6,11 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
-import queue
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local.openai_server.engine import new_id
@@ -19,6 +19,7 @@ WebhookSender = Callable[[str, bytes, dict[str, str]], None]
 
 DELIVERY_TIMEOUT_SECONDS = 2.0
 RETRY_DELAYS_SECONDS = (0.05, 0.2, 0.5)  # so at most four attempts
+DELIVERY_WORKERS = 4
 
 
 def signing_key(secret: str) -> bytes:
@@ -59,14 +60,14 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str]) -> None:
 
 
 class WebhookDispatcher:
-    """Delivers queued events from one daemon thread, retrying a few times on failure."""
+    """Delivers queued events from a few threads at once, as OpenAI does (in no guaranteed
+    order), retrying each a few times on failure."""
 
     def __init__(self, sender: Callable[[], WebhookSender]) -> None:
         self._sender = sender  # looked up per delivery, so tests can swap it at any time
-        self._queue: queue.Queue[tuple[str, bytes, dict[str, str]] | None] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
-        self._thread: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self.retry_delays = RETRY_DELAYS_SECONDS
         self.delivered = 0
         self.failed = 0
@@ -74,30 +75,28 @@ class WebhookDispatcher:
     def enqueue(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         with self._idle:
             self._pending += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="webhooks", daemon=True)
-                self._thread.start()
-        self._queue.put((url, body, headers))
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="webhooks")
+            self._executor.submit(self._work, url, body, headers)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self) -> None:
+        """Drop what is still queued; a delivery under way ends on its own."""
         with self._idle:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=DELIVERY_TIMEOUT_SECONDS)
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            ok = self._deliver(*job)
-            with self._idle:
-                self._pending -= 1
-                self.delivered += ok
-                self.failed += not ok
-                self._idle.notify_all()
+    def _work(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        ok = self._deliver(url, body, headers)
+        with self._idle:
+            self._pending -= 1
+            self.delivered += ok
+            self.failed += not ok
+            self._idle.notify_all()
 
     def _deliver(self, url: str, body: bytes, headers: dict[str, str]) -> bool:
         for delay in (0.0, *self.retry_delays):
