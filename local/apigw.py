@@ -63,9 +63,17 @@ def http_api_event(
     if claims is not None:
         event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     if raw is not None:
-        if is_text:
-            event["body"] = raw.decode()
-        else:
+        text = _utf8(raw) if is_text else None
+        if text is not None:
+            event["body"] = text
+        else:  # binary, or labelled text but not UTF-8: API Gateway passes it base64-encoded
             event["body"] = base64.b64encode(raw).decode()
             event["isBase64Encoded"] = True
     return event
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None

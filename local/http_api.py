@@ -4,6 +4,7 @@ events to their functions as payload-2.0 events, enforcing the JWT authorizer.""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.apigw import http_api_event
+from local.aws import FunctionInvocationError
 from local.aws.records import HttpRoute
 from local.fire import schedule_admin_response
 from local.stack_session import LocalThreadline
@@ -67,7 +69,15 @@ class LocalHttpApi:
             route_key=f"{request.method} {compiled.route.path}",
             path_parameters=path_parameters or None,
         )
-        result = self._product.stack.invoke(compiled.route.function_logical_id, event)
+        try:
+            result = self._product.stack.invoke(compiled.route.function_logical_id, event)
+        except FunctionInvocationError as failure:
+            # API Gateway's answer when the function fails; the error goes to the function's
+            # log (stdout here), as the Lambda runtime writes it.
+            print(json.dumps(failure.payload), flush=True)
+            return Response(
+                '{"message":"Internal Server Error"}', 500, content_type="application/json"
+            )
         body = result.get("body") or ""
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else body
         return Response(raw, result.get("statusCode", 200), headers=result.get("headers", {}))

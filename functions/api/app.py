@@ -5,6 +5,8 @@ Reads go to DynamoDB only; the OpenAI SDK is imported by the routes that talk to
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
@@ -12,8 +14,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -64,7 +70,21 @@ from threadline.uploads import PresignedUpload
 
 logger = Logger()
 tracer = Tracer()
-app = APIGatewayHttpResolver(enable_validation=True)
+
+
+def read_json_body(text: str) -> Any:
+    """Read a JSON body as Powertools does, but refuse one nested deeper than the parser can
+    go instead of crashing on its RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidRequestError("body_too_deep", "the JSON body is nested too deeply") from None
+
+
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
+
+# Asked of clients when the dependency did not say how long to wait.
+DEFAULT_RETRY_AFTER_SECONDS = 5
 
 ERRORS: dict[int | str, Any] = {
     status: {"description": meaning, "content": {"application/json": {"model": ErrorBody}}}
@@ -73,9 +93,11 @@ ERRORS: dict[int | str, Any] = {
         401: "Missing or invalid token",
         404: "Not found (or not yours)",
         409: "Conflicts with an active run",
-        429: "Daily token budget spent (see Retry-After)",
+        415: "The body is not application/json",
         422: "Idempotency-Key reused with a different body",
-        503: "A dependency is unavailable; retry",
+        429: "Daily token budget spent, or OpenAI's rate limit reached (see Retry-After)",
+        500: "Unexpected error; details.request_id identifies it in the logs",
+        503: "A dependency is unavailable; retry after Retry-After",
     }.items()
 }
 
@@ -93,6 +115,9 @@ def answers(**by_status: type[BaseModel] | None) -> dict[int | str, Any]:
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+# Ids are ours (threadline.ids: a prefix and hex digits); a longer or odder one is refused
+# before it reaches DynamoDB, which fails on sort keys over 1 KB.
+Id = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class RunRequest(BaseModel):
@@ -103,6 +128,30 @@ class RunRequest(BaseModel):
     idempotency_key: str | None
     message: str
     assistant: str
+
+
+# -- bodies: JSON only ----------------------------------------------------------------------
+
+
+def has_non_json_body() -> bool:
+    """Whether the request carries a body that is not JSON. Powertools reads form and
+    multipart bodies too; this API documents JSON only (a body without a content type is
+    read as JSON, as Powertools does)."""
+    event = app.current_event
+    media_type = event.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return bool(event.body) and media_type not in ("", "application/json")
+
+
+def not_json() -> Response:
+    return error_response(415, "unsupported_media_type", "the body must be application/json")
+
+
+def json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """For the routes that read a body: refuse a form or multipart one that Powertools read
+    and validated as if it were JSON."""
+    if has_non_json_body():
+        return not_json()
+    return next_middleware(app)
 
 
 # -- wiring (built once per cold start, on first use) -------------------------------------
@@ -194,6 +243,7 @@ def health() -> Health:
     "/threads",
     summary="Get or create the caller's thread for a purpose",
     responses=answers(_200=ThreadView, _201=ThreadView),
+    middlewares=[json_bodies_only],
 )
 def create_thread(body: CreateThreadBody) -> Response[ThreadView]:
     settings = load_api_settings()
@@ -230,7 +280,7 @@ def list_threads(limit: Limit = 20, cursor: Cursor = None) -> ThreadList:
     summary="One of the caller's threads",
     responses=answers(_200=ThreadView),
 )
-def get_thread(thread_id: str) -> ThreadView:
+def get_thread(thread_id: Id) -> ThreadView:
     return ThreadView.of(runtime.thread_store().get(caller(), thread_id))
 
 
@@ -239,7 +289,7 @@ def get_thread(thread_id: str) -> ThreadView:
     summary="Delete a thread here and remotely",
     responses=answers(_204=None),
 )
-def delete_thread(thread_id: str) -> Response[None]:
+def delete_thread(thread_id: Id) -> Response[None]:
     store = runtime.thread_store()
     thread = store.get(caller(), thread_id)
     # Claiming it first stops a run or an upload from starting while it is being deleted.
@@ -253,9 +303,10 @@ def delete_thread(thread_id: str) -> Response[None]:
     "/threads/<thread_id>/runs",
     summary="Post a message and start a run (202; poll the status URL)",
     responses=answers(_202=RunAccepted),
+    middlewares=[json_bodies_only],
 )
 def start_run(
-    thread_id: str,
+    thread_id: Id,
     body: StartRunBody,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=128)] = None,
 ) -> Response[RunAccepted]:
@@ -286,7 +337,7 @@ def start_run(
     summary="A run's status and result",
     responses=answers(_200=RunView),
 )
-def get_run(thread_id: str, run_id: str) -> RunView:
+def get_run(thread_id: Id, run_id: Id) -> RunView:
     runtime.thread_store().get(caller(), thread_id)  # ownership
     run = runtime.run_store().get(thread_id, run_id)
     # Download URLs are made at read time: they expire within minutes.
@@ -299,7 +350,7 @@ def get_run(thread_id: str, run_id: str) -> RunView:
     summary="Cancel an active run (the state machine records it as cancelled)",
     responses=answers(_202=RunView),
 )
-def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
+def cancel_run(thread_id: Id, run_id: Id) -> Response[RunView]:
     from threadline.backends.base import RunHandle
 
     thread = runtime.thread_store().get(caller(), thread_id)
@@ -318,8 +369,9 @@ def cancel_run(thread_id: str, run_id: str) -> Response[RunView]:
     "/threads/<thread_id>/files",
     summary="Get a presigned POST to upload a file to the thread (ingested when it lands)",
     responses=answers(_201=PresignedUpload),
+    middlewares=[json_bodies_only],
 )
-def create_upload(thread_id: str, body: CreateUploadBody) -> Response[PresignedUpload]:
+def create_upload(thread_id: Id, body: CreateUploadBody) -> Response[PresignedUpload]:
     upload = runtime.uploads().create_upload(
         caller(), thread_id, body.filename, body.content_type, body.size
     )
@@ -331,7 +383,7 @@ def create_upload(thread_id: str, body: CreateUploadBody) -> Response[PresignedU
     summary="The thread's uploaded files and their status",
     responses=answers(_200=FileList),
 )
-def list_files(thread_id: str) -> FileList:
+def list_files(thread_id: Id) -> FileList:
     records = runtime.uploads().list_files(caller(), thread_id)
     return FileList(files=[FileView.of(record) for record in records])
 
@@ -347,7 +399,7 @@ def list_files(thread_id: str) -> FileList:
     responses=answers(_200=MessageList),
 )
 def list_messages(
-    thread_id: str,
+    thread_id: Id,
     limit: Limit = 20,
     cursor: Cursor = None,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
@@ -401,18 +453,46 @@ def openapi_json() -> str:
 # -- errors: one mapping, one shape -------------------------------------------------------
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"code": code, "message": message, "details": details}}
-    return Response(status_code=status, content_type="application/json", body=body)
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)
+
+
+def retry_after(seconds: float | None) -> dict[str, str]:
+    wait = DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(math.ceil(seconds), 1)
+    return {"Retry-After": str(wait)}
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(error: RequestUnsupportedContentType) -> Response:
+    return not_json()
 
 
 @app.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response:
+    if has_non_json_body():  # a form or multipart body that did not validate
+        return not_json()
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(400, "invalid_json", "the body is not valid JSON")
     details = [
         {"location": [str(part) for part in item.get("loc", ())], "problem": item.get("msg")}
-        for item in error.errors()
+        for item in problems
     ]
     return error_response(400, "invalid_request", "the request is not valid", details)
+
+
+@app.exception_handler(UnicodeDecodeError)
+def undecodable_body(error: UnicodeDecodeError) -> Response:
+    # API Gateway passes a body that is not UTF-8 base64-encoded; Powertools decodes it as
+    # UTF-8 to read it as JSON, and JSON is UTF-8.
+    return error_response(400, "invalid_json", "the body is not UTF-8 text")
 
 
 @app.exception_handler(InvalidRequestError)
@@ -449,15 +529,13 @@ def run_starting(error: RunStartingError) -> Response:
 
 @app.exception_handler(BudgetExceededError)
 def over_budget(error: BudgetExceededError) -> Response:
-    retry_after = max(int((error.reset_at - datetime.now(UTC)).total_seconds()), 1)
-    response = error_response(
+    return error_response(
         429,
         "daily_budget_exceeded",
         str(error),
         {"used": error.used, "budget": error.budget, "resets_at": error.reset_at.isoformat()},
+        headers=retry_after((error.reset_at - datetime.now(UTC)).total_seconds()),
     )
-    response.headers["Retry-After"] = str(retry_after)
-    return response
 
 
 @app.exception_handler(UnauthorizedError)
@@ -472,15 +550,43 @@ def backend_refused(error: BackendRequestError) -> Response:
 
 
 @app.exception_handler(TransientBackendError)
+def backend_unavailable(error: TransientBackendError) -> Response:
+    wait = retry_after(error.retry_after_seconds)
+    if error.rate_limited:
+        logger.warning("OpenAI rate limit reached", extra={"reason": str(error)})
+        message = "the assistant service is rate-limited; try again later"
+        return error_response(429, "rate_limited", message, headers=wait)
+    logger.warning("OpenAI unavailable", extra={"reason": str(error)})
+    message = "the assistant service is unavailable; try again"
+    return error_response(503, "unavailable", message, headers=wait)
+
+
 @app.exception_handler(ServiceUnavailableError)
-def unavailable(error: Exception) -> Response:
+def unavailable(error: ServiceUnavailableError) -> Response:
     logger.warning("dependency unavailable", extra={"reason": str(error)})
-    return error_response(503, "unavailable", "a dependency is unavailable; try again")
+    message = "a dependency is unavailable; try again"
+    return error_response(503, "unavailable", message, headers=retry_after(None))
 
 
 @app.not_found
 def unknown_route(error: Exception) -> Response:
     return error_response(404, "not_found", "no such route")
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    if isinstance(error, ValueError) and has_non_json_body():
+        return not_json()  # Powertools' multipart reader fails so on a missing boundary
+    # API Gateway's request id: the log line's correlation_id, next to Lambda's own id.
+    request_id = app.current_event.request_context.request_id
+    # The traceback and the request id only: the request body may hold anything.
+    logger.exception("unexpected error", extra={"request_id": request_id})
+    return error_response(
+        500,
+        "internal_error",
+        f"an unexpected error occurred; quote request id {request_id}",
+        {"request_id": request_id},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -230,7 +230,7 @@ def test_missing_identity_is_401(product: LocalThreadline) -> None:
 @pytest.mark.parametrize(
     ("body", "raw", "code"),
     [
-        (None, "{not json", "invalid_request"),
+        (None, "{not json", "invalid_json"),
         ({"message": ""}, None, "invalid_request"),
         ({"text": "hi"}, None, "invalid_request"),
         ({"message": "hi", "user_id": "someone-else"}, None, "invalid_request"),

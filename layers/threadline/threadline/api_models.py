@@ -145,7 +145,8 @@ class CreateUploadBody(StrictBody):
     content_type: str = Field(
         min_length=1, max_length=255, description="Its MIME type; must match the extension."
     )
-    size: int = Field(ge=1, description="Its exact size in bytes.")
+    # Strict: a size of `true` or "10" is a client's mistake, not a number to guess at.
+    size: int = Field(ge=1, strict=True, description="Its exact size in bytes.")
 
 
 class FileView(BaseModel):

@@ -18,7 +18,18 @@ class ConfigurationError(ThreadlineError):
 
 
 class TransientBackendError(ThreadlineError):
-    """OpenAI (or a compatible server) rate-limited us, failed with 5xx or timed out: retry."""
+    """OpenAI (or a compatible server) rate-limited us, failed with 5xx or timed out: retry.
+
+    One class for all of them (the state machine retries on its name); `rate_limited` and
+    `retry_after_seconds` (what OpenAI's Retry-After asked, if it said) tell the API's answer.
+    """
+
+    def __init__(
+        self, message: str, *, rate_limited: bool = False, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.rate_limited = rate_limited
+        self.retry_after_seconds = retry_after_seconds
 
 
 class BackendRequestError(ThreadlineError):

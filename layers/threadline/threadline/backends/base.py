@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -204,15 +205,32 @@ def translated_errors(action: str, *, gone_is_done: bool = False) -> Iterator[No
 
     try:
         yield
-    except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+    except openai.APIConnectionError as exc:
         raise TransientBackendError(f"{action}: {exc}") from exc
     except openai.NotFoundError as exc:
         if not gone_is_done:
             raise NotFoundError(f"{action}: {exc}") from exc
     except openai.APIStatusError as exc:
-        if exc.status_code >= 500:
-            raise TransientBackendError(f"{action}: {exc}") from exc
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise TransientBackendError(
+                f"{action}: {exc}",
+                rate_limited=exc.status_code == 429,
+                retry_after_seconds=retry_after_seconds(exc.response.headers),
+            ) from exc
         raise BackendRequestError(f"{action}: {exc}") from exc
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait OpenAI asked for: `retry-after-ms`, else `retry-after` in seconds (OpenAI
+    sends numbers; an HTTP date or nonsense counts as not asked)."""
+    for name, seconds_per_unit in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            wait = float(headers.get(name, "")) * seconds_per_unit
+        except ValueError:
+            continue
+        if math.isfinite(wait) and wait >= 0:
+            return wait
+    return None
 
 
 def poll_hint_seconds(headers: object) -> float | None:
