@@ -112,7 +112,7 @@ def run_chaos(
         owners = [f"chaos-user-{n}" for n in range(users)]
         made = [_new_thread(runtime, owners[n % users], n) for n in range(threads)]
         server.faults.randomly(rate=rate, seed=seed, kinds=FAULTS)
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # nosec B311: a reproducible plan, not a secret
         plan = [[rng.choice(QUESTIONS) for _ in range(runs // threads)] for _ in made]
         plan[0].extend(rng.choice(QUESTIONS) for _ in range(runs % threads))
         with ThreadPoolExecutor(max_workers=threads) as pool:

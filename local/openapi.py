@@ -14,8 +14,8 @@ def generate() -> str:
     spec = importlib.util.spec_from_file_location(
         "threadline_api_app", REPO / "functions/api/app.py"
     )
-    assert spec
-    assert spec.loader
+    if spec is None or spec.loader is None:
+        raise ImportError("functions/api/app.py cannot be loaded")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return json.dumps(json.loads(module.openapi_json()), indent=2, sort_keys=True) + "\n"

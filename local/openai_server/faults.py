@@ -173,7 +173,8 @@ class Faults:
             raise ValueError("random faults need at least one kind")
         match = _Match(tuple(m.upper() for m in methods), tuple(paths))
         with self._lock:
-            self._chaos = _Chaos(rate, random.Random(seed), tuple(kinds), match)
+            draws = random.Random(seed)  # nosec B311: reproducible faults, not a secret
+            self._chaos = _Chaos(rate, draws, tuple(kinds), match)
 
     def take(self, method: str, path: str) -> Fault | None:
         """The fault for this request, if any (a scripted one is consumed)."""
