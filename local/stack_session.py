@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import os
 import secrets
 import sys
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
@@ -41,6 +42,12 @@ FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+
+class TraceEmitter(Protocol):
+    """Where the X-Ray SDK sends trace documents (its UDPEmitter sends them to a daemon)."""
+
+    def send_entity(self, entity: Any) -> None: ...
 
 
 @dataclass
@@ -129,11 +136,16 @@ def local_threadline(
     openai_latency_seconds: float = 0.0,
     schedule_time_scale: float | None = None,
     webhooks: bool | None = None,
+    trace_to: TraceEmitter | None = None,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
 
     `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
     an OpenAI project with the endpoint configured does; by default only in push mode.
+
+    `trace_to`: trace the functions as Lambda does with `Tracing: Active` (Powertools Tracer
+    on, an X-Ray segment per invocation), sending the trace documents to this emitter instead
+    of an X-Ray daemon. Off by default: there is no daemon here.
     """
     real_key = os.environ.get("OPENAI_API_KEY")
     with ExitStack() as stack_of_contexts:
@@ -169,9 +181,13 @@ def local_threadline(
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)
         os.environ.pop("OPENAI_API_KEY", None)  # the handlers read the key from the secret
+        if trace_to is not None:  # before install(): it ends after the handlers are unloaded
+            stack_of_contexts.enter_context(_tracing_to(trace_to))
         _forget_cached_configuration()
         stack_of_contexts.callback(_forget_cached_configuration)
-        stack_of_contexts.enter_context(install(local_stack.registry))
+        stack_of_contexts.enter_context(
+            install(local_stack.registry, active_tracing=trace_to is not None)
+        )
         # After install(): on exit it delivers what is queued before the handlers unload.
         stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
         if schedule_time_scale is not None:  # off unless asked: timed firing is for serving
@@ -227,6 +243,39 @@ def _forget_cached_configuration() -> None:
             for attribute in vars(module).values():
                 if isinstance(attribute, functools._lru_cache_wrapper):
                     attribute.cache_clear()
+
+
+@contextmanager
+def _tracing_to(emitter: TraceEmitter) -> Iterator[None]:
+    """X-Ray on, its documents to `emitter`. Powertools traces only where Lambda's
+    LAMBDA_TASK_ROOT is set, and a Tracer once disabled (as every test's is) keeps the X-Ray
+    SDK off for the process until its configuration is reset."""
+    import aws_xray_sdk
+    from aws_lambda_powertools import Tracer
+    from aws_xray_sdk.core import xray_recorder
+    from aws_xray_sdk.core.context import Context
+
+    saved = (xray_recorder.emitter, xray_recorder.context, xray_recorder.sampling)
+    recorder_log = logging.getLogger("aws_xray_sdk.core.recorder")
+    saved_level = recorder_log.level
+    os.environ.update({"POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": str(REPO)})
+    Tracer._reset_config()
+    aws_xray_sdk.global_sdk_config.set_sdk_enabled(True)
+    # Every invocation is traced. Calls made outside one (by the local API Gateway, Step
+    # Functions, a test) belong to no trace, as in AWS: not an error, and not worth a warning.
+    xray_recorder.configure(
+        emitter=emitter, context=Context(context_missing="IGNORE_ERROR"), sampling=False
+    )
+    recorder_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        # The SDK's patches (botocore, httpx, ...) cannot be undone; disabled, they only pass
+        # calls through.
+        aws_xray_sdk.global_sdk_config.set_sdk_enabled(False)
+        Tracer._reset_config()
+        xray_recorder.emitter, xray_recorder.context, xray_recorder.sampling = saved
+        recorder_log.setLevel(saved_level)
 
 
 def _restore_environment(saved: dict[str, str]) -> None:

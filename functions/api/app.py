@@ -61,6 +61,7 @@ from threadline.errors import (
     ServiceUnavailableError,
     ThreadBusyError,
     TransientBackendError,
+    loggable,
 )
 from threadline.generated_files import download_urls
 from threadline.run_requests import RunStarter
@@ -545,7 +546,7 @@ def unauthorized(error: UnauthorizedError) -> Response:
 
 @app.exception_handler(BackendRequestError)
 def backend_refused(error: BackendRequestError) -> Response:
-    logger.warning("OpenAI refused a request", extra={"reason": str(error)})
+    logger.warning("OpenAI refused a request", extra=loggable(error))
     return error_response(400, "upstream_rejected", "the assistant service refused the request")
 
 
@@ -553,17 +554,17 @@ def backend_refused(error: BackendRequestError) -> Response:
 def backend_unavailable(error: TransientBackendError) -> Response:
     wait = retry_after(error.retry_after_seconds)
     if error.rate_limited:
-        logger.warning("OpenAI rate limit reached", extra={"reason": str(error)})
+        logger.warning("OpenAI rate limit reached", extra=loggable(error))
         message = "the assistant service is rate-limited; try again later"
         return error_response(429, "rate_limited", message, headers=wait)
-    logger.warning("OpenAI unavailable", extra={"reason": str(error)})
+    logger.warning("OpenAI unavailable", extra=loggable(error))
     message = "the assistant service is unavailable; try again"
     return error_response(503, "unavailable", message, headers=wait)
 
 
 @app.exception_handler(ServiceUnavailableError)
 def unavailable(error: ServiceUnavailableError) -> Response:
-    logger.warning("dependency unavailable", extra={"reason": str(error)})
+    logger.warning("dependency unavailable", extra=loggable(error))
     message = "a dependency is unavailable; try again"
     return error_response(503, "unavailable", message, headers=retry_after(None))
 
@@ -579,8 +580,7 @@ def unexpected_error(error: Exception) -> Response:
         return not_json()  # Powertools' multipart reader fails so on a missing boundary
     # API Gateway's request id: the log line's correlation_id, next to Lambda's own id.
     request_id = app.current_event.request_context.request_id
-    # The traceback and the request id only: the request body may hold anything.
-    logger.exception("unexpected error", extra={"request_id": request_id})
+    logger.error("unexpected error", extra={"request_id": request_id, **loggable(error)})
     return error_response(
         500,
         "internal_error",

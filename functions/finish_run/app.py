@@ -31,7 +31,8 @@ def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         "run finished",
         extra={
             "status": outcome.status.value,
-            "reason": outcome.reason,
+            # Its code only: the rest may quote an error from OpenAI, which can echo the input.
+            "reason": outcome.reason and outcome.reason.partition(":")[0],
             "duration_seconds": outcome.duration_seconds,
             "total_tokens": outcome.usage.total_tokens,
             "tool_calls": finished.tool_calls,

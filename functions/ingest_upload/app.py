@@ -2,8 +2,9 @@
 
 Each record is ingested once per object version (Powertools idempotency on the table), so
 S3's redeliveries and retries change nothing; a transient OpenAI error fails the invocation
-and S3's asynchronous retry starts over, finding again what a create whose reply was lost
-made.
+and Lambda's asynchronous retry starts over, finding again what a create whose reply was lost
+made. After the last retry Lambda sends its invocation record to the on-failure queue, where
+FailUpload gives the upload up; the sweep (SweepUploads) settles what no event did.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline import runtime
 from threadline.files import FileStatus
 from threadline.idempotency import once
-from threadline.ingest import IngestResult, UploadedObject
+from threadline.ingest import (
+    INGEST_ONCE_KEY_PATH,
+    INGEST_ONCE_NAME,
+    IngestResult,
+    UploadedObject,
+)
 from threadline.settings import load_settings
 
 logger = Logger()
@@ -55,9 +61,8 @@ def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
     metrics.add_dimension("backend", load_settings().openai_backend)
     ingest = once(
         ingest_and_count,
-        name="ingest_upload",
-        # One object version; an unversioned bucket's ETag stands in for the version.
-        key_path="[bucket, key, version_id || etag]",
+        name=INGEST_ONCE_NAME,
+        key_path=INGEST_ONCE_KEY_PATH,
         result_type=IngestResult,
         data_keyword="upload",
         context=context,

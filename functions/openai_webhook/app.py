@@ -1,8 +1,9 @@
 """POST /webhooks/openai: OpenAI's signed webhooks wake the runs waiting in push mode.
 
 Authenticated by its Standard Webhooks signature (no JWT). Answers fast: OpenAI retries
-anything but a 2xx for up to 72 hours, so unknown responses are acknowledged, and a redelivered
-event (same webhook-id) is answered from the idempotency record without acting twice.
+anything but a 2xx for up to 72 hours, so a signed event Threadline does not act on (another
+type, an unknown response, a shape it does not know) is acknowledged, and a redelivered event
+(same webhook-id) is answered from the idempotency record without acting twice.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from openai import InvalidWebhookSignatureError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from threadline import runtime
 from threadline.errors import ConfigurationError
@@ -37,6 +38,23 @@ class WebhookEvent(BaseModel):
     webhook_id: str
     event_type: str
     response_id: str
+
+
+class ResponseEventData(BaseModel):
+    id: StrictStr = Field(min_length=1)
+
+
+class ResponseEvent(BaseModel):
+    """What Threadline reads of a signed event: its type and the response it is about."""
+
+    type: StrictStr
+    data: ResponseEventData
+
+
+class TypedEvent(BaseModel):
+    """Just the type of an event of another shape, for the log."""
+
+    type: StrictStr | None = Field(default=None, max_length=100)
 
 
 @cache
@@ -79,11 +97,15 @@ def receive() -> Response:
     headers = {name.lower(): value for name, value in (request.headers or {}).items()}
     client = runtime.backend_client()
     try:
-        event = client.webhooks.unwrap(body, headers, secret=webhook_secret())
+        client.webhooks.verify_signature(body, headers, secret=webhook_secret())
     except (InvalidWebhookSignatureError, ValueError) as error:
         # Never log the body or the headers: they carry the signature material.
         logger.warning("webhook rejected", extra={"reason": type(error).__name__})
         return Response(400, "application/json", '{"error":{"code":"invalid_signature"}}')
+    try:
+        event = ResponseEvent.model_validate_json(body)
+    except ValidationError:
+        return acknowledge_unknown_shape(headers["webhook-id"], body)
     handle_once = idempotent_function(
         handle_event,
         data_keyword_argument="delivery",
@@ -95,10 +117,21 @@ def receive() -> Response:
         delivery=WebhookEvent(
             webhook_id=headers["webhook-id"],
             event_type=event.type,
-            response_id=getattr(event.data, "id", ""),
+            response_id=event.data.id,
         )
     )
     return Response(200, "application/json", {"received": True, **outcome})
+
+
+def acknowledge_unknown_shape(webhook_id: str, body: str) -> Response:
+    """Answer 200 to a signed event of a shape Threadline does not act on: anything else has
+    OpenAI retry it for 72 hours. Logged by type and webhook id only, never its content."""
+    try:
+        event_type = TypedEvent.model_validate_json(body).type
+    except ValidationError:
+        event_type = None
+    logger.info("webhook ignored", extra={"type": event_type, "webhook_id": webhook_id})
+    return Response(200, "application/json", {"received": True, "outcome": "ignored"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -8,11 +8,14 @@ thread, so the request (or the clock tick) that caused an event never waits for 
   `cron(...)` and `at(...)` schedules fire only on demand.
 - `fire_schedule(stack, function)`: fires a function's schedule now and returns its result.
 - `stack.event_sources.wait_idle(timeout)`: waits until every queued delivery has run.
+- `stack.event_sources.losing(source)`: drops a source's events for a while, as lost ones.
 
 Delivery is at least once, in order, one at a time. A failed invocation is retried as Lambda
-retries asynchronous invocations (twice by default, after a delay: about one and two minutes
-on AWS, `retry_delays` seconds here), then logged and recorded
-(`stack.event_sources.deliveries()`) and never raised into the uploader.
+retries asynchronous invocations (the function's EventInvokeConfig MaximumRetryAttempts, twice
+by default, after a delay: about one and two minutes on AWS, `retry_delays` seconds here), then
+logged and recorded (`stack.event_sources.deliveries()`) and never raised into the uploader;
+with an OnFailure destination (an SQS queue) its invocation record is sent there, in the shape
+Lambda sends.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +44,7 @@ from local.aws.local_stack import (
     OBJECT_CREATED_PUT,
     FunctionInvocationError,
 )
-from local.aws.records import ScheduleSpec
+from local.aws.records import AsyncInvokeConfig, ScheduleSpec
 
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
@@ -71,6 +74,7 @@ class Delivery:
     result: Any = None
     error: dict[str, Any] | None = None  # the runtime's errorType/errorMessage if it failed
     attempts: int = 1
+    on_failure: str | None = None  # the destination the failure's invocation record went to
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class _Queued:
     source: str
     function_logical_id: str
     event: Any
+    # One asynchronous invocation: its retries keep the request id, as on AWS.
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 class EventSources:
@@ -93,8 +99,10 @@ class EventSources:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._accepting = False
         self._pending = 0
+        self._losing: dict[str, list[Any]] = {}  # source -> the events it lost meanwhile
         self._history: deque[Delivery] = deque(maxlen=_HISTORY_LENGTH)
-        # Lambda's default for asynchronous invocations: two retries after a failure.
+        # The wait before each retry; a function's MaximumRetryAttempts (Lambda's default: 2)
+        # says how many of them it gets.
         self.retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
 
     @contextmanager
@@ -107,11 +115,27 @@ class EventSources:
         finally:
             self._stop(drain_timeout)
 
+    @contextmanager
+    def losing(self, source: str) -> Iterator[list[Any]]:
+        """While active, the events `source` (e.g. aws:s3) submits are lost, as a delivery AWS
+        never makes; yields the list of those events."""
+        lost: list[Any] = []
+        with self._state:
+            self._losing[source] = lost
+        try:
+            yield lost
+        finally:
+            with self._state:
+                del self._losing[source]
+
     def submit(self, source: str, function_logical_id: str, event: Any) -> None:
         """Queue an invocation; it runs on the worker thread, after those queued before it."""
         with self._state:
             if not self._accepting:
                 raise RuntimeError("the event sources are not running (see EventSources.running)")
+            if source in self._losing:
+                self._losing[source].append(event)
+                return
             self._pending += 1
             self._inbox.put(_Queued(source, function_logical_id, event))
 
@@ -171,12 +195,32 @@ class EventSources:
 
     def _deliver(self, item: _Queued) -> Delivery:
         delivery = self._invoke(item)
-        for delay in self.retry_delays:
-            if delivery.error is None:
-                break
+        if delivery.error is None:
+            return delivery
+        config = self._async_invoke_config(item)
+        for delay in self.retry_delays[: config.maximum_retry_attempts]:
             time.sleep(delay)
             delivery = replace(self._invoke(item), attempts=delivery.attempts + 1)
-        return delivery
+            if delivery.error is None:
+                return delivery
+        if config.on_failure is None:
+            return delivery
+        record = invocation_record(self._stack, item, delivery)
+        try:
+            self._stack.send_to_queue(config.on_failure, record)
+        except Exception:  # the worker outlives a destination that refuses the record
+            logger.exception(
+                "the failure of %s not sent to %s", item.function_logical_id, config.on_failure
+            )
+            return delivery
+        return replace(delivery, on_failure=config.on_failure)
+
+    def _async_invoke_config(self, item: _Queued) -> AsyncInvokeConfig:
+        try:
+            return self._stack.async_invoke_config(item.function_logical_id)
+        except Exception:  # the worker outlives it, with Lambda's defaults
+            logger.exception("no EventInvokeConfig read for %s", item.function_logical_id)
+            return AsyncInvokeConfig()
 
     def _invoke(self, item: _Queued) -> Delivery:
         try:
@@ -212,6 +256,28 @@ class EventSources:
             bucket.name, key.name, event_name, head
         ):
             self.submit(S3_SOURCE, function_logical_id, event)
+
+
+def invocation_record(stack: LocalStack, item: _Queued, delivery: Delivery) -> dict[str, Any]:
+    """What Lambda sends an OnFailure destination once an asynchronous invocation has failed
+    its last retry (the SQS message body)."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": item.request_id,
+            "functionArn": f"{stack.function(item.function_logical_id).arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": delivery.attempts,
+        },
+        "requestPayload": item.event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": delivery.error,
+    }
 
 
 class _ObjectCreatedHook:

@@ -10,27 +10,46 @@ Functions threads, so per-invocation variables (AWS_LAMBDA_FUNCTION_NAME, ...) a
 handlers find them on the context. The caller sets the stack's union environment
 (`LocalStack.environment()`) in os.environ once, before the first invocation.
 
-Handlers share os.environ, sys.path and the process, so each function's handler module is
-loaded under its own module name; a function's sibling modules are not importable (shared
-code belongs in the layer package).
+Execution environments: as Lambda does, a function runs one invocation at a time per
+environment, and a concurrent invocation takes an idle environment or creates one (a cold
+start). Each environment executes the handler module afresh under its own module name, so
+its module-level objects (Powertools' router, logger, tracer; caches) are its own, and runs
+its invocations in a `contextvars.Context` of its own. The environments still share the
+process: os.environ, sys.path, the layer package (imported once; its cached clients are
+thread-safe) and the Powertools package. Two pieces of Powertools' process-wide state would
+mix concurrent invocations, so they are kept per environment here: the event a resolver is
+handling (on the `BaseRouter` class) and appended log keys (on a service's one formatter).
+Still shared: Powertools' cold-start flags and its Metrics set (one for every Metrics
+instance: a flush may carry another invocation's metrics). A function's sibling modules
+are not importable (shared code belongs in the layer package).
+
+Tracing: with `install(..., active_tracing=True)` each invocation runs in an X-Ray segment
+named after the function, as Lambda opens one for a function with `Tracing: Active`; the
+X-Ray recorder's configuration decides where it goes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import importlib.util
 import json
+import logging
 import re
 import sys
 import threading
 import time
 import traceback
 import uuid
+from abc import ABCMeta
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from moto.awslambda.models import LambdaFunction
 
 from local.aws.records import FunctionSpec
@@ -79,11 +98,42 @@ def _error_payload(
     )
 
 
+@dataclass(frozen=True)
+class _Environment:
+    """One execution environment: its own instance of the handler module and its own context
+    variables, which persist from one of its invocations to the next, as in a process."""
+
+    module_name: str
+    handler: Handler
+    context: contextvars.Context
+
+
+@dataclass
+class _EnvironmentPool:
+    """A function's environments that are not running an invocation."""
+
+    idle: list[_Environment] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> _Environment | None:
+        with self.lock:
+            return self.idle.pop() if self.idle else None
+
+    def give_back(self, environment: _Environment) -> None:
+        with self.lock:
+            self.idle.append(environment)
+
+
 class _InProcessRuntime:
-    def __init__(self, registry: Mapping[str, FunctionSpec]) -> None:
+    def __init__(self, registry: Mapping[str, FunctionSpec], *, active_tracing: bool) -> None:
         self._registry = registry
-        self._handlers: dict[str, Handler] = {}
+        self._active_tracing = active_tracing
+        self._pools = {function_name: _EnvironmentPool() for function_name in registry}
         self._module_names: list[str] = []
+        self._undo_scoping: list[Callable[[], None]] = []
+        # Cold starts run one at a time: first imports of the shared layer package from several
+        # threads at once can meet the import system's deadlock avoidance, which hands one of
+        # them a half-initialised module.
         self._load_lock = threading.Lock()
 
     def invoke(self, function_name: str, event: Any) -> InvocationResult:
@@ -93,14 +143,41 @@ class _InProcessRuntime:
         if spec is None:
             message = f"no in-process handler is registered for function {function_name!r}"
             return _error_payload("Local.FunctionNotRegistered", message, request_id), True, ""
+        pool = self._pools[function_name]
         try:
-            handler = self._handler(spec)
+            environment = pool.take() or self._cold_start(spec)
         except _HandlerLoadError as error:
             return _error_payload(error.error_type, str(error), request_id), True, ""
+        try:
+            return self._run(spec, environment, event, request_id, started)
+        finally:
+            pool.give_back(environment)
+
+    def unload(self) -> None:
+        with self._load_lock:
+            for module_name in self._module_names:
+                sys.modules.pop(module_name, None)
+            self._module_names.clear()
+            for pool in self._pools.values():
+                pool.idle.clear()
+            for undo in reversed(self._undo_scoping):
+                undo()
+            self._undo_scoping.clear()
+
+    def _run(
+        self,
+        spec: FunctionSpec,
+        environment: _Environment,
+        event: Any,
+        request_id: str,
+        started: float,
+    ) -> InvocationResult:
         # moto hands over the string "{}" when the request had no payload.
         event = {} if event == "{}" else event
+        lambda_context = _context(spec, request_id, started)
         try:
-            result = handler(event, _context(spec, request_id, started))
+            with self._segment(spec):
+                result = environment.context.run(environment.handler, event, lambda_context)
         except Exception as error:
             stack_trace = traceback.format_tb(error.__traceback__)
             payload = _error_payload(type(error).__name__, str(error), request_id, stack_trace)
@@ -113,25 +190,27 @@ class _InProcessRuntime:
             return payload, True, _logs(spec, request_id, started)
         return payload, False, _logs(spec, request_id, started)
 
-    def unload(self) -> None:
-        with self._load_lock:
-            for module_name in self._module_names:
-                sys.modules.pop(module_name, None)
-            self._module_names.clear()
-            self._handlers.clear()
+    def _segment(self, spec: FunctionSpec) -> contextlib.AbstractContextManager[Any]:
+        if not self._active_tracing:
+            return contextlib.nullcontext()
+        from aws_xray_sdk.core import xray_recorder
 
-    def _handler(self, spec: FunctionSpec) -> Handler:
-        # One lock for loading: a function's module is executed once (its cold start), even
-        # when its first invocations arrive concurrently.
-        with self._load_lock:
-            if spec.name not in self._handlers:
-                self._handlers[spec.name] = self._load(spec)
-            return self._handlers[spec.name]
+        return xray_recorder.in_segment(spec.name)
 
-    def _load(self, spec: FunctionSpec) -> Handler:
+    def _cold_start(self, spec: FunctionSpec) -> _Environment:
+        context = contextvars.Context()
+        context.run(_ENVIRONMENT_LOG_KEYS.set, {})
+        with self._load_lock:
+            module_name, handler = context.run(self._load, spec)
+            self._module_names.append(module_name)
+            # After each load: it may have made a new Powertools logger, or imported the router.
+            self._undo_scoping.extend(_scope_powertools_state_to_environments())
+        return _Environment(module_name, handler, context)
+
+    def _load(self, spec: FunctionSpec) -> tuple[str, Handler]:
         module_path, _, attribute = spec.handler.rpartition(".")
         source = spec.code_dir / f"{module_path.replace('.', '/')}.py"
-        # Unique per function and per load: every function has an `app.py`.
+        # Unique per function and per environment: every function has an `app.py`.
         identifier = re.sub(r"\W", "_", spec.name)
         module_name = f"_lambda_{identifier}_{uuid.uuid4().hex[:8]}"
         module_spec = importlib.util.spec_from_file_location(module_name, source)
@@ -145,12 +224,114 @@ class _InProcessRuntime:
             del sys.modules[module_name]
             message = f"Unable to import module '{module_path}': {error}"
             raise _HandlerLoadError("Runtime.ImportModuleError", message) from error
-        self._module_names.append(module_name)
         handler = getattr(module, attribute, None)
         if not callable(handler):
+            del sys.modules[module_name]
             message = f"Handler '{attribute}' missing on module '{module_path}'"
             raise _HandlerLoadError("Runtime.HandlerNotFound", message)
-        return handler
+        return module_name, handler
+
+
+# -- Powertools' process-wide state, made per environment ---------------------------------
+
+
+class _PerEnvironment:
+    """A data descriptor whose value belongs to the running environment (a context variable,
+    and each environment runs in a context of its own)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._value: contextvars.ContextVar[Any] = contextvars.ContextVar(name)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        try:
+            return self._value.get()
+        except LookupError:
+            raise AttributeError(self._name) from None
+
+    def __set__(self, instance: object, value: Any) -> None:
+        self._value.set(value)
+
+
+class _EnvironmentRouterMeta(ABCMeta):
+    """Powertools' resolvers keep the event being handled and its Lambda context on the
+    `BaseRouter` class, one per process (`BaseRouter.current_event = ...` in `resolve`), which
+    in Lambda is one per environment. As BaseRouter's metaclass this keeps them per
+    environment; the same descriptors in BaseRouter's namespace serve reads from instances."""
+
+    current_event = _PerEnvironment("current_event")
+    lambda_context = _PerEnvironment("lambda_context")
+
+
+_ROUTER_STATE = ("current_event", "lambda_context")
+
+
+def _scope_router_state_to_environments() -> list[Callable[[], None]]:
+    module = sys.modules.get("aws_lambda_powertools.event_handler.api_gateway")
+    router = getattr(module, "BaseRouter", None)
+    if router is None or type(router) is not ABCMeta:  # not imported, or already scoped
+        return []
+    shadowed = {name: router.__dict__[name] for name in _ROUTER_STATE if name in router.__dict__}
+    for name in _ROUTER_STATE:
+        setattr(router, name, vars(_EnvironmentRouterMeta)[name])
+    router.__class__ = _EnvironmentRouterMeta
+
+    def undo() -> None:
+        router.__class__ = ABCMeta
+        for name in _ROUTER_STATE:
+            delattr(router, name)
+        for name, value in shadowed.items():
+            setattr(router, name, value)
+
+    return [undo]
+
+
+# The running environment's log keys, by formatter (see _EnvironmentLogKeysFormatter).
+_ENVIRONMENT_LOG_KEYS: contextvars.ContextVar[dict[LambdaPowertoolsFormatter, dict[str, Any]]] = (
+    contextvars.ContextVar("environment_log_keys")
+)
+
+
+class _EnvironmentLogKeysFormatter(LambdaPowertoolsFormatter):
+    """Powertools keeps a logger's appended keys (user, thread, run ids) on its formatter, and
+    every Logger of a service shares the formatter of the service's stdlib logger: one per
+    process, which in Lambda is one per environment. Here the keys are kept per environment;
+    a new environment starts from the keys the formatter was made with. A thread a handler
+    starts runs in no environment and logs with those."""
+
+    @property  # type: ignore[override]
+    def log_format(self) -> dict[str, Any]:
+        made_with: dict[str, Any] = self.__dict__["log_format"]
+        by_formatter = _ENVIRONMENT_LOG_KEYS.get(None)
+        if by_formatter is None:
+            return made_with
+        return by_formatter.setdefault(self, dict(made_with))
+
+    @log_format.setter
+    def log_format(self, keys: dict[str, Any]) -> None:
+        by_formatter = _ENVIRONMENT_LOG_KEYS.get(None)
+        if by_formatter is None:
+            self.__dict__["log_format"] = keys
+        else:
+            by_formatter[self] = keys
+
+
+def _scope_log_keys_to_environments() -> list[Callable[[], None]]:
+    undo = []
+    for candidate in list(logging.Logger.manager.loggerDict.values()):
+        handler = getattr(candidate, "powertools_handler", None)
+        formatter = handler.formatter if handler is not None else None
+        if type(formatter) is LambdaPowertoolsFormatter:  # a custom formatter is left alone
+            formatter.__class__ = _EnvironmentLogKeysFormatter
+            undo.append(
+                functools.partial(setattr, formatter, "__class__", LambdaPowertoolsFormatter)
+            )
+    return undo
+
+
+def _scope_powertools_state_to_environments() -> list[Callable[[], None]]:
+    """Make the Powertools state loaded so far per environment; how to undo that."""
+    return _scope_router_state_to_environments() + _scope_log_keys_to_environments()
 
 
 def _context(spec: FunctionSpec, request_id: str, started: float) -> LambdaContext:
@@ -180,10 +361,16 @@ def _logs(spec: FunctionSpec, request_id: str, started: float) -> str:
 
 
 @contextmanager
-def install(registry: Mapping[str, FunctionSpec]) -> Iterator[None]:
+def install(
+    registry: Mapping[str, FunctionSpec], *, active_tracing: bool = False
+) -> Iterator[None]:
     """Route moto's Lambda invocations of the registered functions (by function name) to their
-    handlers while the context is active; handler modules are unloaded on exit."""
-    runtime = _InProcessRuntime(registry)
+    handlers while the context is active; handler modules are unloaded on exit.
+
+    `active_tracing`: run each invocation in an X-Ray segment, as Lambda does for functions
+    with `Tracing: Active`.
+    """
+    runtime = _InProcessRuntime(registry, active_tracing=active_tracing)
     original = LambdaFunction.__dict__["_invoke_lambda"]
 
     def invoke_in_process(function: LambdaFunction, event: Any = None) -> InvocationResult:

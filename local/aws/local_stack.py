@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from local.aws.records import (
+    AsyncInvokeConfig,
     FunctionSpec,
     HttpApiSpec,
     HttpRoute,
@@ -105,6 +106,24 @@ class LocalStack:
             raise FunctionInvocationError(spec.name, payload)
         return payload
 
+    def async_invoke_config(self, logical_id_or_name: str) -> AsyncInvokeConfig:
+        """The function's EventInvokeConfig as stored in moto (Lambda's defaults without)."""
+        spec = self.function(logical_id_or_name)
+        try:
+            config = self._lambda.get_function_event_invoke_config(FunctionName=spec.name)
+        except self._lambda.exceptions.ResourceNotFoundException:
+            return AsyncInvokeConfig()
+        return AsyncInvokeConfig(
+            maximum_retry_attempts=config.get("MaximumRetryAttempts", 2),
+            on_failure=config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+        )
+
+    def send_to_queue(self, queue_arn: str, message: Any) -> None:
+        """Send `message` (as JSON) to the SQS queue with this ARN, as a destination would."""
+        account, name = queue_arn.split(":")[4:6]
+        url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
     def deliver_s3_event(
         self, bucket: str, key: str, event_name: str = OBJECT_CREATED_PUT
     ) -> list[Any]:
@@ -150,3 +169,7 @@ class LocalStack:
     @cached_property
     def _s3(self) -> Any:
         return boto3.client("s3", region_name=self.region)
+
+    @cached_property
+    def _sqs(self) -> Any:
+        return boto3.client("sqs", region_name=self.region)

@@ -25,6 +25,15 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class AsyncInvokeConfig:
+    """What Lambda does with a function's failed asynchronous invocations (its
+    EventInvokeConfig): retry them, then send an invocation record to `on_failure`."""
+
+    maximum_retry_attempts: int = 2  # Lambda's default
+    on_failure: str | None = None  # the ARN of an SQS queue
+
+
+@dataclass(frozen=True)
 class JwtAuthorizer:
     name: str
     issuer: str

@@ -26,6 +26,7 @@ from threadline.ingest import Ingestor, IngestResult, UploadedObject
 from threadline.runs import RunStore
 from threadline.threads import Thread, ThreadStore
 from threadline.tools import ToolRegistry
+from threadline.upload_sweep import UploadSweep
 from threadline.uploads import PresignedUpload, UploadPolicy, Uploads
 from threadline.usage import UsageLedger
 
@@ -75,6 +76,20 @@ class World:
             s3_client=self.s3,
             policy=self.policy,
         )
+
+    def sweeper(self) -> UploadSweep:
+        return UploadSweep(
+            files=self.files,
+            settler=self.ingestor(),
+            s3_client=self.s3,
+            bucket=self.bucket,
+            now=self.clock,
+        )
+
+    def sweep(self) -> dict[str, Any]:
+        """One sweep with all the time it needs; what it did, zero counts left out."""
+        report = self.sweeper().run(deadline_ms=lambda: 10**9, ingest=self.ingestor().ingest)
+        return {name: count for name, count in report.model_dump().items() if count}
 
     def cleaner(self, backend: AssistantBackend | None = None) -> Cleaner:
         return Cleaner(

@@ -1,26 +1,32 @@
-"""The IngestUpload and Cleanup handlers inside the local stack (moto from template.yaml, the
-real run state machine, the local OpenAI server over HTTP), for both backends: uploads reach
-IngestUpload through the stack's S3 notifications, cleanup through its schedule."""
+"""The IngestUpload, FailUpload, SweepUploads and Cleanup handlers inside the local stack (moto
+from template.yaml, the real run state machine, the local OpenAI server over HTTP), for both
+backends: uploads reach IngestUpload through the stack's S3 notifications, its failures
+FailUpload through the on-failure queue, the sweep and cleanup through their schedules."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from local.apigw import http_api_event
 from local.aws import fire_schedule
+from local.openai_server import Fault
 from local.stack_session import LocalThreadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.backends.openai_files import remote_filename
 from threadline.errors import NotFoundError
-from threadline.files import FileStatus
+from threadline.files import AT_OPENAI, FileStatus
 from threadline.models import RunStatus
+from threadline.settings import load_settings
 from threadline.table import utc_now
 from threadline.threads import ThreadStore
+from threadline.uploads import Uploads
 
 
 def emitted_metrics(output: str) -> list[dict[str, Any]]:
@@ -150,3 +156,151 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     metrics = {name: document[name] for name in ("ThreadsDeleted", "FilesDeleted", "BytesDeleted")}
     assert metrics == {"ThreadsDeleted": [1.0], "FilesDeleted": [1.0], "BytesDeleted": [5.0]}
     assert document["CleanupFailures"] == [0.0]
+
+
+# -- nothing stays pending -------------------------------------------------------------------
+
+PAST = timedelta(minutes=20)  # pending longer than the sweep waits for (15 minutes)
+
+
+@pytest.fixture
+def retries_at_once(product: LocalThreadline) -> Iterator[None]:
+    """Lambda's async retries without their wait, so a failing ingest settles quickly."""
+    sources = product.stack.event_sources
+    delays, sources.retry_delays = sources.retry_delays, (0.0, 0.0)
+    yield
+    sources.retry_delays = delays
+
+
+def issued_at(moment: timedelta) -> Uploads:
+    """The API's uploads, issuing URLs as if `moment` ago."""
+    return Uploads(
+        threads=runtime.thread_store(),
+        files=runtime.file_store(),
+        s3_client=runtime.s3_client(),
+        bucket=load_settings().bucket_name,
+        policy=runtime.upload_policy(),
+        now=lambda: utc_now() - moment,
+    )
+
+
+def api_files(product: LocalThreadline, user_id: str, thread_id: str) -> list[dict[str, Any]]:
+    """GET /threads/{id}/files through the API function, as the user."""
+    event = http_api_event("GET", f"/threads/{thread_id}/files", claims={"sub": user_id})
+    answer = product.stack.invoke("ApiFunction", event)
+    assert answer["statusCode"] == 200, answer
+    return list(json.loads(answer["body"])["files"])
+
+
+def versions(bucket: str, key: str) -> list[dict[str, Any]]:
+    return boto3.client("s3").list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+
+
+def sweep(product: LocalThreadline) -> dict[str, Any]:
+    report = fire_schedule(product.stack, "SweepUploadsFunction")
+    return {name: count for name, count in report.items() if count}
+
+
+def test_an_ingest_that_fails_every_retry_ends_failed_through_the_on_failure_queue(
+    product: LocalThreadline, driver: RunDriver, bucket: str, retries_at_once: None
+) -> None:
+    thread = driver.new_thread()
+    content = b"region,revenue\nnorth,12\n"
+    ticket = runtime.uploads().create_upload(
+        driver.user_id, thread.thread_id, "sales.csv", "text/csv", len(content)
+    )
+    assert product.openai is not None
+    for _ in range(3):  # the first attempt and Lambda's two retries
+        product.openai.faults.add(Fault.http_error(500), method="POST", path="/v1/files")
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=ticket.key, Body=content, ContentType="text/csv"
+    )
+    product.stack.event_sources.wait_idle()
+
+    (delivery,) = [
+        delivery
+        for delivery in product.stack.event_sources.deliveries()
+        if delivery.source == "aws:s3" and ticket.key in json.dumps(delivery.event)
+    ]
+    assert delivery.attempts == 3
+    assert delivery.error is not None
+    assert delivery.error["errorType"] == "TransientBackendError"
+    queue_url = product.stack.outputs["IngestFailuresQueueUrl"]
+    queue = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    assert delivery.on_failure == queue["Attributes"]["QueueArn"]
+    assert queue["Attributes"]["ApproximateNumberOfMessages"] == "0", "FailUpload took it"
+    (listed,) = api_files(product, driver.user_id, thread.thread_id)
+    assert (listed["id"], listed["status"]) == (ticket.upload_id, "failed")
+    assert listed["reason"] == (
+        "ingest_failed: not processed after 3 attempts (TransientBackendError); upload it again"
+    )
+    assert versions(bucket, ticket.key) == []
+    name = remote_filename("sales.csv", ticket.upload_id)
+    assert all(f.body["filename"] != name for f in product.openai.state.files.values())
+
+
+def test_the_sweep_settles_what_no_event_did_and_a_second_sweep_changes_nothing(
+    product: LocalThreadline, driver: RunDriver, bucket: str
+) -> None:
+    thread = driver.new_thread()
+    content = b"Revenue grew 12% in the north region.\n"
+    lost = issued_at(PAST).create_upload(
+        driver.user_id, thread.thread_id, "lost.txt", "text/plain", len(content)
+    )
+    never_uploaded = issued_at(PAST).create_upload(
+        driver.user_id, thread.thread_id, "never.txt", "text/plain", len(content)
+    )
+    fresh = runtime.uploads().create_upload(
+        driver.user_id, thread.thread_id, "fresh.txt", "text/plain", len(content)
+    )
+    with product.stack.event_sources.losing("aws:s3") as lost_events:
+        for ticket in (lost, fresh):
+            boto3.client("s3").put_object(
+                Bucket=bucket, Key=ticket.key, Body=content, ContentType="text/plain"
+            )
+    assert len(lost_events) == 2
+
+    assert sweep(product) == {"ingested": 1, "failed": 1}
+
+    swept = {record.upload_id: record for record in runtime.file_store().list(thread.thread_id)}
+    assert swept[lost.upload_id].status in AT_OPENAI
+    assert swept[fresh.upload_id].status is FileStatus.PENDING, "its event may still come"
+    listed = {view["id"]: view for view in api_files(product, driver.user_id, thread.thread_id)}
+    assert listed[never_uploaded.upload_id]["status"] == "failed"
+    assert listed[never_uploaded.upload_id]["reason"] == (
+        "upload_missing: no file arrived before the upload URL expired"
+    )
+    assert product.openai is not None
+    name = remote_filename("lost.txt", lost.upload_id)
+    assert [f.body["filename"] for f in product.openai.state.files.values()].count(name) == 1
+    before = runtime.file_store().list(thread.thread_id)
+
+    assert sweep(product) == {}
+    assert runtime.file_store().list(thread.thread_id) == before
+
+
+def test_the_sweep_retries_a_failing_ingest_then_gives_it_up(
+    product: LocalThreadline, driver: RunDriver, bucket: str
+) -> None:
+    thread = driver.new_thread()
+    content = b"a,b\n1,2\n"
+    ticket = issued_at(PAST).create_upload(
+        driver.user_id, thread.thread_id, "stuck.csv", "text/csv", len(content)
+    )
+    with product.stack.event_sources.losing("aws:s3"):
+        boto3.client("s3").put_object(
+            Bucket=bucket, Key=ticket.key, Body=content, ContentType="text/csv"
+        )
+    assert product.openai is not None
+
+    for attempt in (1, 2, 3):
+        product.openai.faults.add(Fault.http_error(500), method="POST", path="/v1/files")
+        expected = {"retrying": 1} if attempt < 3 else {"failed": 1}
+        assert sweep(product) == expected, f"sweep {attempt}"
+        record = runtime.file_store().get(thread.thread_id, ticket.upload_id)
+        assert record.sweep_attempts == attempt
+
+    assert record.status is FileStatus.FAILED
+    assert record.reason == "ingest_failed: not processed after 3 retries; upload it again"
+    assert versions(bucket, ticket.key) == []
+    assert sweep(product) == {}

@@ -29,6 +29,7 @@ from threadline.generated_files import download_urls, store_generated_files
 from threadline.ids import new_id
 from threadline.ingest import UploadedObject
 from threadline.threads import Thread
+from threadline.upload_sweep import PENDING_FOR
 from threadline.uploads import UploadPolicy
 
 CSV = b"region,revenue\nnorth,10\nsouth,20\n"
@@ -327,6 +328,81 @@ def test_a_failing_upload_to_openai_records_failed(world: World) -> None:
     assert result.status is FileStatus.FAILED
     assert world.openai_files() == {}
     assert world.versions(ticket.key) == []
+
+
+def test_giving_up_a_pending_upload_fails_it_and_deletes_its_object(world: World) -> None:
+    thread = world.new_thread("alice")
+    ticket, uploaded = world.upload(thread, "notes.txt", b"hello\n")
+
+    result = world.ingestor().give_up(uploaded, "ingest_failed: test")
+
+    assert (result.status, result.duplicate) == (FileStatus.FAILED, False)
+    record = world.files.get(thread.thread_id, ticket.upload_id)
+    assert (record.status, record.reason) == (FileStatus.FAILED, "ingest_failed: test")
+    assert world.versions(ticket.key) == []
+
+
+def test_giving_up_an_upload_that_settled_meanwhile_changes_nothing(world: World) -> None:
+    thread = world.new_thread("alice")
+    ticket, uploaded = world.upload(thread, "notes.txt", b"hello\n")
+    ingested = world.ingestor().ingest(uploaded)
+
+    late = world.ingestor().give_up(uploaded, "ingest_failed: test")
+
+    assert late.duplicate
+    assert late.status is ingested.status
+    assert world.files.get(thread.thread_id, ticket.upload_id).reason is None
+    assert len(world.versions(ticket.key)) == 1
+    assert list(world.openai_files()) == [ingested.openai_file_id]
+
+
+def test_the_sweep_waits_for_s3s_event_then_ingests_what_it_did_not_bring(world: World) -> None:
+    thread = world.new_thread("alice")
+    ticket, _uploaded = world.upload(thread, "notes.txt", b"hello\n")  # no event: not ingested
+    world.clock.advance(PENDING_FOR - timedelta(seconds=1))
+
+    assert world.sweep() == {}
+    world.clock.advance(timedelta(seconds=2))
+    assert world.sweep() == {"ingested": 1}
+
+    record = world.files.get(thread.thread_id, ticket.upload_id)
+    assert record.status is attached_as(world, "notes.txt")
+    assert record.sweep_attempts == 1
+    assert world.sweep() == {}
+
+
+def test_the_pending_index_holds_the_pending_uploads_oldest_first(world: World) -> None:
+    thread = world.new_thread("alice")
+    first, first_object = world.upload(thread, "first.txt", b"first\n")
+    world.clock.advance(timedelta(minutes=1))
+    _settled, settled_object = world.upload(thread, "settled.txt", b"settled\n")
+    world.ingestor().ingest(settled_object)
+    world.clock.advance(timedelta(minutes=1))
+    last, _last_object = world.upload(thread, "last.txt", b"last\n")
+
+    def pending_before(cutoff: datetime) -> list[str]:
+        return [record.upload_id for record in world.files.pending_before(cutoff)]
+
+    assert pending_before(world.clock() + timedelta(seconds=1)) == [
+        first.upload_id,
+        last.upload_id,
+    ]
+    assert pending_before(world.clock() - timedelta(seconds=30)) == [first.upload_id]
+    world.ingestor().ingest(first_object)
+    assert pending_before(world.clock() + timedelta(seconds=1)) == [last.upload_id]
+
+
+def test_a_sweep_attempt_is_claimed_once(world: World) -> None:
+    thread = world.new_thread("alice")
+    ticket, _uploaded = world.upload(thread, "notes.txt", b"hello\n")
+    (seen,) = world.files.pending_before(world.clock() + timedelta(seconds=1))
+
+    assert world.files.claim_sweep_attempt(seen)
+    assert not world.files.claim_sweep_attempt(seen), "another sweep took that attempt"
+    claimed = world.files.get(thread.thread_id, ticket.upload_id)
+    assert claimed.sweep_attempts == 1
+    assert world.files.claim_sweep_attempt(claimed)
+    assert world.files.get(thread.thread_id, ticket.upload_id).sweep_attempts == 2
 
 
 def test_uploads_to_a_thread_being_deleted_are_rejected(world: World) -> None:

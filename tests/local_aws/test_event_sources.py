@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,8 +23,10 @@ from local.aws import (
     FunctionInvocationError,
     LocalStack,
     ScheduleNotFound,
+    UnsupportedResource,
     deliver_s3_notifications,
     fire_schedule,
+    provision,
     run_schedules,
 )
 from local.aws.event_sources import rate_seconds
@@ -221,6 +225,146 @@ def test_a_failing_function_is_logged_and_does_not_reach_the_uploader(
     assert failed.error["errorMessage"] == "poisoned event"
     assert "aws:s3 event to IngestUploadFunction failed: ValueError: poisoned event" in caplog.text
     assert only_record(stack, fine)["s3"]["object"]["key"] == "uploads/fine.csv"
+
+
+def queued_messages(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
+    """The bodies of what the queue holds, parsed."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    received = sqs.receive_message(QueueUrl=stack.resources[queue], MaxNumberOfMessages=10)
+    return [json.loads(message["Body"]) for message in received.get("Messages", [])]
+
+
+def test_a_failure_after_the_last_retry_sends_lambdas_invocation_record_on(
+    stack: LocalStack, s3: Any
+) -> None:
+    bucket = stack.resources["UploadBucket"]
+    stack.event_sources.retry_delays = (0.0, 0.0)
+    with deliver_s3_notifications(stack):
+        s3.put_object(Bucket=bucket, Key="uploads/poison.csv", Body=b"x")
+        s3.put_object(Bucket=bucket, Key="uploads/fine.csv", Body=b"x")
+        failed, fine = delivered(stack)
+
+    queue_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=stack.resources["FailuresQueue"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert (failed.on_failure, fine.on_failure) == (queue_arn, None)
+    (record,) = queued_messages(stack, "FailuresQueue")
+    function_arn = stack.functions["IngestUploadFunction"].arn
+    assert record == {
+        "version": "1.0",
+        "timestamp": record["timestamp"],
+        "requestContext": {
+            "requestId": record["requestContext"]["requestId"],
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": failed.event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": failed.error,
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["timestamp"])
+    assert record["responsePayload"]["errorType"] == "ValueError"
+
+
+def test_maximum_retry_attempts_is_honoured(stack: LocalStack, s3: Any) -> None:
+    source = {"Bucket": stack.resources["UploadBucket"], "Key": "staging/poison.txt"}
+    s3.put_object(Body=b"x", **source)
+    with deliver_s3_notifications(stack):
+        s3.copy_object(Bucket=stack.resources["DropBucket"], Key="poison.txt", CopySource=source)
+        (failed,) = delivered(stack)
+
+    assert failed.attempts == 1, "MaximumRetryAttempts: 0"
+    (record,) = queued_messages(stack, "FailuresQueue")
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestPayload"] == failed.event
+
+
+def test_losing_drops_a_sources_events_while_active(stack: LocalStack, s3: Any) -> None:
+    bucket = stack.resources["UploadBucket"]
+    with deliver_s3_notifications(stack):
+        with stack.event_sources.losing("aws:s3") as lost:
+            s3.put_object(Bucket=bucket, Key="uploads/lost.csv", Body=b"x")
+        s3.put_object(Bucket=bucket, Key="uploads/kept.csv", Body=b"x")
+        (delivery,) = delivered(stack)
+
+    assert [event["Records"][0]["s3"]["object"]["key"] for event in lost] == ["uploads/lost.csv"]
+    assert only_record(stack, delivery)["s3"]["object"]["key"] == "uploads/kept.csv"
+
+
+def test_the_queue_is_created_with_its_properties(stack: LocalStack) -> None:
+    attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=stack.resources["FailuresQueue"], AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+
+    assert attributes == {"MessageRetentionPeriod": "1209600"}
+
+
+def test_an_event_source_mapping_invokes_the_function_with_each_message(
+    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\n'
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Jobs:\n"
+        "    Type: AWS::SQS::Queue\n"
+        "  WorkerFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        f"      CodeUri: {FIXTURES / 'functions' / 'echo'}\n"
+        "      Handler: app.handler\n"
+        "      Runtime: python3.13\n"
+        "  WorkerMapping:\n"
+        "    Type: AWS::Lambda::EventSourceMapping\n"
+        "    Properties:\n"
+        "      EventSourceArn: !GetAtt Jobs.Arn\n"
+        "      FunctionName: !Ref WorkerFunction\n"
+        "      BatchSize: 10\n"
+        "      FunctionResponseTypes: [ReportBatchItemFailures]\n"
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    with installed_stack(template, "mapped", monkeypatch) as mapped:
+        queue = mapped.resources["Jobs"]
+        sqs.send_message(QueueUrl=queue, MessageBody="fine")
+        assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == [], "consumed"
+        sqs.send_message(QueueUrl=queue, MessageBody="poison")
+        (kept,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+
+    assert kept["Body"] == "poison", "a failed invocation leaves its message in the queue"
+    (mapping,) = boto3.client("lambda", region_name=REGION).list_event_source_mappings()[
+        "EventSourceMappings"
+    ]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_destinations_other_than_an_sqs_on_failure_queue_are_refused(
+    aws: None, tmp_path: Path
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\n'
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  NotifiedFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        f"      CodeUri: {FIXTURES / 'functions' / 'echo'}\n"
+        "      Handler: app.handler\n"
+        "      Runtime: python3.13\n"
+        "      EventInvokeConfig:\n"
+        "        DestinationConfig:\n"
+        "          OnSuccess: { Type: SNS, Destination: arn:aws:sns:us-east-1:123456789012:t }\n"
+    )
+
+    with pytest.raises(UnsupportedResource, match="EventInvokeConfig OnSuccess"):
+        provision(template)
+    assert boto3.client("lambda", region_name=REGION).list_functions()["Functions"] == []
 
 
 def test_leaving_delivers_what_is_queued_and_restores_moto(stack: LocalStack, s3: Any) -> None:

@@ -1,13 +1,101 @@
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import io
+import json
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from moto.awslambda.models import LambdaFunction
 
+from local.apigw import http_api_event
 from local.aws import FunctionInvocationError, LocalStack, install
+
+
+class Rendezvous:
+    """Where a handler under test waits: it says it is inside, then waits to be released."""
+
+    def __init__(self) -> None:
+        self.key = uuid.uuid4().hex
+        self.release = threading.Event()
+        self._inside = threading.Semaphore(0)
+
+    def arrive(self) -> None:
+        self._inside.release()
+        if not self.release.wait(timeout=10):
+            raise TimeoutError("the test did not release the handler")
+
+    def all_inside(self, count: int) -> bool:
+        """Whether `count` handlers are inside at once (waiting at most 10 s for each)."""
+        return all(self._inside.acquire(timeout=10) for _ in range(count))
+
+
+RENDEZVOUS: dict[str, Rendezvous] = {}  # by key; the handlers find theirs from the event
+LOG_LINES = io.StringIO()  # what the router handler's Powertools Logger writes
+
+# Records which module instance (environment) ran it; waits at the rendezvous.
+BLOCKING_HANDLER = f"""
+import uuid
+
+from {__name__} import RENDEZVOUS
+
+MODULE_INSTANCE = uuid.uuid4().hex
+
+
+def handler(event, context):
+    RENDEZVOUS[event["rendezvous"]].arrive()
+    return {{"module_instance": MODULE_INSTANCE}}
+"""
+
+# A Powertools resolver and logger, as the API function has: the caller is read from the
+# event before and after waiting at the rendezvous.
+ROUTER_HANDLER = f"""
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from {__name__} import LOG_LINES, RENDEZVOUS
+
+app = APIGatewayHttpResolver()
+logger = Logger(service="environment-test", stream=LOG_LINES)
+
+
+@app.get("/whoami")
+def whoami():
+    logger.append_keys(caller=app.current_event.get_query_string_value("caller"))
+    RENDEZVOUS[app.current_event.get_query_string_value("rendezvous")].arrive()
+    caller = app.current_event.get_query_string_value("caller")
+    logger.info("answered", extra={{"answered_caller": caller}})
+    return {{"caller": caller}}
+
+
+def handler(event, context):
+    return app.resolve(event, context)
+"""
+
+
+@pytest.fixture
+def rendezvous() -> Iterator[Rendezvous]:
+    meeting = Rendezvous()
+    RENDEZVOUS[meeting.key] = meeting
+    yield meeting
+    meeting.release.set()
+    del RENDEZVOUS[meeting.key]
+
+
+@contextmanager
+def running(stack: LocalStack, source: str, directory: Path) -> Iterator[str]:
+    """PrepareFunction with `source` as its app.py; its function name."""
+    (directory / "app.py").write_text(source)
+    spec = dataclasses.replace(stack.functions["PrepareFunction"], code_dir=directory)
+    with install({spec.name: spec}):
+        yield spec.name
 
 
 def test_canary_moto_still_has_the_invoke_seam_we_patch() -> None:
@@ -64,12 +152,59 @@ def test_unserialisable_result_is_a_marshal_error(stack: LocalStack) -> None:
     assert "Decimal is not JSON serializable" in error.value.payload["errorMessage"]
 
 
-def test_a_module_is_loaded_once_under_concurrent_first_invocations(stack: LocalStack) -> None:
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda n: stack.invoke("PrepareFunction", {"n": n}), range(16)))
+def test_concurrent_invocations_run_in_separate_environments(
+    stack: LocalStack, rendezvous: Rendezvous, tmp_path: Path
+) -> None:
+    with running(stack, BLOCKING_HANDLER, tmp_path) as function:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            invocations = [
+                pool.submit(stack.invoke, function, {"rendezvous": rendezvous.key})
+                for _ in range(2)
+            ]
+            assert rendezvous.all_inside(2), "one invocation waited for the other to end"
+            rendezvous.release.set()
+            environments = {invocation.result()["module_instance"] for invocation in invocations}
+        assert len(environments) == 2  # two cold starts, each with its own module instance
 
-    assert {result["n"] for result in results} == set(range(16))
+        again = stack.invoke(function, {"rendezvous": rendezvous.key})
+    assert again["module_instance"] in environments  # a warm start in an idle environment
+
+
+def test_one_invocation_at_a_time_reuses_one_environment(stack: LocalStack) -> None:
+    results = [stack.invoke("PrepareFunction", {"n": n}) for n in range(3)]
+
     assert len({result["module_instance"] for result in results}) == 1
+
+
+def test_concurrent_environments_keep_their_own_router_event_and_log_keys(
+    stack: LocalStack, rendezvous: Rendezvous, tmp_path: Path
+) -> None:
+    # Powertools keeps the resolver's current event on a class and a service's log keys on
+    # one formatter: process-wide state that Lambda's environments never share.
+    callers = [f"caller-{uuid.uuid4().hex}" for _ in range(2)]
+    with (
+        running(stack, ROUTER_HANDLER, tmp_path) as function,
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        answers = [
+            pool.submit(
+                stack.invoke,
+                function,
+                http_api_event(
+                    "GET", "/whoami", query=f"caller={caller}&rendezvous={rendezvous.key}"
+                ),
+            )
+            for caller in callers
+        ]
+        assert rendezvous.all_inside(2)
+        rendezvous.release.set()
+        bodies = [json.loads(answer.result()["body"]) for answer in answers]
+
+    assert [body["caller"] for body in bodies] == callers
+    lines = [json.loads(line) for line in LOG_LINES.getvalue().splitlines()]
+    ours = [line for line in lines if line.get("answered_caller") in callers]
+    assert sorted(line["answered_caller"] for line in ours) == sorted(callers)
+    assert all(line["caller"] == line["answered_caller"] for line in ours)
 
 
 def test_handler_modules_are_unloaded_on_exit(stack: LocalStack) -> None:

@@ -170,14 +170,16 @@ def test_unsupported_resource_type_is_named_before_anything_is_created(
         "      KeySchema: [{AttributeName: PK, KeyType: HASH}]\n"
         "      BillingMode: PAY_PER_REQUEST\n"
         "  Jobs:\n"
-        "    Type: AWS::SQS::Queue\n",
+        "    Type: AWS::Kinesis::Stream\n",
     )
 
-    with pytest.raises(UnsupportedResource, match=r"Jobs: resource type AWS::SQS::Queue") as error:
+    with pytest.raises(
+        UnsupportedResource, match=r"Jobs: resource type AWS::Kinesis::Stream"
+    ) as error:
         provision(template)
     assert (error.value.logical_id, error.value.resource_type) == (
         "Jobs",
-        "resource type AWS::SQS::Queue",
+        "resource type AWS::Kinesis::Stream",
     )
     assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
 

@@ -6,7 +6,18 @@ Catch match on it, so renaming one of these is a change to statemachine/run.asl.
 
 from __future__ import annotations
 
+import traceback
 from datetime import datetime
+from typing import Any
+
+
+def loggable(error: BaseException) -> dict[str, Any]:
+    """What a log line may say of an error: its type and where it was raised. Not its message,
+    which may quote what a user wrote, the model's arguments, or OpenAI echoing either."""
+    return {
+        "error_type": type(error).__name__,
+        "traceback": traceback.format_tb(error.__traceback__),
+    }
 
 
 class ThreadlineError(Exception):

@@ -4,6 +4,10 @@ An upload starts `pending` when its URL is issued and settles exactly once, as `
 `rejected` or `failed`, with a condition on the status: S3 delivers its events at least once,
 and a duplicate must find the upload settled and change nothing. See `threadline.table`.
 
+While pending, the record is in the table's GSI1 under `PENDING_UPLOADS_PARTITION`, by when
+its URL was issued, and settling takes it out: the sweep (`threadline.upload_sweep`) finds
+what no ingest settled by querying it, never by a scan.
+
 A file for file search is `indexing` in between: it is at OpenAI and in the thread's vector
 store, but OpenAI has not finished indexing it. Nothing waits for that: whoever next looks at
 the thread's files (a run starting, the API listing them) asks OpenAI, and settles the file,
@@ -13,7 +17,7 @@ once, as `ingested`, or as `failed` with OpenAI's reason and its OpenAI file del
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -22,7 +26,7 @@ from pydantic import BaseModel
 
 from threadline import table as keys
 from threadline.backends.base import AssistantBackend, FileIndex, RunContext
-from threadline.dynamo import condition_held, delete_by_prefix, query_all, to_item
+from threadline.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
 from threadline.errors import BackendRequestError, NotFoundError, TransientBackendError
 
 if TYPE_CHECKING:
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REASON_LIMIT = 500
+PENDING_UPLOADS_PARTITION = "PENDING_UPLOADS"  # GSI1PK of the uploads not settled yet
 
 
 class FileStatus(StrEnum):
@@ -63,6 +68,7 @@ class FileRecord(BaseModel):
     openai_file_id: str | None = None
     vector_store_id: str | None = None  # where file search indexes it, while `indexing`
     ingested_at: datetime | None = None
+    sweep_attempts: int = 0  # ingests the sweep began for it (it is still pending)
 
 
 class FileStore:
@@ -85,6 +91,7 @@ class FileStore:
         item = to_item(record.model_dump(mode="json", exclude_none=True))
         item.update(self._key(record.thread_id, record.upload_id))
         item["created_at"] = keys.iso(record.created_at)
+        item.update(GSI1PK=PENDING_UPLOADS_PARTITION, GSI1SK=item["created_at"])
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
 
     def find(self, thread_id: str, upload_id: str) -> FileRecord | None:
@@ -121,6 +128,43 @@ class FileStore:
             self._settle_indexing(record) if record.status is FileStatus.INDEXING else record
             for record in self.list(thread_id)
         ]
+
+    def pending_before(self, cutoff: datetime) -> Iterator[FileRecord]:
+        """Uploads still pending whose URL was issued before `cutoff`, oldest first, read page
+        by page as the caller goes. The index is eventually consistent: one may have settled
+        a moment ago (its conditional writes then change nothing)."""
+        query = {
+            "IndexName": keys.ACTIVITY_INDEX,
+            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
+            "ExpressionAttributeValues": {
+                ":pk": PENDING_UPLOADS_PARTITION,
+                ":cutoff": keys.iso(cutoff),
+            },
+        }
+        start_key = None
+        while True:
+            items, start_key = query_page(self._table, query, start_key)
+            yield from (FileRecord.model_validate(item) for item in items)
+            if start_key is None:
+                return
+
+    def claim_sweep_attempt(self, record: FileRecord) -> bool:
+        """Count one more sweep attempt at ingesting the upload, if it is still pending and no
+        other sweep counted one since `record` was read; False otherwise."""
+        return condition_held(
+            self._table.update_item,
+            Key=self._key(record.thread_id, record.upload_id),
+            UpdateExpression="ADD sweep_attempts :one",
+            # Absent on records written before the sweep existed.
+            ConditionExpression="#status = :pending AND "
+            "(attribute_not_exists(sweep_attempts) OR sweep_attempts = :seen)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":pending": FileStatus.PENDING.value,
+                ":seen": record.sweep_attempts,
+                ":one": 1,
+            },
+        )
 
     def mark_attached(
         self,
@@ -200,7 +244,10 @@ class FileStore:
         return condition_held(
             self._table.update_item,
             Key=self._key(thread_id, upload_id),
-            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+            # Settled: out of the pending uploads' index.
+            UpdateExpression="SET "
+            + ", ".join(f"#{name} = :{name}" for name in fields)
+            + " REMOVE GSI1PK, GSI1SK",
             ConditionExpression="#status = :expected",
             ExpressionAttributeNames={f"#{name}": name for name in fields},
             ExpressionAttributeValues={

@@ -20,6 +20,10 @@ on the thread before anything goes into it.
 
 A file for file search is recorded `indexing` until OpenAI has indexed it; the next look at
 the thread's files settles it (`threadline.files`).
+
+An upload whose every ingest failed is given up (`UploadSettler.give_up`, which needs no
+OpenAI): settled `failed` and its object deleted. What it may have left at OpenAI is named for
+it, and goes with its thread (cleanup).
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ if TYPE_CHECKING:
     from threadline.threads import Thread, ThreadStore
 
 logger = logging.getLogger(__name__)
+
+# The idempotency of an ingest, shared by whoever ingests (IngestUpload, the sweep): one object
+# version; an unversioned bucket's ETag stands in for the version.
+INGEST_ONCE_NAME = "ingest_upload"
+INGEST_ONCE_KEY_PATH = "[bucket, key, version_id || etag]"
 
 
 class UploadedObject(BaseModel):
@@ -84,7 +93,88 @@ class IngestResult(BaseModel):
     duplicate: bool = False  # the upload had already settled: this event changed nothing
 
 
-class Ingestor:
+class UploadSettler:
+    """What settling an upload needs besides OpenAI: its record and its object in S3."""
+
+    def __init__(self, *, files: FileStore, s3_client: S3Client) -> None:
+        self._files = files
+        self._s3 = s3_client
+
+    def give_up(self, uploaded: UploadedObject, reason: str) -> IngestResult:
+        """Settle an upload no ingest could finish (every retry failed) as `failed`, and
+        delete its object; one that settled meanwhile keeps its outcome."""
+        try:
+            record = self._issued_record(uploaded)
+        except InvalidRequestError as error:
+            return self._quarantine(uploaded, error)
+        # Settled first, deleted after: a concurrent ingest that settled it keeps the bytes.
+        if not self._files.mark_failed(record.thread_id, record.upload_id, reason):
+            return self._already_settled(
+                uploaded, self._files.get(record.thread_id, record.upload_id)
+            )
+        self._delete_object(uploaded)
+        return self._result(uploaded, record, FileStatus.FAILED, reason=reason)
+
+    def _issued_record(self, uploaded: UploadedObject) -> FileRecord:
+        """The record of the upload the object is; InvalidRequestError if we issued none."""
+        location = UploadKey.parse(uploaded.key)
+        record = self._files.find(location.thread_id, location.upload_id)
+        if record is None or record.s3_key != uploaded.key:
+            raise InvalidRequestError("unknown_upload", "no upload was issued for it")
+        return record
+
+    def _quarantine(self, uploaded: UploadedObject, error: InvalidRequestError) -> IngestResult:
+        """Not an upload we issued: delete it; there is no record to settle."""
+        self._delete_object(uploaded)
+        logger.warning(
+            "deleted an object that is not an issued upload", extra={"key": uploaded.key}
+        )
+        return IngestResult(
+            key=uploaded.key, status=FileStatus.REJECTED, reason=f"{error.code}: {error}"
+        )
+
+    def _already_settled(self, uploaded: UploadedObject, record: FileRecord) -> IngestResult:
+        """A duplicate event, or a second upload to a used URL: the latter is discarded."""
+        if uploaded.version_id is not None and uploaded.version_id != record.s3_version_id:
+            self._delete_object(uploaded)
+        return self._result(
+            uploaded,
+            record,
+            record.status,
+            reason=record.reason,
+            openai_file_id=record.openai_file_id,
+            duplicate=True,
+        )
+
+    def _result(
+        self,
+        uploaded: UploadedObject,
+        record: FileRecord,
+        status: FileStatus,
+        *,
+        reason: str | None = None,
+        openai_file_id: str | None = None,
+        duplicate: bool = False,
+    ) -> IngestResult:
+        return IngestResult(
+            key=uploaded.key,
+            status=status,
+            upload_id=record.upload_id,
+            thread_id=record.thread_id,
+            reason=reason,
+            openai_file_id=openai_file_id,
+            bytes=uploaded.size,
+            duplicate=duplicate,
+        )
+
+    def _delete_object(self, uploaded: UploadedObject) -> None:
+        # With a version id the bytes are gone for good; without, on a versioned bucket,
+        # S3 would only add a delete marker over them.
+        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
+        self._s3.delete_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)
+
+
+class Ingestor(UploadSettler):
     def __init__(
         self,
         *,
@@ -94,22 +184,16 @@ class Ingestor:
         s3_client: S3Client,
         policy: UploadPolicy,
     ) -> None:
+        super().__init__(files=files, s3_client=s3_client)
         self._threads = threads
-        self._files = files
         self._backend = backend
-        self._s3 = s3_client
         self._policy = policy
 
     def ingest(self, uploaded: UploadedObject) -> IngestResult:
         try:
-            location = UploadKey.parse(uploaded.key)
+            record = self._issued_record(uploaded)
         except InvalidRequestError as error:
             return self._quarantine(uploaded, error)
-        record = self._files.find(location.thread_id, location.upload_id)
-        if record is None or record.s3_key != uploaded.key:
-            return self._quarantine(
-                uploaded, InvalidRequestError("unknown_upload", "no upload was issued for it")
-            )
         if record.status is not FileStatus.PENDING:
             return self._already_settled(uploaded, record)
         try:
@@ -220,57 +304,7 @@ class Ingestor:
             uploaded, record, FileStatus.FAILED, reason=reason, duplicate=not settled
         )
 
-    def _quarantine(self, uploaded: UploadedObject, error: InvalidRequestError) -> IngestResult:
-        """Not an upload we issued: delete it; there is no record to settle."""
-        self._delete_object(uploaded)
-        logger.warning(
-            "deleted an object that is not an issued upload", extra={"key": uploaded.key}
-        )
-        return IngestResult(
-            key=uploaded.key, status=FileStatus.REJECTED, reason=f"{error.code}: {error}"
-        )
-
-    def _already_settled(self, uploaded: UploadedObject, record: FileRecord) -> IngestResult:
-        """A duplicate event, or a second upload to a used URL: the latter is discarded."""
-        if uploaded.version_id is not None and uploaded.version_id != record.s3_version_id:
-            self._delete_object(uploaded)
-        return self._result(
-            uploaded,
-            record,
-            record.status,
-            reason=record.reason,
-            openai_file_id=record.openai_file_id,
-            duplicate=True,
-        )
-
-    def _result(
-        self,
-        uploaded: UploadedObject,
-        record: FileRecord,
-        status: FileStatus,
-        *,
-        reason: str | None = None,
-        openai_file_id: str | None = None,
-        duplicate: bool = False,
-    ) -> IngestResult:
-        return IngestResult(
-            key=uploaded.key,
-            status=status,
-            upload_id=record.upload_id,
-            thread_id=record.thread_id,
-            reason=reason,
-            openai_file_id=openai_file_id,
-            bytes=uploaded.size,
-            duplicate=duplicate,
-        )
-
     # -- side effects --------------------------------------------------------------------
-
-    def _delete_object(self, uploaded: UploadedObject) -> None:
-        # With a version id the bytes are gone for good; without, on a versioned bucket,
-        # S3 would only add a delete marker over them.
-        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
-        self._s3.delete_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)
 
     def _forget(self, file_id: str) -> None:
         """Delete an uploaded OpenAI file the thread will not use."""

@@ -11,6 +11,7 @@ from local.aws.resources.iam import provision_managed_policy
 from local.aws.resources.monitoring import provision_alarm, provision_dashboard, provision_topic
 from local.aws.resources.s3 import provision_bucket, provision_bucket_policy
 from local.aws.resources.secrets_manager import provision_secret
+from local.aws.resources.sqs import provision_event_source_mapping, provision_queue
 from local.aws.resources.state_machines import provision_state_machine
 
 PROVISIONERS: dict[str, Provisioner] = {
@@ -27,6 +28,8 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::CloudWatch::Dashboard": provision_dashboard,
     "AWS::Events::Rule": provision_rule,
     "AWS::SecretsManager::Secret": provision_secret,
+    "AWS::SQS::Queue": provision_queue,
+    "AWS::Lambda::EventSourceMapping": provision_event_source_mapping,
 }
 
 

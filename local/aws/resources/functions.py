@@ -69,6 +69,11 @@ def provision_function(
     if not source.is_file():
         raise FileNotFoundError(f"{logical_id}: handler {handler} needs {source}")
 
+    async_invocation = (
+        _async_invocation_config(logical_id, properties["EventInvokeConfig"])
+        if "EventInvokeConfig" in properties
+        else None
+    )
     name = properties.get("FunctionName") or ctx.physical_name(logical_id, max_length=64)
     role = properties.get("Role") or create_execution_role(
         ctx, f"{logical_id}Role", "lambda.amazonaws.com", properties.get("Policies", [])
@@ -101,6 +106,8 @@ def provision_function(
         **optional,
     )["FunctionArn"]
 
+    if async_invocation is not None:
+        ctx.client("lambda").put_function_event_invoke_config(FunctionName=name, **async_invocation)
     events = properties.get("Events", {})
     ctx.stack.functions[logical_id] = FunctionSpec(
         logical_id=logical_id,
@@ -116,6 +123,30 @@ def provision_function(
     for event_name, event in events.items():
         _record_event(ctx, logical_id, event_name, event["Type"], event.get("Properties", {}))
     return ProvisionedResource(ref=name, attributes={"Arn": arn})
+
+
+def _async_invocation_config(logical_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    """SAM's EventInvokeConfig as PutFunctionEventInvokeConfig takes it. Stored in moto, where
+    the local event sources read it back (`LocalStack.async_invoke_config`): they honour its
+    retries and an SQS OnFailure destination, nothing else."""
+    destinations = {}
+    for outcome, destination in config.get("DestinationConfig", {}).items():
+        # SAM's `Type` is not Lambda's; without a Destination SAM would make the queue.
+        if (
+            outcome != "OnFailure"
+            or destination.get("Type") != "SQS"
+            or not destination.get("Destination")
+        ):
+            raise UnsupportedResource(
+                logical_id, f"an EventInvokeConfig {outcome} other than a given SQS queue"
+            )
+        destinations[outcome] = {"Destination": destination["Destination"]}
+    limits = {
+        key: int(config[key])
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+        if key in config
+    }
+    return {"DestinationConfig": destinations, **limits}
 
 
 def _record_event(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from threadline.errors import loggable
 from threadline.models import ToolCall, ToolOutput
 from threadline.tools.registry import Tool, ToolRegistry, ToolResult
 
@@ -105,7 +106,8 @@ def _invoke(tool: Tool[Any], call: ToolCall, args: BaseModel) -> ToolOutput:
         )
     except Exception as error:
         # INFO, not WARNING: most failures are the model's own mistakes (e.g. a bad query).
-        logger.info("tool %s raised", call.name, exc_info=True)
+        # Where, not what: the message may quote the model's arguments or the data.
+        logger.info("tool raised", extra={"tool": call.name, **loggable(error)})
         message = f"{type(error).__name__}: {error}"
         return _error_output(call, "tool_error", message, started=started)
 
