@@ -353,7 +353,8 @@ class TestHostileInput:
         assert [(record["message"], record["level"]) for record in failure] == [
             ("unexpected error", "ERROR")
         ]
-        assert "Traceback" in failure[0]["exception"]
+        assert failure[0]["error_type"] == "ValidationError"
+        assert any("threads.py" in frame for frame in failure[0]["traceback"])
         assert not [line for line in logged if secret in line]
 
 

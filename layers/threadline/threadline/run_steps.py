@@ -23,7 +23,7 @@ from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState,
 from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
 from threadline.table import utc_now
-from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
+from threadline.threads import LOCK_LEASE_MARGIN, Thread, ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
@@ -87,6 +87,7 @@ class RunSteps:
             request.run_id,
             remote_run_id=handle.run_remote_id,
         )
+        self._count_earlier_runs(thread, now)
         return RunState(
             run_id=request.run_id,
             thread_id=request.thread_id,
@@ -101,6 +102,14 @@ class RunSteps:
             wait_seconds=round(self.settings.poll_initial_seconds),
             webhook_wait_seconds=self.settings.webhook_wait_seconds,
         )
+
+    def _count_earlier_runs(self, thread: Thread, now: datetime) -> None:
+        """Count remote runs of the thread's earlier runs that settled after their run ended
+        (on a backend without webhooks; starting this one stopped any still going). Best
+        effort: the next run, or cleanup, looks again."""
+        with contextlib.suppress(ThreadlineError):
+            settled = self.backend().settled_runs(thread.remote_id)
+            self.usage().count_uncounted(thread.user_id, thread.thread_id, settled, now)
 
     @property
     def _while_running(self) -> Next:
@@ -256,14 +265,11 @@ class RunSteps:
     def _count_usage(self, state: RunState, now: datetime) -> None:
         """Count the tokens of each of the run's remote responses that settled, once each.
         One still going is counted by its webhook when it settles (`count_remote`), or, on a
-        backend without webhooks, by a later run of the thread that finds it settled."""
+        backend without webhooks, by a later StartRun of the thread that finds it settled."""
         if state.handle is None:
             return
         self.usage().count_each(state.user_id, state.thread_id, state.handle.finished_usage, now)
         self.count_settled(state, now)
-        with contextlib.suppress(ThreadlineError):  # best effort: a later run looks again
-            earlier = self.backend().settled_runs(state.handle.thread_remote_id)
-            self.usage().count_uncounted(state.user_id, state.thread_id, earlier, now)
 
     def count_settled(self, state: RunState, now: datetime | None = None) -> bool:
         """Count the current remote response's tokens if it settled and nobody has."""
