@@ -8,9 +8,13 @@ PY := $(VENV)/bin/python
 UV := $(TOOLS)/bin/uv
 SAM := $(TOOLS)/bin/sam
 ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
+CHECKOV := $(TOOLS)/bin/checkov
+BANDIT := $(TOOLS)/bin/bandit
 UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
+CHECKOV_VERSION := 3.3.30
+BANDIT_VERSION := 1.9.4
 # SAM validates offline when it has a region and no credentials lookup is needed.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -32,14 +36,21 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-# The SAM CLI pins older boto3/pydantic, so it lives in its own tool environment.
+# The SAM CLI and the scanners pin their own dependencies, so each has its own environment.
+TOOL_INSTALL := UV_TOOL_DIR=$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(TOOLS)/bin $(UV) tool install --quiet
 $(SAM): $(UV)
-	UV_TOOL_DIR=$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(TOOLS)/bin $(UV) tool install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	$(TOOL_INSTALL) aws-sam-cli==$(SAM_CLI_VERSION)
+
+$(CHECKOV): $(UV)
+	$(TOOL_INSTALL) checkov==$(CHECKOV_VERSION)
+
+$(BANDIT): $(UV)
+	$(TOOL_INSTALL) bandit==$(BANDIT_VERSION)
 
 $(ASL_VALIDATOR):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent asl-validator@$(ASL_VALIDATOR_VERSION)
 
-dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) ## Set up the virtualenv and tools
+dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
 
 test: dev ## Run every test (unit, integration, template, end-to-end)
 	$(PY) -m pytest -n 2 -q
@@ -47,12 +58,14 @@ test: dev ## Run every test (unit, integration, template, end-to-end)
 unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
 	$(PY) -m pytest -q tests/unit
 
-lint: dev ## ruff, cfn-lint, sam validate --lint, asl-validator
+lint: dev ## ruff, cfn-lint, sam validate --lint, asl-validator, checkov, bandit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
 	$(ASL_VALIDATOR) --no-arn-check --json-path statemachine/run.asl.json
+	$(CHECKOV) --config-file .checkov.yaml --quiet --compact --skip-download --framework cloudformation --file template.yaml
+	$(BANDIT) --quiet --recursive functions layers/threadline/threadline local
 
 format: $(VENV)/.synced ## Fix lint and format
 	$(VENV)/bin/ruff check --fix .

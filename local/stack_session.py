@@ -37,8 +37,8 @@ LOCAL_WEBHOOK_URL = "http://127.0.0.1/webhooks/openai"  # delivered in-process, 
 TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105: fake, for moto only
+    "AWS_SESSION_TOKEN": "local",  # nosec B105: fake, for moto only
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from local.aws.intrinsics import Resolver
+from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
 
 FUNCTIONS = {
@@ -47,6 +49,28 @@ def test_sam_validate_lint_passes_offline() -> None:
         text=True,
         check=False,
         env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "HOME": str(REPO)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_passes() -> None:
+    result = subprocess.run(
+        [
+            _tool("checkov"),
+            "--config-file",
+            ".checkov.yaml",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--framework",
+            "cloudformation",
+            "--file",
+            "template.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -128,3 +152,136 @@ def test_every_function_has_a_sample_event(logical_id: str) -> None:
     event = REPO / "events" / f"{code_dir}.json"
     assert event.is_file(), f"{logical_id}: add {event.relative_to(REPO)}"
     assert json.loads(event.read_text())
+
+
+RESOURCES = template()["Resources"]
+FILES_BUCKET_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:s3:::"
+    + RESOURCES["FilesBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+}
+
+
+def test_http_api_logs_access_as_json_without_request_content() -> None:
+    settings = RESOURCES["HttpApi"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert RESOURCES["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
+    # Route keys, not paths (which carry ids); nothing of bodies, headers or JWT claims.
+    assert json.loads(settings["Format"]) == {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationErrorMessage": "$context.integrationErrorMessage",
+    }
+
+
+def test_files_bucket_logs_access_to_a_private_log_bucket() -> None:
+    files = RESOURCES["FilesBucket"]
+    assert files["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": "AccessLogsBucket"
+    }
+    # S3 checks the target's policy when logging is turned on.
+    assert files["DependsOn"] == "AccessLogsBucketPolicy"
+
+    logs = RESOURCES["AccessLogsBucket"]["Properties"]
+    (encryption,) = logs["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(logs["PublicAccessBlockConfiguration"].values())
+    assert logs["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (expiry,) = logs["LifecycleConfiguration"]["Rules"]
+    assert (expiry["Status"], expiry["ExpirationInDays"]) == ("Enabled", 90)
+
+
+def test_only_s3_log_delivery_for_the_files_bucket_writes_access_logs() -> None:
+    policy = RESOURCES["AccessLogsBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "AccessLogsBucket"}
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Resource"] == {"Fn::Sub": "${AccessLogsBucket.Arn}/*"}
+    assert allow["Condition"] == {
+        "ArnLike": {"aws:SourceArn": FILES_BUCKET_ARN},
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_api_concurrency_limit_reserves_the_request_facing_functions_only_when_set() -> None:
+    declared = template()
+    parameter = declared["Parameters"]["ApiConcurrencyLimit"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0)
+    reserved = {
+        logical_id: properties["ReservedConcurrentExecutions"]
+        for logical_id, properties in FUNCTIONS.items()
+        if "ReservedConcurrentExecutions" in properties
+    }
+    conditional = {
+        "Fn::If": [
+            "HasApiConcurrencyLimit",
+            {"Ref": "ApiConcurrencyLimit"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert reserved == {
+        "ApiFunction": conditional,
+        "OpenAIWebhookFunction": conditional,
+        "CleanupFunction": 1,
+        "SweepUploadsFunction": 1,
+    }
+    condition = declared["Conditions"]["HasApiConcurrencyLimit"]
+    for value, reserves in (("0", False), ("25", True)):
+        resolver = Resolver(
+            parameters=parameter_values(declared["Parameters"], {"ApiConcurrencyLimit": value}),
+            pseudo_parameters={},
+            condition_definitions={"HasApiConcurrencyLimit": condition},
+            mappings={},
+        )
+        assert resolver.resolve(conditional) == (value if reserves else None)
+
+
+def test_every_checkov_skip_gives_its_reason() -> None:
+    skips = [
+        (logical_id, skip)
+        for logical_id, resource in RESOURCES.items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for logical_id, skip in skips:
+        assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (logical_id, skip)
+        assert skip.get("comment", "").strip(), (
+            f"{logical_id}: {skip['id']} skipped without a reason"
+        )
+        assert "\n" not in skip["comment"], (logical_id, skip)
+
+
+def test_no_bucket_wide_s3_grants_and_the_tools_never_read_users_files() -> None:
+    """Only the functions that build the Data Analyst's tools read its database from the files
+    bucket, and never what users uploaded or were given, whatever the model asks for."""
+    for logical_id, properties in FUNCTIONS.items():
+        templates = {
+            name
+            for policy in properties.get("Policies", [])
+            if isinstance(policy, dict)
+            for name in policy
+        }
+        assert not templates & {"S3ReadPolicy", "S3CrudPolicy", "S3FullAccessPolicy"}, logical_id
+    readers = {
+        logical_id
+        for logical_id, properties in FUNCTIONS.items()
+        if {"Ref": "ReadAnalystDatabasePolicy"} in properties.get("Policies", [])
+    }
+    assert readers == {"StartRunFunction", "ProcessToolCallsFunction"}
+    allow, deny = RESOURCES["ReadAnalystDatabasePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert (allow["Effect"], allow["Action"]) == ("Allow", "s3:GetObject")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:GetObject")
+    assert deny["Resource"] == [
+        {"Fn::Sub": "${FilesBucket.Arn}/uploads/*"},
+        {"Fn::Sub": "${FilesBucket.Arn}/outputs/*"},
+    ]

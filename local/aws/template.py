@@ -53,7 +53,7 @@ _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template(path: Path) -> dict[str, Any]:
     """Parse a template file (YAML or JSON) into plain dicts, lists and strings."""
-    template = yaml.load(path.read_text(), Loader=_TemplateLoader)
+    template = yaml.load(path.read_text(), Loader=_TemplateLoader)  # nosec B506: a SafeLoader
     if not isinstance(template, dict) or "Resources" not in template:
         raise ValueError(f"{path} is not a CloudFormation template (no Resources section)")
     return template

@@ -10,7 +10,7 @@ from local.chaos import CONFIGURATIONS, run_chaos
 
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
 def test_every_invariant_holds_under_random_faults(configuration: str) -> None:
-    report = run_chaos(configuration, runs=8, threads=4, users=2, rate=0.25, seed=7)
+    report = run_chaos(configuration, runs=6, threads=3, users=2, rate=0.25, seed=7)
 
     assert sum(report.faults_injected.values()) > 0, "the faults must have happened"
     assert report.runs_terminal == report.runs

@@ -6,18 +6,19 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.aws import provision
+from local.aws import LocalStack, provision
 from local.aws.template import load_template
 from tests.local_aws.conftest import REGION
 
 REPO = Path(__file__).parents[2]
 TEMPLATE = REPO / "template.yaml"
-
-
-@pytest.mark.skipif(
+needs_the_product = pytest.mark.skipif(
     not (REPO / "functions" / "start_run" / "app.py").exists(),
     reason="the product's functions (functions/start_run/app.py, ...) are not written yet",
 )
+
+
+@needs_the_product
 def test_the_real_template_provisions_in_moto(aws: None) -> None:
     stack = provision(TEMPLATE)
 
@@ -38,6 +39,15 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
 
     s3 = boto3.client("s3", region_name=REGION)
     assert s3.get_bucket_versioning(Bucket=stack.resources["FilesBucket"])["Status"] == "Enabled"
+    logging = s3.get_bucket_logging(Bucket=stack.resources["FilesBucket"])["LoggingEnabled"]
+    assert logging["TargetBucket"] == stack.resources["AccessLogsBucket"]
+    (access_logs,) = boto3.client("logs", region_name=REGION).describe_log_groups(
+        logGroupNamePrefix=stack.resources["ApiAccessLogGroup"]
+    )["logGroups"]
+    assert access_logs["retentionInDays"] == 30
+
+    # By default only the single-flight jobs reserve concurrency.
+    assert _reserved_concurrency(stack) == {"CleanupFunction": 1, "SweepUploadsFunction": 1}
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     described = sfn.describe_state_machine(stateMachineArn=stack.state_machines["RunStateMachine"])
@@ -49,3 +59,26 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
     }
     assert invoked <= {spec.arn for spec in stack.functions.values()}
     assert all("${" not in str(value) for value in stack.outputs.values())
+
+
+@needs_the_product
+def test_api_concurrency_limit_reserves_the_request_facing_functions(aws: None) -> None:
+    stack = provision(TEMPLATE, parameters={"ApiConcurrencyLimit": "5"})
+
+    assert _reserved_concurrency(stack) == {
+        "ApiFunction": 5,
+        "OpenAIWebhookFunction": 5,
+        "CleanupFunction": 1,
+        "SweepUploadsFunction": 1,
+    }
+
+
+def _reserved_concurrency(stack: LocalStack) -> dict[str, int]:
+    client = boto3.client("lambda", region_name=REGION)
+    reserved = {
+        logical_id: client.get_function_concurrency(FunctionName=spec.name).get(
+            "ReservedConcurrentExecutions"
+        )
+        for logical_id, spec in stack.functions.items()
+    }
+    return {logical_id: value for logical_id, value in reserved.items() if value is not None}

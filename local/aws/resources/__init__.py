@@ -8,6 +8,7 @@ from local.aws.resources.events import provision_rule
 from local.aws.resources.functions import provision_function, provision_layer
 from local.aws.resources.http_apis import provision_http_api
 from local.aws.resources.iam import provision_managed_policy
+from local.aws.resources.logs import provision_log_group
 from local.aws.resources.monitoring import provision_alarm, provision_dashboard, provision_topic
 from local.aws.resources.s3 import provision_bucket, provision_bucket_policy
 from local.aws.resources.secrets_manager import provision_secret
@@ -30,6 +31,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::SecretsManager::Secret": provision_secret,
     "AWS::SQS::Queue": provision_queue,
     "AWS::Lambda::EventSourceMapping": provision_event_source_mapping,
+    "AWS::Logs::LogGroup": provision_log_group,
 }
 
 

@@ -108,6 +108,12 @@ def provision_function(
 
     if async_invocation is not None:
         ctx.client("lambda").put_function_event_invoke_config(FunctionName=name, **async_invocation)
+    if "ReservedConcurrentExecutions" in properties:
+        # Recorded so it reads back as deployed; the in-process runtime throttles nothing.
+        ctx.client("lambda").put_function_concurrency(
+            FunctionName=name,
+            ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"]),
+        )
     events = properties.get("Events", {})
     ctx.stack.functions[logical_id] = FunctionSpec(
         logical_id=logical_id,

@@ -14,11 +14,15 @@ from local.aws.resources.context import ProvisionContext, UnsupportedResource
 # The API SAM creates for HttpApi events that name no ApiId.
 IMPLICIT_API = "ServerlessHttpApi"
 _DEFAULT_IDENTITY_SOURCE = "$request.header.Authorization"
+# An access log format must carry one of these.
+_REQUEST_IDS = ("$context.requestId", "$context.extendedRequestId")
 
 
 def provision_http_api(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
+    if "AccessLogSettings" in properties:
+        _check_access_logs(ctx, logical_id, properties["AccessLogSettings"])
     api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
     auth = properties.get("Auth", {})
     spec = HttpApiSpec(
@@ -33,6 +37,29 @@ def provision_http_api(
     )
     ctx.stack.http_apis[logical_id] = spec
     return ProvisionedResource(ref=api_id, attributes={"ApiEndpoint": spec.endpoint})
+
+
+def _check_access_logs(
+    ctx: ProvisionContext, api_logical_id: str, settings: dict[str, Any]
+) -> None:
+    """Refuse a format API Gateway refuses (no request id) and a destination that is no log
+    group provisioned here (the access logs would go nowhere). None are written locally."""
+    log_format = settings.get("Format", "")
+    if not any(variable in log_format for variable in _REQUEST_IDS):
+        raise ValueError(
+            f"{api_logical_id}: the access log format needs $context.requestId or "
+            "$context.extendedRequestId"
+        )
+    destination = settings.get("DestinationArn", "")
+    # arn:aws:logs:{region}:{account}:log-group:{name}, with `:*` from GetAtt Arn.
+    name = destination.partition(":log-group:")[2].removesuffix(":*")
+    groups = (
+        ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"] if name else []
+    )
+    if not any(group["logGroupName"] == name for group in groups):
+        raise ValueError(
+            f"{api_logical_id}: access log destination {destination!r} is no log group"
+        )
 
 
 def _jwt_authorizer(api_logical_id: str, name: str, config: dict[str, Any]) -> JwtAuthorizer:

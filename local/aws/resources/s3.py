@@ -72,6 +72,13 @@ def _configure(s3: Any, bucket: str, logical_id: str, property_name: str, value:
             s3.put_bucket_lifecycle_configuration(
                 Bucket=bucket, LifecycleConfiguration={"Rules": rules}
             )
+        case "LoggingConfiguration":
+            # moto, like S3, refuses it unless the target bucket's policy lets log delivery
+            # write (so that policy has to be provisioned first); it delivers no logs.
+            s3.put_bucket_logging(
+                Bucket=bucket,
+                BucketLoggingStatus={"LoggingEnabled": _logging_target(logical_id, bucket, value)},
+            )
         case "CorsConfiguration":
             s3.put_bucket_cors(
                 Bucket=bucket,
@@ -104,6 +111,17 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
             for transition in rule["Transitions"]
         ]
     return translated
+
+
+def _logging_target(logical_id: str, bucket: str, configuration: dict[str, Any]) -> dict[str, Any]:
+    untranslated = set(configuration) - {"DestinationBucketName", "LogFilePrefix"}
+    if untranslated:
+        raise UnsupportedResource(logical_id, f"LoggingConfiguration keys {sorted(untranslated)}")
+    # Without a destination, S3 logs into the bucket itself.
+    return {
+        "TargetBucket": configuration.get("DestinationBucketName", bucket),
+        "TargetPrefix": configuration.get("LogFilePrefix", ""),
+    }
 
 
 def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
