@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline.errors import reason_code
 from threadline.run_metrics import publish_run_metrics
 from threadline.run_state import RunState
 from threadline.runtime import run_steps
@@ -31,8 +32,7 @@ def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         "run finished",
         extra={
             "status": outcome.status.value,
-            # Its code only: the rest may quote an error from OpenAI, which can echo the input.
-            "reason": outcome.reason and outcome.reason.partition(":")[0],
+            "reason": reason_code(outcome.reason),
             "duration_seconds": outcome.duration_seconds,
             "total_tokens": outcome.usage.total_tokens,
             "tool_calls": finished.tool_calls,

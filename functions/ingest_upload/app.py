@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
+from threadline.errors import reason_code
 from threadline.files import FileStatus
 from threadline.idempotency import once
 from threadline.ingest import (
@@ -45,7 +46,9 @@ METRIC_BY_STATUS = {
 def ingest_and_count(upload: UploadedObject) -> IngestResult:
     """Ingest one object and count what happened; a replayed event skips both."""
     result = runtime.ingestor().ingest(upload)
-    logger.info("upload handled", extra=result.model_dump(mode="json"))
+    # Not the key (it holds the user's file name) nor the reason's detail.
+    logged = result.model_dump(mode="json", exclude={"key", "reason"})
+    logger.info("upload handled", extra={**logged, "reason": reason_code(result.reason)})
     if not result.duplicate:
         metrics.add_metric(METRIC_BY_STATUS[result.status], MetricUnit.Count, 1)
         if METRIC_BY_STATUS[result.status] == "FilesIngested":

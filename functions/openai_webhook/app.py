@@ -101,7 +101,7 @@ def receive() -> Response:
     except (InvalidWebhookSignatureError, ValueError) as error:
         # Never log the body or the headers: they carry the signature material.
         logger.warning("webhook rejected", extra={"reason": type(error).__name__})
-        return Response(400, "application/json", '{"error":{"code":"invalid_signature"}}')
+        return refusal("invalid_signature", "the webhook signature does not verify")
     try:
         event = ResponseEvent.model_validate_json(body)
     except ValidationError:
@@ -121,6 +121,18 @@ def receive() -> Response:
         )
     )
     return Response(200, "application/json", {"received": True, **outcome})
+
+
+@app.exception_handler(UnicodeDecodeError)
+def undecodable_body(error: UnicodeDecodeError) -> Response:
+    # API Gateway passes a body that is not UTF-8 base64-encoded; OpenAI signs JSON text.
+    return refusal("invalid_body", "the body is not UTF-8 text")
+
+
+def refusal(code: str, message: str) -> Response:
+    """A 400 in the API's one error shape."""
+    body = {"error": {"code": code, "message": message, "details": None}}
+    return Response(400, "application/json", body)
 
 
 def acknowledge_unknown_shape(webhook_id: str, body: str) -> Response:

@@ -97,10 +97,20 @@ def test_an_unsigned_or_badly_signed_event_of_any_shape_is_still_refused(
     product: LocalThreadline,
 ) -> None:
     body, headers = signed(product, {"data": {"id": "resp_1"}})
-    refused = (400, {"error": {"code": "invalid_signature"}})
+    message = "the webhook signature does not verify"
+    refused = (400, {"error": {"code": "invalid_signature", "message": message, "details": None}})
 
     assert post(product, body.replace(b"resp_1", b"resp_2"), headers) == refused
     unsigned = {key: value for key, value in headers.items() if key != "webhook-signature"}
     assert post(product, body, unsigned) == refused
     stale = signed(product, {"type": "response.completed"}, timestamp=int(time.time()) - 3600)
     assert post(product, *stale) == refused
+
+
+def test_a_body_that_is_not_utf8_is_refused_in_the_error_shape(product: LocalThreadline) -> None:
+    body, headers = signed(product, {"type": "response.completed", "data": {"id": "resp_1"}})
+
+    status, answer = post(product, b"\xff\xfe" + body, headers)
+
+    assert (status, answer["error"]["code"]) == (400, "invalid_body")
+    assert recorded_waits(product) == []

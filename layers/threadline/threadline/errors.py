@@ -20,6 +20,12 @@ def loggable(error: BaseException) -> dict[str, Any]:
     }
 
 
+def reason_code(reason: str | None) -> str | None:
+    """A recorded reason's code (`code: detail`), for logs: the detail may quote an error from
+    OpenAI, which can echo the input."""
+    return reason and reason.partition(":")[0]
+
+
 class ThreadlineError(Exception):
     """Base class of the errors Threadline raises on purpose."""
 

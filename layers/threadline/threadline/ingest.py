@@ -40,6 +40,7 @@ from threadline.errors import (
     NotFoundError,
     ThreadlineError,
     TransientBackendError,
+    loggable,
 )
 from threadline.files import FileRecord, FileStatus, FileStore
 from threadline.uploads import UploadKey, UploadPolicy
@@ -310,8 +311,11 @@ class Ingestor(UploadSettler):
         """Delete an uploaded OpenAI file the thread will not use."""
         try:
             self._backend.delete_file(file_id)
-        except Exception:
-            logger.exception("could not delete an unused OpenAI file", extra={"file_id": file_id})
+        except Exception as error:
+            logger.error(
+                "could not delete an unused OpenAI file",
+                extra={"file_id": file_id, **loggable(error)},
+            )
             raise
 
 

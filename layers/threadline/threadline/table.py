@@ -8,6 +8,8 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | purpose pointer | USER#{user_id}     | PURPOSE#{purpose}  | the thread to reuse for purpose  |
 | run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
 | file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
+|                 |                    |                    | GSI1 while pending:              |
+|                 |                    |                    | PENDING_UPLOADS / {created_at}   |
 | usage (per day) | USER#{user_id}     | USAGE#{yyyy-mm-dd} | atomic counters                  |
 | counted object  | THREAD#{thread_id} | REMOTE#{remote_id} | its tokens are in the usage      |
 | webhook wait    | RESPONSE#{resp_id} | WAIT               | push mode: task token and event  |
@@ -38,8 +40,11 @@ Access patterns:
   first (FinishRun, or the webhook for a response whose create reply was lost); cleanup
   deletes the remote objects these items name.
 - stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
-  oldest first; no scan. Only thread items carry GSI1 keys (a sparse index). One partition
-  serves it: a thread's activity is written once per run, far below a partition's limit.
+  oldest first; no scan. Only thread items and pending uploads carry GSI1 keys (a sparse
+  index). One partition serves it: a thread's activity is written once per run, far below a
+  partition's limit.
+- uploads no ingest settled, for the sweep: Query GSI1 GSI1PK=PENDING_UPLOADS, GSI1SK <
+  cutoff, oldest first; settling an upload removes its GSI1 keys.
 """
 
 from __future__ import annotations
