@@ -58,9 +58,10 @@ test: dev ## Run every test (unit, integration, template, end-to-end)
 unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
 	$(PY) -m pytest -q tests/unit
 
-lint: dev ## ruff, cfn-lint, sam validate --lint, asl-validator, checkov, bandit
+lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, bandit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
 	$(ASL_VALIDATOR) --no-arn-check --json-path statemachine/run.asl.json

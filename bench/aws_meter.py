@@ -18,12 +18,13 @@ import re
 import statistics
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import botocore.handlers
+from botocore.model import OperationModel
 
 from bench.measurements import DynamoDBUsage, LambdaUsage
 
@@ -57,7 +58,7 @@ class AwsMeter:
             with self._lock:
                 self._counting = False
 
-    def record_dynamodb(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def record_dynamodb(self, params: dict[str, Any], model: OperationModel, **_: Any) -> None:
         read_units, write_units = _units(model.name, params)
         with self._lock:
             if self._counting:
@@ -136,7 +137,8 @@ def _units(operation: str, params: dict[str, Any]) -> tuple[float, float]:
 def metered_aws() -> Iterator[AwsMeter]:
     """A meter hooked into every boto3 session while the context is active."""
     meter = AwsMeter()
-    hooks = [
+    # botocore calls an event's handlers with keyword arguments only.
+    hooks: list[tuple[str, Callable[..., None]]] = [
         (DYNAMODB_REQUEST, meter.record_dynamodb),
         (LAMBDA_REQUEST, meter.prepare_invoke),
         (LAMBDA_RESPONSE, meter.record_lambda),

@@ -13,9 +13,9 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import openai
+from openai.types.beta.threads import Run
 
 from bench.measurements import LambdaUsage, ModeResult, RunMeasurement
 from bench.openai_stats import RemoteRunStats, remote_run_stats
@@ -24,6 +24,7 @@ from bench.workload import QUESTION, Profile, RunScript
 from local.openai_server import OpenAIServer
 from local.stack_session import LOCAL_KEY
 from threadline.assistant_config import load_assistant
+from threadline.backends.assistants import hosted_tool
 from threadline.models import ToolCall
 from threadline.settings import Settings
 from threadline.tools import (
@@ -91,7 +92,9 @@ class SeedAssistantRunner:
                 raise RuntimeError(f"Run failed with status: {run.status}")
             time.sleep(self.poll_interval)
 
-    def _handle_tool_calls(self, thread_id: str, run: Any) -> None:
+    def _handle_tool_calls(self, thread_id: str, run: Run) -> None:
+        if run.required_action is None:
+            raise RuntimeError(f"run {run.id} requires action but names none")
         calls = [
             ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
             for call in run.required_action.submit_tool_outputs.tool_calls
@@ -108,7 +111,10 @@ class SeedAssistantRunner:
             thread_id=thread_id, order="desc", limit=1
         )
         if messages.data and messages.data[0].role == "assistant":
-            return messages.data[0].content[0].text.value
+            first = messages.data[0].content[0]
+            if first.type != "text":
+                raise RuntimeError(f"the answer starts with a {first.type} block, not text")
+            return first.text.value
         return ""
 
 
@@ -156,7 +162,7 @@ def measure_seed_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
 def _create_assistant(client: openai.OpenAI, tools: ToolRegistry) -> str:
     """The Data Analyst as Threadline configures it, so both sides send the same context."""
     config = load_assistant("data_analyst")
-    hosted: list[Any] = [{"type": kind} for kind in config.hosted_tools]
+    hosted = [hosted_tool(kind) for kind in config.hosted_tools]
     return client.beta.assistants.create(
         name=config.display_name,
         model=config.model or parameter_default("Model"),

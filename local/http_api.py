@@ -56,7 +56,11 @@ class LocalHttpApi:
         compiled, path_parameters = match
         claims = None
         if compiled.route.authorizer:
-            claims = self._authorize(compiled.route, request.headers.get("Authorization", ""))
+            claims = self._authorize(
+                compiled.route.api_logical_id,
+                compiled.route.authorizer,
+                request.headers.get("Authorization", ""),
+            )
             if claims is None:
                 return Response('{"message":"Unauthorized"}', 401, content_type="application/json")
         event = http_api_event(
@@ -89,12 +93,14 @@ class LocalHttpApi:
                 return compiled, found.groupdict()
         return None
 
-    def _authorize(self, route: HttpRoute, header: str) -> dict[str, Any] | None:
+    def _authorize(
+        self, api_logical_id: str, authorizer_name: str, header: str
+    ) -> dict[str, Any] | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        api = self._product.stack.http_apis[route.api_logical_id]
-        authorizer = api.authorizers[route.authorizer]
+        api = self._product.stack.http_apis[api_logical_id]
+        authorizer = api.authorizers[authorizer_name]
         return verified_claims(token, issuer=authorizer.issuer, audiences=authorizer.audience)
 
     def start(self, port: int = 0) -> str:

@@ -264,7 +264,10 @@ def _tracing_to(emitter: TraceEmitter) -> Iterator[None]:
     # Every invocation is traced. Calls made outside one (by the local API Gateway, Step
     # Functions, a test) belong to no trace, as in AWS: not an error, and not worth a warning.
     xray_recorder.configure(
-        emitter=emitter, context=Context(context_missing="IGNORE_ERROR"), sampling=False
+        # The SDK takes any emitter with send_entity; its stubs name only its UDPEmitter.
+        emitter=emitter,  # type: ignore[arg-type]
+        context=Context(context_missing="IGNORE_ERROR"),
+        sampling=False,
     )
     recorder_log.setLevel(logging.ERROR)
     try:

@@ -10,7 +10,7 @@ import math
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -69,6 +69,9 @@ from threadline.runs import RunRecord
 from threadline.settings import load_api_settings
 from threadline.uploads import PresignedUpload
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 logger = Logger()
 tracer = Tracer()
 
@@ -87,7 +90,7 @@ app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read
 # Asked of clients when the dependency did not say how long to wait.
 DEFAULT_RETRY_AFTER_SECONDS = 5
 
-ERRORS: dict[int | str, Any] = {
+ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": meaning, "content": {"application/json": {"model": ErrorBody}}}
     for status, meaning in {
         400: "Invalid request",
@@ -103,14 +106,14 @@ ERRORS: dict[int | str, Any] = {
 }
 
 
-def answers(**by_status: type[BaseModel] | None) -> dict[int | str, Any]:
+def answers(**by_status: type[BaseModel] | None) -> dict[int, OpenAPIResponse]:
     """The route's success answers (e.g. `answers(_201=ThreadView)`) plus the error ones."""
-    documented: dict[int | str, Any] = dict(ERRORS)
+    documented = dict(ERRORS)
     for key, model in by_status.items():
-        content = {"application/json": {"model": model}} if model else None
-        documented[int(key.lstrip("_"))] = {"description": "Success"} | (
-            {"content": content} if content else {}
-        )
+        answer: OpenAPIResponse = {"description": "Success"}
+        if model:
+            answer["content"] = {"application/json": {"model": model}}
+        documented[int(key.lstrip("_"))] = answer
     return documented
 
 

@@ -10,7 +10,7 @@ settles its upload regardless).
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,6 +27,9 @@ from pydantic import BaseModel, ValidationError
 from threadline import runtime
 from threadline.ingest import UploadedObject, UploadSettler
 from threadline.settings import load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger = Logger()
 tracer = Tracer()
@@ -93,7 +96,7 @@ def give_up(record: SQSRecord) -> None:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     metrics.add_dimension("backend", load_settings().openai_backend)
     return process_partial_response(
         event=event, record_handler=give_up, processor=processor, context=context

@@ -399,6 +399,7 @@ def schedule_event(stack: LocalStack, spec: ScheduleSpec, *, detail_override: An
     account = function.arn.split(":")[4]
     # SAM names the rule or schedule `{function}{event}`; CloudFormation prefixes the stack.
     name = f"{stack.stack_name}-{spec.function_logical_id}{spec.event_name}"[:64]
+    detail: str | dict[str, Any]
     if _source(stack, spec) == SCHEDULER_SOURCE:
         # EventBridge Scheduler's default event carries `detail` as the string "{}".
         resource = f"arn:aws:scheduler:{stack.region}:{account}:schedule/default/{name}"

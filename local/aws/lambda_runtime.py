@@ -299,7 +299,7 @@ class _EnvironmentLogKeysFormatter(LambdaPowertoolsFormatter):
     a new environment starts from the keys the formatter was made with. A thread a handler
     starts runs in no environment and logs with those."""
 
-    @property  # type: ignore[override]
+    @property
     def log_format(self) -> dict[str, Any]:
         made_with: dict[str, Any] = self.__dict__["log_format"]
         by_formatter = _ENVIRONMENT_LOG_KEYS.get(None)
@@ -317,7 +317,7 @@ class _EnvironmentLogKeysFormatter(LambdaPowertoolsFormatter):
 
 
 def _scope_log_keys_to_environments() -> list[Callable[[], None]]:
-    undo = []
+    undo: list[Callable[[], None]] = []
     for candidate in list(logging.Logger.manager.loggerDict.values()):
         handler = getattr(candidate, "powertools_handler", None)
         formatter = handler.formatter if handler is not None else None
@@ -373,9 +373,11 @@ def install(
     runtime = _InProcessRuntime(registry, active_tracing=active_tracing)
     original = LambdaFunction.__dict__["_invoke_lambda"]
 
-    def invoke_in_process(function: LambdaFunction, event: Any = None) -> InvocationResult:
-        return runtime.invoke(function.function_name, event)
+    def invoke_in_process(self: LambdaFunction, event: Any = None) -> InvocationResult:
+        return runtime.invoke(self.function_name, event)
 
+    # Replacing moto's method (and putting it back) is the point; the checker refuses any
+    # assignment to a method.
     LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[method-assign]
     try:
         yield

@@ -22,6 +22,9 @@ from local.aws.records import (
 from local.aws.s3_events import OBJECT_CREATED_PUT, object_created_event
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
     from local.aws.event_sources import EventSources
 
 # The object-created events S3 sends; a subscription names these or `s3:ObjectCreated:*`.
@@ -163,13 +166,13 @@ class LocalStack:
         return notifications
 
     @cached_property
-    def _lambda(self) -> Any:
+    def _lambda(self) -> LambdaClient:
         return boto3.client("lambda", region_name=self.region)
 
     @cached_property
-    def _s3(self) -> Any:
+    def _s3(self) -> S3Client:
         return boto3.client("s3", region_name=self.region)
 
     @cached_property
-    def _sqs(self) -> Any:
+    def _sqs(self) -> Any:  # no SQS stubs are installed
         return boto3.client("sqs", region_name=self.region)

@@ -10,7 +10,7 @@ import copy
 import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -24,10 +24,13 @@ _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
 # libyaml's loader is ~10x faster; PyYAML builds without libyaml only have the pure one.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader  # the same interface, whichever it is
+else:
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _TemplateLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+class _TemplateLoader(_SafeLoader):
     """A safe YAML loader that knows CloudFormation's short-form tags."""
 
 
@@ -36,8 +39,8 @@ def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    else:  # YAML has no other kind of node
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
     if tag_suffix == "Ref":
         return {"Ref": value}
     if tag_suffix == "Condition":

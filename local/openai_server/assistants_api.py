@@ -23,7 +23,7 @@ from local.openai_server.wire import (
 )
 
 if TYPE_CHECKING:
-    from local.openai_server.server import OpenAIServer
+    from local.openai_server.server import Handler, OpenAIServer
 
 ASSISTANT_TOOL_TYPES = ("function", "code_interpreter", "file_search")
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
@@ -155,7 +155,7 @@ def _new_message(srv: OpenAIServer, thread_id: str, body: object, param: str) ->
     for attachment in attachments:
         if not isinstance(attachment, dict):
             raise bad_request("Invalid 'attachments'.", "attachments")
-        find(srv.state.files, attachment.get("file_id"), "file")
+        find(srv.state.files, str(attachment.get("file_id")), "file")
     content = _content(body.get("content"), param)
     return _message(srv, thread_id, role, content, attachments=attachments, meta=metadata(body))
 
@@ -468,7 +468,7 @@ def _text_of(message: dict[str, Any]) -> str:
     return "\n".join(p["text"]["value"] for p in message["content"] if p["type"] == "text")
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Handler]] = [
     ("/assistants", "POST", create_assistant),
     ("/assistants", "GET", list_assistants),
     ("/assistants/<assistant_id>", "GET", retrieve_assistant),

@@ -132,9 +132,10 @@ class Script:
             entries = list(self._steps)
             keyed = [i for i, (k, _) in enumerate(entries) if key is not None and k == key]
             unkeyed = [i for i, (k, _) in enumerate(entries) if k is None]
-            chosen = (keyed or unkeyed or [None])[0]
-            if chosen is None:
+            candidates = keyed or unkeyed
+            if not candidates:
                 return None
+            chosen = candidates[0]
             del self._steps[chosen]
             return entries[chosen][1]
 

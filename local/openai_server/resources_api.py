@@ -35,7 +35,7 @@ from local.openai_server.wire import (
 )
 
 if TYPE_CHECKING:
-    from local.openai_server.server import OpenAIServer
+    from local.openai_server.server import Handler, OpenAIServer
 
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHUNKING = {
@@ -363,7 +363,7 @@ def delete_container_file(
     return json_response(deleted(file_id, "container.file.deleted"))
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Handler]] = [
     ("/files", "POST", upload_file),
     ("/files", "GET", list_files),
     ("/files/<file_id>", "GET", retrieve_file),

@@ -25,7 +25,7 @@ from local.openai_server.wire import (
 )
 
 if TYPE_CHECKING:
-    from local.openai_server.server import OpenAIServer
+    from local.openai_server.server import Handler, OpenAIServer
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 MOVING = ("queued", "in_progress")
@@ -534,7 +534,7 @@ def _find_item(record: ConversationRecord, item_id: str) -> dict[str, Any]:
     return find({item["id"]: item for item in record.items}, item_id, "item")
 
 
-ROUTES = [
+ROUTES: list[tuple[str, str, Handler]] = [
     ("/responses", "POST", create_response),
     ("/responses/<response_id>", "GET", retrieve_response),
     ("/responses/<response_id>", "DELETE", delete_response),

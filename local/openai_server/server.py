@@ -254,6 +254,8 @@ class OpenAIServer:
         if self._http_server is None:
             raise RuntimeError("the server is not listening")
         host, port = self._http_server.server_address[:2]
+        if isinstance(host, bytes | bytearray):  # typed so, but an IP socket's name is a str
+            host = host.decode()
         return f"http://{host}:{port}/v1"
 
     def stop(self) -> None:

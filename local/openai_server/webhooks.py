@@ -68,7 +68,7 @@ class WebhookDispatcher:
         self._idle = threading.Condition()
         self._pending = 0
         self._executor: ThreadPoolExecutor | None = None
-        self.retry_delays = RETRY_DELAYS_SECONDS
+        self.retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS
         self.delivered = 0
         self.failed = 0
 

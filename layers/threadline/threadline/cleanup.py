@@ -151,11 +151,11 @@ class Cleaner:
         settled = self._backend.settled_runs(thread.remote_id)
         self._usage.count_uncounted(thread.user_id, thread.thread_id, settled, self._now())
         self._backend.delete_thread(thread.remote_id)
-        made = {
+        run_objects = {
             *self._runs.remote_objects(thread.thread_id),
             *self._usage.counted_objects(thread.thread_id),
         }
-        for remote_id in sorted(made):
+        for remote_id in sorted(run_objects):
             self._backend.delete_run_object(remote_id)
         stored = self._stored_objects(thread)
         self._delete_objects(stored)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,10 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import (
+        QueryInputTableQueryTypeDef,
+        TableAttributeValueTypeDef,
+    )
 
 
 def to_item(value: Any) -> Any:
@@ -40,14 +44,19 @@ def condition_held(write: Callable[..., object], **request: Any) -> bool:
 
 
 def query_page(
-    table: Table, query: dict[str, Any], start_key: dict[str, str] | None
+    table: Table, query: QueryInputTableQueryTypeDef, start_key: dict[str, str] | None
 ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
     """One page of a query: its items and the key to continue from (None at the end)."""
-    page = table.query(**query, **({"ExclusiveStartKey": start_key} if start_key else {}))
-    return page["Items"], page.get("LastEvaluatedKey")
+    page = table.query(**({**query, "ExclusiveStartKey": start_key} if start_key else query))
+    return page["Items"], _string_key(page.get("LastEvaluatedKey"))
 
 
-def query_all(table: Table, query: dict[str, Any]) -> list[dict[str, Any]]:
+def _string_key(key: Mapping[str, TableAttributeValueTypeDef] | None) -> dict[str, str] | None:
+    """A key of the table (or its index), whose key attributes are all strings."""
+    return None if key is None else {name: str(value) for name, value in key.items()}
+
+
+def query_all(table: Table, query: QueryInputTableQueryTypeDef) -> list[dict[str, Any]]:
     """Every item a query matches, following its pages."""
     items: list[dict[str, Any]] = []
     start_key = None
@@ -62,15 +71,14 @@ def items_with_prefix(
     table: Table, partition_key: str, sort_key_prefix: str, *, projection: str | None = None
 ) -> list[dict[str, Any]]:
     """Every item of a partition whose sort key has the prefix (consistent read)."""
-    return query_all(
-        table,
-        {
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": partition_key, ":prefix": sort_key_prefix},
-            "ConsistentRead": True,
-            **({"ProjectionExpression": projection} if projection else {}),
-        },
-    )
+    query: QueryInputTableQueryTypeDef = {
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+        "ExpressionAttributeValues": {":pk": partition_key, ":prefix": sort_key_prefix},
+        "ConsistentRead": True,
+    }
+    if projection:
+        query["ProjectionExpression"] = projection
+    return query_all(table, query)
 
 
 def delete_by_prefix(table: Table, partition_key: str, sort_key_prefix: str) -> int:

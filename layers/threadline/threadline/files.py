@@ -16,6 +16,7 @@ once, as `ingested`, or as `failed` with OpenAI's reason and its OpenAI file del
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -31,6 +32,7 @@ from threadline.errors import BackendRequestError, NotFoundError, TransientBacke
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import QueryInputTableQueryTypeDef
 
     from threadline.threads import Thread
 
@@ -121,7 +123,7 @@ class FileStore:
         )
         return [FileRecord.model_validate(item) for item in items]
 
-    def current(self, thread_id: str) -> list[FileRecord]:
+    def current(self, thread_id: str) -> builtins.list[FileRecord]:  # `list` is a method here
         """The thread's uploads, oldest first, each one still `indexing` settled first if
         OpenAI has finished with it."""
         return [
@@ -133,7 +135,7 @@ class FileStore:
         """Uploads still pending whose URL was issued before `cutoff`, oldest first, read page
         by page as the caller goes. The index is eventually consistent: one may have settled
         a moment ago (its conditional writes then change nothing)."""
-        query = {
+        query: QueryInputTableQueryTypeDef = {
             "IndexName": keys.ACTIVITY_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
             "ExpressionAttributeValues": {

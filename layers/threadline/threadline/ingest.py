@@ -48,6 +48,7 @@ from threadline.uploads import UploadKey, UploadPolicy
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import S3RecordModel
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import DeleteObjectRequestTypeDef, GetObjectRequestTypeDef
 
     from threadline.backends.base import AssistantBackend, FileIndex
     from threadline.threads import Thread, ThreadStore
@@ -171,8 +172,10 @@ class UploadSettler:
     def _delete_object(self, uploaded: UploadedObject) -> None:
         # With a version id the bytes are gone for good; without, on a versioned bucket,
         # S3 would only add a delete marker over them.
-        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
-        self._s3.delete_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)
+        request: DeleteObjectRequestTypeDef = {"Bucket": uploaded.bucket, "Key": uploaded.key}
+        if uploaded.version_id:
+            request["VersionId"] = uploaded.version_id
+        self._s3.delete_object(**request)
 
 
 class Ingestor(UploadSettler):
@@ -201,8 +204,8 @@ class Ingestor(UploadSettler):
             thread = self._threads.get(record.user_id, record.thread_id)
             content = self._checked_content(uploaded, record)
         except NotFoundError:
-            error = InvalidRequestError("thread_not_found", "the thread is not the user's")
-            return self._reject(uploaded, record, error)
+            rejection = InvalidRequestError("thread_not_found", "the thread is not the user's")
+            return self._reject(uploaded, record, rejection)
         except InvalidRequestError as error:
             return self._reject(uploaded, record, error)
         return self._hand_to_openai(uploaded, record, thread, content)
@@ -213,8 +216,10 @@ class Ingestor(UploadSettler):
         # The reported size first: a wrong-sized object is refused without downloading it.
         self._policy.check_size(uploaded.size)
         _check_declared_size(uploaded.size, record)
-        version = {"VersionId": uploaded.version_id} if uploaded.version_id else {}
-        body = self._s3.get_object(Bucket=uploaded.bucket, Key=uploaded.key, **version)["Body"]
+        request: GetObjectRequestTypeDef = {"Bucket": uploaded.bucket, "Key": uploaded.key}
+        if uploaded.version_id:
+            request["VersionId"] = uploaded.version_id
+        body = self._s3.get_object(**request)["Body"]
         content = body.read(self._policy.max_bytes + 1)
         self._policy.check_content(record.filename, content)
         _check_declared_size(len(content), record)

@@ -22,6 +22,7 @@ from threadline.models import RunStatus, Usage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import QueryInputTableQueryTypeDef
 
 RUN_RETENTION = timedelta(days=90)
 
@@ -138,7 +139,7 @@ class RunStore:
         self, thread_id: str, *, runs: int, after_run_id: str | None, newest_first: bool
     ) -> MessagePage:
         """The thread's history, `runs` runs at a time (each gives a question and its answer)."""
-        query: dict[str, Any] = {
+        query: QueryInputTableQueryTypeDef = {
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {
                 ":pk": keys.thread_key(thread_id),

@@ -83,10 +83,11 @@ def tools_for(assistant: AssistantConfig) -> ToolRegistry:
     from threadline.tools import ToolRegistry
 
     catalogue = _analyst_tools()
-    missing = [name for name in assistant.function_tools if catalogue.get(name) is None]
+    named = [(name, catalogue.get(name)) for name in assistant.function_tools]
+    missing = [name for name, tool in named if tool is None]
     if missing:
         raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
-    return ToolRegistry(catalogue.get(name) for name in assistant.function_tools)
+    return ToolRegistry(tool for _, tool in named if tool is not None)
 
 
 @cache

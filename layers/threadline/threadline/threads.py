@@ -20,6 +20,7 @@ from threadline.ids import new_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, QueryInputTableQueryTypeDef
 
 # The run lock outlives the run's deadline by this much, so only a crashed execution loses it.
 LOCK_LEASE_MARGIN = timedelta(minutes=15)
@@ -92,9 +93,9 @@ class ThreadStore:
             Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
             ConsistentRead=True,
         ).get("Item")
-        previous_thread_id = pointer["thread_id"] if pointer else None
+        previous_thread_id = str(pointer["thread_id"]) if pointer else None
         if previous_thread_id:
-            current = self._fresh_thread(user_id, str(previous_thread_id), max_age)
+            current = self._fresh_thread(user_id, previous_thread_id, max_age)
             if current:
                 return current, False
 
@@ -152,14 +153,19 @@ class ThreadStore:
         )
 
     def _write_new_thread(self, thread: Thread, previous_thread_id: str | None) -> None:
-        pointer_condition = (
-            {
-                "ConditionExpression": "thread_id = :previous",
-                "ExpressionAttributeValues": {":previous": previous_thread_id},
-            }
-            if previous_thread_id
-            else {"ConditionExpression": "attribute_not_exists(PK)"}
-        )
+        pointer: PutTypeDef = {
+            "TableName": self._table.name,
+            "Item": {
+                "PK": keys.user_key(thread.user_id),
+                "SK": keys.purpose_sort_key(thread.purpose),
+                "thread_id": thread.thread_id,
+            },
+        }
+        if previous_thread_id:
+            pointer["ConditionExpression"] = "thread_id = :previous"
+            pointer["ExpressionAttributeValues"] = {":previous": previous_thread_id}
+        else:
+            pointer["ConditionExpression"] = "attribute_not_exists(PK)"
         client = self._table.meta.client
         client.transact_write_items(
             TransactItems=[
@@ -170,17 +176,7 @@ class ThreadStore:
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": {
-                            "PK": keys.user_key(thread.user_id),
-                            "SK": keys.purpose_sort_key(thread.purpose),
-                            "thread_id": thread.thread_id,
-                        },
-                        **pointer_condition,
-                    }
-                },
+                {"Put": pointer},
             ]
         )
 
@@ -218,7 +214,7 @@ class ThreadStore:
     def list(
         self, user_id: str, *, limit: int, start_key: dict[str, str] | None = None
     ) -> ThreadPage:
-        query: dict[str, Any] = {
+        query: QueryInputTableQueryTypeDef = {
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {":pk": keys.user_key(user_id), ":prefix": "THREAD#"},
             "ScanIndexForward": False,
@@ -231,7 +227,7 @@ class ThreadStore:
         self, *, idle_for: timedelta, limit: int, start_key: dict[str, str] | None = None
     ) -> ThreadPage:
         """Threads idle longer than `idle_for`, oldest first, from the activity index."""
-        query: dict[str, Any] = {
+        query: QueryInputTableQueryTypeDef = {
             "IndexName": keys.ACTIVITY_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
             "ExpressionAttributeValues": {

@@ -7,12 +7,19 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 
 from local.aws.intrinsics import ProvisionedResource, Resolver
 from local.aws.local_stack import LocalStack
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 class UnsupportedResource(Exception):
@@ -37,9 +44,25 @@ class ProvisionContext:
     def region(self) -> str:
         return self.stack.region
 
+    # Typed for the services whose stubs the project installs; others are untyped (Any), as
+    # boto3.client itself is for them.
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["lambda"]) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    @overload
+    def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            # boto3.client is typed for literal service names only.
+            client = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            self._clients[service] = client
         return self._clients[service]
 
     def physical_name(self, logical_id: str, *, max_length: int, lowercase: bool = False) -> str:

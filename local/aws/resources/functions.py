@@ -92,7 +92,7 @@ def provision_function(
         optional["TracingConfig"] = {"Mode": properties["Tracing"]}
     arn = ctx.client("lambda").create_function(
         FunctionName=name,
-        Runtime=properties.get("Runtime"),
+        Runtime=properties["Runtime"],
         Role=role,
         Handler=handler,
         Code={"ZipFile": _placeholder_zip()},
@@ -147,7 +147,7 @@ def _async_invocation_config(logical_id: str, config: dict[str, Any]) -> dict[st
                 logical_id, f"an EventInvokeConfig {outcome} other than a given SQS queue"
             )
         destinations[outcome] = {"Destination": destination["Destination"]}
-    limits = {
+    limits: dict[str, int] = {
         key: int(config[key])
         for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
         if key in config

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from local.aws.intrinsics import ProvisionedResource
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
 
 # CloudFormation lifecycle rule keys -> the PutBucketLifecycleConfiguration shape.
 _LIFECYCLE_PASSED_THROUGH = (
@@ -27,7 +30,9 @@ def provision_bucket(
     if ctx.region == "us-east-1":
         s3.create_bucket(Bucket=name)
     else:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": ctx.region})
+        # A region's name is its location constraint (the stubs list them).
+        location = cast("BucketLocationConstraintType", ctx.region)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": location})
     for property_name, value in properties.items():
         _configure(s3, name, logical_id, property_name, value)
     return ProvisionedResource(

@@ -26,7 +26,7 @@ def provision_secret(
 ) -> ProvisionedResource:
     secretsmanager = ctx.client("secretsmanager")
     name = properties.get("Name") or ctx.physical_name(logical_id, max_length=512)
-    optional = {
+    optional: dict[str, Any] = {
         key: properties[key] for key in ("Description", "KmsKeyId", "Tags") if key in properties
     }
     if "GenerateSecretString" in properties:

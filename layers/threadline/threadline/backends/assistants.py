@@ -9,7 +9,7 @@ from the assistant's configuration once and found again by its fingerprint.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from openai import OpenAI
 from openai.types.beta.threads import Run
@@ -31,6 +31,9 @@ from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
 if TYPE_CHECKING:
+    from openai.types.beta import AssistantToolParam
+    from openai.types.beta.threads.message_create_params import AttachmentTool
+
     from threadline.threads import Thread
 
 _STATUS = {
@@ -208,7 +211,7 @@ class AssistantsBackend(OpenAIFiles):
         store, and a run waits (up to a minute) for that store's files to be processed."""
         if self._attached(thread.remote_id, file_id):  # by an attempt whose reply was lost
             return None
-        tools: list[Any] = [{"type": "code_interpreter"}]
+        tools: list[AttachmentTool] = [{"type": "code_interpreter"}]
         if supports_file_search(filename):
             tools.append({"type": "file_search"})
         with translated_errors("attach file"):
@@ -264,7 +267,7 @@ class AssistantsBackend(OpenAIFiles):
             for existing in self._client.beta.assistants.list(limit=100):
                 if (existing.metadata or {}).get(FINGERPRINT_KEY) == assistant.fingerprint:
                     return existing.id
-            hosted: list[Any] = [{"type": kind} for kind in assistant.hosted_tools]
+            hosted = [hosted_tool(kind) for kind in assistant.hosted_tools]
             return self._client.beta.assistants.create(
                 name=assistant.display_name,
                 model=assistant.model or self._default_model,
@@ -275,6 +278,11 @@ class AssistantsBackend(OpenAIFiles):
                     FINGERPRINT_KEY: assistant.fingerprint,
                 },
             ).id
+
+
+def hosted_tool(kind: Literal["code_interpreter", "file_search"]) -> AssistantToolParam:
+    """An assistant's definition of one of OpenAI's hosted tools."""
+    return {"type": "code_interpreter"} if kind == "code_interpreter" else {"type": "file_search"}
 
 
 def _tool_calls(run: Run) -> list[ToolCall]:

@@ -15,9 +15,9 @@ chain up to its head, which only a completed run moves. See docs/reliability.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from openai import OpenAI
+from openai import OpenAI, omit
 from openai.types.responses import Response
 from pydantic import ValidationError
 
@@ -44,6 +44,8 @@ from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
 if TYPE_CHECKING:
+    from openai.types.responses import ResponseInputParam, ToolParam
+
     from threadline.threads import Thread
 
 _STATUS = {
@@ -88,7 +90,7 @@ class ResponsesBackend(OpenAIFiles):
         *,
         owner: RunOwner,
     ) -> RunHandle:
-        user_message = [{"type": "message", "role": "user", "content": message}]
+        user_message: ResponseInputParam = [{"type": "message", "role": "user", "content": message}]
         response = self._create(
             user_message,
             assistant,
@@ -110,7 +112,7 @@ class ResponsesBackend(OpenAIFiles):
         owner: RunOwner,
     ) -> RunHandle:
         finished = self._retrieve(handle.run_remote_id)[0]
-        items = [
+        items: ResponseInputParam = [
             {"type": "function_call_output", "call_id": output.call_id, "output": output.output}
             for output in outputs
         ]
@@ -251,7 +253,7 @@ class ResponsesBackend(OpenAIFiles):
 
     def _create(
         self,
-        items: list[dict[str, Any]],
+        items: ResponseInputParam,
         assistant: AssistantConfig,
         tools: ToolRegistry,
         context: RunContext,
@@ -273,7 +275,7 @@ class ResponsesBackend(OpenAIFiles):
                     "user": owner.user_id,
                     "run": owner.run_id,
                 },
-                **({"previous_response_id": previous_response_id} if previous_response_id else {}),
+                previous_response_id=previous_response_id or omit,
             )
 
     def _retrieve(self, response_id: str) -> tuple[Response, float | None]:
@@ -282,8 +284,8 @@ class ResponsesBackend(OpenAIFiles):
         return raw.parse(), poll_hint_seconds(raw.headers)
 
 
-def _hosted_tools(assistant: AssistantConfig, context: RunContext) -> list[dict[str, Any]]:
-    tools: list[dict[str, Any]] = []
+def _hosted_tools(assistant: AssistantConfig, context: RunContext) -> list[ToolParam]:
+    tools: list[ToolParam] = []
     if "code_interpreter" in assistant.hosted_tools:
         tools.append(
             {

@@ -11,11 +11,15 @@ import re
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import openai
 from openai.lib._tools import pydantic_responses_function_tool
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from openai.types.beta import FunctionToolParam as AssistantsFunctionTool
+    from openai.types.responses import FunctionToolParam as ResponsesFunctionTool
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 ToolApi = Literal["responses", "assistants"]
@@ -49,16 +53,23 @@ class Tool(Generic[ArgsT]):
         if self.timeout_seconds is not None and self.timeout_seconds <= 0:
             raise ValueError(f"tool {self.name!r}: timeout_seconds must be positive")
 
-    def definition(self, api: ToolApi) -> dict[str, Any]:
+    @overload
+    def definition(self, api: Literal["responses"]) -> ResponsesFunctionTool: ...
+    @overload
+    def definition(self, api: Literal["assistants"]) -> AssistantsFunctionTool: ...
+    def definition(self, api: ToolApi) -> ResponsesFunctionTool | AssistantsFunctionTool:
         """The strict OpenAI function-tool definition, in the shape `api` expects."""
+        # The helpers return dict subclasses carrying the model; callers only need the JSON,
+        # so each is copied to a plain dict.
         if api == "responses":
-            helper = pydantic_responses_function_tool
-        elif api == "assistants":
-            helper = openai.pydantic_function_tool
-        else:
-            raise ValueError(f"unknown OpenAI API {api!r}; expected 'responses' or 'assistants'")
-        # The helpers return dict subclasses carrying the model; callers only need the JSON.
-        return dict(helper(self.args_model, name=self.name, description=self.description))
+            return pydantic_responses_function_tool(
+                self.args_model, name=self.name, description=self.description
+            ).copy()
+        if api == "assistants":
+            return openai.pydantic_function_tool(
+                self.args_model, name=self.name, description=self.description
+            ).copy()
+        raise ValueError(f"unknown OpenAI API {api!r}; expected 'responses' or 'assistants'")
 
 
 class ToolRegistry:
@@ -104,11 +115,20 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
-    def definitions(self, api: ToolApi) -> list[dict[str, Any]]:
+    @overload
+    def definitions(self, api: Literal["responses"]) -> list[ResponsesFunctionTool]: ...
+    @overload
+    def definitions(self, api: Literal["assistants"]) -> list[AssistantsFunctionTool]: ...
+    def definitions(
+        self, api: ToolApi
+    ) -> list[ResponsesFunctionTool] | list[AssistantsFunctionTool]:
+        # One comprehension per API, so the checker knows each list holds one API's shape.
+        if api == "responses":
+            return [tool.definition(api) for tool in self._tools.values()]
         return [tool.definition(api) for tool in self._tools.values()]
 
 
-def _args_model_of(function: Callable[..., Any]) -> type[BaseModel]:
+def _args_model_of(function: Callable[[ArgsT], Any]) -> type[ArgsT]:
     """The pydantic model annotated on the function's single parameter."""
     parameters = list(inspect.signature(function).parameters)
     annotation = typing.get_type_hints(function).get(parameters[0]) if parameters else None
@@ -121,4 +141,5 @@ def _args_model_of(function: Callable[..., Any]) -> type[BaseModel]:
             f"tool function {function.__name__} must take one parameter annotated "
             "with a pydantic model"
         )
-    return annotation
+    # The annotation, read at run time, is the parameter's type: ArgsT.
+    return cast("type[ArgsT]", annotation)
