@@ -1,4 +1,4 @@
-"""`make bench`: the seed loop against Threadline's orchestration on the same scripted workload,
+"""`make bench`: the runner loop against Threadline's orchestration on the same scripted workload,
 the modelled AWS cost per 1,000 runs, cold starts, and the local stack's throughput.
 
     python -m bench            the realistic profile (about 4 minutes on 2 cores)
@@ -21,7 +21,7 @@ from bench.measurements import ModeResult
 from bench.orchestration import measure_threadline
 from bench.report import print_report, say
 from bench.results import build_results
-from bench.seed_loop import measure_seed_loop
+from bench.runner_loop import measure_runner_loop
 from bench.throughput import measure_throughput
 from bench.workload import FULL, QUICK
 from local.stack_session import REPO
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Cold start: importing {profile.cold_start_repeats}x per function ...")
         cold_starts = measure_cold_starts(profile.cold_start_repeats)
         scripts = profile.scripts(profile.runs)
-        say(f"Seed loop: {len(scripts)} concurrent runs ...")
-        modes: dict[str, ModeResult] = {"seed_loop": measure_seed_loop(profile, scripts)}
+        say(f"Runner loop: {len(scripts)} concurrent runs ...")
+        modes: dict[str, ModeResult] = {"runner_loop": measure_runner_loop(profile, scripts)}
         for label, parameters in THREADLINE_MODES.items():
             say(f"{label}: {len(scripts)} concurrent runs ...")
             modes[label] = measure_threadline(profile, scripts, label=label, parameters=parameters)

@@ -32,13 +32,13 @@ def print_report(document: dict[str, Any], mode_labels: list[str]) -> None:
     profile = document["profile"]
     say(
         f"\nProfile {profile['name']!r}: {len(document['workload'])} runs, model latency "
-        f"{_range(profile)} s per turn, 0-{profile['max_tool_rounds']} tool rounds, seed loop "
-        f"polls every {profile['seed_poll_interval']:g} s, state machine "
+        f"{_range(profile)} s per turn, 0-{profile['max_tool_rounds']} tool rounds, runner loop "
+        f"polls every {profile['runner_poll_interval']:g} s, state machine "
         + ", ".join(f"{k}={v}" for k, v in profile["stack_poll_parameters"].items())
     )
     if profile["time_scale"] != 1:
         say(
-            f"  Every duration is scaled by {profile['time_scale']:g} (latencies, seed interval, "
+            f"  Every duration is scaled by {profile['time_scale']:g} (latencies, runner interval, "
             "poll settings); Wait states take whole seconds, so the state machine's scaled "
             "waits are rounded. Times below are as measured, not rescaled."
         )
@@ -144,9 +144,9 @@ def _print_summary(document: dict[str, Any], labels: list[str]) -> None:
             label,
             *(ratios[name] for name in ("status_calls", "detection_delay", "end_to_end", "cost")),
         ]
-        for label, ratios in document["ratios_to_seed_loop"].items()
+        for label, ratios in document["ratios_to_runner_loop"].items()
     ]
-    say("\nRatios, mode ÷ seed loop")
+    say("\nRatios, mode ÷ runner loop")
     say(table(["mode", "status calls", "detection delay", "end-to-end", "cost"], ratio_rows))
 
 
@@ -165,7 +165,7 @@ def _print_costs(document: dict[str, Any], labels: list[str]) -> None:
             ["mode", "Step Functions", "Lambda requests", "Lambda GB-s", "DynamoDB", "total"], rows
         )
     )
-    say("  seed loop: one Lambda per run for the whole run (billed = end-to-end time)")
+    say("  runner loop: one Lambda per run for the whole run (billed = end-to-end time)")
     for label in labels:
         webhooks = document[label].get("webhooks_per_run")
         if webhooks:

@@ -1,5 +1,5 @@
 """The results document (bench/results/latest.json): every mode's summary and cost, the
-ratios to the seed loop, cold starts and throughput, and whatever went wrong."""
+ratios to the runner loop, cold starts and throughput, and whatever went wrong."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def build_results(
     cold_starts: list[ColdStart],
     throughput: dict[str, Any],
 ) -> dict[str, Any]:
-    """`modes` holds "seed_loop" and every Threadline mode measured on the same scripts."""
+    """`modes` holds "runner_loop" and every Threadline mode measured on the same scripts."""
     architecture = global_function_setting("Architectures")[0]
     document: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -50,10 +50,10 @@ def build_results(
             "cost_per_1000_runs_usd": round(cost.total, 6),
             "cost_breakdown_per_1000_runs_usd": cost.as_json(),
         }
-    document["ratios_to_seed_loop"] = {
-        label: _ratios(document[label], document["seed_loop"])
+    document["ratios_to_runner_loop"] = {
+        label: _ratios(document[label], document["runner_loop"])
         for label in modes
-        if label != "seed_loop"
+        if label != "runner_loop"
     }
     document["cold_import_ms"] = {c.function: c.as_json()["import_ms_median"] for c in cold_starts}
     document["libraries_import_ms"] = {
@@ -66,7 +66,7 @@ def build_results(
 
 
 def _ratios(mode: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
-    """This mode's figure divided by the seed loop's."""
+    """This mode's figure divided by the runner loop's."""
     return {
         name: round(mode[key] / baseline[key], 3) if baseline[key] else None
         for name, key in RATIO_KEYS.items()

@@ -41,7 +41,7 @@ def prepare_runs(product: LocalThreadline, scripts: list[RunScript]) -> list[Sta
         thread, _created = runtime.thread_store().get_or_create(
             user_id,
             "bench",
-            max_age=timedelta(hours=1),
+            reuse_for=timedelta(hours=1),
             backend=backend.name,
             create_remote=backend.create_thread,
             delete_remote=backend.delete_thread,

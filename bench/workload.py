@@ -66,7 +66,7 @@ class Profile:
     cold_start_repeats: int
     model_latency_range_s: tuple[float, float] = (2.0, 10.0)
     max_tool_rounds: int = len(TOOL_ROUND_CALLS)
-    seed_poll_interval_s: float = 1.0  # the seed's AssistantRunner default
+    runner_poll_interval_s: float = 1.0  # AssistantRunner's default: one retrieve a second
     random_seed: int = 20261124
 
     def scripts(self, count: int, *, with_latency: bool = True) -> list[RunScript]:
@@ -85,8 +85,8 @@ class Profile:
         return scripts
 
     @property
-    def seed_poll_interval(self) -> float:
-        return self.seed_poll_interval_s * self.time_scale
+    def runner_poll_interval(self) -> float:
+        return self.runner_poll_interval_s * self.time_scale
 
     def poll_parameters(self) -> dict[str, str]:
         """The template's default poll settings, scaled like everything else."""
@@ -98,7 +98,7 @@ class Profile:
     def as_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
-            "seed_poll_interval": self.seed_poll_interval,
+            "runner_poll_interval": self.runner_poll_interval,
             "stack_poll_parameters": self.poll_parameters(),
         }
 

@@ -185,7 +185,7 @@ def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
     thread, _ = runtime.thread_store().get_or_create(
         user_id,
         f"chaos-{index}",
-        max_age=timedelta(hours=1),
+        reuse_for=timedelta(hours=1),
         backend=backend.name,
         create_remote=backend.create_thread,
         delete_remote=backend.delete_thread,

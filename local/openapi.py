@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from local.aws.handler_modules import load_handler_module
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO / "docs" / "openapi.json"
 
 
 def generate() -> str:
-    spec = importlib.util.spec_from_file_location(
-        "threadline_api_app", REPO / "functions/api/app.py"
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError("functions/api/app.py cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # As Lambda loads it: functions/api is its code directory, `app` the Handler's module.
+    module = load_handler_module(REPO / "functions" / "api", "app", "threadline_api_app")
     return json.dumps(json.loads(module.openapi_json()), indent=2, sort_keys=True) + "\n"
 
 

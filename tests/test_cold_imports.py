@@ -22,7 +22,11 @@ def test_api_function_does_not_import_the_openai_sdk() -> None:
     result = subprocess.run(
         [sys.executable, "-c", IMPORTS_OPENAI],
         cwd=REPO,
-        env={"PYTHONPATH": f"{REPO / 'layers' / 'threadline'}:{REPO}", "PATH": "/usr/bin:/bin"},
+        # As Lambda has it: the function's code directory and the layer's package on the path.
+        env={
+            "PYTHONPATH": f"{REPO / 'functions' / 'api'}:{REPO / 'layers' / 'threadline'}:{REPO}",
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         check=True,

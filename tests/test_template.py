@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from local.aws.handler_modules import load_handler_module
 from local.aws.intrinsics import Resolver
 from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
@@ -81,11 +81,10 @@ def test_function_handler_resolves_to_a_callable(logical_id: str) -> None:
     module_name, _, attribute = properties["Handler"].rpartition(".")
     source = REPO / properties["CodeUri"] / f"{module_name}.py"
     assert source.is_file(), f"{logical_id}: {source} does not exist"
-    spec = importlib.util.spec_from_file_location(f"handler_under_test_{logical_id}", source)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # As Lambda loads it: the code directory on sys.path, for the handler's sibling modules.
+    module = load_handler_module(
+        REPO / properties["CodeUri"], module_name, f"handler_under_test_{logical_id}"
+    )
     assert callable(getattr(module, attribute, None)), f"{logical_id}: no {attribute} in {source}"
 
 

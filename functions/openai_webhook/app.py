@@ -14,7 +14,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
@@ -26,6 +25,7 @@ from pydantic import BaseModel, Field, StrictStr, ValidationError
 from threadline import runtime
 from threadline.errors import ConfigurationError
 from threadline.idempotency import persistence
+from threadline.secret_strings import secret_string
 from threadline.settings import load_settings
 
 logger = Logger()
@@ -62,17 +62,14 @@ def webhook_secret() -> str:
     name = load_settings().webhook_secret_name
     if not name:
         raise ConfigurationError("push mode needs WEBHOOK_SECRET_NAME")
-    secret = parameters.get_secret(name)
-    if not isinstance(secret, str):
-        raise ConfigurationError(f"secret {name} does not hold a webhook secret string")
-    return secret.strip()
+    return secret_string(name, holding="a webhook secret")
 
 
 def handle_event(delivery: WebhookEvent) -> dict[str, str]:
     """Wake the run waiting for the response (push mode), and count the response's tokens:
     one no run was waiting for may be one whose create reply was lost, known only from this
     event (counting is once per response, whoever comes first: this or FinishRun)."""
-    outcome, resumed = runtime.push_waits().on_event(delivery.event_type, delivery.response_id)
+    outcome, resumed = runtime.webhook_waits().on_event(delivery.event_type, delivery.response_id)
     steps = runtime.run_steps()
     if resumed is not None:  # the read that resumed the run has the response's usage
         counted = steps.count_settled(resumed)

@@ -12,16 +12,18 @@ handlers find them on the context. The caller sets the stack's union environment
 
 Execution environments: as Lambda does, a function runs one invocation at a time per
 environment, and a concurrent invocation takes an idle environment or creates one (a cold
-start). Each environment executes the handler module afresh under its own module name, so
-its module-level objects (Powertools' router, logger, tracer; caches) are its own, and runs
+start). Each environment executes the handler module afresh under its own module name, with
+its sibling modules of its own (`local.aws.handler_modules`: the code directory is on sys.path
+while the handler loads, as in Lambda), so its module-level objects (Powertools' resolver and
+routers, logger, tracer; caches) are its own, and runs
 its invocations in a `contextvars.Context` of its own. The environments still share the
 process: os.environ, sys.path, the layer package (imported once; its cached clients are
 thread-safe) and the Powertools package. Two pieces of Powertools' process-wide state would
 mix concurrent invocations, so they are kept per environment here: the event a resolver is
 handling (on the `BaseRouter` class) and appended log keys (on a service's one formatter).
 Still shared: Powertools' cold-start flags and its Metrics set (one for every Metrics
-instance: a flush may carry another invocation's metrics). A function's sibling modules
-are not importable (shared code belongs in the layer package).
+instance: a flush may carry another invocation's metrics). A handler imports its sibling
+modules when it loads, not later (shared code belongs in the layer package).
 
 Tracing: with `install(..., active_tracing=True)` each invocation runs in an X-Ray segment
 named after the function, as Lambda opens one for a function with `Tracing: Active`; the
@@ -33,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import importlib.util
 import json
 import logging
 import re
@@ -52,6 +53,7 @@ from typing import Any
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from moto.awslambda.models import LambdaFunction
 
+from local.aws.handler_modules import HandlerImportError, load_handler_module
 from local.aws.records import FunctionSpec
 
 Handler = Callable[[Any, "LambdaContext"], Any]
@@ -209,19 +211,12 @@ class _InProcessRuntime:
 
     def _load(self, spec: FunctionSpec) -> tuple[str, Handler]:
         module_path, _, attribute = spec.handler.rpartition(".")
-        source = spec.code_dir / f"{module_path.replace('.', '/')}.py"
         # Unique per function and per environment: every function has an `app.py`.
         identifier = re.sub(r"\W", "_", spec.name)
         module_name = f"_lambda_{identifier}_{uuid.uuid4().hex[:8]}"
-        module_spec = importlib.util.spec_from_file_location(module_name, source)
-        if module_spec is None or module_spec.loader is None:
-            raise _HandlerLoadError("Runtime.ImportModuleError", f"cannot load {source}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module  # as a real import would (dataclasses, pydantic)
         try:
-            module_spec.loader.exec_module(module)
-        except Exception as error:
-            del sys.modules[module_name]
+            module = load_handler_module(spec.code_dir, module_path, module_name)
+        except HandlerImportError as error:
             message = f"Unable to import module '{module_path}': {error}"
             raise _HandlerLoadError("Runtime.ImportModuleError", message) from error
         handler = getattr(module, attribute, None)

@@ -50,7 +50,7 @@ def is_number(value: object) -> bool:
 
 
 def test_every_mode_reports_its_figures(results: dict[str, Any]) -> None:
-    modes = ["seed_loop", *results["ratios_to_seed_loop"]]
+    modes = ["runner_loop", *results["ratios_to_runner_loop"]]
     assert "threadline" in modes
     missing = [
         f"{mode}.{key}"

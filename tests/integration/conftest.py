@@ -34,7 +34,7 @@ class RunDriver:
         thread, _ = runtime.thread_store().get_or_create(
             self.user_id,
             new_id("purpose"),
-            max_age=timedelta(hours=1),
+            reuse_for=timedelta(hours=1),
             backend=backend.name,
             create_remote=backend.create_thread,
             delete_remote=backend.delete_thread,

@@ -108,7 +108,7 @@ class World:
         thread, _ = self.threads.get_or_create(
             user_id,
             new_id("purpose"),
-            max_age=timedelta(hours=1),
+            reuse_for=timedelta(hours=1),
             backend=self.backend.name,
             create_remote=self.backend.create_thread,
             delete_remote=self.backend.delete_thread,

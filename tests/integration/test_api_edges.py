@@ -21,9 +21,9 @@ from local.http_api import LocalHttpApi
 from local.openai_server.faults import Fault
 from local.stack_session import LocalThreadline, local_threadline
 from local.tokens import issue_token
-from threadline import table as keys
 from threadline.api_models import ErrorBody
 from threadline.ids import new_id
+from threadline.table import thread_sort_key, user_key
 
 MEGABYTE = 1024 * 1024
 DEEP = 100_000  # levels of nesting, far beyond what Python's JSON parser can go
@@ -339,9 +339,7 @@ class TestHostileInput:
         # A thread record that is not one (as a bad migration would leave it) fails to load.
         user = new_id("edge")
         thread_id = new_id("thr")
-        product.table.put_item(
-            Item={"PK": keys.user_key(user), "SK": keys.thread_sort_key(thread_id)}
-        )
+        product.table.put_item(Item={"PK": user_key(user), "SK": thread_sort_key(thread_id)})
         headers = {"Authorization": f"Bearer {issue_token(user)}"}
         secret = "do-not-log-" + new_id("body")
         response = api.post(f"/threads/{thread_id}/runs", json={"message": secret}, headers=headers)

@@ -11,11 +11,11 @@ import pytest
 
 from local.openai_server import Fault
 from tests.integration.file_world import BUCKET, FailingBackend, World, make_world, png_bytes
-from threadline import table as keys
 from threadline.cursors import encode_cursor
 from threadline.errors import InvalidRequestError, NotFoundError, TransientBackendError
 from threadline.ids import new_id
 from threadline.runs import RunRecord
+from threadline.table import thread_key, user_key
 from threadline.threads import Thread
 
 IDLE = timedelta(days=8)  # longer than the seven-day retention
@@ -96,8 +96,8 @@ def table_items(world: World, thread: Thread) -> list[dict[str, Any]]:
     return [
         item
         for item in world.table.scan()["Items"]
-        if item["PK"] == keys.thread_key(thread.thread_id)
-        or (item["PK"] == keys.user_key(thread.user_id) and not item["SK"].startswith("USAGE#"))
+        if item["PK"] == thread_key(thread.thread_id)
+        or (item["PK"] == user_key(thread.user_id) and not item["SK"].startswith("USAGE#"))
     ]
 
 

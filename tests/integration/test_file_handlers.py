@@ -20,11 +20,11 @@ from local.stack_session import LocalThreadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.backends.openai_files import remote_filename
+from threadline.clock import utc_now
 from threadline.errors import NotFoundError
 from threadline.files import AT_OPENAI, FileStatus
 from threadline.models import RunStatus
 from threadline.settings import load_settings
-from threadline.table import utc_now
 from threadline.threads import ThreadStore
 from threadline.uploads import Uploads
 
@@ -124,7 +124,7 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     stale, _ = eight_days_ago.get_or_create(
         driver.user_id,
         "old",
-        max_age=timedelta(hours=1),
+        reuse_for=timedelta(hours=1),
         backend=backend.name,
         create_remote=backend.create_thread,
         delete_remote=backend.delete_thread,

@@ -17,9 +17,8 @@ from threadline import runtime
 from threadline.errors import NotFoundError
 from threadline.ids import new_id
 from threadline.models import RunStatus
-from threadline.push import PushWaits
 from threadline.run_state import RunState
-from threadline.webhook_waits import WebhookWaits
+from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +153,8 @@ def test_the_wait_is_finished_once_whichever_half_comes_first(
     driver: RunDriver, webhook_first: bool
 ) -> None:
     sfn = RecordingStepFunctions()
-    waits = PushWaits(
-        waits=WebhookWaits(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+    waits = WebhookWaits(
+        store=WebhookWaitStore(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
     )
     assert driver.product.openai is not None
     # The server would announce the response itself; the test plays that part, in its order.
@@ -164,9 +163,9 @@ def test_the_wait_is_finished_once_whichever_half_comes_first(
         response_id = state.handle.run_remote_id
         if webhook_first:
             assert waits.on_event("response.completed", response_id)[0] == "recorded"
-            assert waits.await_response(state, "token-1") is True
+            assert waits.wait_for_webhook(state, "token-1") is True
         else:
-            assert waits.await_response(state, "token-1") is False
+            assert waits.wait_for_webhook(state, "token-1") is False
             assert waits.on_event("response.completed", response_id)[0] == "resumed"
         assert waits.on_event("response.completed", response_id)[0] == "recorded"  # redelivery
     assert len(held) == 1, "the server announced the response once, and only to the test"
@@ -191,14 +190,14 @@ class FailingOnceStepFunctions(RecordingStepFunctions):
 
 def test_a_resume_that_fails_gives_the_wait_back_for_the_retry(driver: RunDriver) -> None:
     sfn = FailingOnceStepFunctions()
-    waits = PushWaits(
-        waits=WebhookWaits(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+    waits = WebhookWaits(
+        store=WebhookWaitStore(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
     )
     assert driver.product.openai is not None
     with driver.product.openai.webhooks_held():
         state = started_run(driver)
         response_id = state.handle.run_remote_id
-        assert waits.await_response(state, "token-1") is False
+        assert waits.wait_for_webhook(state, "token-1") is False
         with pytest.raises(ConnectionError):
             waits.on_event("response.completed", response_id)
         outcome, resumed = waits.on_event("response.completed", response_id)  # the retry

@@ -62,7 +62,7 @@ def get_or_create(store: ThreadStore, remote: RemoteThreads, user: str = "alice"
     return store.get_or_create(
         user,
         kw.get("purpose", "analysis"),
-        max_age=timedelta(hours=24),
+        reuse_for=timedelta(hours=24),
         backend="responses",
         create_remote=remote.create,
         delete_remote=remote.delete,

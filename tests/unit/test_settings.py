@@ -38,7 +38,7 @@ def test_missing_variables_are_named(env: pytest.MonkeyPatch) -> None:
         ("OPENAI_BACKEND", "chat"),
         ("RUN_TIMEOUT_SECONDS", "-5"),
         ("OPENAI_BASE_URL", "not a url"),
-        ("THREAD_MAX_AGE_HOURS", "soon"),
+        ("THREAD_REUSE_HOURS", "soon"),
     ],
 )
 def test_bad_values_are_named(env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -55,9 +55,11 @@ def test_blank_optional_variables_mean_unset(env: pytest.MonkeyPatch) -> None:
         env.setenv(name, value)
     env.setenv("OPENAI_BASE_URL", "")
     env.setenv("OPENAI_API_KEY_SECRET_NAME", "")
+    env.setenv("UPLOAD_ALLOWED_TYPES", "")
     settings = _load(Settings)
     assert settings.openai_base_url is None
     assert settings.openai_api_key_secret_name is None
+    assert settings.upload_allowed_types is None
 
 
 def test_api_settings_need_the_state_machine(env: pytest.MonkeyPatch) -> None:

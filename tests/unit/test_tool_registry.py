@@ -7,7 +7,6 @@ from typing import Literal
 
 import openai
 import pytest
-from openai.lib._tools import pydantic_responses_function_tool
 from pydantic import BaseModel, Field
 
 from threadline.tools import (
@@ -17,6 +16,7 @@ from threadline.tools import (
     build_data_analyst_tools,
     resolve_database,
 )
+from threadline.tools.registry import responses_function_tool
 
 
 class Forecast(BaseModel):
@@ -49,7 +49,28 @@ def registry() -> ToolRegistry:
     )  # fmt: skip
 
 
+def test_the_sdk_shapes_responses_function_tool_relies_on() -> None:
+    """`responses_function_tool` lifts the public helper's nested function one level up, to
+    the Responses shape: this fails if the SDK changes either."""
+    from openai.types.responses import FunctionToolParam
+
+    public = openai.pydantic_function_tool(Forecast, name="forecast", description="Forecast.")
+    assert set(public) == {"type", "function"}
+    assert public["type"] == "function"
+    assert set(public["function"]) == {"name", "strict", "parameters", "description"}
+    assert public["function"]["strict"] is True
+    responses_keys = FunctionToolParam.__required_keys__ | FunctionToolParam.__optional_keys__
+    assert {"type", "name", "strict", "parameters", "description"} <= responses_keys
+
+
 def test_responses_definitions_match_the_sdk_helper(registry: ToolRegistry) -> None:
+    """The SDK's own (private) Responses helper builds the same; if it moves, this test goes,
+    and the one above still guards the shape."""
+    from openai.lib._tools import pydantic_responses_function_tool
+
+    assert responses_function_tool(Forecast, "forecast", "Weather forecast.") == (
+        pydantic_responses_function_tool(Forecast, name="forecast", description="Weather forecast.")
+    )
     assert registry.definitions("responses") == [
         pydantic_responses_function_tool(
             Forecast, name="forecast", description="Weather forecast."

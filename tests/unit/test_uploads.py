@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import REPO
 from threadline.errors import ConfigurationError, InvalidRequestError
 from threadline.uploads import DEFAULT_MAX_BYTES, FILE_TYPES, UploadKey, UploadPolicy
 
@@ -107,6 +108,11 @@ def test_the_allowed_types_and_limit_are_configurable() -> None:
     with pytest.raises(InvalidRequestError) as refused:
         policy.check_request("big.csv", "text/csv", 1025)
     assert refused.value.code == "file_too_large"
+
+
+def test_unset_allowed_types_are_every_type_the_readme_lists() -> None:
+    assert UploadPolicy.from_settings(None, 10).allowed == set(FILE_TYPES)
+    assert ", ".join(FILE_TYPES) in (REPO / "README.md").read_text()
 
 
 @pytest.mark.parametrize(("allowed", "max_bytes"), [("csv,exe", 10), ("", 10), ("csv", 0)])

@@ -13,7 +13,7 @@ from threadline.generated_files import DownloadLink
 from threadline.models import RunStatus, Usage
 from threadline.runs import RunRecord, ToolCallRecord
 from threadline.threads import Thread
-from threadline.usage import DailyUsage
+from threadline.usage import DailyUsage, UsageSummary
 
 
 class StrictBody(BaseModel):
@@ -66,7 +66,9 @@ class ThreadList(BaseModel):
     next_cursor: str | None = None
 
 
-class RunView(BaseModel):
+# A run as the API shows it (the backends' RunView is how a remote run stands). No docstring:
+# it would become the schema's description in the OpenAPI document.
+class RunResource(BaseModel):
     id: str
     thread_id: str
     assistant: str
@@ -85,7 +87,7 @@ class RunView(BaseModel):
     )
 
     @classmethod
-    def of(cls, run: RunRecord, files: list[DownloadLink] | None = None) -> RunView:
+    def of(cls, run: RunRecord, files: list[DownloadLink] | None = None) -> RunResource:
         return cls(
             id=run.run_id,
             thread_id=run.thread_id,
@@ -138,6 +140,16 @@ class UsageView(BaseModel):
     remaining_tokens: int | None
     resets_at: datetime
     recent_days: list[DailyUsage]
+
+    @classmethod
+    def of(cls, summary: UsageSummary) -> UsageView:
+        return cls(
+            today=summary.today,
+            daily_token_budget=summary.daily_token_budget,
+            remaining_tokens=summary.remaining_tokens,
+            resets_at=summary.resets_at,
+            recent_days=summary.recent_days,
+        )
 
 
 class Health(BaseModel):

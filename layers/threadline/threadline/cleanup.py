@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from threadline import table as keys
+from threadline import clock, table
 from threadline.cursors import decode_cursor, encode_cursor
 from threadline.errors import (
     ConfigurationError,
     InvalidRequestError,
     ServiceUnavailableError,
+    short_reason,
 )
 from threadline.generated_files import OUTPUT_PREFIX
 from threadline.uploads import UPLOAD_PREFIX
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_MARGIN_MS = 20_000
 DEFAULT_PAGE_SIZE = 25
 S3_DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
-REASON_LIMIT = 500
 _POSITION_KEYS = {"GSI1PK", "GSI1SK", "PK", "SK"}
 
 
@@ -84,7 +84,7 @@ class Cleaner:
         bucket: str,
         retention: timedelta,
         margin_ms: int = DEFAULT_MARGIN_MS,
-        now: Callable[[], datetime] = keys.utc_now,
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
         self._files = files
@@ -178,7 +178,7 @@ class Cleaner:
                 report.skipped_active += 1
                 return
         except Exception as error:  # recorded; the thread stays and is retried next time
-            reason = f"{type(error).__name__}: {error}"[:REASON_LIMIT]
+            reason = short_reason(f"{type(error).__name__}: {error}")
             report.failures.append(CleanupFailure(thread_id=thread.thread_id, reason=reason))
             return
         report.threads_deleted += 1
@@ -221,10 +221,10 @@ class Cleaner:
 def _position_of(thread: Thread) -> dict[str, str]:
     """The activity index key of a thread: where a resumed run continues after it."""
     return {
-        "GSI1PK": keys.ACTIVITY_PARTITION,
-        "GSI1SK": keys.iso(thread.last_activity),
-        "PK": keys.user_key(thread.user_id),
-        "SK": keys.thread_sort_key(thread.thread_id),
+        "GSI1PK": table.ACTIVITY_PARTITION,
+        "GSI1SK": clock.iso(thread.last_activity),
+        "PK": table.user_key(thread.user_id),
+        "SK": table.thread_sort_key(thread.thread_id),
     }
 
 

@@ -20,6 +20,16 @@ def loggable(error: BaseException) -> dict[str, Any]:
     }
 
 
+# A recorded reason (`code: detail`: a run's, an upload's, a cleanup failure's) keeps this many
+# characters; the detail may quote OpenAI or an exception at any length.
+REASON_LIMIT = 500
+
+
+def short_reason(reason: str) -> str:
+    """The reason as it is recorded: at most REASON_LIMIT characters."""
+    return reason[:REASON_LIMIT]
+
+
 def reason_code(reason: str | None) -> str | None:
     """A recorded reason's code (`code: detail`), for logs: the detail may quote an error from
     OpenAI, which can echo the input."""

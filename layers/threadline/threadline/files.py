@@ -25,10 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock, table
 from threadline.backends.base import AssistantBackend, FileIndex, RunContext
 from threadline.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
-from threadline.errors import BackendRequestError, NotFoundError, TransientBackendError
+from threadline.errors import (
+    BackendRequestError,
+    NotFoundError,
+    TransientBackendError,
+    short_reason,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -38,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REASON_LIMIT = 500
 PENDING_UPLOADS_PARTITION = "PENDING_UPLOADS"  # GSI1PK of the uploads not settled yet
 
 
@@ -79,7 +83,7 @@ class FileStore:
         table: Table,
         *,
         backend: Callable[[], AssistantBackend],
-        now: Callable[[], datetime] = keys.utc_now,
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         """`backend` is built on first use: only a look at a file still indexing needs it."""
         self._table = table
@@ -87,12 +91,12 @@ class FileStore:
         self._now = now
 
     def _key(self, thread_id: str, upload_id: str) -> dict[str, str]:
-        return {"PK": keys.thread_key(thread_id), "SK": keys.file_sort_key(upload_id)}
+        return {"PK": table.thread_key(thread_id), "SK": table.file_sort_key(upload_id)}
 
     def create_pending(self, record: FileRecord) -> None:
         item = to_item(record.model_dump(mode="json", exclude_none=True))
         item.update(self._key(record.thread_id, record.upload_id))
-        item["created_at"] = keys.iso(record.created_at)
+        item["created_at"] = clock.iso(record.created_at)
         item.update(GSI1PK=PENDING_UPLOADS_PARTITION, GSI1SK=item["created_at"])
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
 
@@ -115,8 +119,8 @@ class FileStore:
             {
                 "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                 "ExpressionAttributeValues": {
-                    ":pk": keys.thread_key(thread_id),
-                    ":prefix": keys.file_sort_key(""),
+                    ":pk": table.thread_key(thread_id),
+                    ":prefix": table.file_sort_key(""),
                 },
                 "ConsistentRead": True,
             },
@@ -136,11 +140,11 @@ class FileStore:
         by page as the caller goes. The index is eventually consistent: one may have settled
         a moment ago (its conditional writes then change nothing)."""
         query: QueryInputTableQueryTypeDef = {
-            "IndexName": keys.ACTIVITY_INDEX,
+            "IndexName": table.ACTIVITY_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
             "ExpressionAttributeValues": {
                 ":pk": PENDING_UPLOADS_PARTITION,
-                ":cutoff": keys.iso(cutoff),
+                ":cutoff": clock.iso(cutoff),
             },
         }
         start_key = None
@@ -187,24 +191,20 @@ class FileStore:
         if indexing_in:
             fields["vector_store_id"] = indexing_in
             return self._settle(thread_id, upload_id, FileStatus.INDEXING, fields)
-        fields["ingested_at"] = keys.iso(self._now())
+        fields["ingested_at"] = clock.iso(self._now())
         return self._settle(thread_id, upload_id, FileStatus.INGESTED, fields)
 
     def mark_rejected(self, thread_id: str, upload_id: str, reason: str) -> bool:
         """Settle the upload as rejected; False if it had already settled."""
-        return self._settle(
-            thread_id, upload_id, FileStatus.REJECTED, {"reason": reason[:REASON_LIMIT]}
-        )
+        return self._settle(thread_id, upload_id, FileStatus.REJECTED, {"reason": reason})
 
     def mark_failed(self, thread_id: str, upload_id: str, reason: str) -> bool:
         """Settle the upload as failed; False if it had already settled."""
-        return self._settle(
-            thread_id, upload_id, FileStatus.FAILED, {"reason": reason[:REASON_LIMIT]}
-        )
+        return self._settle(thread_id, upload_id, FileStatus.FAILED, {"reason": reason})
 
     def delete_all(self, thread_id: str) -> int:
         """Delete every file record of a thread (when the thread goes); return how many."""
-        return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.file_sort_key(""))
+        return delete_by_prefix(self._table, table.thread_key(thread_id), table.file_sort_key(""))
 
     def _settle_indexing(self, record: FileRecord) -> FileRecord:
         """The record as OpenAI's indexing of its file now stands, settled if it is done."""
@@ -243,6 +243,8 @@ class FileStore:
         expected: FileStatus = FileStatus.PENDING,
     ) -> bool:
         fields = {"status": status.value, **fields}
+        if "reason" in fields:
+            fields["reason"] = short_reason(fields["reason"])
         return condition_held(
             self._table.update_item,
             Key=self._key(thread_id, upload_id),
@@ -261,9 +263,9 @@ class FileStore:
 
 def _indexed_outcome(index: FileIndex, now: datetime) -> tuple[FileStatus, dict[str, Any]]:
     if index.status == "completed":
-        return FileStatus.INGESTED, {"ingested_at": keys.iso(now)}
+        return FileStatus.INGESTED, {"ingested_at": clock.iso(now)}
     reason = f"file search could not index it: {index.error or index.status}"
-    return FileStatus.FAILED, {"reason": reason[:REASON_LIMIT]}
+    return FileStatus.FAILED, {"reason": reason}
 
 
 def run_context(thread: Thread, files: FileStore) -> RunContext:

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from threadline.errors import ConfigurationError
+from threadline.secret_strings import secret_string
 from threadline.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,15 +21,7 @@ def openai_api_key(settings: Settings) -> str:
         raise ConfigurationError(
             "no OpenAI API key: set OPENAI_API_KEY or OPENAI_API_KEY_SECRET_NAME"
         )
-    from aws_lambda_powertools.utilities import parameters
-
-    # Cached by Powertools for POWERTOOLS_PARAMETERS_MAX_AGE seconds across invocations.
-    secret = parameters.get_secret(settings.openai_api_key_secret_name)
-    if not isinstance(secret, str) or not secret.strip():
-        raise ConfigurationError(
-            f"secret {settings.openai_api_key_secret_name} does not hold an API key string"
-        )
-    return secret.strip()
+    return secret_string(settings.openai_api_key_secret_name, holding="an API key")
 
 
 def make_openai_client(settings: Settings) -> OpenAI:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadline.assistant_config import load_assistant
+from threadline.clock import utc_now
 from threadline.errors import ServiceUnavailableError
 from threadline.ids import new_id
 from threadline.models import RunStatus, Usage
 from threadline.run_state import StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore
-from threadline.table import utc_now
-from threadline.threads import LOCK_LEASE_MARGIN, ThreadStore
+from threadline.threads import ThreadStore, run_lock_lease
 from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class RunStarter:
         self._runs = runs
         self._sfn = stepfunctions
         self._state_machine_arn = state_machine_arn
-        self._lease = timedelta(seconds=run_timeout_seconds) + LOCK_LEASE_MARGIN
+        self._lease = run_lock_lease(run_timeout_seconds)
         self._usage = usage
         self._daily_token_budget = daily_token_budget
         self._now = now
@@ -94,7 +94,7 @@ class RunStarter:
                 finished_at=now,
                 duration_seconds=0.0,
                 usage=Usage(),
-                reason=reason[:500],
+                reason=reason,
             ),
         )
         self._threads.release_run_lock(record.user_id, record.thread_id, record.run_id)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle
 from threadline.models import RunStatus, ToolCall, Usage
 
-Next = Literal["wait", "await_webhook", "run_tools", "cancel", "finish"]
+Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "finish"]
 OUTPUT_TEXT_LIMIT = 100_000
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
+from threadline.clock import utc_now
 from threadline.errors import ThreadlineError
 from threadline.files import FileStore, run_context
 from threadline.generated_files import store_generated_files
@@ -22,8 +23,7 @@ from threadline.polling import next_wait_seconds
 from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState, StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
-from threadline.table import utc_now
-from threadline.threads import LOCK_LEASE_MARGIN, Thread, ThreadStore
+from threadline.threads import Thread, ThreadStore, run_lock_lease
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
@@ -67,7 +67,7 @@ class RunSteps:
             request.user_id,
             request.thread_id,
             request.run_id,
-            lease=timedelta(seconds=self.settings.run_timeout_seconds) + LOCK_LEASE_MARGIN,
+            lease=run_lock_lease(self.settings.run_timeout_seconds),
         )
         timeout = min(
             request.timeout_seconds or self.settings.run_timeout_seconds,
@@ -114,7 +114,7 @@ class RunSteps:
     @property
     def _while_running(self) -> Next:
         """Where a run that is still going goes next: a timed wait, or a wait for a webhook."""
-        return "await_webhook" if self.settings.run_wait_mode == "push" else "wait"
+        return "wait_for_webhook" if self.settings.run_wait_mode == "push" else "wait"
 
     # -- CheckRun ----------------------------------------------------------------------------
 
@@ -134,8 +134,8 @@ class RunSteps:
             update.update(_finished(view))
         elif self.now() >= deadline:
             update.update(next="cancel")
-        elif self._while_running == "await_webhook":
-            update.update(next="await_webhook")
+        elif self._while_running == "wait_for_webhook":
+            update.update(next="wait_for_webhook")
         else:
             update.update(
                 next="wait",
@@ -346,4 +346,4 @@ def _describe(error: CaughtError) -> str:
     message = error.Cause or ""
     with contextlib.suppress(ValueError, AttributeError):
         message = json.loads(message).get("errorMessage", message)
-    return f"{error.Error}: {message}"[:1000] if message else error.Error
+    return f"{error.Error}: {message}" if message else error.Error

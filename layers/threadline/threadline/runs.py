@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from threadline import table as keys
+from threadline import clock, table
 from threadline.dynamo import (
     condition_held,
     delete_by_prefix,
@@ -16,7 +16,7 @@ from threadline.dynamo import (
     query_page,
     to_item,
 )
-from threadline.errors import NotFoundError
+from threadline.errors import NotFoundError, short_reason
 from threadline.generated_files import StoredFile
 from threadline.models import RunStatus, Usage
 
@@ -98,18 +98,18 @@ class RunOutcome(BaseModel):
 
 
 class RunStore:
-    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table
         self._now = now
 
     def _key(self, thread_id: str, run_id: str) -> dict[str, str]:
-        return {"PK": keys.thread_key(thread_id), "SK": keys.run_sort_key(run_id)}
+        return {"PK": table.thread_key(thread_id), "SK": table.run_sort_key(run_id)}
 
     def _item(self, record: RunRecord) -> dict[str, Any]:
         return {
             **to_item(record.model_dump(mode="json", exclude_none=True)),
             **self._key(record.thread_id, record.run_id),
-            "created_at": keys.iso(record.created_at),
+            "created_at": clock.iso(record.created_at),
             "expires_at": int((record.created_at + RUN_RETENTION).timestamp()),
         }
 
@@ -142,15 +142,15 @@ class RunStore:
         query: QueryInputTableQueryTypeDef = {
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
             "ExpressionAttributeValues": {
-                ":pk": keys.thread_key(thread_id),
-                ":prefix": keys.run_sort_key(""),
+                ":pk": table.thread_key(thread_id),
+                ":prefix": table.run_sort_key(""),
             },
             "ScanIndexForward": not newest_first,
             "Limit": runs,
             "ConsistentRead": True,
         }
         start_key = (
-            {"PK": keys.thread_key(thread_id), "SK": keys.run_sort_key(after_run_id)}
+            {"PK": table.thread_key(thread_id), "SK": table.run_sort_key(after_run_id)}
             if after_run_id
             else None
         )
@@ -182,7 +182,7 @@ class RunStore:
             ExpressionAttributeValues={
                 ":status": RunStatus.IN_PROGRESS.value,
                 ":remote": remote_run_id,
-                ":at": keys.iso(self._now()),
+                ":at": clock.iso(self._now()),
                 ":ids": [remote_run_id],
                 ":empty": [],
             },
@@ -224,7 +224,9 @@ class RunStore:
         so they too happen exactly once.
         """
         fields = to_item(outcome.model_dump(mode="json", exclude_none=True))
-        fields["finished_at"] = keys.iso(outcome.finished_at)
+        if outcome.reason is not None:
+            fields["reason"] = short_reason(outcome.reason)
+        fields["finished_at"] = clock.iso(outcome.finished_at)
         update = {
             "TableName": self._table.name,
             "Key": self._key(thread_id, run_id),
@@ -245,12 +247,12 @@ class RunStore:
         """The ids of every remote object the thread's runs made (see `remote_object_ids`)."""
         items = items_with_prefix(
             self._table,
-            keys.thread_key(thread_id),
-            keys.run_sort_key(""),
+            table.thread_key(thread_id),
+            table.run_sort_key(""),
             projection="remote_object_ids",
         )
         return [str(remote_id) for item in items for remote_id in item.get("remote_object_ids", [])]
 
     def delete_all(self, thread_id: str) -> int:
         """Delete every run record of a thread (when the thread goes); return how many."""
-        return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.run_sort_key(""))
+        return delete_by_prefix(self._table, table.thread_key(thread_id), table.run_sort_key(""))

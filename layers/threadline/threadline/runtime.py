@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from threadline.cleanup import Cleaner
     from threadline.files import FileStore
     from threadline.ingest import Ingestor
-    from threadline.push import PushWaits
     from threadline.run_steps import RunSteps
     from threadline.tools import ToolRegistry
     from threadline.uploads import UploadPolicy, Uploads
+    from threadline.webhook_waits import WebhookWaits
 
 
 @cache
@@ -108,12 +108,11 @@ def run_steps() -> RunSteps:
 
 
 @cache
-def push_waits() -> PushWaits:
-    from threadline.push import PushWaits
-    from threadline.webhook_waits import WebhookWaits
+def webhook_waits() -> WebhookWaits:
+    from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
 
-    return PushWaits(
-        waits=WebhookWaits(table()),
+    return WebhookWaits(
+        store=WebhookWaitStore(table()),
         steps=run_steps(),
         stepfunctions=boto3.client("stepfunctions"),
     )

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # Secrets Manager secret holding the API key; OPENAI_API_KEY (local runs) takes precedence.
     openai_api_key_secret_name: str | None = None
     openai_timeout_seconds: PositiveFloat = 20.0
-    thread_max_age_hours: PositiveInt = 24
+    thread_reuse_hours: PositiveInt = 24
     thread_retention_days: PositiveInt = 7
     run_timeout_seconds: PositiveInt = 300
     # The state machine's wait grows from the first to the last value, honouring poll hints.
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # In push mode, how long a wait lasts before the machine checks the run itself.
     webhook_wait_seconds: PositiveInt = 120
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024
-    upload_allowed_types: str = "csv,json,txt,md,pdf,xlsx,png,jpg,jpeg"
+    upload_allowed_types: str | None = None  # None: every type threadline.uploads checks
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
 
     @field_validator(
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
         "openai_api_key_secret_name",
         "analyst_database",
         "webhook_secret_name",
+        "upload_allowed_types",
         mode="before",
     )
     @classmethod

@@ -49,8 +49,6 @@ Access patterns:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 ACTIVITY_INDEX = "ByActivity"
 ACTIVITY_PARTITION = "ACTIVITY"
 
@@ -85,12 +83,3 @@ def remote_sort_key(remote_id: str) -> str:
 
 def usage_sort_key(day: str) -> str:
     return f"USAGE#{day}"
-
-
-def iso(moment: datetime) -> str:
-    """Timestamps are stored as fixed-width UTC ISO-8601 strings so they sort as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

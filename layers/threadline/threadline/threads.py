@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock, table
+from threadline.cursors import decode_cursor, encode_cursor
 from threadline.dynamo import condition_held, is_conditional_failure, query_page
 from threadline.errors import NotFoundError, ThreadBusyError
 from threadline.ids import new_id
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 # The run lock outlives the run's deadline by this much, so only a crashed execution loses it.
 LOCK_LEASE_MARGIN = timedelta(minutes=15)
+
+
+def run_lock_lease(run_timeout_seconds: int) -> timedelta:
+    """How long a run holds its thread's lock: the deployment's run timeout and the margin."""
+    return timedelta(seconds=run_timeout_seconds) + LOCK_LEASE_MARGIN
 
 
 class Thread(BaseModel):
@@ -58,13 +64,20 @@ class ThreadPage(BaseModel):
     next_key: dict[str, str] | None = None
 
 
+class ThreadCursorPage(BaseModel):
+    """A page of threads for a caller: where the next starts is an opaque cursor."""
+
+    threads: list[Thread]
+    next_cursor: str | None = None  # None on the last page
+
+
 class ThreadStore:
     def __init__(
         self,
         table: Table,
         *,
         retention: timedelta,
-        now: Callable[[], datetime] = keys.utc_now,
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._table = table
         self._retention = retention
@@ -77,7 +90,7 @@ class ThreadStore:
         user_id: str,
         purpose: str,
         *,
-        max_age: timedelta,
+        reuse_for: timedelta,
         backend: str,
         create_remote: Callable[[str], str],
         delete_remote: Callable[[str], None],
@@ -90,12 +103,12 @@ class ThreadStore:
         one thread and no orphan.
         """
         pointer = self._table.get_item(
-            Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
+            Key={"PK": table.user_key(user_id), "SK": table.purpose_sort_key(purpose)},
             ConsistentRead=True,
         ).get("Item")
         previous_thread_id = str(pointer["thread_id"]) if pointer else None
         if previous_thread_id:
-            current = self._fresh_thread(user_id, previous_thread_id, max_age)
+            current = self._fresh_thread(user_id, previous_thread_id, reuse_for)
             if current:
                 return current, False
 
@@ -109,25 +122,25 @@ class ThreadStore:
             if not is_conditional_failure(error):
                 raise
             winner = self._table.get_item(
-                Key={"PK": keys.user_key(user_id), "SK": keys.purpose_sort_key(purpose)},
+                Key={"PK": table.user_key(user_id), "SK": table.purpose_sort_key(purpose)},
                 ConsistentRead=True,
             )["Item"]
             return self.get(user_id, str(winner["thread_id"])), False
         return thread, True
 
-    def _fresh_thread(self, user_id: str, thread_id: str, max_age: timedelta) -> Thread | None:
+    def _fresh_thread(self, user_id: str, thread_id: str, reuse_for: timedelta) -> Thread | None:
         now = self._now()
         try:
             attributes = self._table.update_item(
-                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+                Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
                 UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
                 ConditionExpression=(
                     "attribute_exists(PK) AND last_activity >= :cutoff AND "
                     "attribute_not_exists(purging_since)"
                 ),
                 ExpressionAttributeValues={
-                    ":now": keys.iso(now),
-                    ":cutoff": keys.iso(now - max_age),
+                    ":now": clock.iso(now),
+                    ":cutoff": clock.iso(now - reuse_for),
                     ":exp": self._expiry(now),
                 },
                 ReturnValues="ALL_NEW",
@@ -156,8 +169,8 @@ class ThreadStore:
         pointer: PutTypeDef = {
             "TableName": self._table.name,
             "Item": {
-                "PK": keys.user_key(thread.user_id),
-                "SK": keys.purpose_sort_key(thread.purpose),
+                "PK": table.user_key(thread.user_id),
+                "SK": table.purpose_sort_key(thread.purpose),
                 "thread_id": thread.thread_id,
             },
         }
@@ -181,14 +194,14 @@ class ThreadStore:
         )
 
     def _thread_item(self, thread: Thread) -> dict[str, Any]:
-        last_activity = keys.iso(thread.last_activity)
+        last_activity = clock.iso(thread.last_activity)
         item = thread.model_dump(mode="json", exclude_none=True)
-        item["created_at"] = keys.iso(thread.created_at)
+        item["created_at"] = clock.iso(thread.created_at)
         item["last_activity"] = last_activity
         item.update(
-            PK=keys.user_key(thread.user_id),
-            SK=keys.thread_sort_key(thread.thread_id),
-            GSI1PK=keys.ACTIVITY_PARTITION,
+            PK=table.user_key(thread.user_id),
+            SK=table.thread_sort_key(thread.thread_id),
+            GSI1PK=table.ACTIVITY_PARTITION,
             GSI1SK=last_activity,
             expires_at=self._expiry(thread.last_activity),
         )
@@ -204,7 +217,7 @@ class ThreadStore:
     def get(self, user_id: str, thread_id: str) -> Thread:
         """The user's thread; NotFoundError if absent, someone else's, or being deleted."""
         item = self._table.get_item(
-            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
             ConsistentRead=True,
         ).get("Item")
         if not item or "purging_since" in item:
@@ -216,23 +229,34 @@ class ThreadStore:
     ) -> ThreadPage:
         query: QueryInputTableQueryTypeDef = {
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": keys.user_key(user_id), ":prefix": "THREAD#"},
+            "ExpressionAttributeValues": {":pk": table.user_key(user_id), ":prefix": "THREAD#"},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         items, next_key = query_page(self._table, query, start_key)
         return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
 
+    def list_from_cursor(self, user_id: str, *, limit: int, cursor: str | None) -> ThreadCursorPage:
+        """`list` with an opaque cursor in place of the table's keys; InvalidRequestError for
+        a cursor that is not one of ours."""
+        start_key = None
+        if cursor:
+            sort_key = decode_cursor(cursor, prefix=table.thread_sort_key(""))
+            start_key = {"PK": table.user_key(user_id), "SK": sort_key}
+        page = self.list(user_id, limit=limit, start_key=start_key)
+        next_cursor = encode_cursor(page.next_key["SK"]) if page.next_key else None
+        return ThreadCursorPage(threads=page.threads, next_cursor=next_cursor)
+
     def stale(
         self, *, idle_for: timedelta, limit: int, start_key: dict[str, str] | None = None
     ) -> ThreadPage:
         """Threads idle longer than `idle_for`, oldest first, from the activity index."""
         query: QueryInputTableQueryTypeDef = {
-            "IndexName": keys.ACTIVITY_INDEX,
+            "IndexName": table.ACTIVITY_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
             "ExpressionAttributeValues": {
-                ":pk": keys.ACTIVITY_PARTITION,
-                ":cutoff": keys.iso(self._now() - idle_for),
+                ":pk": table.ACTIVITY_PARTITION,
+                ":cutoff": clock.iso(self._now() - idle_for),
             },
             "Limit": limit,
         }
@@ -249,7 +273,7 @@ class ThreadStore:
         """
         try:
             self._table.update_item(
-                Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+                Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
                 UpdateExpression="SET vector_store_id = :store",
                 ConditionExpression=(
                     "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
@@ -276,8 +300,8 @@ class ThreadStore:
         return condition_held(
             self._table.update_item,
             Key={
-                "PK": keys.user_key(thread.user_id),
-                "SK": keys.thread_sort_key(thread.thread_id),
+                "PK": table.user_key(thread.user_id),
+                "SK": table.thread_sort_key(thread.thread_id),
             },
             UpdateExpression="SET purging_since = if_not_exists(purging_since, :now)",
             ConditionExpression=(
@@ -285,8 +309,8 @@ class ThreadStore:
                 "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch)"
             ),
             ExpressionAttributeValues={
-                ":now": keys.iso(now),
-                ":cutoff": keys.iso(now - idle_for),
+                ":now": clock.iso(now),
+                ":cutoff": clock.iso(now - idle_for),
                 ":epoch": int(now.timestamp()),
             },
         )
@@ -294,13 +318,16 @@ class ThreadStore:
     def delete(self, thread: Thread) -> None:
         """Delete the record and the purpose pointer if it still points at this thread."""
         self._table.delete_item(
-            Key={"PK": keys.user_key(thread.user_id), "SK": keys.thread_sort_key(thread.thread_id)}
+            Key={
+                "PK": table.user_key(thread.user_id),
+                "SK": table.thread_sort_key(thread.thread_id),
+            }
         )
         try:
             self._table.delete_item(
                 Key={
-                    "PK": keys.user_key(thread.user_id),
-                    "SK": keys.purpose_sort_key(thread.purpose),
+                    "PK": table.user_key(thread.user_id),
+                    "SK": table.purpose_sort_key(thread.purpose),
                 },
                 ConditionExpression="thread_id = :thread",
                 ExpressionAttributeValues={":thread": thread.thread_id},
@@ -322,7 +349,7 @@ class ThreadStore:
         now = self._now()
         return {
             "TableName": self._table.name,
-            "Key": {"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            "Key": {"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
             "UpdateExpression": (
                 "SET active_run_id = :run, lock_expires_at = :lease_end, "
                 "last_activity = :now, GSI1SK = :now"
@@ -335,7 +362,7 @@ class ThreadStore:
             "ExpressionAttributeValues": {
                 ":run": run_id,
                 ":lease_end": int((now + lease).timestamp()),
-                ":now": keys.iso(now),
+                ":now": clock.iso(now),
                 ":epoch": int(now.timestamp()),
             },
         }
@@ -367,7 +394,7 @@ class ThreadStore:
         head = "head_response_id = :head, " if head_response_id else ""
         return condition_held(
             self._table.update_item,
-            Key={"PK": keys.user_key(user_id), "SK": keys.thread_sort_key(thread_id)},
+            Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
             UpdateExpression=(
                 "REMOVE active_run_id, lock_expires_at "
                 f"SET {head}last_activity = :now, GSI1SK = :now, expires_at = :exp"
@@ -375,7 +402,7 @@ class ThreadStore:
             ConditionExpression="active_run_id = :run",
             ExpressionAttributeValues={
                 ":run": run_id,
-                ":now": keys.iso(now),
+                ":now": clock.iso(now),
                 ":exp": self._expiry(now),
                 **({":head": head_response_id} if head_response_id else {}),
             },

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock
 from threadline.files import FileRecord, FileStatus, FileStore
 from threadline.ingest import IngestResult, UploadedObject, UploadSettler
 from threadline.uploads import PRESIGN_EXPIRY_SECONDS
@@ -71,7 +71,7 @@ class UploadSweep:
         pending_for: timedelta = PENDING_FOR,
         max_attempts: int = MAX_ATTEMPTS,
         margin_ms: int = DEFAULT_MARGIN_MS,
-        now: Callable[[], datetime] = keys.utc_now,
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._files = files
         self._settler = settler

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import filetype
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock
 from threadline.errors import ConfigurationError, InvalidRequestError
 from threadline.files import FileRecord, FileStore
 from threadline.ids import new_id
@@ -81,7 +81,6 @@ FILE_TYPES: dict[str, FileType] = {
         FileType("jpeg", "image/jpeg", frozenset({"image/jpeg", "image/jpg"})),
     )
 }
-DEFAULT_ALLOWED_TYPES = ",".join(FILE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,15 @@ class UploadPolicy:
     max_bytes: int = DEFAULT_MAX_BYTES
 
     @classmethod
-    def from_settings(cls, allowed_types: str, max_bytes: int) -> UploadPolicy:
-        """From `UPLOAD_ALLOWED_TYPES` ("csv,pdf,...") and `UPLOAD_MAX_BYTES`."""
-        allowed = frozenset(part.strip().lower() for part in allowed_types.split(",") if part)
+    def from_settings(cls, allowed_types: str | None, max_bytes: int) -> UploadPolicy:
+        """From `UPLOAD_ALLOWED_TYPES` ("csv,pdf,..."; unset: every type in FILE_TYPES) and
+        `UPLOAD_MAX_BYTES`."""
+        if allowed_types is None:
+            allowed = frozenset(FILE_TYPES)
+        else:
+            allowed = frozenset(
+                part.strip().lower() for part in allowed_types.split(",") if part.strip()
+            )
         unknown = sorted(allowed - set(FILE_TYPES))
         if unknown or not allowed:
             raise ConfigurationError(
@@ -264,7 +269,7 @@ class Uploads:
         s3_client: S3Client,
         bucket: str,
         policy: UploadPolicy,
-        now: Callable[[], datetime] = keys.utc_now,
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
         self._files = files

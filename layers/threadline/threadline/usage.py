@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock, table
 from threadline.dynamo import condition_held, delete_by_prefix, items_with_prefix
 from threadline.errors import BudgetExceededError
 from threadline.models import Usage
@@ -31,8 +31,13 @@ def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+def budget_resets_at(day: str) -> datetime:
+    """When the daily token budget of `day` (a `day_of`) resets: the next UTC midnight."""
+    return datetime.combine(date.fromisoformat(day) + timedelta(days=1), time(), tzinfo=UTC)
+
+
 class UsageLedger:
-    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table
         self._now = now
 
@@ -41,7 +46,7 @@ class UsageLedger:
         (so a retried finish can never count a run twice)."""
         return {
             "TableName": self._table.name,
-            "Key": {"PK": keys.user_key(user_id), "SK": keys.usage_sort_key(day_of(at))},
+            "Key": {"PK": table.user_key(user_id), "SK": table.usage_sort_key(day_of(at))},
             "UpdateExpression": "ADD runs :one SET expires_at = if_not_exists(expires_at, :exp)",
             "ExpressionAttributeValues": {
                 ":one": 1,
@@ -65,11 +70,11 @@ class UsageLedger:
                     "Put": {
                         "TableName": self._table.name,
                         "Item": {
-                            "PK": keys.thread_key(thread_id),
-                            "SK": keys.remote_sort_key(remote_id),
+                            "PK": table.thread_key(thread_id),
+                            "SK": table.remote_sort_key(remote_id),
                             "remote_id": remote_id,
                             "user_id": user_id,
-                            "counted_at": keys.iso(at),
+                            "counted_at": clock.iso(at),
                             **usage.model_dump(),
                         },
                         "ConditionExpression": "attribute_not_exists(PK)",
@@ -79,8 +84,8 @@ class UsageLedger:
                     "Update": {
                         "TableName": self._table.name,
                         "Key": {
-                            "PK": keys.user_key(user_id),
-                            "SK": keys.usage_sort_key(day_of(at)),
+                            "PK": table.user_key(user_id),
+                            "SK": table.usage_sort_key(day_of(at)),
                         },
                         "UpdateExpression": (
                             "ADD input_tokens :input, output_tokens :output, "
@@ -123,14 +128,14 @@ class UsageLedger:
         """The remote objects counted for the thread (see `count_once`)."""
         items = items_with_prefix(
             self._table,
-            keys.thread_key(thread_id),
-            keys.remote_sort_key(""),
+            table.thread_key(thread_id),
+            table.remote_sort_key(""),
             projection="remote_id",
         )
         return [str(item["remote_id"]) for item in items]
 
     def forget_counted_objects(self, thread_id: str) -> int:
-        return delete_by_prefix(self._table, keys.thread_key(thread_id), keys.remote_sort_key(""))
+        return delete_by_prefix(self._table, table.thread_key(thread_id), table.remote_sort_key(""))
 
     def recent(self, user_id: str, *, days: int) -> list[DailyUsage]:
         """The last `days` days (today included), newest first; days without runs omitted."""
@@ -139,9 +144,9 @@ class UsageLedger:
         items = self._table.query(
             KeyConditionExpression="PK = :pk AND SK BETWEEN :first AND :last",
             ExpressionAttributeValues={
-                ":pk": keys.user_key(user_id),
-                ":first": keys.usage_sort_key(first),
-                ":last": keys.usage_sort_key(day_of(today)),
+                ":pk": table.user_key(user_id),
+                ":first": table.usage_sort_key(first),
+                ":last": table.usage_sort_key(day_of(today)),
             },
             ScanIndexForward=False,
         )["Items"]
@@ -153,7 +158,7 @@ class UsageLedger:
     def today(self, user_id: str) -> DailyUsage:
         today = day_of(self._now())
         item = self._table.get_item(
-            Key={"PK": keys.user_key(user_id), "SK": keys.usage_sort_key(today)}
+            Key={"PK": table.user_key(user_id), "SK": table.usage_sort_key(today)}
         ).get("Item")
         return DailyUsage.model_validate({**(item or {}), "day": today})
 
@@ -161,8 +166,30 @@ class UsageLedger:
         """BudgetExceededError once today's tokens reach the budget (0: no budget)."""
         if daily_token_budget <= 0:
             return
-        used = self.today(user_id).total_tokens
-        if used >= daily_token_budget:
-            tomorrow = (self._now().astimezone(UTC) + timedelta(days=1)).date()
-            reset_at = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
-            raise BudgetExceededError(used=used, budget=daily_token_budget, reset_at=reset_at)
+        today = self.today(user_id)
+        if today.total_tokens >= daily_token_budget:
+            raise BudgetExceededError(
+                used=today.total_tokens,
+                budget=daily_token_budget,
+                reset_at=budget_resets_at(today.day),
+            )
+
+    def summary(self, user_id: str, *, daily_token_budget: int, days: int = 30) -> UsageSummary:
+        """Today's usage against the daily budget (0: no budget), and the last `days` days."""
+        today = self.today(user_id)
+        budget = daily_token_budget or None
+        return UsageSummary(
+            today=today,
+            daily_token_budget=budget,
+            remaining_tokens=max(budget - today.total_tokens, 0) if budget else None,
+            resets_at=budget_resets_at(today.day),
+            recent_days=self.recent(user_id, days=days),
+        )
+
+
+class UsageSummary(BaseModel):
+    today: DailyUsage
+    daily_token_budget: int | None  # None: no budget
+    remaining_tokens: int | None
+    resets_at: datetime
+    recent_days: list[DailyUsage]

@@ -1,30 +1,90 @@
-"""Push mode's meeting point between a waiting execution and OpenAI's webhook.
+"""Webhook waits (push mode): the execution sleeps on a task token until OpenAI's webhook says
+the response finished, then the run state moves on without any status polling while the model
+works.
 
-One item per awaited response: PK `RESPONSE#{response_id}`, SK `WAIT`. The execution's
-AwaitWebhook task writes its task token there; the webhook writes the event it got. They may
-come in either order (a webhook can beat the token), so each writer then tries to *claim* the
-item, which succeeds only once both halves are present and nobody claimed it before: whichever
-writes second finishes the wait, exactly once.
+The waiting execution and the webhook meet on one item per awaited response: PK
+`RESPONSE#{response_id}`, SK `WAIT`. The execution's WaitForWebhook task writes its task token
+there; the webhook writes the event it got. They may come in either order (a webhook can beat
+the token), so each writer then tries to *claim* the item, which succeeds only once both halves
+are present and nobody claimed it before: whichever writes second finishes the wait, exactly
+once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from threadline import table as keys
+from threadline import clock
 from threadline.dynamo import condition_held, is_conditional_failure
 from threadline.run_state import RunState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from threadline.run_steps import RunSteps
 
 # A wait record outlives any run deadline; an event for an unknown response expires quietly.
 WAIT_RETENTION = timedelta(days=2)
+# The response events OpenAI sends for background responses that reached a terminal state.
+FINISHED_EVENTS = frozenset(
+    {"response.completed", "response.failed", "response.cancelled", "response.incomplete"}
+)
+EventOutcome = Literal["resumed", "recorded", "ignored"]
+
+
+class WebhookWaits:
+    """Both halves of a wait: the WaitForWebhook task's and the webhook's."""
+
+    def __init__(
+        self, *, store: WebhookWaitStore, steps: RunSteps, stepfunctions: SFNClient
+    ) -> None:
+        self._store = store
+        self._steps = steps
+        self._sfn = stepfunctions
+
+    def wait_for_webhook(self, state: RunState, task_token: str) -> bool:
+        """Park the execution's token; True if the webhook had already come (resumed now)."""
+        if state.handle is None:
+            raise ValueError(f"run {state.run_id} has no remote response to wait for")
+        response_id = state.handle.run_remote_id
+        self._store.register_wait(response_id, task_token, state)
+        return self._resume(response_id) is not None
+
+    def on_event(self, event_type: str, response_id: str) -> tuple[EventOutcome, RunState | None]:
+        """Handle one verified webhook event; unknown responses are simply remembered. With
+        "resumed" comes the run state the waiting execution was sent on with."""
+        if event_type not in FINISHED_EVENTS:
+            return "ignored", None
+        self._store.record_event(response_id, event_type)
+        resumed = self._resume(response_id)
+        return ("resumed", resumed) if resumed else ("recorded", None)
+
+    def _resume(self, response_id: str) -> RunState | None:
+        claimed = self._store.claim(response_id)
+        if claimed is None:
+            return None
+        try:
+            # One read of the finished response; the execution goes on from RouteOnStatus.
+            state = self._steps.check_run(claimed.state)
+            self._send(claimed.task_token, state)
+        except Exception:
+            self._store.release(response_id, claimed.task_token)  # a retry can claim it
+            raise
+        return state
+
+    def _send(self, task_token: str, state: RunState) -> None:
+        try:
+            self._sfn.send_task_success(taskToken=task_token, output=state.model_dump_json())
+        except ClientError as error:
+            # The wait already ended (its heartbeat fallback checked the run): nothing to do.
+            if error.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken"):
+                raise
 
 
 class ClaimedWait(BaseModel):
@@ -33,8 +93,10 @@ class ClaimedWait(BaseModel):
     event_type: str
 
 
-class WebhookWaits:
-    def __init__(self, table: Table, *, now: Callable[[], datetime] = keys.utc_now) -> None:
+class WebhookWaitStore:
+    """The wait items in the table."""
+
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table
         self._now = now
 
@@ -79,7 +141,7 @@ class WebhookWaits:
                     "attribute_exists(task_token) AND attribute_exists(event_type) "
                     "AND attribute_not_exists(claimed_at)"
                 ),
-                ExpressionAttributeValues={":now": keys.iso(self._now())},
+                ExpressionAttributeValues={":now": clock.iso(self._now())},
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as error:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import openai
-from openai.lib._tools import pydantic_responses_function_tool
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -59,17 +58,38 @@ class Tool(Generic[ArgsT]):
     def definition(self, api: Literal["assistants"]) -> AssistantsFunctionTool: ...
     def definition(self, api: ToolApi) -> ResponsesFunctionTool | AssistantsFunctionTool:
         """The strict OpenAI function-tool definition, in the shape `api` expects."""
-        # The helpers return dict subclasses carrying the model; callers only need the JSON,
-        # so each is copied to a plain dict.
         if api == "responses":
-            return pydantic_responses_function_tool(
-                self.args_model, name=self.name, description=self.description
-            ).copy()
+            return responses_function_tool(self.args_model, self.name, self.description)
         if api == "assistants":
+            # The helper returns a dict subclass carrying the model; callers only need the
+            # JSON, so it is copied to a plain dict.
             return openai.pydantic_function_tool(
                 self.args_model, name=self.name, description=self.description
             ).copy()
         raise ValueError(f"unknown OpenAI API {api!r}; expected 'responses' or 'assistants'")
+
+
+def responses_function_tool(
+    args_model: type[BaseModel], name: str, description: str
+) -> ResponsesFunctionTool:
+    """The Responses API's strict function tool for `args_model`, from the SDK's public helper.
+
+    The SDK builds the Responses shape only in a private module (`openai.lib._tools`), from
+    the public `pydantic_function_tool`'s nested "function" (name, strict schema, description)
+    lifted one level up; this does the same without the private import. The unit tests fail
+    if either shape changes in the SDK.
+    """
+    function = openai.pydantic_function_tool(args_model, name=name, description=description)[
+        "function"
+    ]
+    tool: ResponsesFunctionTool = {
+        "type": "function",
+        "name": function["name"],
+        "parameters": dict(function["parameters"]),
+        "strict": function["strict"],
+        "description": function["description"],
+    }
+    return tool
 
 
 class ToolRegistry:

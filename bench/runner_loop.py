@@ -1,8 +1,9 @@
-"""The baseline: the seed article's `AssistantRunner.run_with_message` polling loop.
+"""The baseline: an `AssistantRunner.run_with_message` loop that one worker runs for a whole
+run - create the run, retrieve it every second until it ends, run the tool calls it asks for.
 
 Assistants v2 through the real `openai` SDK over HTTP against a local OpenAI server, polling
 every second (scaled with the profile), with tool calls run by Threadline's own executor and
-Data Analyst tools. The seed's coroutine never yields while the synchronous client blocks, so
+Data Analyst tools. Such a coroutine never yields while the synchronous client blocks, so
 one thread per run stands in for one worker (one Lambda) per run.
 """
 
@@ -35,18 +36,18 @@ from threadline.tools import (
 )
 
 FAILED_STATUSES = {"failed", "cancelled", "expired"}
-SEED_FUNCTION = "SeedLoopFunction"  # a Lambda that runs the loop for the whole run
+RUNNER_FUNCTION = "RunnerLoopFunction"  # a Lambda that runs the loop for the whole run
 
 
 @dataclass(frozen=True)
-class SeedRun:
+class RunnerRun:
     status: str
     tool_rounds: int
     completion_seen_at: float  # epoch seconds of the retrieve that saw "completed"
     end_to_end_s: float
 
 
-class SeedAssistantRunner:
+class AssistantRunnerLoop:
     def __init__(
         self,
         client: openai.OpenAI,
@@ -63,8 +64,8 @@ class SeedAssistantRunner:
 
     def run_with_message(
         self, thread_id: str, message: str, timeout_seconds: float = 300
-    ) -> SeedRun:
-        """Add the message, start a run and poll it to the end, as the seed does."""
+    ) -> RunnerRun:
+        """Add the message, start a run and retrieve it every `poll_interval` until it ends."""
         started = time.monotonic()
         self.client.beta.threads.messages.create(thread_id=thread_id, role="user", content=message)
         run = self.client.beta.threads.runs.create(
@@ -78,8 +79,8 @@ class SeedAssistantRunner:
             run = self.client.beta.threads.runs.retrieve(thread_id=thread_id, run_id=run.id)
             if run.status == "completed":
                 seen_at = time.time()
-                self._latest_response(thread_id)  # the seed returns the answer text
-                return SeedRun(
+                self._latest_response(thread_id)  # the loop returns the answer text: read it too
+                return RunnerRun(
                     status=run.status,
                     tool_rounds=tool_rounds,
                     completion_seen_at=seen_at,
@@ -118,44 +119,44 @@ class SeedAssistantRunner:
         return ""
 
 
-def measure_seed_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
-    """Run every script through the seed loop, concurrently, against a local OpenAI server."""
+def measure_runner_loop(profile: Profile, scripts: list[RunScript]) -> ModeResult:
+    """Run every script through the runner loop, concurrently, against a local OpenAI server."""
     server = OpenAIServer()
     base_url = server.start_background("127.0.0.1", 0)
     try:
         client = openai.OpenAI(api_key=LOCAL_KEY, base_url=base_url, max_retries=0)
         tools = build_data_analyst_tools(resolve_database(None))
-        runner = SeedAssistantRunner(
+        runner = AssistantRunnerLoop(
             client,
             _create_assistant(client, tools),
             tools,
-            poll_interval=profile.seed_poll_interval,
+            poll_interval=profile.runner_poll_interval,
         )
         thread_ids = [client.beta.threads.create().id for _script in scripts]
         for script, thread_id in zip(scripts, thread_ids, strict=True):
             script.queue_on(server, thread_id)
         wall_started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
-            seed_runs = list(
+            runner_runs = list(
                 pool.map(lambda thread_id: runner.run_with_message(thread_id, QUESTION), thread_ids)
             )
         wall_time = time.monotonic() - wall_started
         runs = [
-            _measurement(script, seed_run, remote_run_stats(server, thread_id))
-            for script, seed_run, thread_id in zip(scripts, seed_runs, thread_ids, strict=True)
+            _measurement(script, runner_run, remote_run_stats(server, thread_id))
+            for script, runner_run, thread_id in zip(scripts, runner_runs, thread_ids, strict=True)
         ]
     finally:
         server.stop()
     return ModeResult(
-        label="seed_loop",
+        label="runner_loop",
         description=(
-            f"seed AssistantRunner loop, Assistants v2 over HTTP, "
-            f"{profile.seed_poll_interval:g} s poll interval, one Lambda per run"
+            f"AssistantRunner loop, Assistants v2 over HTTP, "
+            f"{profile.runner_poll_interval:g} s poll interval, one Lambda per run"
         ),
         runs=runs,
-        lambda_usage=_one_lambda_per_run(seed_runs),
+        lambda_usage=_one_lambda_per_run(runner_runs),
         wall_time_s=wall_time,
-        details={"backend": "assistants", "poll_interval_s": profile.seed_poll_interval},
+        details={"backend": "assistants", "poll_interval_s": profile.runner_poll_interval},
     )
 
 
@@ -171,26 +172,26 @@ def _create_assistant(client: openai.OpenAI, tools: ToolRegistry) -> str:
     ).id
 
 
-def _one_lambda_per_run(seed_runs: list[SeedRun]) -> LambdaUsage:
+def _one_lambda_per_run(runner_runs: list[RunnerRun]) -> LambdaUsage:
     """The loop runs in one Lambda per run, billed for the whole run."""
     memory_mb = int(global_function_setting("MemorySize"))
-    billed_ms = [max(1, math.ceil(run.end_to_end_s * 1000)) for run in seed_runs]
+    billed_ms = [max(1, math.ceil(run.end_to_end_s * 1000)) for run in runner_runs]
     return LambdaUsage(
         requests=1.0,
         gb_seconds=statistics.fmean(billed_ms) / 1000 * memory_mb / 1024,
-        invocations={SEED_FUNCTION: 1.0},
-        billed_ms_median={SEED_FUNCTION: statistics.median(billed_ms)},
+        invocations={RUNNER_FUNCTION: 1.0},
+        billed_ms_median={RUNNER_FUNCTION: statistics.median(billed_ms)},
     )
 
 
-def _measurement(script: RunScript, seed_run: SeedRun, stats: RemoteRunStats) -> RunMeasurement:
+def _measurement(script: RunScript, runner_run: RunnerRun, stats: RemoteRunStats) -> RunMeasurement:
     return RunMeasurement(
         run_index=script.index,
-        status=seed_run.status,
-        tool_rounds=seed_run.tool_rounds,
+        status=runner_run.status,
+        tool_rounds=runner_run.tool_rounds,
         status_calls=stats.status_calls,
         state_transitions=0,
         lambda_invocations=1,
-        detection_delay_s=round(seed_run.completion_seen_at - stats.model_finished_at, 3),
-        end_to_end_s=round(seed_run.end_to_end_s, 3),
+        detection_delay_s=round(runner_run.completion_seen_at - stats.model_finished_at, 3),
+        end_to_end_s=round(runner_run.end_to_end_s, 3),
     )

@@ -14,23 +14,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from threadline.run_state import RunState
-from threadline.runtime import push_waits
+from threadline.runtime import webhook_waits
 
 logger = Logger()
 tracer = Tracer()
 
 
-class AwaitInput(BaseModel):
+class WaitInput(BaseModel):
     state: RunState
     task_token: str
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@event_parser(model=AwaitInput)
-def handler(request: AwaitInput, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=WaitInput)
+def handler(request: WaitInput, context: LambdaContext) -> dict[str, Any]:
     state = request.state
     logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
-    resumed = push_waits().await_response(state, request.task_token)
+    resumed = webhook_waits().wait_for_webhook(state, request.task_token)
     logger.info("waiting for webhook", extra={"webhook_already_came": resumed})
     return {"webhook_already_came": resumed}

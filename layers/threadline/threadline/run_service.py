@@ -1,0 +1,150 @@
+"""The API's run operations, each one call from a route: start a run (once per
+Idempotency-Key), read one with its download links, cancel an active one.
+
+The stores are passed in; the starter, the backend, the S3 client and the idempotency
+persistence as providers, built on first use. The idempotency configuration is the caller's:
+it registers each invocation's Lambda context on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
+from threadline.errors import InvalidRequestError
+from threadline.generated_files import DownloadLink, download_urls
+from threadline.runs import RunRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import (
+        BasePersistenceLayer,
+        IdempotencyConfig,
+    )
+    from mypy_boto3_s3 import S3Client
+
+    from threadline.backends.base import AssistantBackend
+    from threadline.run_requests import RunStarter
+    from threadline.runs import RunStore
+    from threadline.threads import ThreadStore
+
+# The idempotency records' key prefix: the same in every execution environment.
+IDEMPOTENCY_KEY_PREFIX = "api.start_run"
+
+
+class RunRequest(BaseModel):
+    """What makes two run requests the same, for the Idempotency-Key header."""
+
+    user_id: str
+    thread_id: str
+    idempotency_key: str | None
+    message: str
+    assistant: str
+
+
+class RunStartingError(Exception):
+    """The run has no remote run to cancel yet."""
+
+
+@dataclass(frozen=True)
+class RunWithFiles:
+    run: RunRecord
+    files: list[DownloadLink]  # the files the model made, with short-lived download URLs
+
+
+class RunService:
+    def __init__(
+        self,
+        *,
+        threads: ThreadStore,
+        runs: RunStore,
+        starter: Callable[[], RunStarter],
+        backend: Callable[[], AssistantBackend],
+        s3: Callable[[], S3Client],
+        bucket: str,
+        max_message_chars: int,
+        idempotency: IdempotencyConfig,
+        persistence: Callable[[], BasePersistenceLayer],
+    ) -> None:
+        self._threads = threads
+        self._runs = runs
+        self._starter = starter
+        self._backend = backend
+        self._s3 = s3
+        self._bucket = bucket
+        self._max_message_chars = max_message_chars
+        self._idempotency = idempotency
+        self._persistence = persistence
+        self._start_once: Callable[..., Any] | None = None
+
+    def start(
+        self,
+        user_id: str,
+        thread_id: str,
+        message: str,
+        assistant: str,
+        *,
+        idempotency_key: str | None,
+    ) -> RunRecord:
+        """Start a run on the user's thread; with an idempotency key, a request made again
+        with the same key and body gets the first one's run (IdempotencyValidationError with
+        another body). InvalidRequestError for a message over the limit; ThreadBusyError,
+        NotFoundError, BudgetExceededError from the starter."""
+        if len(message) > self._max_message_chars:
+            raise InvalidRequestError(
+                "message_too_long",
+                f"message has {len(message)} characters; the limit is {self._max_message_chars}",
+            )
+        request = RunRequest(
+            user_id=user_id,
+            thread_id=thread_id,
+            idempotency_key=idempotency_key,
+            message=message,
+            assistant=assistant,
+        )
+        if not idempotency_key:
+            return self._start(request)
+        if self._start_once is None:
+            self._start_once = idempotent_function(
+                self._start,
+                data_keyword_argument="request",
+                persistence_store=self._persistence(),
+                config=self._idempotency,
+                output_serializer=PydanticSerializer(model=RunRecord),
+                key_prefix=IDEMPOTENCY_KEY_PREFIX,
+            )
+        run: RunRecord = self._start_once(request=request)
+        return run
+
+    def _start(self, request: RunRequest) -> RunRecord:
+        return self._starter().start(
+            request.user_id, request.thread_id, request.message, request.assistant
+        )
+
+    def get(self, user_id: str, thread_id: str, run_id: str) -> RunWithFiles:
+        """A run of the user's thread; NotFoundError if either is not found (or not theirs)."""
+        self._threads.get(user_id, thread_id)  # ownership
+        run = self._runs.get(thread_id, run_id)
+        # Download URLs are made at read time: they expire within minutes.
+        return RunWithFiles(run, download_urls(self._s3(), self._bucket, run.generated_files))
+
+    def cancel(self, user_id: str, thread_id: str, run_id: str) -> RunRecord:
+        """Ask the backend to stop the user's active run (the state machine then records it as
+        cancelled); the run as it stood. InvalidRequestError if the run is not the thread's
+        active one, RunStartingError while it has no remote run yet."""
+        from threadline.backends.base import RunHandle
+
+        thread = self._threads.get(user_id, thread_id)
+        run = self._runs.get(thread_id, run_id)
+        if run.status.is_terminal or thread.active_run_id != run_id:
+            raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
+        if not run.remote_run_id:
+            raise RunStartingError(run_id)
+        self._backend().cancel_run(
+            RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
+        )
+        return run
