@@ -10,20 +10,16 @@ process and must keep them as apart as Lambda does.
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from local.http_api import LocalHttpApi
 from local.stack_session import LocalThreadline, local_threadline
-from local.tokens import issue_token
+from tests.integration.api_caller import ApiCaller
 from threadline import runtime
 from threadline.ids import new_id
 
@@ -32,30 +28,10 @@ CONVERSATIONS_PER_USER = 2
 
 
 @dataclass(frozen=True)
-class Caller:
-    base_url: str
-    user: str
-    token: str
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.base_url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"content-type": "application/json", "authorization": f"Bearer {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # nosec B310: local URL
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-
-@dataclass(frozen=True)
 class Conversation:
     """What one caller asked for, and the ids the API answered with."""
 
-    caller: Caller
+    caller: ApiCaller
     purpose: str
     message: str
     thread_id: str | None = None
@@ -107,9 +83,7 @@ def converse(
 def test_concurrent_cold_requests_are_each_answered_for_their_caller(
     product: LocalThreadline, base_url: str
 ) -> None:
-    callers = [
-        Caller(base_url, user, issue_token(user)) for user in (new_id("user") for _ in range(USERS))
-    ]
+    callers = [ApiCaller(base_url, user) for user in (new_id("user") for _ in range(USERS))]
     conversations = [
         Conversation(caller, f"purpose-{caller.user}-{n}", f"question {n} from {caller.user}")
         for caller in callers

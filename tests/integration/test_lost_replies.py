@@ -168,13 +168,9 @@ def test_a_run_that_fails_with_tool_calls_unanswered_leaves_the_thread_usable(
     assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
 
 
-def test_a_remote_run_its_run_could_not_stop_is_counted_by_the_next_run(
-    driver: RunDriver,
-) -> None:
-    """FinishRun's cancel fails. A response that asked for tools has settled: FinishRun looks
-    once more and counts it. An Assistants run waits for its outputs and sends no webhook:
-    the thread's next run stops it and counts it once it settled."""
-    thread = driver.new_thread()
+def finished_while_cancel_failed(driver: RunDriver, thread: Thread) -> RunState:
+    """A run that failed (CheckRun's retries ran out) while the model asked for tools, whose
+    FinishRun could not cancel the remote run."""
     openai = driver.product.openai
     openai.script.push(Step.call(*SCHEMA_CALL), key=thread.remote_id)
     state = start_state(driver, thread, "Schema, then nothing")
@@ -182,10 +178,21 @@ def test_a_remote_run_its_run_could_not_stop_is_counted_by_the_next_run(
     openai.faults.add(Fault.http_error(503), path=CANCEL_PATH[backend_name()])
     caught = CaughtError(Error="TransientBackendError", Cause="retrieve response: 503")
     invoke(driver, "FinishRunFunction", state.model_copy(update={"error": caught}))
+    return state
+
+
+def test_a_remote_run_its_run_could_not_stop_is_counted_by_the_next_run(
+    driver: RunDriver,
+) -> None:
+    """FinishRun's cancel fails. A response that asked for tools has settled: FinishRun looks
+    once more and counts it. An Assistants run waits for its outputs and sends no webhook:
+    the thread's next run stops it and counts it once it settled."""
+    thread = driver.new_thread()
+    finished_while_cancel_failed(driver, thread)
 
     assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
 
-    spent = tokens_by_user(openai)[driver.user_id]
+    spent = tokens_by_user(driver.product.openai)[driver.user_id]
     assert spent > 0
     assert runtime.usage_ledger().today(driver.user_id).total_tokens == spent
 
@@ -194,17 +201,11 @@ def test_a_remote_run_that_settles_after_its_thread_last_ran_is_counted_by_clean
     driver: RunDriver,
 ) -> None:
     thread = driver.new_thread()
-    openai = driver.product.openai
-    openai.script.push(Step.call(*SCHEMA_CALL), key=thread.remote_id)
-    state = start_state(driver, thread, "Schema, then nothing")
-    remote_status(state, until=RunStatus.REQUIRES_ACTION)
-    openai.faults.add(Fault.http_error(503), path=CANCEL_PATH[backend_name()])
-    caught = CaughtError(Error="TransientBackendError", Cause="retrieve response: 503")
-    invoke(driver, "FinishRunFunction", state.model_copy(update={"error": caught}))
+    state = finished_while_cancel_failed(driver, thread)
     assert state.handle is not None
     runtime.backend().cancel_run(state.handle)  # stopped at OpenAI after the run ended
     remote_view(state, until=lambda view: view.settled)
-    spent = tokens_by_user(openai)[driver.user_id]
+    spent = tokens_by_user(driver.product.openai)[driver.user_id]
 
     runtime.cleaner().purge(runtime.thread_store().get(driver.user_id, thread.thread_id))
 

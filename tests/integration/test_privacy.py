@@ -13,8 +13,6 @@ import base64
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from local.http_api import LocalHttpApi
 from local.openai_server import Step
 from local.s3_browser import post_presigned
 from local.stack_session import LocalThreadline, local_threadline
-from local.tokens import issue_token
+from tests.integration.api_caller import ApiCaller
 from threadline import runtime
 from threadline.ids import new_id
 
@@ -88,25 +86,6 @@ class TraceDocuments:
         return found
 
 
-class Api:
-    def __init__(self, base_url: str, user: str) -> None:
-        self.base_url = base_url
-        self.token = issue_token(user)
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.base_url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"content-type": "application/json", "authorization": f"Bearer {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # nosec B310: local URL
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-
 @pytest.fixture
 def stdout_of_this_test(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
     # The handlers' Powertools logger writes to the sys.stdout of when it was made: make it
@@ -123,7 +102,7 @@ def converse(product: LocalThreadline) -> None:
     means something)."""
     api = LocalHttpApi(product)
     user = new_id("user")
-    alice = Api(api.start(), user)
+    alice = ApiCaller(api.start(), user)
     try:
         status, thread = alice.call("POST", "/threads", {"purpose": "private-ledger"})
         assert status == 201, thread
