@@ -42,8 +42,8 @@ class Thread(BaseModel):
     last_activity: datetime
     active_run_id: str | None = None
     # The remote run the thread's next run continues from: the last one that completed (so
-    # it never has unanswered tool calls). None until a run completes, and for backends
-    # whose remote thread keeps the history itself.
+    # it never has unanswered tool calls). None until a run completes. Only the Responses
+    # backend reads it; an Assistants thread keeps its history itself.
     head_response_id: str | None = None
     lock_expires_at: int | None = None  # epoch seconds; the run lock's lease
     vector_store_id: str | None = None
