@@ -8,12 +8,10 @@ Tests, `make demo` and `make serve` all start the product through `local_threadl
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -234,15 +232,13 @@ def _deliver_through_local_api(
 
 
 def _forget_cached_configuration() -> None:
-    """Settings and clients are cached per cold start; a new local stack is a new cold start."""
+    """Settings and clients are kept per cold start; a new local stack is a new cold start."""
     from aws_lambda_powertools.utilities import parameters
 
+    from threadline import runtime
+
     parameters.clear_caches()
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("threadline") and module is not None:
-            for attribute in vars(module).values():
-                if isinstance(attribute, functools._lru_cache_wrapper):
-                    attribute.cache_clear()
+    runtime.reset()
 
 
 @contextmanager

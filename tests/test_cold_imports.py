@@ -37,24 +37,13 @@ def test_api_function_does_not_import_the_openai_sdk() -> None:
 def test_run_steps_build_no_client_until_a_step_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """CheckRun and CancelRun never touch DynamoDB or S3: their cold start must not pay for
     those clients (boto3's DynamoDB resource alone costs ~90 ms to build)."""
-    from threadline import runtime, settings
+    from threadline import runtime
 
     monkeypatch.setenv("TABLE_NAME", "threadline-table")
     monkeypatch.setenv("BUCKET_NAME", "threadline-files")
-    for builder in (
-        settings.load_settings,
-        runtime.run_steps,
-        runtime.table,
-        runtime.s3_client,
-        runtime.backend,
-    ):
-        builder.cache_clear()
-    runtime.run_steps()
-    built = [
-        builder
-        for builder in (runtime.table, runtime.s3_client, runtime.backend)
-        if builder.cache_info().currsize
-    ]
-    assert built == []
-    settings.load_settings.cache_clear()
-    runtime.run_steps.cache_clear()
+    root = runtime.reset()
+    try:
+        runtime.run_steps()
+        assert root.built() & {"table", "s3_client", "backend", "backend_client"} == set()
+    finally:
+        runtime.reset()

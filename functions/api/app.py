@@ -25,7 +25,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-import wiring
 from routes import files, health, messages, runs, threads, usage
 from routes.common import UnauthorizedError, error_response, has_non_json_body, not_json
 from threadline.errors import (
@@ -38,6 +37,7 @@ from threadline.errors import (
     TransientBackendError,
     loggable,
 )
+from threadline.idempotency import Idempotency
 from threadline.run_service import RunStartingError
 
 logger = Logger()
@@ -204,5 +204,5 @@ def unexpected_error(error: Exception) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    wiring.idempotency_config().register_lambda_context(context)
+    Idempotency.register_lambda_context(context)
     return app.resolve(event, context)

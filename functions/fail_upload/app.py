@@ -9,7 +9,6 @@ settles its upload regardless).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,8 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from threadline import runtime
-from threadline.ingest import UploadedObject, UploadSettler
 from threadline.settings import load_settings
+from threadline.upload_settling import UploadedObject
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -55,12 +54,6 @@ class FailedInvocation(BaseModel):
     responsePayload: FunctionError | None = None
 
 
-@cache
-def settler() -> UploadSettler:
-    # No Ingestor: giving up needs no OpenAI client (nor its key).
-    return UploadSettler(files=runtime.file_store(), s3_client=runtime.s3_client())
-
-
 def failure_reason(invocation: FailedInvocation) -> str:
     error = invocation.responsePayload.errorType if invocation.responsePayload else None
     attempts = invocation.requestContext.approximateInvokeCount
@@ -79,7 +72,7 @@ def give_up(record: SQSRecord) -> None:
         return
     reason = failure_reason(invocation)
     for s3_record in invocation.requestPayload.Records:
-        result = settler().give_up(UploadedObject.from_record(s3_record), reason)
+        result = runtime.upload_settler().give_up(UploadedObject.from_record(s3_record), reason)
         logger.info(
             "upload given up",
             extra={

@@ -21,13 +21,9 @@ from threadline import runtime
 from threadline.errors import reason_code
 from threadline.files import FileStatus
 from threadline.idempotency import once
-from threadline.ingest import (
-    INGEST_ONCE_KEY_PATH,
-    INGEST_ONCE_NAME,
-    IngestResult,
-    UploadedObject,
-)
+from threadline.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
 from threadline.settings import load_settings
+from threadline.upload_settling import IngestResult, UploadedObject
 
 logger = Logger()
 tracer = Tracer()

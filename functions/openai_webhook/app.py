@@ -8,30 +8,28 @@ type, an unknown response, a shape it does not know) is acknowledged, and a rede
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency import (
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from openai import InvalidWebhookSignatureError
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from threadline import runtime
-from threadline.errors import ConfigurationError
-from threadline.idempotency import persistence
-from threadline.secret_strings import secret_string
-from threadline.settings import load_settings
+from threadline.idempotency import Idempotency, Once
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-idempotency = IdempotencyConfig(event_key_jmespath="webhook_id", expires_after_seconds=4 * 86400)
+# A delivery is once per webhook-id while OpenAI may redeliver it (72 hours), and a day more.
+WEBHOOK_ONCE = Once(
+    key_prefix="openai_webhook",
+    key_path="webhook_id",
+    expires_after_seconds=4 * 86400,
+    raise_on_no_key=False,
+)
 
 
 class WebhookEvent(BaseModel):
@@ -55,14 +53,6 @@ class TypedEvent(BaseModel):
     """Just the type of an event of another shape, for the log."""
 
     type: StrictStr | None = Field(default=None, max_length=100)
-
-
-@cache
-def webhook_secret() -> str:
-    name = load_settings().webhook_secret_name
-    if not name:
-        raise ConfigurationError("push mode needs WEBHOOK_SECRET_NAME")
-    return secret_string(name, holding="a webhook secret")
 
 
 def handle_event(delivery: WebhookEvent) -> dict[str, str]:
@@ -94,7 +84,7 @@ def receive() -> Response:
     headers = {name.lower(): value for name, value in (request.headers or {}).items()}
     client = runtime.backend_client()
     try:
-        client.webhooks.verify_signature(body, headers, secret=webhook_secret())
+        client.webhooks.verify_signature(body, headers, secret=runtime.webhook_secret())
     except (InvalidWebhookSignatureError, ValueError) as error:
         # Never log the body or the headers: they carry the signature material.
         logger.warning("webhook rejected", extra={"reason": type(error).__name__})
@@ -103,13 +93,7 @@ def receive() -> Response:
         event = ResponseEvent.model_validate_json(body)
     except ValidationError:
         return acknowledge_unknown_shape(headers["webhook-id"], body)
-    handle_once = idempotent_function(
-        handle_event,
-        data_keyword_argument="delivery",
-        persistence_store=persistence(),
-        config=idempotency,
-        key_prefix="openai_webhook",
-    )
+    handle_once = runtime.idempotency().guard(handle_event, WEBHOOK_ONCE, data_keyword="delivery")
     outcome = handle_once(
         delivery=WebhookEvent(
             webhook_id=headers["webhook-id"],
@@ -146,5 +130,5 @@ def acknowledge_unknown_shape(webhook_id: str, body: str) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register_lambda_context(context)
+    Idempotency.register_lambda_context(context)
     return app.resolve(event, context)

@@ -5,7 +5,6 @@ that runs out of time leaves the rest to the next one, which starts from the old
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,23 +13,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
 from threadline.idempotency import once
-from threadline.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME, IngestResult
+from threadline.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
 from threadline.settings import load_settings
-from threadline.upload_sweep import UploadSweep
+from threadline.upload_settling import IngestResult
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-
-
-@cache
-def upload_sweep() -> UploadSweep:
-    return UploadSweep(
-        files=runtime.file_store(),
-        settler=runtime.ingestor(),
-        s3_client=runtime.s3_client(),
-        bucket=load_settings().bucket_name,
-    )
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -46,7 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         data_keyword="uploaded",
         context=context,
     )
-    report = upload_sweep().run(
+    report = runtime.upload_sweep().run(
         deadline_ms=context.get_remaining_time_in_millis,
         ingest=lambda uploaded: ingest_once(uploaded=uploaded),
     )

@@ -22,12 +22,14 @@ from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
 from threadline.cleanup import Cleaner
 from threadline.files import FileStore, run_context
 from threadline.ids import new_id
-from threadline.ingest import Ingestor, IngestResult, UploadedObject
+from threadline.ingest import Ingestor
 from threadline.runs import RunStore
 from threadline.threads import Thread, ThreadStore
 from threadline.tools import ToolRegistry
+from threadline.upload_policy import UploadPolicy
+from threadline.upload_settling import IngestResult, UploadedObject
 from threadline.upload_sweep import UploadSweep
-from threadline.uploads import PresignedUpload, UploadPolicy, Uploads
+from threadline.uploads import PresignedUpload, Uploads
 from threadline.usage import UsageLedger
 
 BUCKET = "threadline-files-test"

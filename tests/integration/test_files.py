@@ -27,10 +27,10 @@ from threadline.errors import (
 from threadline.files import FileStatus, FileStore, run_context
 from threadline.generated_files import download_urls, store_generated_files
 from threadline.ids import new_id
-from threadline.ingest import UploadedObject
 from threadline.threads import Thread
+from threadline.upload_policy import UploadPolicy
+from threadline.upload_settling import UploadedObject
 from threadline.upload_sweep import PENDING_FOR
-from threadline.uploads import UploadPolicy
 
 CSV = b"region,revenue\nnorth,10\nsouth,20\n"
 CLIENT_TIMEOUT = 0.2  # seconds

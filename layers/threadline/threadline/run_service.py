@@ -2,8 +2,8 @@
 Idempotency-Key), read one with its download links, cancel an active one.
 
 The stores are passed in; the starter, the backend, the S3 client and the idempotency
-persistence as providers, built on first use. The idempotency configuration is the caller's:
-it registers each invocation's Lambda context on it.
+helper as providers, built on first use. The caller registers each invocation's Lambda
+context on the helper.
 """
 
 from __future__ import annotations
@@ -12,28 +12,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
 from threadline.errors import InvalidRequestError
 from threadline.generated_files import DownloadLink, download_urls
+from threadline.idempotency import Once
 from threadline.runs import RunRecord
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import (
-        BasePersistenceLayer,
-        IdempotencyConfig,
-    )
     from mypy_boto3_s3 import S3Client
 
     from threadline.backends.base import AssistantBackend
+    from threadline.idempotency import Idempotency
     from threadline.run_requests import RunStarter
     from threadline.runs import RunStore
     from threadline.threads import ThreadStore
 
 # The idempotency records' key prefix: the same in every execution environment.
 IDEMPOTENCY_KEY_PREFIX = "api.start_run"
+# A run request's identity is its caller, thread and key; its body must match the first's.
+START_ONCE = Once(
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    key_path="[user_id, thread_id, idempotency_key]",
+    payload_path="[message, assistant]",
+    raise_on_no_key=False,
+)
 
 
 class RunRequest(BaseModel):
@@ -67,8 +70,7 @@ class RunService:
         s3: Callable[[], S3Client],
         bucket: str,
         max_message_chars: int,
-        idempotency: IdempotencyConfig,
-        persistence: Callable[[], BasePersistenceLayer],
+        idempotency: Callable[[], Idempotency],
     ) -> None:
         self._threads = threads
         self._runs = runs
@@ -78,7 +80,6 @@ class RunService:
         self._bucket = bucket
         self._max_message_chars = max_message_chars
         self._idempotency = idempotency
-        self._persistence = persistence
         self._start_once: Callable[..., Any] | None = None
 
     def start(
@@ -109,13 +110,8 @@ class RunService:
         if not idempotency_key:
             return self._start(request)
         if self._start_once is None:
-            self._start_once = idempotent_function(
-                self._start,
-                data_keyword_argument="request",
-                persistence_store=self._persistence(),
-                config=self._idempotency,
-                output_serializer=PydanticSerializer(model=RunRecord),
-                key_prefix=IDEMPOTENCY_KEY_PREFIX,
+            self._start_once = self._idempotency().guard(
+                self._start, START_ONCE, data_keyword="request", result_type=RunRecord
             )
         run: RunRecord = self._start_once(request=request)
         return run

@@ -1,187 +1,511 @@
 """The composition root: builds the real dependencies once per Lambda cold start.
 
+One `Runtime` holds everything a handler uses, each part built on first use (a cold start pays
+only for what it touches) and kept for the execution environment. The module-level functions
+are the handlers' accessors, over the one current root; `reset()` starts a new one (a new cold
+start: the local stack calls it between stacks, tests to swap parts). A root takes overrides
+for its leaf clients and stores, so tests and the local stack can pass fakes or fresh clients.
+
 Tests build `RunSteps` themselves with whatever they want to swap.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
-from functools import cache
-from typing import TYPE_CHECKING
-
-import boto3
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from threadline.errors import ConfigurationError
-from threadline.runs import RunStore
 from threadline.settings import Settings, load_settings
-from threadline.threads import ThreadStore
-from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
     from openai import OpenAI
 
     from threadline.assistant_config import AssistantConfig
     from threadline.backends.base import AssistantBackend
     from threadline.cleanup import Cleaner
     from threadline.files import FileStore
+    from threadline.idempotency import Idempotency
     from threadline.ingest import Ingestor
+    from threadline.run_requests import RunStarter
+    from threadline.run_service import RunService
     from threadline.run_steps import RunSteps
+    from threadline.runs import RunStore
+    from threadline.settings import ApiSettings
+    from threadline.thread_service import ThreadService
+    from threadline.threads import ThreadStore
     from threadline.tools import ToolRegistry
-    from threadline.uploads import UploadPolicy, Uploads
+    from threadline.upload_policy import UploadPolicy
+    from threadline.upload_settling import UploadSettler
+    from threadline.upload_sweep import UploadSweep
+    from threadline.uploads import Uploads
+    from threadline.usage import UsageLedger
     from threadline.webhook_waits import WebhookWaits
 
+PartT = TypeVar("PartT")
 
-@cache
+
+class Runtime:
+    """The dependencies of one execution environment, each built once, on first use.
+
+    Overrides stand in for the parts they name (the rest is built as usual, around them).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        table: Table | None = None,
+        dynamodb_client: DynamoDBClient | None = None,
+        s3_client: S3Client | None = None,
+        stepfunctions: SFNClient | None = None,
+        backend_client: OpenAI | None = None,
+        backend: AssistantBackend | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> None:
+        given = {
+            "settings": settings,
+            "table": table,
+            "dynamodb_client": dynamodb_client,
+            "s3_client": s3_client,
+            "stepfunctions": stepfunctions,
+            "backend_client": backend_client,
+            "backend": backend,
+            "idempotency": idempotency,
+        }
+        self._parts: dict[str, Any] = {
+            name: part for name, part in given.items() if part is not None
+        }
+        self._lock = threading.RLock()  # parts build parts
+
+    def _part(self, name: str, build: Callable[[], PartT]) -> PartT:
+        try:
+            return cast(PartT, self._parts[name])
+        except KeyError:
+            pass
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return cast(PartT, self._parts[name])
+
+    def built(self) -> frozenset[str]:
+        """The names of the parts built (or given) so far."""
+        return frozenset(self._parts)
+
+    # -- settings, clients, stores --------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return self._part("settings", load_settings)
+
+    def api_settings(self) -> ApiSettings:
+        from threadline.settings import load_api_settings
+
+        return self._part("api_settings", load_api_settings)
+
+    def table(self) -> Table:
+        def build() -> Table:
+            import boto3
+
+            return boto3.resource("dynamodb").Table(self.settings().table_name)
+
+        return self._part("table", build)
+
+    def dynamodb_client(self) -> DynamoDBClient:
+        def build() -> DynamoDBClient:
+            import boto3
+
+            return boto3.client("dynamodb")
+
+        return self._part("dynamodb_client", build)
+
+    def s3_client(self) -> S3Client:
+        def build() -> S3Client:
+            import boto3
+            from botocore.config import Config
+
+            # SigV4: presigned URLs and POST policies must work in every region.
+            return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+        return self._part("s3_client", build)
+
+    def stepfunctions(self) -> SFNClient:
+        def build() -> SFNClient:
+            import boto3
+
+            return boto3.client("stepfunctions")
+
+        return self._part("stepfunctions", build)
+
+    def thread_store(self) -> ThreadStore:
+        def build() -> ThreadStore:
+            from threadline.threads import ThreadStore
+
+            retention = timedelta(days=self.settings().thread_retention_days)
+            return ThreadStore(self.table(), retention=retention)
+
+        return self._part("thread_store", build)
+
+    def run_store(self) -> RunStore:
+        def build() -> RunStore:
+            from threadline.runs import RunStore
+
+            return RunStore(self.table())
+
+        return self._part("run_store", build)
+
+    def usage_ledger(self) -> UsageLedger:
+        def build() -> UsageLedger:
+            from threadline.usage import UsageLedger
+
+            return UsageLedger(self.table())
+
+        return self._part("usage_ledger", build)
+
+    def idempotency(self) -> Idempotency:
+        def build() -> Idempotency:
+            from threadline.idempotency import Idempotency
+
+            return Idempotency(dynamodb=self.dynamodb_client, table_name=self.settings().table_name)
+
+        return self._part("idempotency", build)
+
+    # -- OpenAI ---------------------------------------------------------------------------
+
+    def backend_client(self) -> OpenAI:
+        def build() -> OpenAI:
+            from threadline.openai_client import make_openai_client
+
+            return make_openai_client(self.settings())
+
+        return self._part("backend_client", build)
+
+    def backend(self) -> AssistantBackend:
+        def build() -> AssistantBackend:
+            from threadline.backends import make_backend
+
+            settings = self.settings()
+            return make_backend(
+                settings.openai_backend, self.backend_client(), settings.openai_model
+            )
+
+        return self._part("backend", build)
+
+    def webhook_secret(self) -> str:
+        def build() -> str:
+            from threadline.secret_strings import secret_string
+
+            name = self.settings().webhook_secret_name
+            if not name:
+                raise ConfigurationError("push mode needs WEBHOOK_SECRET_NAME")
+            return secret_string(name, holding="a webhook secret")
+
+        return self._part("webhook_secret", build)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def _analyst_tools(self) -> ToolRegistry:
+        def build() -> ToolRegistry:
+            import boto3
+
+            from threadline.tools import build_data_analyst_tools, resolve_database
+
+            database = self.settings().analyst_database
+            s3 = boto3.client("s3") if (database or "").startswith("s3://") else None
+            return build_data_analyst_tools(resolve_database(database, s3_client=s3))
+
+        return self._part("analyst_tools", build)
+
+    def tools_for(self, assistant: AssistantConfig) -> ToolRegistry:
+        """The function tools an assistant's configuration names, from the tool catalogue."""
+        from threadline.tools import ToolRegistry
+
+        catalogue = self._analyst_tools()
+        named = [(name, catalogue.get(name)) for name in assistant.function_tools]
+        missing = [name for name, tool in named if tool is None]
+        if missing:
+            raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
+        return ToolRegistry(tool for _, tool in named if tool is not None)
+
+    def run_steps(self) -> RunSteps:
+        def build() -> RunSteps:
+            from threadline.run_steps import RunSteps
+
+            return RunSteps(
+                settings=self.settings(),
+                backend=self.backend,
+                tools_for=self.tools_for,
+                threads=self.thread_store,
+                runs=self.run_store,
+                usage=self.usage_ledger,
+                files=self.file_store,
+                s3=self.s3_client,
+            )
+
+        return self._part("run_steps", build)
+
+    def webhook_waits(self) -> WebhookWaits:
+        def build() -> WebhookWaits:
+            from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
+
+            return WebhookWaits(
+                store=WebhookWaitStore(self.table()),
+                steps=self.run_steps(),
+                stepfunctions=self.stepfunctions(),
+            )
+
+        return self._part("webhook_waits", build)
+
+    # -- the API's services ---------------------------------------------------------------
+
+    def thread_service(self) -> ThreadService:
+        def build() -> ThreadService:
+            from threadline.thread_service import ThreadService
+
+            settings = self.api_settings()
+            return ThreadService(
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                backend=self.backend,
+                cleaner=self.cleaner,
+                backend_name=settings.openai_backend,
+                reuse_for=timedelta(hours=settings.thread_reuse_hours),
+            )
+
+        return self._part("thread_service", build)
+
+    def run_starter(self) -> RunStarter:
+        def build() -> RunStarter:
+            from threadline.run_requests import RunStarter
+
+            settings = self.api_settings()
+            return RunStarter(
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                stepfunctions=self.stepfunctions(),
+                state_machine_arn=settings.state_machine_arn,
+                run_timeout_seconds=settings.run_timeout_seconds,
+                usage=self.usage_ledger(),
+                daily_token_budget=settings.daily_token_budget,
+            )
+
+        return self._part("run_starter", build)
+
+    def run_service(self) -> RunService:
+        def build() -> RunService:
+            from threadline.run_service import RunService
+
+            settings = self.api_settings()
+            return RunService(
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                starter=self.run_starter,
+                backend=self.backend,
+                s3=self.s3_client,
+                bucket=settings.bucket_name,
+                max_message_chars=settings.max_message_chars,
+                idempotency=self.idempotency,
+            )
+
+        return self._part("run_service", build)
+
+    # -- files and cleanup ----------------------------------------------------------------
+
+    def file_store(self) -> FileStore:
+        def build() -> FileStore:
+            from threadline.files import FileStore
+
+            return FileStore(self.table(), backend=self.backend)
+
+        return self._part("file_store", build)
+
+    def upload_policy(self) -> UploadPolicy:
+        def build() -> UploadPolicy:
+            from threadline.upload_policy import UploadPolicy
+
+            settings = self.settings()
+            return UploadPolicy.from_settings(
+                settings.upload_allowed_types, settings.upload_max_bytes
+            )
+
+        return self._part("upload_policy", build)
+
+    def uploads(self) -> Uploads:
+        def build() -> Uploads:
+            from threadline.uploads import Uploads
+
+            return Uploads(
+                threads=self.thread_store(),
+                files=self.file_store(),
+                s3_client=self.s3_client(),
+                bucket=self.settings().bucket_name,
+                policy=self.upload_policy(),
+            )
+
+        return self._part("uploads", build)
+
+    def ingestor(self) -> Ingestor:
+        def build() -> Ingestor:
+            from threadline.ingest import Ingestor
+
+            return Ingestor(
+                threads=self.thread_store(),
+                files=self.file_store(),
+                backend=self.backend(),
+                s3_client=self.s3_client(),
+                policy=self.upload_policy(),
+            )
+
+        return self._part("ingestor", build)
+
+    def upload_settler(self) -> UploadSettler:
+        def build() -> UploadSettler:
+            from threadline.upload_settling import UploadSettler
+
+            # No Ingestor: giving up needs no OpenAI client (nor its key).
+            return UploadSettler(files=self.file_store(), s3_client=self.s3_client())
+
+        return self._part("upload_settler", build)
+
+    def upload_sweep(self) -> UploadSweep:
+        def build() -> UploadSweep:
+            from threadline.upload_sweep import UploadSweep
+
+            return UploadSweep(
+                files=self.file_store(),
+                settler=self.ingestor(),
+                s3_client=self.s3_client(),
+                bucket=self.settings().bucket_name,
+            )
+
+        return self._part("upload_sweep", build)
+
+    def cleaner(self) -> Cleaner:
+        def build() -> Cleaner:
+            from threadline.cleanup import Cleaner
+
+            settings = self.settings()
+            return Cleaner(
+                threads=self.thread_store(),
+                files=self.file_store(),
+                runs=self.run_store(),
+                usage=self.usage_ledger(),
+                backend=self.backend(),
+                s3_client=self.s3_client(),
+                bucket=settings.bucket_name,
+                retention=timedelta(days=settings.thread_retention_days),
+            )
+
+        return self._part("cleaner", build)
+
+
+# -- the current root, and the handlers' accessors over it ----------------------------------
+
+
+class _Current:
+    """The one current root (None until first use)."""
+
+    root: Runtime | None = None
+    lock = threading.Lock()
+
+
+def current() -> Runtime:
+    """This execution environment's root, made on first use."""
+    with _Current.lock:
+        if _Current.root is None:
+            _Current.root = Runtime()
+        return _Current.root
+
+
+def reset(root: Runtime | None = None) -> Runtime:
+    """Start over as a new cold start would: `root` (or a new default root) becomes current,
+    and the settings read from the environment are read again."""
+    from threadline.assistant_config import available_assistants
+    from threadline.settings import load_api_settings
+
+    load_settings.cache_clear()
+    load_api_settings.cache_clear()
+    available_assistants.cache_clear()
+    with _Current.lock:
+        _Current.root = root if root is not None else Runtime()
+        return _Current.root
+
+
 def table() -> Table:
-    return boto3.resource("dynamodb").Table(load_settings().table_name)
+    return current().table()
 
 
-@cache
 def thread_store() -> ThreadStore:
-    settings = load_settings()
-    return ThreadStore(table(), retention=timedelta(days=settings.thread_retention_days))
+    return current().thread_store()
 
 
-@cache
 def run_store() -> RunStore:
-    return RunStore(table())
+    return current().run_store()
 
 
-@cache
 def usage_ledger() -> UsageLedger:
-    return UsageLedger(table())
+    return current().usage_ledger()
 
 
-@cache
+def idempotency() -> Idempotency:
+    return current().idempotency()
+
+
 def backend_client() -> OpenAI:
-    from threadline.openai_client import make_openai_client
-
-    return make_openai_client(load_settings())
+    return current().backend_client()
 
 
-@cache
 def backend() -> AssistantBackend:
-    from threadline.backends import make_backend
-
-    settings = load_settings()
-    return make_backend(settings.openai_backend, backend_client(), settings.openai_model)
+    return current().backend()
 
 
-@cache
-def _analyst_tools() -> ToolRegistry:
-    from threadline.tools import build_data_analyst_tools, resolve_database
-
-    settings = load_settings()
-    s3 = boto3.client("s3") if (settings.analyst_database or "").startswith("s3://") else None
-    return build_data_analyst_tools(resolve_database(settings.analyst_database, s3_client=s3))
+def webhook_secret() -> str:
+    return current().webhook_secret()
 
 
 def tools_for(assistant: AssistantConfig) -> ToolRegistry:
-    """The function tools an assistant's configuration names, from the tool catalogue."""
-    from threadline.tools import ToolRegistry
-
-    catalogue = _analyst_tools()
-    named = [(name, catalogue.get(name)) for name in assistant.function_tools]
-    missing = [name for name, tool in named if tool is None]
-    if missing:
-        raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
-    return ToolRegistry(tool for _, tool in named if tool is not None)
+    return current().tools_for(assistant)
 
 
-@cache
 def run_steps() -> RunSteps:
-    from threadline.run_steps import RunSteps
-
-    settings: Settings = load_settings()
-    return RunSteps(
-        settings=settings,
-        backend=backend,
-        tools_for=tools_for,
-        threads=thread_store,
-        runs=run_store,
-        usage=usage_ledger,
-        files=file_store,
-        s3=s3_client,
-    )
+    return current().run_steps()
 
 
-@cache
 def webhook_waits() -> WebhookWaits:
-    from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
-
-    return WebhookWaits(
-        store=WebhookWaitStore(table()),
-        steps=run_steps(),
-        stepfunctions=boto3.client("stepfunctions"),
-    )
+    return current().webhook_waits()
 
 
-# -- files and cleanup ----------------------------------------------------------------------
-
-
-@cache
 def s3_client() -> S3Client:
-    from botocore.config import Config
-
-    # SigV4: presigned URLs and POST policies must work in every region.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
+    return current().s3_client()
 
 
-@cache
 def file_store() -> FileStore:
-    from threadline.files import FileStore
-
-    return FileStore(table(), backend=backend)
+    return current().file_store()
 
 
-@cache
 def upload_policy() -> UploadPolicy:
-    from threadline.uploads import UploadPolicy
-
-    settings = load_settings()
-    return UploadPolicy.from_settings(settings.upload_allowed_types, settings.upload_max_bytes)
+    return current().upload_policy()
 
 
-@cache
 def uploads() -> Uploads:
-    from threadline.uploads import Uploads
-
-    return Uploads(
-        threads=thread_store(),
-        files=file_store(),
-        s3_client=s3_client(),
-        bucket=load_settings().bucket_name,
-        policy=upload_policy(),
-    )
+    return current().uploads()
 
 
-@cache
 def ingestor() -> Ingestor:
-    from threadline.ingest import Ingestor
-
-    return Ingestor(
-        threads=thread_store(),
-        files=file_store(),
-        backend=backend(),
-        s3_client=s3_client(),
-        policy=upload_policy(),
-    )
+    return current().ingestor()
 
 
-@cache
+def upload_settler() -> UploadSettler:
+    return current().upload_settler()
+
+
+def upload_sweep() -> UploadSweep:
+    return current().upload_sweep()
+
+
 def cleaner() -> Cleaner:
-    from threadline.cleanup import Cleaner
-
-    settings = load_settings()
-    return Cleaner(
-        threads=thread_store(),
-        files=file_store(),
-        runs=run_store(),
-        usage=usage_ledger(),
-        backend=backend(),
-        s3_client=s3_client(),
-        bucket=settings.bucket_name,
-        retention=timedelta(days=settings.thread_retention_days),
-    )
+    return current().cleaner()

@@ -9,10 +9,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import runtime
 from threadline.idempotency import once
 from threadline.run_state import RunState
 from threadline.run_steps import RunSteps
-from threadline.runtime import run_steps
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -23,7 +23,7 @@ def run_state_task(
     """A handler that parses the run state, applies one step to it and returns the result.
 
     With `once_per` (a JMESPath into the state), a retried invocation with the same key gets
-    the first result back instead of repeating the step.
+    the first result back instead of repeating the step (records keyed by the step's name).
     """
     logger = Logger()
     tracer = Tracer()
@@ -34,9 +34,9 @@ def run_state_task(
     def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
         if once_per is None:
-            return step(run_steps(), state).to_output()
+            return step(runtime.run_steps(), state).to_output()
         apply_once = once(
-            lambda state: step(run_steps(), state),
+            lambda state: step(runtime.run_steps(), state),
             name=step.__name__,
             key_path=once_per,
             result_type=RunState,

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from threadline import clock
 from threadline.files import FileRecord, FileStatus, FileStore
-from threadline.ingest import IngestResult, UploadedObject, UploadSettler
+from threadline.upload_settling import IngestResult, UploadedObject, UploadSettler
 from threadline.uploads import PRESIGN_EXPIRY_SECONDS
 
 if TYPE_CHECKING:

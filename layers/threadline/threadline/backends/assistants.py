@@ -15,6 +15,14 @@ from openai import OpenAI
 from openai.types.beta.threads import Run
 
 from threadline.assistant_config import AssistantConfig
+from threadline.backends.assistants_views import (
+    ACTIVE_STATUSES,
+    final_message,
+    run_view,
+    status_of,
+    tool_calls_of,
+    usage_of,
+)
 from threadline.backends.base import (
     FileIndex,
     GeneratedFile,
@@ -27,7 +35,7 @@ from threadline.backends.base import (
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
 from threadline.errors import BackendRequestError
-from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
+from threadline.models import ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
 if TYPE_CHECKING:
@@ -36,19 +44,7 @@ if TYPE_CHECKING:
 
     from threadline.threads import Thread
 
-_STATUS = {
-    "queued": RunStatus.QUEUED,
-    "in_progress": RunStatus.IN_PROGRESS,
-    "cancelling": RunStatus.IN_PROGRESS,
-    "requires_action": RunStatus.REQUIRES_ACTION,
-    "completed": RunStatus.COMPLETED,
-    "failed": RunStatus.FAILED,
-    "cancelled": RunStatus.CANCELLED,
-    "expired": RunStatus.EXPIRED,
-    "incomplete": RunStatus.INCOMPLETE,
-}
 FINGERPRINT_KEY = "threadline_fingerprint"
-ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action"})
 RECENT_RUNS = 5  # one thread runs one Threadline run at a time: ours is among the newest
 RECENT_MESSAGES = 100  # an attach retried after its reply was lost finds its message here
 
@@ -130,7 +126,7 @@ class AssistantsBackend(OpenAIFiles):
             raw = self._client.beta.threads.runs.with_raw_response.retrieve(
                 handle.run_remote_id, thread_id=handle.thread_remote_id
             )
-        return self._view(raw.parse(), handle, poll_hint_seconds(raw.headers))
+        return run_view(raw.parse(), handle, poll_hint_seconds(raw.headers), self._final_message)
 
     def cancel_run(self, handle: RunHandle) -> RunView:
         try:
@@ -140,7 +136,7 @@ class AssistantsBackend(OpenAIFiles):
                 )
         except BackendRequestError:  # refused: the run ended before the cancel reached it
             return self.get_run(handle)
-        return self._view(run, handle, None)
+        return run_view(run, handle, None, self._final_message)
 
     def vector_store_made_for(self, thread: Thread) -> str | None:
         """OpenAI keeps an Assistants thread's vector store itself."""
@@ -152,9 +148,9 @@ class AssistantsBackend(OpenAIFiles):
 
     def settled_runs(self, thread_remote_id: str) -> dict[str, Usage]:
         return {
-            run.id: _usage(run)
+            run.id: usage_of(run)
             for run in self._recent_runs(thread_remote_id)
-            if _STATUS[run.status].is_terminal and "run_id" in (run.metadata or {})
+            if status_of(run).is_terminal and "run_id" in (run.metadata or {})
         }
 
     def delete_run_object(self, remote_id: str) -> None:
@@ -183,24 +179,8 @@ class AssistantsBackend(OpenAIFiles):
             run = self._client.beta.threads.runs.retrieve(
                 handle.run_remote_id, thread_id=handle.thread_remote_id
             )
-        waiting_for = {call.id for call in _tool_calls(run)}
+        waiting_for = {call.id for call in tool_calls_of(run)}
         return bool(waiting_for) and waiting_for <= {output.call_id for output in outputs}
-
-    def _view(self, run: Run, handle: RunHandle, poll_after: float | None) -> RunView:
-        status = _STATUS[run.status]
-        output_text, files = (
-            self._final_message(handle) if status is RunStatus.COMPLETED else (None, [])
-        )
-        return RunView(
-            status=status,
-            tool_calls=_tool_calls(run),
-            output_text=output_text,
-            usage=_usage(run),
-            error=_error(run),
-            poll_after_seconds=poll_after,
-            generated_files=files,
-            settled=status.is_terminal,
-        )
 
     def thread_vector_store(self, thread: Thread, filename: str) -> str | None:
         """OpenAI keeps the thread's vector store itself."""
@@ -242,17 +222,7 @@ class AssistantsBackend(OpenAIFiles):
             page = self._client.beta.threads.messages.list(
                 handle.thread_remote_id, order="desc", limit=10, run_id=handle.run_remote_id
             )
-        replies = [message for message in page.data if message.role == "assistant"]
-        if not replies:
-            return None, []
-        text = "".join(part.text.value for part in replies[0].content if part.type == "text")
-        files = [
-            GeneratedFile(file_id=part.image_file.file_id)
-            for message in replies
-            for part in message.content
-            if part.type == "image_file"
-        ]
-        return text, files
+        return final_message(page.data)
 
     def _remote_assistant(self, assistant: AssistantConfig, tools: ToolRegistry) -> str:
         with self._assistant_lock:
@@ -283,32 +253,3 @@ class AssistantsBackend(OpenAIFiles):
 def hosted_tool(kind: Literal["code_interpreter", "file_search"]) -> AssistantToolParam:
     """An assistant's definition of one of OpenAI's hosted tools."""
     return {"type": "code_interpreter"} if kind == "code_interpreter" else {"type": "file_search"}
-
-
-def _tool_calls(run: Run) -> list[ToolCall]:
-    if run.status != "requires_action" or run.required_action is None:
-        return []
-    return [
-        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
-        for call in run.required_action.submit_tool_outputs.tool_calls
-    ]
-
-
-def _usage(run: Run) -> Usage:
-    if run.usage is None:
-        return Usage()
-    return Usage(
-        input_tokens=run.usage.prompt_tokens,
-        output_tokens=run.usage.completion_tokens,
-        total_tokens=run.usage.total_tokens,
-    )
-
-
-def _error(run: Run) -> str | None:
-    if run.last_error is not None:
-        return f"{run.last_error.code}: {run.last_error.message}"
-    if run.incomplete_details is not None:
-        return f"incomplete: {run.incomplete_details.reason}"
-    if run.status == "expired":
-        return "expired: the run was not finished in time"
-    return None

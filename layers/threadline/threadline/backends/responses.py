@@ -39,8 +39,9 @@ from threadline.backends.openai_files import (
     index_of,
     supports_file_search,
 )
+from threadline.backends.responses_views import SETTLED, cited_files, run_view, usage_of
 from threadline.errors import NotFoundError
-from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
+from threadline.models import ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
 if TYPE_CHECKING:
@@ -48,17 +49,6 @@ if TYPE_CHECKING:
 
     from threadline.threads import Thread
 
-_STATUS = {
-    "queued": RunStatus.QUEUED,
-    "in_progress": RunStatus.IN_PROGRESS,
-    "completed": RunStatus.COMPLETED,
-    "failed": RunStatus.FAILED,
-    "cancelled": RunStatus.CANCELLED,
-    "incomplete": RunStatus.INCOMPLETE,
-}
-
-
-SETTLED = frozenset({"completed", "failed", "cancelled", "incomplete"})
 THREAD_KEY = "threadline_thread_id"  # a vector store's metadata: the thread it is for
 
 
@@ -127,17 +117,17 @@ class ResponsesBackend(OpenAIFiles):
         return RunHandle(
             thread_remote_id=handle.thread_remote_id,
             run_remote_id=response.id,
-            finished_usage={**handle.finished_usage, handle.run_remote_id: _usage(finished)},
+            finished_usage={**handle.finished_usage, handle.run_remote_id: usage_of(finished)},
         )
 
     def get_run(self, handle: RunHandle) -> RunView:
         response, poll_after = self._retrieve(handle.run_remote_id)
-        return self._view(response, handle, poll_after)
+        return run_view(response, handle, poll_after, self._generated_files)
 
     def cancel_run(self, handle: RunHandle) -> RunView:
         with translated_errors("cancel response"):
             response = self._client.responses.cancel(handle.run_remote_id)
-        return self._view(response, handle, None)
+        return run_view(response, handle, None, self._generated_files)
 
     def settled_usage(self, remote_id: str) -> tuple[RunOwner, Usage] | None:
         try:
@@ -156,7 +146,7 @@ class ResponsesBackend(OpenAIFiles):
             return None
         if response.status not in SETTLED:
             return None
-        return owner, _usage(response)
+        return owner, usage_of(response)
 
     def settled_runs(self, thread_remote_id: str) -> dict[str, Usage]:
         """Every response is counted by its run or its webhook (`settled_usage`)."""
@@ -210,33 +200,11 @@ class ResponsesBackend(OpenAIFiles):
                 file.file_id, container_id=file.container_id
             ).read()
 
-    def _view(self, response: Response, handle: RunHandle, poll_after: float | None) -> RunView:
-        status = _STATUS[response.status or "queued"]
-        tool_calls = [
-            ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
-            for item in response.output
-            if item.type == "function_call"
-        ]
-        # Calls in a response that did not complete (incomplete, failed, cancelled) are never
-        # answered: the run ends, and the thread's head stays where it was.
-        if status is RunStatus.COMPLETED and tool_calls:
-            status = RunStatus.REQUIRES_ACTION
-        return RunView(
-            status=status,
-            tool_calls=tool_calls if status is RunStatus.REQUIRES_ACTION else [],
-            output_text=response.output_text or None if status.is_terminal else None,
-            usage=handle.carried_usage + _usage(response),
-            error=_error(response),
-            poll_after_seconds=poll_after,
-            generated_files=self._generated_files(response) if status.is_terminal else [],
-            settled=response.status in SETTLED,
-        )
-
     def _generated_files(self, response: Response) -> list[GeneratedFile]:
         """The files code interpreter wrote: those the answer cites, under the name it gives
         them, and those it did not cite, found in the containers the response ran code in
         (only the assistant's: the user's uploads are there too)."""
-        found = {file.file_id: file for file in _cited_files(response)}
+        found = {file.file_id: file for file in cited_files(response)}
         containers = [
             item.container_id for item in response.output if item.type == "code_interpreter_call"
         ]
@@ -296,39 +264,3 @@ def _hosted_tools(assistant: AssistantConfig, context: RunContext) -> list[ToolP
     if "file_search" in assistant.hosted_tools and context.vector_store_id:
         tools.append({"type": "file_search", "vector_store_ids": [context.vector_store_id]})
     return tools
-
-
-def _usage(response: Response) -> Usage:
-    if response.usage is None:
-        return Usage()
-    return Usage(
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        total_tokens=response.usage.total_tokens,
-    )
-
-
-def _error(response: Response) -> str | None:
-    if response.error is not None:
-        return f"{response.error.code}: {response.error.message}"
-    if response.incomplete_details is not None:
-        return f"incomplete: {response.incomplete_details.reason}"
-    return None
-
-
-def _cited_files(response: Response) -> list[GeneratedFile]:
-    files = []
-    for item in response.output:
-        if item.type != "message":
-            continue
-        for part in item.content:
-            for note in getattr(part, "annotations", None) or []:
-                if note.type == "container_file_citation":
-                    files.append(
-                        GeneratedFile(
-                            file_id=note.file_id,
-                            filename=note.filename,
-                            container_id=note.container_id,
-                        )
-                    )
-    return files
