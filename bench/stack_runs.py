@@ -38,7 +38,7 @@ def prepare_runs(product: LocalThreadline, scripts: list[RunScript]) -> list[Sta
     runs = []
     for script in scripts:
         user_id = new_id("user")
-        thread, _created = runtime.thread_store().get_or_create(
+        thread, _created = runtime.thread_creator().get_or_create(
             user_id,
             "bench",
             reuse_for=timedelta(hours=1),

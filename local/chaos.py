@@ -182,7 +182,7 @@ def _delete(runtime: Any, thread: Any) -> None:
 
 def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
     backend = runtime.backend()
-    thread, _ = runtime.thread_store().get_or_create(
+    thread, _ = runtime.thread_creator().get_or_create(
         user_id,
         f"chaos-{index}",
         reuse_for=timedelta(hours=1),

@@ -31,7 +31,7 @@ class RunDriver:
 
     def new_thread(self) -> Thread:
         backend = runtime.backend()
-        thread, _ = runtime.thread_store().get_or_create(
+        thread, _ = runtime.thread_creator().get_or_create(
             self.user_id,
             new_id("purpose"),
             reuse_for=timedelta(hours=1),

@@ -23,7 +23,9 @@ from threadline.cleanup import Cleaner
 from threadline.files import FileStore, run_context
 from threadline.ids import new_id
 from threadline.ingest import Ingestor
+from threadline.run_lock import RunLock
 from threadline.runs import RunStore
+from threadline.thread_creation import ThreadCreator
 from threadline.threads import Thread, ThreadStore
 from threadline.tools import ToolRegistry
 from threadline.upload_policy import UploadPolicy
@@ -58,7 +60,11 @@ class World:
     bucket: str = BUCKET
 
     def __post_init__(self) -> None:
-        self.threads = ThreadStore(self.table, retention=RETENTION, now=self.clock)
+        self.threads = ThreadStore(self.table, now=self.clock)
+        self.creator = ThreadCreator(
+            self.table, threads=self.threads, retention=RETENTION, now=self.clock
+        )
+        self.lock = RunLock(self.table, threads=self.threads, retention=RETENTION, now=self.clock)
         self.files = FileStore(self.table, backend=lambda: self.backend, now=self.clock)
         self.runs = RunStore(self.table, now=self.clock)
         self.uploads = Uploads(
@@ -107,7 +113,7 @@ class World:
         )
 
     def new_thread(self, user_id: str) -> Thread:
-        thread, _ = self.threads.get_or_create(
+        thread, _ = self.creator.get_or_create(
             user_id,
             new_id("purpose"),
             reuse_for=timedelta(hours=1),

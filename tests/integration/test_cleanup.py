@@ -156,8 +156,8 @@ def test_a_thread_with_a_live_run_is_skipped_but_a_crashed_runs_lock_is_not(
 ) -> None:
     live = furnish(world, "alice")
     crashed = furnish(world, "bob")
-    world.threads.acquire_run_lock("alice", live.thread.thread_id, "run_live", lease=2 * IDLE)
-    world.threads.acquire_run_lock("bob", crashed.thread.thread_id, "run_gone", lease=IDLE / 8)
+    world.lock.acquire("alice", live.thread.thread_id, "run_live", lease=2 * IDLE)
+    world.lock.acquire("bob", crashed.thread.thread_id, "run_gone", lease=IDLE / 8)
     world.clock.advance(IDLE)
 
     report = world.cleaner().run(deadline_ms=plenty_of_time)
@@ -172,8 +172,8 @@ def test_a_thread_active_again_since_the_index_was_read_is_not_claimed(world: Wo
     thread = world.new_thread("alice")
     world.clock.advance(IDLE)
     (seen_stale,) = world.threads.stale(idle_for=timedelta(days=7), limit=10).threads
-    world.threads.acquire_run_lock("alice", thread.thread_id, "run_new", lease=IDLE)
-    world.threads.release_run_lock("alice", thread.thread_id, "run_new")
+    world.lock.acquire("alice", thread.thread_id, "run_new", lease=IDLE)
+    world.lock.release("alice", thread.thread_id, "run_new")
 
     assert not world.threads.claim_for_purge(seen_stale, idle_for=timedelta(days=7))
     assert world.threads.get("alice", thread.thread_id).purging_since is None
@@ -188,7 +188,7 @@ def test_a_claimed_thread_is_gone_for_runs_and_uploads(world: World) -> None:
     with pytest.raises(NotFoundError):
         world.threads.get("alice", thread.thread_id)
     with pytest.raises(NotFoundError):
-        world.threads.acquire_run_lock("alice", thread.thread_id, "run_late", lease=IDLE)
+        world.lock.acquire("alice", thread.thread_id, "run_late", lease=IDLE)
     with pytest.raises(NotFoundError):
         world.threads.set_vector_store("alice", thread.thread_id, "vs_late")
 

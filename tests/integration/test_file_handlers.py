@@ -25,6 +25,7 @@ from threadline.errors import NotFoundError
 from threadline.files import AT_OPENAI, FileStatus
 from threadline.models import RunStatus
 from threadline.settings import load_settings
+from threadline.thread_creation import ThreadCreator
 from threadline.threads import ThreadStore
 from threadline.uploads import Uploads
 
@@ -116,8 +117,9 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     product: LocalThreadline, driver: RunDriver, bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     backend = runtime.backend()
-    eight_days_ago = ThreadStore(
+    eight_days_ago = ThreadCreator(
         product.table,
+        threads=ThreadStore(product.table),
         retention=timedelta(days=7),
         now=lambda: utc_now() - timedelta(days=8),
     )

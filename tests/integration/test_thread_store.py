@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from threadline.errors import NotFoundError, ThreadBusyError
+from threadline.run_lock import RunLock
+from threadline.thread_creation import ThreadCreator
 from threadline.threads import ThreadStore
 
 DAY = timedelta(days=1)
@@ -55,11 +57,21 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(table: Any, clock: Clock) -> ThreadStore:
-    return ThreadStore(table, retention=7 * DAY, now=clock)
+    return ThreadStore(table, now=clock)
 
 
-def get_or_create(store: ThreadStore, remote: RemoteThreads, user: str = "alice", **kw: Any):
-    return store.get_or_create(
+@pytest.fixture
+def creator(table: Any, store: ThreadStore, clock: Clock) -> ThreadCreator:
+    return ThreadCreator(table, threads=store, retention=7 * DAY, now=clock)
+
+
+@pytest.fixture
+def lock(table: Any, store: ThreadStore, clock: Clock) -> RunLock:
+    return RunLock(table, threads=store, retention=7 * DAY, now=clock)
+
+
+def get_or_create(creator: ThreadCreator, remote: RemoteThreads, user: str = "alice", **kw: Any):
+    return creator.get_or_create(
         user,
         kw.get("purpose", "analysis"),
         reuse_for=timedelta(hours=24),
@@ -69,37 +81,39 @@ def get_or_create(store: ThreadStore, remote: RemoteThreads, user: str = "alice"
     )
 
 
-def test_creates_then_reuses_and_touches(store: ThreadStore, clock: Clock) -> None:
+def test_creates_then_reuses_and_touches(creator: ThreadCreator, clock: Clock) -> None:
     remote = RemoteThreads()
-    first, created = get_or_create(store, remote)
+    first, created = get_or_create(creator, remote)
     assert created
     clock.advance(timedelta(hours=3))
-    again, created_again = get_or_create(store, remote)
+    again, created_again = get_or_create(creator, remote)
     assert not created_again
     assert again.thread_id == first.thread_id
     assert again.last_activity == clock.moment
     assert remote.alive == {first.remote_id}
 
 
-def test_stale_thread_is_replaced_but_kept_for_cleanup(store: ThreadStore, clock: Clock) -> None:
+def test_stale_thread_is_replaced_but_kept_for_cleanup(
+    store: ThreadStore, creator: ThreadCreator, clock: Clock
+) -> None:
     remote = RemoteThreads()
-    old, _ = get_or_create(store, remote)
+    old, _ = get_or_create(creator, remote)
     clock.advance(timedelta(hours=25))
-    new, created = get_or_create(store, remote)
+    new, created = get_or_create(creator, remote)
     assert created
     assert new.thread_id != old.thread_id
     assert store.get("alice", old.thread_id).thread_id == old.thread_id
 
 
-def test_purposes_and_users_are_separate(store: ThreadStore) -> None:
+def test_purposes_and_users_are_separate(creator: ThreadCreator) -> None:
     remote = RemoteThreads()
-    a, _ = get_or_create(store, remote, "alice", purpose="analysis")
-    b, _ = get_or_create(store, remote, "alice", purpose="support")
-    c, _ = get_or_create(store, remote, "bob", purpose="analysis")
+    a, _ = get_or_create(creator, remote, "alice", purpose="analysis")
+    b, _ = get_or_create(creator, remote, "alice", purpose="support")
+    c, _ = get_or_create(creator, remote, "bob", purpose="analysis")
     assert len({a.thread_id, b.thread_id, c.thread_id}) == 3
 
 
-def test_concurrent_calls_yield_one_thread_and_no_orphan(store: ThreadStore) -> None:
+def test_concurrent_calls_yield_one_thread_and_no_orphan(creator: ThreadCreator) -> None:
     racers = 4
     remote = RemoteThreads(barrier=threading.Barrier(racers))
     results: list[Any] = []
@@ -107,7 +121,7 @@ def test_concurrent_calls_yield_one_thread_and_no_orphan(store: ThreadStore) -> 
 
     def call() -> None:
         try:
-            results.append(get_or_create(store, remote))
+            results.append(get_or_create(creator, remote))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -126,15 +140,15 @@ def test_concurrent_calls_yield_one_thread_and_no_orphan(store: ThreadStore) -> 
     assert remote.alive == {winner}
 
 
-def test_other_users_thread_is_not_found(store: ThreadStore) -> None:
-    thread, _ = get_or_create(store, RemoteThreads(), "alice")
+def test_other_users_thread_is_not_found(store: ThreadStore, creator: ThreadCreator) -> None:
+    thread, _ = get_or_create(creator, RemoteThreads(), "alice")
     with pytest.raises(NotFoundError):
         store.get("mallory", thread.thread_id)
 
 
-def test_list_is_paginated_newest_first(store: ThreadStore) -> None:
+def test_list_is_paginated_newest_first(store: ThreadStore, creator: ThreadCreator) -> None:
     remote = RemoteThreads()
-    made = [get_or_create(store, remote, purpose=f"p{i}")[0].thread_id for i in range(5)]
+    made = [get_or_create(creator, remote, purpose=f"p{i}")[0].thread_id for i in range(5)]
     first = store.list("alice", limit=3)
     second = store.list("alice", limit=3, start_key=first.next_key)
     listed = [t.thread_id for t in first.threads + second.threads]
@@ -142,44 +156,48 @@ def test_list_is_paginated_newest_first(store: ThreadStore) -> None:
     assert second.next_key is None
 
 
-def test_stale_threads_come_from_the_activity_index(store: ThreadStore, clock: Clock) -> None:
+def test_stale_threads_come_from_the_activity_index(
+    store: ThreadStore, creator: ThreadCreator, clock: Clock
+) -> None:
     remote = RemoteThreads()
-    old, _ = get_or_create(store, remote, purpose="old")
+    old, _ = get_or_create(creator, remote, purpose="old")
     clock.advance(8 * DAY)
-    fresh, _ = get_or_create(store, remote, purpose="fresh")
+    fresh, _ = get_or_create(creator, remote, purpose="fresh")
     page = store.stale(idle_for=7 * DAY, limit=10)
     assert [t.thread_id for t in page.threads] == [old.thread_id]
     assert fresh.thread_id not in {t.thread_id for t in page.threads}
 
 
-def test_run_lock_is_exclusive_and_released_once(store: ThreadStore) -> None:
-    thread, _ = get_or_create(store, RemoteThreads())
+def test_run_lock_is_exclusive_and_released_once(creator: ThreadCreator, lock: RunLock) -> None:
+    thread, _ = get_or_create(creator, RemoteThreads())
     lease = timedelta(minutes=10)
-    store.acquire_run_lock("alice", thread.thread_id, "run_1", lease=lease)
-    store.acquire_run_lock("alice", thread.thread_id, "run_1", lease=lease)  # a retry is fine
+    lock.acquire("alice", thread.thread_id, "run_1", lease=lease)
+    lock.acquire("alice", thread.thread_id, "run_1", lease=lease)  # a retry is fine
     with pytest.raises(ThreadBusyError) as busy:
-        store.acquire_run_lock("alice", thread.thread_id, "run_2", lease=lease)
+        lock.acquire("alice", thread.thread_id, "run_2", lease=lease)
     assert busy.value.active_run_id == "run_1"
-    assert not store.release_run_lock("alice", thread.thread_id, "run_2")
-    assert store.release_run_lock("alice", thread.thread_id, "run_1")
-    assert not store.release_run_lock("alice", thread.thread_id, "run_1")
-    store.acquire_run_lock("alice", thread.thread_id, "run_2", lease=lease)
+    assert not lock.release("alice", thread.thread_id, "run_2")
+    assert lock.release("alice", thread.thread_id, "run_1")
+    assert not lock.release("alice", thread.thread_id, "run_1")
+    lock.acquire("alice", thread.thread_id, "run_2", lease=lease)
 
 
-def test_expired_lease_can_be_taken_over(store: ThreadStore, clock: Clock) -> None:
-    thread, _ = get_or_create(store, RemoteThreads())
-    store.acquire_run_lock("alice", thread.thread_id, "crashed", lease=timedelta(minutes=5))
+def test_expired_lease_can_be_taken_over(
+    store: ThreadStore, creator: ThreadCreator, lock: RunLock, clock: Clock
+) -> None:
+    thread, _ = get_or_create(creator, RemoteThreads())
+    lock.acquire("alice", thread.thread_id, "crashed", lease=timedelta(minutes=5))
     clock.advance(timedelta(minutes=6))
-    store.acquire_run_lock("alice", thread.thread_id, "next", lease=timedelta(minutes=5))
+    lock.acquire("alice", thread.thread_id, "next", lease=timedelta(minutes=5))
     assert store.get("alice", thread.thread_id).active_run_id == "next"
 
 
-def test_delete_removes_record_and_pointer(store: ThreadStore) -> None:
+def test_delete_removes_record_and_pointer(store: ThreadStore, creator: ThreadCreator) -> None:
     remote = RemoteThreads()
-    thread, _ = get_or_create(store, remote)
+    thread, _ = get_or_create(creator, remote)
     store.delete(thread)
     with pytest.raises(NotFoundError):
         store.get("alice", thread.thread_id)
-    replacement, created = get_or_create(store, remote)
+    replacement, created = get_or_create(creator, remote)
     assert created
     assert replacement.thread_id != thread.thread_id

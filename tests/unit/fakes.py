@@ -407,7 +407,7 @@ class FakeBackend:
 
 @dataclass
 class FakeUpdate:
-    """A write a store hands to another's transaction (`lock_update`, `run_finished`): the
+    """A write a store hands to another's transaction (`acquire_update`, `run_finished`): the
     transaction checks every condition first, then applies all of them or none."""
 
     holds: Callable[[], bool]
@@ -422,7 +422,7 @@ def as_update(update: dict[str, Any]) -> FakeUpdate:
 
 
 class FakeThreadStore:
-    """`ThreadStore`'s reads and run lock over a dict of threads."""
+    """`ThreadStore`'s reads over a dict of threads."""
 
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.threads: dict[tuple[str, str], Thread] = {}
@@ -439,10 +439,19 @@ class FakeThreadStore:
             raise NotFoundError(f"thread {thread_id} not found")
         return thread.model_copy()
 
-    def lock_update(
+
+class FakeRunLock:
+    """`RunLock` over a `FakeThreadStore`'s threads."""
+
+    def __init__(self, threads: FakeThreadStore, now: Callable[[], datetime]) -> None:
+        self.threads = threads.threads
+        self._store = threads
+        self._now = now
+
+    def acquire_update(
         self, user_id: str, thread_id: str, run_id: str, lease: timedelta
     ) -> dict[str, Any]:
-        """`ThreadStore.lock_update`: taken if free, already this run's, or its lease passed;
+        """`RunLock.acquire_update`: taken if free, already this run's, or its lease passed;
         never on a missing or purging thread."""
         now = self._now()
         key = (user_id, thread_id)
@@ -470,22 +479,20 @@ class FakeThreadStore:
 
         return {"fake": FakeUpdate(holds, apply)}
 
-    def acquire_run_lock(
-        self, user_id: str, thread_id: str, run_id: str, *, lease: timedelta
-    ) -> None:
-        update = as_update(self.lock_update(user_id, thread_id, run_id, lease))
+    def acquire(self, user_id: str, thread_id: str, run_id: str, *, lease: timedelta) -> None:
+        update = as_update(self.acquire_update(user_id, thread_id, run_id, lease))
         if not update.holds():
-            self.raise_lock_conflict(user_id, thread_id)
+            self.raise_conflict(user_id, thread_id)
         update.apply()
 
-    def raise_lock_conflict(self, user_id: str, thread_id: str) -> None:
-        thread = self.get(user_id, thread_id)
+    def raise_conflict(self, user_id: str, thread_id: str) -> None:
+        thread = self._store.get(user_id, thread_id)
         raise ThreadBusyError(thread_id, thread.active_run_id)
 
-    def release_run_lock(
+    def release(
         self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
     ) -> bool:
-        """`ThreadStore.release_run_lock`: only while this run holds it (False otherwise);
+        """`RunLock.release`: only while this run holds it (False otherwise);
         a given head moves the thread's head."""
         thread = self.threads.get((user_id, thread_id))
         if thread is None or thread.active_run_id != run_id:
@@ -769,6 +776,7 @@ class World:
     def __post_init__(self) -> None:
         self.backend = FakeBackend(self.api)
         self.threads = FakeThreadStore(self.clock)
+        self.lock = FakeRunLock(self.threads, self.clock)
         self.runs = FakeRunStore(self.clock)
         self.usage = FakeUsageLedger(self.clock)
         self.files = FakeFileStore()
@@ -786,6 +794,7 @@ class World:
             backend=lambda: self.backend,
             tools_for=fake_tools,
             threads=lambda: self.threads,  # type: ignore[arg-type,return-value]
+            lock=lambda: self.lock,  # type: ignore[arg-type,return-value]
             runs=lambda: self.runs,  # type: ignore[arg-type,return-value]
             usage=lambda: self.usage,  # type: ignore[arg-type,return-value]
             files=lambda: self.files,  # type: ignore[arg-type,return-value]

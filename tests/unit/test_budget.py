@@ -10,6 +10,7 @@ import pytest
 from tests.unit.fakes import (
     USER,
     FakeClock,
+    FakeRunLock,
     FakeRunStore,
     FakeStepFunctions,
     FakeThreadStore,
@@ -99,6 +100,7 @@ def test_the_summary_never_reports_negative_remaining_tokens(ledger: FakeUsageLe
 class Starter:
     def __init__(self, clock: FakeClock, ledger: FakeUsageLedger) -> None:
         self.threads = FakeThreadStore(clock)
+        self.lock = FakeRunLock(self.threads, clock)
         self.runs = FakeRunStore(clock)
         self.sfn = FakeStepFunctions()
         self.threads.add(
@@ -114,6 +116,7 @@ class Starter:
         )
         self.starter = RunStarter(
             threads=self.threads,  # type: ignore[arg-type]
+            lock=self.lock,  # type: ignore[arg-type]
             runs=self.runs,  # type: ignore[arg-type]
             stepfunctions=self.sfn,  # type: ignore[arg-type]
             state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:run",

@@ -13,9 +13,10 @@ from threadline.clock import utc_now
 from threadline.errors import ServiceUnavailableError
 from threadline.ids import new_id
 from threadline.models import RunStatus, Usage
+from threadline.run_lock import RunLock, run_lock_lease
 from threadline.run_state import StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore
-from threadline.threads import ThreadStore, run_lock_lease
+from threadline.threads import ThreadStore
 from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class RunStarter:
         self,
         *,
         threads: ThreadStore,
+        lock: RunLock,
         runs: RunStore,
         stepfunctions: SFNClient,
         state_machine_arn: str,
@@ -36,6 +38,7 @@ class RunStarter:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._threads = threads
+        self._lock = lock
         self._runs = runs
         self._sfn = stepfunctions
         self._state_machine_arn = state_machine_arn
@@ -61,9 +64,9 @@ class RunStarter:
             message=message,
             created_at=self._now(),
         )
-        lock = self._threads.lock_update(user_id, thread_id, record.run_id, self._lease)
+        lock = self._lock.acquire_update(user_id, thread_id, record.run_id, self._lease)
         if not self._runs.put_new(record, with_lock=lock):
-            self._threads.raise_lock_conflict(user_id, thread_id)
+            self._lock.raise_conflict(user_id, thread_id)
         execution_input = StartRunInput(
             run_id=record.run_id,
             thread_id=thread_id,
@@ -97,4 +100,4 @@ class RunStarter:
                 reason=reason,
             ),
         )
-        self._threads.release_run_lock(record.user_id, record.thread_id, record.run_id)
+        self._lock.release(record.user_id, record.thread_id, record.run_id)

@@ -20,10 +20,11 @@ from threadline.files import FileStore, run_context
 from threadline.generated_files import store_generated_files
 from threadline.models import RunStatus
 from threadline.polling import next_wait_seconds
+from threadline.run_lock import RunLock, run_lock_lease
 from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState, StartRunInput
 from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
-from threadline.threads import Thread, ThreadStore, run_lock_lease
+from threadline.threads import Thread, ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
@@ -41,6 +42,7 @@ class RunSteps:
     backend: Callable[[], AssistantBackend]
     tools_for: Callable[[AssistantConfig], ToolRegistry]
     threads: Callable[[], ThreadStore]
+    lock: Callable[[], RunLock]
     runs: Callable[[], RunStore]
     usage: Callable[[], UsageLedger]
     files: Callable[[], FileStore]
@@ -63,7 +65,7 @@ class RunSteps:
                 created_at=now,
             )
         )
-        self.threads().acquire_run_lock(
+        self.lock().acquire(
             request.user_id,
             request.thread_id,
             request.run_id,
@@ -248,7 +250,7 @@ class RunSteps:
             outcome,
             together_with=[self.usage().run_finished(state.user_id, now)],
         )
-        self.threads().release_run_lock(
+        self.lock().release(
             state.user_id,
             state.thread_id,
             state.run_id,

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from threadline.files import FileStore
     from threadline.idempotency import Idempotency
     from threadline.ingest import Ingestor
+    from threadline.run_lock import RunLock
     from threadline.run_requests import RunStarter
     from threadline.run_service import RunService
     from threadline.run_steps import RunSteps
     from threadline.runs import RunStore
     from threadline.settings import ApiSettings
+    from threadline.thread_creation import ThreadCreator
     from threadline.thread_service import ThreadService
     from threadline.threads import ThreadStore
     from threadline.tools import ToolRegistry
@@ -145,10 +147,31 @@ class Runtime:
         def build() -> ThreadStore:
             from threadline.threads import ThreadStore
 
-            retention = timedelta(days=self.settings().thread_retention_days)
-            return ThreadStore(self.table(), retention=retention)
+            return ThreadStore(self.table())
 
         return self._part("thread_store", build)
+
+    def thread_creator(self) -> ThreadCreator:
+        def build() -> ThreadCreator:
+            from threadline.thread_creation import ThreadCreator
+
+            return ThreadCreator(
+                self.table(), threads=self.thread_store(), retention=self._retention()
+            )
+
+        return self._part("thread_creator", build)
+
+    def run_lock(self) -> RunLock:
+        def build() -> RunLock:
+            from threadline.run_lock import RunLock
+
+            return RunLock(self.table(), threads=self.thread_store(), retention=self._retention())
+
+        return self._part("run_lock", build)
+
+    def _retention(self) -> timedelta:
+        """How long an idle thread is kept before cleanup deletes it."""
+        return timedelta(days=self.settings().thread_retention_days)
 
     def run_store(self) -> RunStore:
         def build() -> RunStore:
@@ -240,6 +263,7 @@ class Runtime:
                 backend=self.backend,
                 tools_for=self.tools_for,
                 threads=self.thread_store,
+                lock=self.run_lock,
                 runs=self.run_store,
                 usage=self.usage_ledger,
                 files=self.file_store,
@@ -269,6 +293,7 @@ class Runtime:
             settings = self.api_settings()
             return ThreadService(
                 threads=self.thread_store(),
+                creator=self.thread_creator,
                 runs=self.run_store(),
                 backend=self.backend,
                 cleaner=self.cleaner,
@@ -285,6 +310,7 @@ class Runtime:
             settings = self.api_settings()
             return RunStarter(
                 threads=self.thread_store(),
+                lock=self.run_lock(),
                 runs=self.run_store(),
                 stepfunctions=self.stepfunctions(),
                 state_machine_arn=settings.state_machine_arn,
@@ -397,7 +423,7 @@ class Runtime:
                 backend=self.backend(),
                 s3_client=self.s3_client(),
                 bucket=settings.bucket_name,
-                retention=timedelta(days=settings.thread_retention_days),
+                retention=self._retention(),
             )
 
         return self._part("cleaner", build)
@@ -441,6 +467,10 @@ def table() -> Table:
 
 def thread_store() -> ThreadStore:
     return current().thread_store()
+
+
+def thread_creator() -> ThreadCreator:
+    return current().thread_creator()
 
 
 def run_store() -> RunStore:

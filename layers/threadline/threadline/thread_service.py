@@ -1,8 +1,8 @@
 """The API's thread operations, each one call from a route: get or create a user's thread for
 a purpose (with its remote thread), read, list a page at a time, delete, read the history.
 
-The stores and the backend are passed in; the backend and the cleaner as providers, built on
-first use, so reading a thread never builds an OpenAI client.
+The stores and the backend are passed in; the thread creator, the backend and the cleaner as
+providers, built on first use, so reading a thread never builds an OpenAI client.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
     from threadline.cleanup import Cleaner
     from threadline.runs import Message, RunStore
+    from threadline.thread_creation import ThreadCreator
     from threadline.threads import Thread, ThreadCursorPage, ThreadStore
 
 
@@ -33,6 +34,7 @@ class ThreadService:
         self,
         *,
         threads: ThreadStore,
+        creator: Callable[[], ThreadCreator],
         runs: RunStore,
         backend: Callable[[], AssistantBackend],
         cleaner: Callable[[], Cleaner],
@@ -40,6 +42,7 @@ class ThreadService:
         reuse_for: timedelta,
     ) -> None:
         self._threads = threads
+        self._creator = creator
         self._runs = runs
         self._backend = backend
         self._cleaner = cleaner
@@ -50,7 +53,7 @@ class ThreadService:
         """The user's fresh thread for `purpose`, or a new one with its remote thread (made
         before the record; deleted again if a concurrent call won); True if created."""
         remote = self._backend()
-        return self._threads.get_or_create(
+        return self._creator().get_or_create(
             user_id,
             purpose,
             reuse_for=self._reuse_for,

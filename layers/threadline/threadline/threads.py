@@ -1,7 +1,7 @@
-"""Thread records: get-or-create per user and purpose, ownership, activity and the run lock.
+"""Thread records: reading, listing (by user, by idleness), the vector store, purge claims.
 
-A user's thread for a purpose is found or made race-safe with conditional writes.
-See `threadline.table` for the keys and access patterns.
+A thread is made by `threadline.thread_creation` and locked for a run by
+`threadline.run_lock`; see `threadline.table` for the keys and access patterns.
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from pydantic import BaseModel
 from threadline import clock, table
 from threadline.cursors import decode_cursor, encode_cursor
 from threadline.dynamo import condition_held, is_conditional_failure, query_page
-from threadline.errors import NotFoundError, ThreadBusyError
-from threadline.ids import new_id
+from threadline.errors import NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
-    from mypy_boto3_dynamodb.type_defs import PutTypeDef, QueryInputTableQueryTypeDef
-
-# The run lock outlives the run's deadline by this much, so only a crashed execution loses it.
-LOCK_LEASE_MARGIN = timedelta(minutes=15)
+    from mypy_boto3_dynamodb.type_defs import QueryInputTableQueryTypeDef
 
 
-def run_lock_lease(run_timeout_seconds: int) -> timedelta:
-    """How long a run holds its thread's lock: the deployment's run timeout and the margin."""
-    return timedelta(seconds=run_timeout_seconds) + LOCK_LEASE_MARGIN
+def record_expiry(last_activity: datetime, retention: timedelta) -> int:
+    """A thread record's TTL (epoch seconds), moved on whenever the thread is active.
+
+    TTL is only a safety net far behind the cleanup job, which also deletes the remote thread;
+    TTL alone would orphan it.
+    """
+    return int((last_activity + 3 * retention).timestamp())
 
 
 class Thread(BaseModel):
@@ -72,145 +72,9 @@ class ThreadCursorPage(BaseModel):
 
 
 class ThreadStore:
-    def __init__(
-        self,
-        table: Table,
-        *,
-        retention: timedelta,
-        now: Callable[[], datetime] = clock.utc_now,
-    ) -> None:
+    def __init__(self, table: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table
-        self._retention = retention
         self._now = now
-
-    # -- get or create -------------------------------------------------------------------
-
-    def get_or_create(
-        self,
-        user_id: str,
-        purpose: str,
-        *,
-        reuse_for: timedelta,
-        backend: str,
-        create_remote: Callable[[str], str],
-        delete_remote: Callable[[str], None],
-    ) -> tuple[Thread, bool]:
-        """Return the user's fresh thread for `purpose`, or create one; True if created.
-
-        The remote thread is made (for the new thread's id) before the record, and the record
-        is only written if the purpose pointer is still what we read: a caller that loses the
-        race deletes its remote thread and returns the winner's, so two concurrent calls yield
-        one thread and no orphan.
-        """
-        pointer = self._table.get_item(
-            Key={"PK": table.user_key(user_id), "SK": table.purpose_sort_key(purpose)},
-            ConsistentRead=True,
-        ).get("Item")
-        previous_thread_id = str(pointer["thread_id"]) if pointer else None
-        if previous_thread_id:
-            current = self._fresh_thread(user_id, previous_thread_id, reuse_for)
-            if current:
-                return current, False
-
-        thread_id = new_id("thr")
-        remote_id = create_remote(thread_id)
-        thread = self._new_thread(thread_id, user_id, purpose, backend, remote_id)
-        try:
-            self._write_new_thread(thread, previous_thread_id)
-        except ClientError as error:
-            delete_remote(remote_id)
-            if not is_conditional_failure(error):
-                raise
-            winner = self._table.get_item(
-                Key={"PK": table.user_key(user_id), "SK": table.purpose_sort_key(purpose)},
-                ConsistentRead=True,
-            )["Item"]
-            return self.get(user_id, str(winner["thread_id"])), False
-        return thread, True
-
-    def _fresh_thread(self, user_id: str, thread_id: str, reuse_for: timedelta) -> Thread | None:
-        now = self._now()
-        try:
-            attributes = self._table.update_item(
-                Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
-                UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND last_activity >= :cutoff AND "
-                    "attribute_not_exists(purging_since)"
-                ),
-                ExpressionAttributeValues={
-                    ":now": clock.iso(now),
-                    ":cutoff": clock.iso(now - reuse_for),
-                    ":exp": self._expiry(now),
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return None
-            raise
-        return Thread.from_item(attributes)
-
-    def _new_thread(
-        self, thread_id: str, user_id: str, purpose: str, backend: str, remote_id: str
-    ) -> Thread:
-        now = self._now()
-        return Thread(
-            thread_id=thread_id,
-            user_id=user_id,
-            purpose=purpose,
-            backend=backend,
-            remote_id=remote_id,
-            created_at=now,
-            last_activity=now,
-        )
-
-    def _write_new_thread(self, thread: Thread, previous_thread_id: str | None) -> None:
-        pointer: PutTypeDef = {
-            "TableName": self._table.name,
-            "Item": {
-                "PK": table.user_key(thread.user_id),
-                "SK": table.purpose_sort_key(thread.purpose),
-                "thread_id": thread.thread_id,
-            },
-        }
-        if previous_thread_id:
-            pointer["ConditionExpression"] = "thread_id = :previous"
-            pointer["ExpressionAttributeValues"] = {":previous": previous_thread_id}
-        else:
-            pointer["ConditionExpression"] = "attribute_not_exists(PK)"
-        client = self._table.meta.client
-        client.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": self._thread_item(thread),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {"Put": pointer},
-            ]
-        )
-
-    def _thread_item(self, thread: Thread) -> dict[str, Any]:
-        last_activity = clock.iso(thread.last_activity)
-        item = thread.model_dump(mode="json", exclude_none=True)
-        item["created_at"] = clock.iso(thread.created_at)
-        item["last_activity"] = last_activity
-        item.update(
-            PK=table.user_key(thread.user_id),
-            SK=table.thread_sort_key(thread.thread_id),
-            GSI1PK=table.ACTIVITY_PARTITION,
-            GSI1SK=last_activity,
-            expires_at=self._expiry(thread.last_activity),
-        )
-        return item
-
-    def _expiry(self, last_activity: datetime) -> int:
-        # TTL is only a safety net far behind the cleanup job, which also deletes the remote
-        # thread; TTL alone would orphan it.
-        return int((last_activity + 3 * self._retention).timestamp())
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -335,75 +199,3 @@ class ThreadStore:
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-
-    # -- the run lock ----------------------------------------------------------------------
-
-    def lock_update(
-        self, user_id: str, thread_id: str, run_id: str, lease: timedelta
-    ) -> dict[str, Any]:
-        """The conditional update that takes the run lock, for use alone or in a transaction.
-
-        Taken if free, already held by this run (retries are harmless), or its lease has
-        passed (a crashed run cannot hold a thread forever).
-        """
-        now = self._now()
-        return {
-            "TableName": self._table.name,
-            "Key": {"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
-            "UpdateExpression": (
-                "SET active_run_id = :run, lock_expires_at = :lease_end, "
-                "last_activity = :now, GSI1SK = :now"
-            ),
-            "ConditionExpression": (
-                "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
-                "(attribute_not_exists(active_run_id) "
-                "OR active_run_id = :run OR lock_expires_at < :epoch)"
-            ),
-            "ExpressionAttributeValues": {
-                ":run": run_id,
-                ":lease_end": int((now + lease).timestamp()),
-                ":now": clock.iso(now),
-                ":epoch": int(now.timestamp()),
-            },
-        }
-
-    def acquire_run_lock(
-        self, user_id: str, thread_id: str, run_id: str, *, lease: timedelta
-    ) -> None:
-        try:
-            self._table.meta.client.update_item(
-                **self.lock_update(user_id, thread_id, run_id, lease)
-            )
-        except ClientError as error:
-            if is_conditional_failure(error):
-                self.raise_lock_conflict(user_id, thread_id)
-            raise
-
-    def raise_lock_conflict(self, user_id: str, thread_id: str) -> None:
-        """Explain a failed lock condition: the thread is gone (or being deleted), or another
-        run holds it."""
-        thread = self.get(user_id, thread_id)
-        raise ThreadBusyError(thread_id, thread.active_run_id)
-
-    def release_run_lock(
-        self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
-    ) -> bool:
-        """Release the lock if this run holds it, moving the thread's head to the run's last
-        remote response when given (a completed run); False if it was already released."""
-        now = self._now()
-        head = "head_response_id = :head, " if head_response_id else ""
-        return condition_held(
-            self._table.update_item,
-            Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
-            UpdateExpression=(
-                "REMOVE active_run_id, lock_expires_at "
-                f"SET {head}last_activity = :now, GSI1SK = :now, expires_at = :exp"
-            ),
-            ConditionExpression="active_run_id = :run",
-            ExpressionAttributeValues={
-                ":run": run_id,
-                ":now": clock.iso(now),
-                ":exp": self._expiry(now),
-                **({":head": head_response_id} if head_response_id else {}),
-            },
-        )
