@@ -62,9 +62,9 @@ def handle_event(delivery: WebhookEvent) -> dict[str, str]:
     outcome, resumed = runtime.webhook_waits().on_event(delivery.event_type, delivery.response_id)
     steps = runtime.run_steps()
     if resumed is not None:  # the read that resumed the run has the response's usage
-        counted = steps.count_settled(resumed)
+        counted = steps.counting.count_settled(resumed)
     else:
-        counted = outcome == "recorded" and steps.count_remote(delivery.response_id)
+        counted = outcome == "recorded" and steps.counting.count_remote(delivery.response_id)
     logger.info(
         "webhook handled",
         extra={

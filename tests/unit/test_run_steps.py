@@ -439,10 +439,10 @@ def test_a_settled_response_known_from_its_webhook_is_counted_once() -> None:
     state = started(world, Reply.say("x", tokens=12, polls=1))
     assert state.handle is not None
     remote_id = state.handle.run_remote_id
-    assert world.steps.count_remote(remote_id) is False  # still going: not settled
-    assert world.steps.count_remote(remote_id) is True
-    assert world.steps.count_remote(remote_id) is False
-    assert world.steps.count_remote("resp_someone_elses") is False
+    assert world.steps.counting.count_remote(remote_id) is False  # still going: not settled
+    assert world.steps.counting.count_remote(remote_id) is True
+    assert world.steps.counting.count_remote(remote_id) is False
+    assert world.steps.counting.count_remote("resp_someone_elses") is False
     assert world.tokens_today() == 12
     # FinishRun then counts nothing twice.
     world.steps.finish_run(world.steps.check_run(state))

@@ -7,12 +7,14 @@ state is visible in the execution history and limited to 256 KB.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadline.backends.base import GeneratedFile, RunContext, RunHandle
+from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunView
 from threadline.models import RunStatus, ToolCall, Usage
 
 Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "finish"]
@@ -38,6 +40,13 @@ class CaughtError(BaseModel):
 
     Error: str
     Cause: str | None = None
+
+    def describe(self) -> str:
+        """A Lambda error's Cause is the runtime's JSON error payload; keep its message only."""
+        message = self.Cause or ""
+        with contextlib.suppress(ValueError, AttributeError):
+            message = json.loads(message).get("errorMessage", message)
+        return f"{self.Error}: {message}" if message else self.Error
 
 
 class RunState(BaseModel):
@@ -66,6 +75,18 @@ class RunState(BaseModel):
     generated_files: list[GeneratedFile] = Field(default_factory=list)
     reason: str | None = None
     error: CaughtError | None = None
+
+    def outcome(self) -> tuple[RunStatus, str | None]:
+        """How the run ends from here: a caught error fails it, as does ending unfinished."""
+        if self.error is not None:
+            return RunStatus.FAILED, self.error.describe()
+        if self.status.is_terminal:
+            return self.status, self.reason
+        return RunStatus.FAILED, f"run ended while {self.status.value}"
+
+    def with_usage_of(self, view: RunView) -> RunState:
+        """The state with the usage a look at the remote run reported."""
+        return self.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
     def to_output(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -6,7 +6,6 @@ The handlers in `functions/` parse the event, call one of these and return the n
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,10 +20,11 @@ from threadline.generated_files import store_generated_files
 from threadline.models import RunStatus
 from threadline.polling import next_wait_seconds
 from threadline.run_lock import RunLock, run_lock_lease
-from threadline.run_state import OUTPUT_TEXT_LIMIT, CaughtError, Next, RunState, StartRunInput
+from threadline.run_state import OUTPUT_TEXT_LIMIT, Next, RunState, StartRunInput
+from threadline.run_usage import RunUsage
 from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.settings import Settings
-from threadline.threads import Thread, ThreadStore
+from threadline.threads import ThreadStore
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
@@ -89,7 +89,7 @@ class RunSteps:
             request.run_id,
             remote_run_id=handle.run_remote_id,
         )
-        self._count_earlier_runs(thread, now)
+        self.counting.count_earlier_runs(thread, now)
         return RunState(
             run_id=request.run_id,
             thread_id=request.thread_id,
@@ -105,13 +105,10 @@ class RunSteps:
             webhook_wait_seconds=self.settings.webhook_wait_seconds,
         )
 
-    def _count_earlier_runs(self, thread: Thread, now: datetime) -> None:
-        """Count remote runs of the thread's earlier runs that settled after their run ended
-        (on a backend without webhooks; starting this one stopped any still going). Best
-        effort: the next run, or cleanup, looks again."""
-        with contextlib.suppress(ThreadlineError):
-            settled = self.backend().settled_runs(thread.remote_id)
-            self.usage().count_uncounted(thread.user_id, thread.thread_id, settled, now)
+    @property
+    def counting(self) -> RunUsage:
+        """How the run's tokens are counted (builds nothing until it counts)."""
+        return RunUsage(backend=self.backend, usage=self.usage, now=self.now)
 
     @property
     def _while_running(self) -> Next:
@@ -221,7 +218,7 @@ class RunSteps:
     def finish_run(self, state: RunState) -> tuple[RunState, RunOutcome, bool]:
         """Record the outcome and release the thread; True if this call recorded it first."""
         state = self._stop_abandoned(state)
-        status, reason = _outcome_of(state)
+        status, reason = state.outcome()
         now = self.now()
         started = state.started_at or now
         outcome = RunOutcome(
@@ -243,7 +240,7 @@ class RunSteps:
             if state.generated_files
             else [],
         )
-        self._count_usage(state, now)
+        self.counting.count_finished(state, now)
         first = self.runs().finish(
             state.thread_id,
             state.run_id,
@@ -264,36 +261,6 @@ class RunSteps:
         )
         return finished, outcome, first
 
-    def _count_usage(self, state: RunState, now: datetime) -> None:
-        """Count the tokens of each of the run's remote responses that settled, once each.
-        One still going is counted by its webhook when it settles (`count_remote`), or, on a
-        backend without webhooks, by a later StartRun of the thread that finds it settled."""
-        if state.handle is None:
-            return
-        self.usage().count_each(state.user_id, state.thread_id, state.handle.finished_usage, now)
-        self.count_settled(state, now)
-
-    def count_settled(self, state: RunState, now: datetime | None = None) -> bool:
-        """Count the current remote response's tokens if it settled and nobody has."""
-        if state.handle is None or not state.usage_settled:
-            return False
-        return self.usage().count_once(
-            state.user_id,
-            state.thread_id,
-            state.handle.run_remote_id,
-            state.usage - state.handle.carried_usage,
-            now or self.now(),
-        )
-
-    def count_remote(self, remote_id: str) -> bool:
-        """Count a settled remote object's tokens if nobody has: a response whose create reply
-        was lost is known only from its webhook. False if it is not ours or already counted."""
-        found = self.backend().settled_usage(remote_id)
-        if found is None:
-            return False
-        owner, usage = found
-        return self.usage().count_once(owner.user_id, owner.thread_id, remote_id, usage, self.now())
-
     def _stop_abandoned(self, state: RunState) -> RunState:
         """A run that ends here while its remote run still goes (a step failed for good) stops
         it there too, so it spends no more tokens and blocks nothing, and takes the usage the
@@ -304,16 +271,12 @@ class RunSteps:
         with contextlib.suppress(ThreadlineError):
             view = backend.cancel_run(state.handle)
             if view.settled:
-                return _with_usage_of(state, view)
+                return state.with_usage_of(view)
         # The cancel failed, or the run is still stopping (an Assistants run is "cancelling"
         # first): look once more. A later run of the thread counts one that never settles.
         with contextlib.suppress(ThreadlineError):
-            return _with_usage_of(state, backend.get_run(state.handle))
+            return state.with_usage_of(backend.get_run(state.handle))
         return state
-
-
-def _with_usage_of(state: RunState, view: RunView) -> RunState:
-    return state.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
 
 def _finished(view: RunView) -> dict[str, object]:
@@ -333,19 +296,3 @@ def _started(state: RunState) -> tuple[RunHandle, datetime]:
     if state.handle is None or state.deadline is None:
         raise ValueError(f"run {state.run_id} has not been started")
     return state.handle, state.deadline
-
-
-def _outcome_of(state: RunState) -> tuple[RunStatus, str | None]:
-    if state.error is not None:
-        return RunStatus.FAILED, _describe(state.error)
-    if state.status.is_terminal:
-        return state.status, state.reason
-    return RunStatus.FAILED, f"run ended while {state.status.value}"
-
-
-def _describe(error: CaughtError) -> str:
-    """A Lambda error's Cause is the runtime's JSON error payload; keep its message only."""
-    message = error.Cause or ""
-    with contextlib.suppress(ValueError, AttributeError):
-        message = json.loads(message).get("errorMessage", message)
-    return f"{error.Error}: {message}" if message else error.Error
