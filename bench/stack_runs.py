@@ -13,7 +13,7 @@ from local.openai_server import OpenAIServer
 from local.stack_session import LocalThreadline
 from threadline import runtime
 from threadline.ids import new_id
-from threadline.threads import Thread
+from threadline.threads.records import Thread
 
 WAIT_MARGIN_S = 60.0  # beyond the runs' own deadline, before giving up on an execution
 

@@ -37,8 +37,8 @@ from threadline.errors import (
     TransientBackendError,
     loggable,
 )
-from threadline.idempotency import Idempotency
-from threadline.run_service import RunStartingError
+from threadline.runs.service import RunStartingError
+from threadline.store.idempotency import Idempotency
 
 logger = Logger()
 tracer = Tracer()

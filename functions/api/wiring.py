@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from threadline import runtime
 
 if TYPE_CHECKING:
-    from threadline.run_service import RunService
-    from threadline.thread_service import ThreadService
+    from threadline.runs.service import RunService
+    from threadline.threads.service import ThreadService
 
 
 def threads() -> ThreadService:

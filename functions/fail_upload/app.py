@@ -24,8 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from threadline import runtime
+from threadline.files.settling import UploadedObject
 from threadline.settings import load_settings
-from threadline.upload_settling import UploadedObject
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline.errors import reason_code
-from threadline.run_metrics import publish_run_metrics
-from threadline.run_state import RunState
+from threadline.runs.metrics import publish_run_metrics
+from threadline.runs.state import RunState
 from threadline.runtime import run_steps
 
 logger = Logger()

@@ -19,11 +19,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
 from threadline.errors import reason_code
-from threadline.files import FileStatus
-from threadline.idempotency import once
-from threadline.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
+from threadline.files.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
+from threadline.files.records import FileStatus
+from threadline.files.settling import IngestResult, UploadedObject
 from threadline.settings import load_settings
-from threadline.upload_settling import IngestResult, UploadedObject
+from threadline.store.idempotency import once
 
 logger = Logger()
 tracer = Tracer()

@@ -18,7 +18,7 @@ from openai import InvalidWebhookSignatureError
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from threadline import runtime
-from threadline.idempotency import Idempotency, Once
+from threadline.store.idempotency import Idempotency, Once
 
 logger = Logger()
 tracer = Tracer()

@@ -4,7 +4,7 @@ Once per tool round (an Assistants run keeps its id across rounds, so the round 
 the key): a retried invocation must not submit the same outputs twice.
 """
 
-from threadline.run_steps import RunSteps
-from threadline.state_task import run_state_task
+from threadline.runs.state_task import run_state_task
+from threadline.runs.steps import RunSteps
 
 handler = run_state_task(RunSteps.process_tool_calls, once_per="[run_id, tool_rounds]")

@@ -8,9 +8,9 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from threadline.idempotency import once
-from threadline.run_state import RunState, StartRunInput
+from threadline.runs.state import RunState, StartRunInput
 from threadline.runtime import run_steps
+from threadline.store.idempotency import once
 
 logger = Logger()
 tracer = Tracer()

@@ -1,5 +1,5 @@
 """SweepUploads: on a schedule, ingest again or give up the uploads still pending long after
-their URL was issued, so that none stays pending (see `threadline.upload_sweep`). A sweep
+their URL was issued, so that none stays pending (see `threadline.files.sweep`). A sweep
 that runs out of time leaves the rest to the next one, which starts from the oldest again.
 """
 
@@ -12,10 +12,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
-from threadline.idempotency import once
-from threadline.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
+from threadline.files.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
+from threadline.files.settling import IngestResult
 from threadline.settings import load_settings
-from threadline.upload_settling import IngestResult
+from threadline.store.idempotency import once
 
 logger = Logger()
 tracer = Tracer()

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from threadline.run_state import RunState
+from threadline.runs.state import RunState
 from threadline.runtime import webhook_waits
 
 logger = Logger()

@@ -13,7 +13,7 @@ import pytest
 from local.stack_session import LocalThreadline, local_threadline
 from threadline import runtime
 from threadline.ids import new_id
-from threadline.threads import Thread
+from threadline.threads.records import Thread
 
 
 @pytest.fixture(scope="module", params=["responses", "assistants"])

@@ -20,18 +20,18 @@ from threadline.assistant_config import load_assistant
 from threadline.backends import RunView, make_backend
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
 from threadline.cleanup import Cleaner
-from threadline.files import FileStore, run_context
+from threadline.files.ingest import Ingestor
+from threadline.files.policy import UploadPolicy
+from threadline.files.records import FileStore, run_context
+from threadline.files.settling import IngestResult, UploadedObject
+from threadline.files.sweep import UploadSweep
+from threadline.files.uploads import PresignedUpload, Uploads
 from threadline.ids import new_id
-from threadline.ingest import Ingestor
-from threadline.run_lock import RunLock
-from threadline.runs import RunStore
-from threadline.thread_creation import ThreadCreator
-from threadline.threads import Thread, ThreadStore
+from threadline.runs.records import RunStore
+from threadline.threads.creation import ThreadCreator
+from threadline.threads.records import Thread, ThreadStore
+from threadline.threads.run_lock import RunLock
 from threadline.tools import ToolRegistry
-from threadline.upload_policy import UploadPolicy
-from threadline.upload_settling import IngestResult, UploadedObject
-from threadline.upload_sweep import UploadSweep
-from threadline.uploads import PresignedUpload, Uploads
 from threadline.usage import UsageLedger
 
 BUCKET = "threadline-files-test"

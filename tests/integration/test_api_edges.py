@@ -23,7 +23,7 @@ from local.stack_session import LocalThreadline, local_threadline
 from local.tokens import issue_token
 from threadline.api_models import ErrorBody
 from threadline.ids import new_id
-from threadline.table import thread_sort_key, user_key
+from threadline.store.table import thread_sort_key, user_key
 
 MEGABYTE = 1024 * 1024
 DEEP = 100_000  # levels of nesting, far beyond what Python's JSON parser can go
@@ -352,7 +352,7 @@ class TestHostileInput:
             ("unexpected error", "ERROR")
         ]
         assert failure[0]["error_type"] == "ValidationError"
-        assert any("threads.py" in frame for frame in failure[0]["traceback"])
+        assert any("threads/records.py" in frame for frame in failure[0]["traceback"])
         assert not [line for line in logged if secret in line]
 
 

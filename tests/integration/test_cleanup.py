@@ -11,12 +11,12 @@ import pytest
 
 from local.openai_server import Fault
 from tests.integration.file_world import BUCKET, FailingBackend, World, make_world, png_bytes
-from threadline.cursors import encode_cursor
 from threadline.errors import InvalidRequestError, NotFoundError, TransientBackendError
 from threadline.ids import new_id
-from threadline.runs import RunRecord
-from threadline.table import thread_key, user_key
-from threadline.threads import Thread
+from threadline.runs.records import RunRecord
+from threadline.store.cursors import encode_cursor
+from threadline.store.table import thread_key, user_key
+from threadline.threads.records import Thread
 
 IDLE = timedelta(days=8)  # longer than the seven-day retention
 

@@ -15,7 +15,7 @@ from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.models import RunStatus
-from threadline.threads import Thread
+from threadline.threads.records import Thread
 
 
 @pytest.fixture(scope="module", params=["poll", "push"])

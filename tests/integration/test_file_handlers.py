@@ -22,12 +22,12 @@ from threadline import runtime
 from threadline.backends.openai_files import remote_filename
 from threadline.clock import utc_now
 from threadline.errors import NotFoundError
-from threadline.files import AT_OPENAI, FileStatus
+from threadline.files.records import AT_OPENAI, FileStatus
+from threadline.files.uploads import Uploads
 from threadline.models import RunStatus
 from threadline.settings import load_settings
-from threadline.thread_creation import ThreadCreator
-from threadline.threads import ThreadStore
-from threadline.uploads import Uploads
+from threadline.threads.creation import ThreadCreator
+from threadline.threads.records import ThreadStore
 
 
 def emitted_metrics(output: str) -> list[dict[str, Any]]:

@@ -24,13 +24,13 @@ from threadline.errors import (
     NotFoundError,
     TransientBackendError,
 )
-from threadline.files import FileStatus, FileStore, run_context
-from threadline.generated_files import download_urls, store_generated_files
+from threadline.files.generated import download_urls, store_generated_files
+from threadline.files.policy import UploadPolicy
+from threadline.files.records import FileStatus, FileStore, run_context
+from threadline.files.settling import UploadedObject
+from threadline.files.sweep import PENDING_FOR
 from threadline.ids import new_id
-from threadline.threads import Thread
-from threadline.upload_policy import UploadPolicy
-from threadline.upload_settling import UploadedObject
-from threadline.upload_sweep import PENDING_FOR
+from threadline.threads.records import Thread
 
 CSV = b"region,revenue\nnorth,10\nsouth,20\n"
 CLIENT_TIMEOUT = 0.2  # seconds

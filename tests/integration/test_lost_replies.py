@@ -19,8 +19,8 @@ from threadline import runtime
 from threadline.backends.base import RunView
 from threadline.ids import new_id
 from threadline.models import RunStatus
-from threadline.run_state import CaughtError, RunState
-from threadline.threads import Thread
+from threadline.runs.state import CaughtError, RunState
+from threadline.threads.records import Thread
 
 SDK_TIMEOUT = "1"  # seconds; a reply held longer is one the client gave up on
 CREATE_PATH = {"responses": "/v1/responses", "assistants": "/v1/threads/*/runs"}

@@ -17,8 +17,8 @@ from threadline import runtime
 from threadline.errors import NotFoundError
 from threadline.ids import new_id
 from threadline.models import RunStatus
-from threadline.run_state import RunState
-from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
+from threadline.runs.state import RunState
+from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from threadline import runtime
 from threadline.backends.base import AssistantBackend, RunHandle
 from threadline.ids import new_id
 from threadline.models import RunStatus
-from threadline.run_state import RunState
+from threadline.runs.state import RunState
 
 SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"
 

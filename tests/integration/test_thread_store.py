@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from threadline.errors import NotFoundError, ThreadBusyError
-from threadline.run_lock import RunLock
-from threadline.thread_creation import ThreadCreator
-from threadline.threads import ThreadStore
+from threadline.threads.creation import ThreadCreator
+from threadline.threads.records import ThreadStore
+from threadline.threads.run_lock import RunLock
 
 DAY = timedelta(days=1)
 

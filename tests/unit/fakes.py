@@ -33,16 +33,16 @@ from threadline.errors import (
     TransientBackendError,
     short_reason,
 )
-from threadline.files import FileRecord
+from threadline.files.records import FileRecord
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
-from threadline.run_state import CaughtError, RunState, StartRunInput
-from threadline.run_steps import RunSteps
-from threadline.runs import RunOutcome, RunRecord, ToolCallRecord
+from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
+from threadline.runs.state import CaughtError, RunState, StartRunInput
+from threadline.runs.steps import RunSteps
+from threadline.runs.webhook_waits import ClaimedWait
 from threadline.settings import Settings
-from threadline.threads import Thread
+from threadline.threads.records import Thread
 from threadline.tools import ToolRegistry
 from threadline.usage import DailyUsage, UsageLedger, day_of
-from threadline.webhook_waits import ClaimedWait
 
 Api = Literal["responses", "assistants"]
 

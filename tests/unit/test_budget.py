@@ -19,8 +19,8 @@ from tests.unit.fakes import (
 )
 from threadline.errors import BudgetExceededError, ServiceUnavailableError, ThreadBusyError
 from threadline.models import RunStatus
-from threadline.run_requests import RunStarter
-from threadline.threads import Thread
+from threadline.runs.starting import RunStarter
+from threadline.threads.records import Thread
 from threadline.usage import budget_resets_at, day_of
 
 BUDGET = 1000

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadline import table
-from threadline.cursors import decode_cursor, encode_cursor
 from threadline.errors import InvalidRequestError
+from threadline.store import table
+from threadline.store.cursors import decode_cursor, encode_cursor
 
 PREFIX = table.thread_sort_key("")
 

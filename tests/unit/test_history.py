@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from threadline.models import RunStatus
-from threadline.runs import RunRecord, history_of
+from threadline.runs.records import RunRecord, history_of
 
 AT = datetime(2026, 11, 29, tzinfo=UTC)
 

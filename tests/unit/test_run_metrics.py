@@ -9,9 +9,9 @@ import pytest
 from aws_lambda_powertools import Metrics
 
 from threadline.models import RunStatus, Usage
-from threadline.run_metrics import publish_run_metrics
-from threadline.run_state import RunState
-from threadline.runs import RunOutcome
+from threadline.runs.metrics import publish_run_metrics
+from threadline.runs.records import RunOutcome
+from threadline.runs.state import RunState
 from threadline.settings import Settings
 
 

@@ -21,8 +21,8 @@ from tests.unit.fakes import (
 )
 from threadline.errors import BackendRequestError, ThreadBusyError, TransientBackendError
 from threadline.models import RunStatus, Usage
-from threadline.polling import next_wait_seconds
-from threadline.run_state import CaughtError, RunState
+from threadline.runs.polling import next_wait_seconds
+from threadline.runs.state import CaughtError, RunState
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "run.asl.json"
 BOTH: list[Api] = ["responses", "assistants"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from threadline.errors import REASON_LIMIT, short_reason
-from threadline.run_lock import LOCK_LEASE_MARGIN, run_lock_lease
+from threadline.threads.run_lock import LOCK_LEASE_MARGIN, run_lock_lease
 from threadline.usage import budget_resets_at, day_of
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import REPO
 from threadline.errors import ConfigurationError, InvalidRequestError
-from threadline.upload_policy import DEFAULT_MAX_BYTES, FILE_TYPES, UploadPolicy
-from threadline.uploads import UploadKey
+from threadline.files.policy import DEFAULT_MAX_BYTES, FILE_TYPES, UploadPolicy
+from threadline.files.uploads import UploadKey
 
 POLICY = UploadPolicy()
 

@@ -8,8 +8,8 @@ import pytest
 from tests.unit.fakes import FakeStepFunctions, FakeWebhookWaitStore, Reply, World
 from threadline.errors import TransientBackendError
 from threadline.models import RunStatus
-from threadline.run_state import RunState
-from threadline.webhook_waits import WebhookWaits
+from threadline.runs.state import RunState
+from threadline.runs.webhook_waits import WebhookWaits
 
 
 class Push:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routes.common import Id, answers, caller, json_bodies_only, json_response
 from threadline import runtime
 from threadline.api_models import CreateUploadBody, FileList, FileView
-from threadline.uploads import PresignedUpload
+from threadline.files.uploads import PresignedUpload
 
 router = Router()
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.assistant_config import available_assistants
-from threadline.files import FileRecord, FileStatus
-from threadline.generated_files import DownloadLink
+from threadline.files.generated import DownloadLink
+from threadline.files.records import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
-from threadline.runs import RunRecord, ToolCallRecord
-from threadline.threads import Thread
+from threadline.runs.records import RunRecord, ToolCallRecord
+from threadline.threads.records import Thread
 from threadline.usage import DailyUsage, UsageSummary
 
 

@@ -21,24 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from threadline import clock, table
-from threadline.cursors import decode_cursor, encode_cursor
+from threadline import clock
 from threadline.errors import (
     ConfigurationError,
     InvalidRequestError,
     ServiceUnavailableError,
     short_reason,
 )
-from threadline.generated_files import OUTPUT_PREFIX
-from threadline.uploads import UPLOAD_PREFIX
+from threadline.files.generated import OUTPUT_PREFIX
+from threadline.files.uploads import UPLOAD_PREFIX
+from threadline.store import table
+from threadline.store.cursors import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from threadline.backends.base import AssistantBackend
-    from threadline.files import FileStore
-    from threadline.runs import RunStore
-    from threadline.threads import Thread, ThreadStore
+    from threadline.files.records import FileStore
+    from threadline.runs.records import RunStore
+    from threadline.threads.records import Thread, ThreadStore
     from threadline.usage import UsageLedger
 
 # Enough for one more thread's deletion (a few OpenAI calls, S3 and DynamoDB batches).

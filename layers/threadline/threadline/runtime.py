@@ -29,25 +29,25 @@ if TYPE_CHECKING:
     from threadline.assistant_config import AssistantConfig
     from threadline.backends.base import AssistantBackend
     from threadline.cleanup import Cleaner
-    from threadline.files import FileStore
-    from threadline.idempotency import Idempotency
-    from threadline.ingest import Ingestor
-    from threadline.run_lock import RunLock
-    from threadline.run_requests import RunStarter
-    from threadline.run_service import RunService
-    from threadline.run_steps import RunSteps
-    from threadline.runs import RunStore
+    from threadline.files.ingest import Ingestor
+    from threadline.files.policy import UploadPolicy
+    from threadline.files.records import FileStore
+    from threadline.files.settling import UploadSettler
+    from threadline.files.sweep import UploadSweep
+    from threadline.files.uploads import Uploads
+    from threadline.runs.records import RunStore
+    from threadline.runs.service import RunService
+    from threadline.runs.starting import RunStarter
+    from threadline.runs.steps import RunSteps
+    from threadline.runs.webhook_waits import WebhookWaits
     from threadline.settings import ApiSettings
-    from threadline.thread_creation import ThreadCreator
-    from threadline.thread_service import ThreadService
-    from threadline.threads import ThreadStore
+    from threadline.store.idempotency import Idempotency
+    from threadline.threads.creation import ThreadCreator
+    from threadline.threads.records import ThreadStore
+    from threadline.threads.run_lock import RunLock
+    from threadline.threads.service import ThreadService
     from threadline.tools import ToolRegistry
-    from threadline.upload_policy import UploadPolicy
-    from threadline.upload_settling import UploadSettler
-    from threadline.upload_sweep import UploadSweep
-    from threadline.uploads import Uploads
     from threadline.usage import UsageLedger
-    from threadline.webhook_waits import WebhookWaits
 
 PartT = TypeVar("PartT")
 
@@ -145,7 +145,7 @@ class Runtime:
 
     def thread_store(self) -> ThreadStore:
         def build() -> ThreadStore:
-            from threadline.threads import ThreadStore
+            from threadline.threads.records import ThreadStore
 
             return ThreadStore(self.table())
 
@@ -153,7 +153,7 @@ class Runtime:
 
     def thread_creator(self) -> ThreadCreator:
         def build() -> ThreadCreator:
-            from threadline.thread_creation import ThreadCreator
+            from threadline.threads.creation import ThreadCreator
 
             return ThreadCreator(
                 self.table(), threads=self.thread_store(), retention=self._retention()
@@ -163,7 +163,7 @@ class Runtime:
 
     def run_lock(self) -> RunLock:
         def build() -> RunLock:
-            from threadline.run_lock import RunLock
+            from threadline.threads.run_lock import RunLock
 
             return RunLock(self.table(), threads=self.thread_store(), retention=self._retention())
 
@@ -175,7 +175,7 @@ class Runtime:
 
     def run_store(self) -> RunStore:
         def build() -> RunStore:
-            from threadline.runs import RunStore
+            from threadline.runs.records import RunStore
 
             return RunStore(self.table())
 
@@ -191,7 +191,7 @@ class Runtime:
 
     def idempotency(self) -> Idempotency:
         def build() -> Idempotency:
-            from threadline.idempotency import Idempotency
+            from threadline.store.idempotency import Idempotency
 
             return Idempotency(dynamodb=self.dynamodb_client, table_name=self.settings().table_name)
 
@@ -256,7 +256,7 @@ class Runtime:
 
     def run_steps(self) -> RunSteps:
         def build() -> RunSteps:
-            from threadline.run_steps import RunSteps
+            from threadline.runs.steps import RunSteps
 
             return RunSteps(
                 settings=self.settings(),
@@ -274,7 +274,7 @@ class Runtime:
 
     def webhook_waits(self) -> WebhookWaits:
         def build() -> WebhookWaits:
-            from threadline.webhook_waits import WebhookWaits, WebhookWaitStore
+            from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
 
             return WebhookWaits(
                 store=WebhookWaitStore(self.table()),
@@ -288,7 +288,7 @@ class Runtime:
 
     def thread_service(self) -> ThreadService:
         def build() -> ThreadService:
-            from threadline.thread_service import ThreadService
+            from threadline.threads.service import ThreadService
 
             settings = self.api_settings()
             return ThreadService(
@@ -305,7 +305,7 @@ class Runtime:
 
     def run_starter(self) -> RunStarter:
         def build() -> RunStarter:
-            from threadline.run_requests import RunStarter
+            from threadline.runs.starting import RunStarter
 
             settings = self.api_settings()
             return RunStarter(
@@ -323,7 +323,7 @@ class Runtime:
 
     def run_service(self) -> RunService:
         def build() -> RunService:
-            from threadline.run_service import RunService
+            from threadline.runs.service import RunService
 
             settings = self.api_settings()
             return RunService(
@@ -343,7 +343,7 @@ class Runtime:
 
     def file_store(self) -> FileStore:
         def build() -> FileStore:
-            from threadline.files import FileStore
+            from threadline.files.records import FileStore
 
             return FileStore(self.table(), backend=self.backend)
 
@@ -351,7 +351,7 @@ class Runtime:
 
     def upload_policy(self) -> UploadPolicy:
         def build() -> UploadPolicy:
-            from threadline.upload_policy import UploadPolicy
+            from threadline.files.policy import UploadPolicy
 
             settings = self.settings()
             return UploadPolicy.from_settings(
@@ -362,7 +362,7 @@ class Runtime:
 
     def uploads(self) -> Uploads:
         def build() -> Uploads:
-            from threadline.uploads import Uploads
+            from threadline.files.uploads import Uploads
 
             return Uploads(
                 threads=self.thread_store(),
@@ -376,7 +376,7 @@ class Runtime:
 
     def ingestor(self) -> Ingestor:
         def build() -> Ingestor:
-            from threadline.ingest import Ingestor
+            from threadline.files.ingest import Ingestor
 
             return Ingestor(
                 threads=self.thread_store(),
@@ -390,7 +390,7 @@ class Runtime:
 
     def upload_settler(self) -> UploadSettler:
         def build() -> UploadSettler:
-            from threadline.upload_settling import UploadSettler
+            from threadline.files.settling import UploadSettler
 
             # No Ingestor: giving up needs no OpenAI client (nor its key).
             return UploadSettler(files=self.file_store(), s3_client=self.s3_client())
@@ -399,7 +399,7 @@ class Runtime:
 
     def upload_sweep(self) -> UploadSweep:
         def build() -> UploadSweep:
-            from threadline.upload_sweep import UploadSweep
+            from threadline.files.sweep import UploadSweep
 
             return UploadSweep(
                 files=self.file_store(),

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # In push mode, how long a wait lasts before the machine checks the run itself.
     webhook_wait_seconds: PositiveInt = 120
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024
-    upload_allowed_types: str | None = None  # None: every type threadline.upload_policy checks
+    upload_allowed_types: str | None = None  # None: every type threadline.files.policy checks
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
 
     @field_validator(

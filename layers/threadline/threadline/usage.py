@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from threadline import clock, table
-from threadline.dynamo import condition_held, delete_by_prefix, items_with_prefix
+from threadline import clock
 from threadline.errors import BudgetExceededError
 from threadline.models import Usage
+from threadline.store import table
+from threadline.store.dynamo import condition_held, delete_by_prefix, items_with_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from openai.types.beta import AssistantToolParam
     from openai.types.beta.threads.message_create_params import AttachmentTool
 
-    from threadline.threads import Thread
+    from threadline.threads.records import Thread
 
 FINGERPRINT_KEY = "threadline_fingerprint"
 RECENT_RUNS = 5  # one thread runs one Threadline run at a time: ours is among the newest

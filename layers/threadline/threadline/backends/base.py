@@ -15,7 +15,7 @@ from threadline.errors import BackendRequestError, NotFoundError, TransientBacke
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 
 if TYPE_CHECKING:
-    from threadline.threads import Thread
+    from threadline.threads.records import Thread
     from threadline.tools import ToolRegistry
 
 
@@ -78,7 +78,7 @@ class RunView(BaseModel):
 class RunContext(BaseModel):
     """What a run may use of its thread: its files at OpenAI for code interpreter, its vector
     store for file search, which finds only the files indexed there (built by
-    `threadline.files.run_context`)."""
+    `threadline.files.records.run_context`)."""
 
     file_ids: list[str] = Field(default_factory=list)
     vector_store_id: str | None = None

@@ -47,7 +47,7 @@ from threadline.tools import ToolRegistry
 if TYPE_CHECKING:
     from openai.types.responses import ResponseInputParam, ToolParam
 
-    from threadline.threads import Thread
+    from threadline.threads.records import Thread
 
 THREAD_KEY = "threadline_thread_id"  # a vector store's metadata: the thread it is for
 

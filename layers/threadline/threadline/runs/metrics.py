@@ -9,8 +9,8 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from threadline.assistant_config import load_assistant
-from threadline.run_state import RunState
-from threadline.runs import RunOutcome
+from threadline.runs.records import RunOutcome
+from threadline.runs.state import RunState
 from threadline.settings import Settings
 
 

@@ -15,16 +15,16 @@ from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
 from threadline.clock import utc_now
 from threadline.errors import ThreadlineError
-from threadline.files import FileStore, run_context
-from threadline.generated_files import store_generated_files
+from threadline.files.generated import store_generated_files
+from threadline.files.records import FileStore, run_context
 from threadline.models import RunStatus
-from threadline.polling import next_wait_seconds
-from threadline.run_lock import RunLock, run_lock_lease
-from threadline.run_state import OUTPUT_TEXT_LIMIT, Next, RunState, StartRunInput
-from threadline.run_usage import RunUsage
-from threadline.runs import RunOutcome, RunRecord, RunStore, ToolCallRecord
+from threadline.runs.polling import next_wait_seconds
+from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
+from threadline.runs.state import OUTPUT_TEXT_LIMIT, Next, RunState, StartRunInput
+from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings
-from threadline.threads import ThreadStore
+from threadline.threads.records import ThreadStore
+from threadline.threads.run_lock import RunLock, run_lock_lease
 from threadline.tools import ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from threadline import clock, table
-from threadline.dynamo import condition_held, is_conditional_failure
+from threadline import clock
 from threadline.errors import ThreadBusyError
-from threadline.threads import ThreadStore, record_expiry
+from threadline.store import table
+from threadline.store.dynamo import condition_held, is_conditional_failure
+from threadline.threads.records import ThreadStore, record_expiry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

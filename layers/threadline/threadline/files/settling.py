@@ -1,7 +1,7 @@
 """An object S3 reported under `uploads/`, what became of it, and settling its upload
 without OpenAI: its file record and its object in S3.
 
-An ingest (`threadline.ingest`) settles through these; an upload whose every ingest failed is
+An ingest (`threadline.files.ingest`) settles through these; an upload whose every ingest failed is
 given up (`UploadSettler.give_up`, which needs no OpenAI): settled `failed` and its object
 deleted. What it may have left at OpenAI is named for it, and goes with its thread (cleanup).
 """
@@ -15,8 +15,8 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel
 
 from threadline.errors import InvalidRequestError
-from threadline.files import FileRecord, FileStatus, FileStore
-from threadline.uploads import UploadKey
+from threadline.files.records import FileRecord, FileStatus, FileStore
+from threadline.files.uploads import UploadKey
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import S3RecordModel

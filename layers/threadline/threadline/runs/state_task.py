@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
-from threadline.idempotency import once
-from threadline.run_state import RunState
-from threadline.run_steps import RunSteps
+from threadline.runs.state import RunState
+from threadline.runs.steps import RunSteps
+from threadline.store.idempotency import once
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from threadline import clock
-from threadline.files import FileRecord, FileStatus, FileStore
-from threadline.upload_settling import IngestResult, UploadedObject, UploadSettler
-from threadline.uploads import PRESIGN_EXPIRY_SECONDS
+from threadline.files.records import FileRecord, FileStatus, FileStore
+from threadline.files.settling import IngestResult, UploadedObject, UploadSettler
+from threadline.files.uploads import PRESIGN_EXPIRY_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

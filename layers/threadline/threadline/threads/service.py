@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from threadline.cursors import decode_cursor, encode_cursor
 from threadline.errors import ThreadBusyError
+from threadline.store.cursors import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
     from threadline.cleanup import Cleaner
-    from threadline.runs import Message, RunStore
-    from threadline.thread_creation import ThreadCreator
-    from threadline.threads import Thread, ThreadCursorPage, ThreadStore
+    from threadline.runs.records import Message, RunStore
+    from threadline.threads.creation import ThreadCreator
+    from threadline.threads.records import Thread, ThreadCursorPage, ThreadStore
 
 
 @dataclass(frozen=True)

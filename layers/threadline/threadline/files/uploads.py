@@ -2,7 +2,7 @@
 
 The browser sends the bytes straight to S3 (no Lambda payload limit, no API time spent);
 the POST policy pins the key, the Content-Type and the exact size, once the request passes
-`threadline.upload_policy` (what may be uploaded at all).
+`threadline.files.policy` (what may be uploaded at all).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from pydantic import BaseModel
 
 from threadline import clock
 from threadline.errors import InvalidRequestError
-from threadline.files import FileRecord, FileStore
+from threadline.files.records import FileRecord, FileStore
 from threadline.ids import new_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from threadline.threads import ThreadStore
-    from threadline.upload_policy import UploadPolicy
+    from threadline.files.policy import UploadPolicy
+    from threadline.threads.records import ThreadStore
 
 UPLOAD_PREFIX = "uploads"
 PRESIGN_EXPIRY_SECONDS = 300

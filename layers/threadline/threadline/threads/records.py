@@ -1,7 +1,7 @@
 """Thread records: reading, listing (by user, by idleness), the vector store, purge claims.
 
-A thread is made by `threadline.thread_creation` and locked for a run by
-`threadline.run_lock`; see `threadline.table` for the keys and access patterns.
+A thread is made by `threadline.threads.creation` and locked for a run by
+`threadline.threads.run_lock`; see `threadline.store.table` for the keys and access patterns.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from threadline import clock, table
-from threadline.cursors import decode_cursor, encode_cursor
-from threadline.dynamo import condition_held, is_conditional_failure, query_page
+from threadline import clock
 from threadline.errors import NotFoundError
+from threadline.store import table
+from threadline.store.cursors import decode_cursor, encode_cursor
+from threadline.store.dynamo import condition_held, is_conditional_failure, query_page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -2,8 +2,8 @@
 their content.
 
 The API checks an upload's request against the policy before presigning it
-(`threadline.uploads`); the same policy checks the bytes again by content when S3 reports
-them (`threadline.ingest`): a presigned POST bounds what can be sent, not what it contains.
+(`threadline.files.uploads`); the same policy checks the bytes again by content when S3 reports
+them (`threadline.files.ingest`): a presigned POST bounds what can be sent, not what it contains.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from threadline.errors import ThreadlineError
 
 if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
-    from threadline.run_state import RunState
-    from threadline.threads import Thread
+    from threadline.runs.state import RunState
+    from threadline.threads.records import Thread
     from threadline.usage import UsageLedger
 
 

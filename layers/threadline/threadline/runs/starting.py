@@ -13,10 +13,10 @@ from threadline.clock import utc_now
 from threadline.errors import ServiceUnavailableError
 from threadline.ids import new_id
 from threadline.models import RunStatus, Usage
-from threadline.run_lock import RunLock, run_lock_lease
-from threadline.run_state import StartRunInput
-from threadline.runs import RunOutcome, RunRecord, RunStore
-from threadline.threads import ThreadStore
+from threadline.runs.records import RunOutcome, RunRecord, RunStore
+from threadline.runs.state import StartRunInput
+from threadline.threads.records import ThreadStore
+from threadline.threads.run_lock import RunLock, run_lock_lease
 from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:

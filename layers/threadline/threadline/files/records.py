@@ -2,10 +2,10 @@
 
 An upload starts `pending` when its URL is issued and settles exactly once, as `ingested`,
 `rejected` or `failed`, with a condition on the status: S3 delivers its events at least once,
-and a duplicate must find the upload settled and change nothing. See `threadline.table`.
+and a duplicate must find the upload settled and change nothing. See `threadline.store.table`.
 
 While pending, the record is in the table's GSI1 under `PENDING_UPLOADS_PARTITION`, by when
-its URL was issued, and settling takes it out: the sweep (`threadline.upload_sweep`) finds
+its URL was issued, and settling takes it out: the sweep (`threadline.files.sweep`) finds
 what no ingest settled by querying it, never by a scan.
 
 A file for file search is `indexing` in between: it is at OpenAI and in the thread's vector
@@ -25,21 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from threadline import clock, table
+from threadline import clock
 from threadline.backends.base import AssistantBackend, FileIndex, RunContext
-from threadline.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
 from threadline.errors import (
     BackendRequestError,
     NotFoundError,
     TransientBackendError,
     short_reason,
 )
+from threadline.store import table
+from threadline.store.dynamo import condition_held, delete_by_prefix, query_all, query_page, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_dynamodb.type_defs import QueryInputTableQueryTypeDef
 
-    from threadline.threads import Thread
+    from threadline.threads.records import Thread
 
 logger = logging.getLogger(__name__)
 

@@ -8,17 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from threadline import clock, table
-from threadline.dynamo import (
+from threadline import clock
+from threadline.errors import NotFoundError, short_reason
+from threadline.files.generated import StoredFile
+from threadline.models import RunStatus, Usage
+from threadline.store import table
+from threadline.store.dynamo import (
     condition_held,
     delete_by_prefix,
     items_with_prefix,
     query_page,
     to_item,
 )
-from threadline.errors import NotFoundError, short_reason
-from threadline.generated_files import StoredFile
-from threadline.models import RunStatus, Usage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline.errors import InvalidRequestError
-from threadline.generated_files import DownloadLink, download_urls
-from threadline.idempotency import Once
-from threadline.runs import RunRecord
+from threadline.files.generated import DownloadLink, download_urls
+from threadline.runs.records import RunRecord
+from threadline.store.idempotency import Once
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from threadline.backends.base import AssistantBackend
-    from threadline.idempotency import Idempotency
-    from threadline.run_requests import RunStarter
-    from threadline.runs import RunStore
-    from threadline.threads import ThreadStore
+    from threadline.runs.records import RunStore
+    from threadline.runs.starting import RunStarter
+    from threadline.store.idempotency import Idempotency
+    from threadline.threads.records import ThreadStore
 
 # The idempotency records' key prefix: the same in every execution environment.
 IDEMPOTENCY_KEY_PREFIX = "api.start_run"

@@ -19,9 +19,9 @@ up where it stopped (see `threadline.backends.openai_files`). A new vector store
 on the thread before anything goes into it.
 
 A file for file search is recorded `indexing` until OpenAI has indexed it; the next look at
-the thread's files settles it (`threadline.files`).
+the thread's files settles it (`threadline.files.records`).
 
-Settling the upload's record and deleting its object is `threadline.upload_settling`.
+Settling the upload's record and deleting its object is `threadline.files.settling`.
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ from threadline.errors import (
     TransientBackendError,
     loggable,
 )
-from threadline.files import FileRecord, FileStatus, FileStore
-from threadline.upload_policy import UploadPolicy
-from threadline.upload_settling import IngestResult, UploadedObject, UploadSettler
+from threadline.files.policy import UploadPolicy
+from threadline.files.records import FileRecord, FileStatus, FileStore
+from threadline.files.settling import IngestResult, UploadedObject, UploadSettler
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef
 
     from threadline.backends.base import AssistantBackend, FileIndex
-    from threadline.threads import Thread, ThreadStore
+    from threadline.threads.records import Thread, ThreadStore
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A purpose pointer item names the user's current thread for that purpose; a fresh one is reused
 (and touched), otherwise a new record and the pointer are written in one conditional
 transaction, so concurrent callers end up with one thread and no orphaned remote thread.
-See `threadline.table` for the keys.
+See `threadline.store.table` for the keys.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from threadline import clock, table
-from threadline.dynamo import is_conditional_failure
+from threadline import clock
 from threadline.ids import new_id
-from threadline.threads import Thread, ThreadStore, record_expiry
+from threadline.store import table
+from threadline.store.dynamo import is_conditional_failure
+from threadline.threads.records import Thread, ThreadStore, record_expiry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

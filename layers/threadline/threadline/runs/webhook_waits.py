@@ -20,14 +20,14 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import clock
-from threadline.dynamo import condition_held, is_conditional_failure
-from threadline.run_state import RunState
+from threadline.runs.state import RunState
+from threadline.store.dynamo import condition_held, is_conditional_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_stepfunctions import SFNClient
 
-    from threadline.run_steps import RunSteps
+    from threadline.runs.steps import RunSteps
 
 # A wait record outlives any run deadline; an event for an unknown response expires quietly.
 WAIT_RETENTION = timedelta(days=2)

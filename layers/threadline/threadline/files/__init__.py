@@ -1,0 +1,1 @@
+"""Files: upload policy, presigned uploads, ingest, settling, the sweep, generated files."""

@@ -1,0 +1,1 @@
+"""Runs: the state machine's steps and state, run records, starting, waiting, counting."""

@@ -1,0 +1,1 @@
+"""Storage: the single DynamoDB table, its conversions, cursors and idempotency records."""

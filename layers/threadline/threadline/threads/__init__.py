@@ -1,0 +1,1 @@
+"""Threads: their records, get-or-create, the run lock, and the API's thread operations."""
