@@ -53,28 +53,6 @@ def test_sam_validate_lint_passes_offline() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_checkov_passes() -> None:
-    result = subprocess.run(
-        [
-            _tool("checkov"),
-            "--config-file",
-            ".checkov.yaml",
-            "--quiet",
-            "--compact",
-            "--skip-download",
-            "--framework",
-            "cloudformation",
-            "--file",
-            "template.yaml",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_function_handler_resolves_to_a_callable(logical_id: str) -> None:
     properties = FUNCTIONS[logical_id]
