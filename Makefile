@@ -53,7 +53,7 @@ $(ASL_VALIDATOR):
 dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
 
 test: dev ## Run every test (unit, integration, template, end-to-end)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --cov --cov-report=term
 
 unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
 	$(PY) -m pytest -q tests/unit
@@ -98,7 +98,7 @@ token: $(VENV)/.synced ## Print a local API token: make token USER=alice
 	@$(PY) -m local.tokens $${USER:-alice}
 
 fire: $(VENV)/.synced ## Fire a schedule on `make serve`: make fire FUNCTION=CleanupFunction [INPUT='{...}']
-	$(PY) -m local.fire $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(if $(INPUT),--input '$(INPUT)')
+	$(PY) -m local.aws.fire $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(if $(INPUT),--input '$(INPUT)')
 
 bench: dev ## Run the benchmarks; writes bench/results/latest.json
 	$(PY) -m bench

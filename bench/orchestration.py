@@ -53,7 +53,7 @@ def measure_threadline(
             _measure_run(product, run, description)
             for run, description in zip(runs, descriptions, strict=True)
         ]
-        backend = runtime.backend().name
+        backend = runtime.current().backend().name
         locks_held = thread_locks_held(runs)
         functions = {
             spec.name: (spec.logical_id, spec.memory) for spec in product.stack.functions.values()
@@ -79,7 +79,7 @@ def _measure_run(
     product: LocalThreadline, run: StackRun, description: dict[str, Any]
 ) -> RunMeasurement:
     facts = read_history(history(product, description["executionArn"]))
-    record = runtime.run_store().get(run.thread.thread_id, run.run_id)
+    record = runtime.current().run_store().get(run.thread.thread_id, run.run_id)
     stats = remote_run_stats(local_server(product), run.thread.remote_id)
     if facts.terminal_known_at is None:
         raise RuntimeError(f"no task of {run.run_id} reported the end of the run")

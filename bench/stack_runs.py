@@ -34,17 +34,21 @@ def local_server(product: LocalThreadline) -> OpenAIServer:
 
 def prepare_runs(product: LocalThreadline, scripts: list[RunScript]) -> list[StackRun]:
     """A user and a thread per run (as POST /threads makes them), with its turns scripted."""
-    backend = runtime.backend()
+    backend = runtime.current().backend()
     runs = []
     for script in scripts:
         user_id = new_id("user")
-        thread, _created = runtime.thread_creator().get_or_create(
-            user_id,
-            "bench",
-            reuse_for=timedelta(hours=1),
-            backend=backend.name,
-            create_remote=backend.create_thread,
-            delete_remote=backend.delete_thread,
+        thread, _created = (
+            runtime.current()
+            .thread_creator()
+            .get_or_create(
+                user_id,
+                "bench",
+                reuse_for=timedelta(hours=1),
+                backend=backend.name,
+                create_remote=backend.create_thread,
+                delete_remote=backend.delete_thread,
+            )
         )
         script.queue_on(local_server(product), thread.remote_id)
         runs.append(StackRun(script, user_id, thread, new_id("run")))
@@ -91,7 +95,7 @@ def warm_up(product: LocalThreadline) -> None:
 
 def thread_locks_held(runs: list[StackRun]) -> int:
     """Threads whose record still names an active run (must be 0 once every run ended)."""
-    store = runtime.thread_store()
+    store = runtime.current().thread_store()
     return sum(
         store.get(run.user_id, run.thread.thread_id).active_run_id is not None for run in runs
     )

@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from local.aws.s3_browser import post_presigned
 from local.openai_server import Fault, OpenAIServer
 from local.openai_server.assistants_api import _text_of
 from local.openai_server.responses_api import message_text
-from local.s3_browser import post_presigned
 from local.stack_session import REPO, LocalThreadline, local_threadline
 
 LOG_FILE = REPO / ".local" / "chaos.log"
@@ -129,7 +129,7 @@ def run_chaos(
             Counter(
                 record.status.value
                 for t in made
-                for record in runtime.uploads().list_files(t.user_id, t.thread_id)
+                for record in runtime.current().uploads().list_files(t.user_id, t.thread_id)
             )
         )
         for statuses in outcomes:
@@ -137,7 +137,7 @@ def run_chaos(
             report.runs_completed += sum(status.value == "completed" for status in statuses)
         report.faults_injected = dict(server.stats.snapshot().get("faults", {}))
         report.locks_held = sum(
-            runtime.thread_store().get(t.user_id, t.thread_id).active_run_id is not None
+            runtime.current().thread_store().get(t.user_id, t.thread_id).active_run_id is not None
             for t in made
         )
         report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
@@ -146,7 +146,7 @@ def run_chaos(
         spent = tokens_by_user(server)
         report.tokens_spent = sum(spent.values())
         report.tokens_not_in_ledger = sum(
-            abs(tokens - runtime.usage_ledger().today(user).total_tokens)
+            abs(tokens - runtime.current().usage_ledger().today(user).total_tokens)
             for user, tokens in spent.items()
         )
         for thread in made:
@@ -168,11 +168,11 @@ def _delete(runtime: Any, thread: Any) -> None:
     hourly cleanup retries a thread it could not finish on its next pass)."""
     from threadline.errors import TransientBackendError
 
-    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
-    runtime.thread_store().claim_for_purge(current, idle_for=timedelta(0))
+    current = runtime.current().thread_store().get(thread.user_id, thread.thread_id)
+    runtime.current().thread_store().claim_for_purge(current, idle_for=timedelta(0))
     for attempt in range(PURGE_ATTEMPTS):
         try:
-            runtime.cleaner().purge(current)
+            runtime.current().cleaner().purge(current)
         except TransientBackendError:
             if attempt == PURGE_ATTEMPTS - 1:
                 raise
@@ -181,14 +181,18 @@ def _delete(runtime: Any, thread: Any) -> None:
 
 
 def _new_thread(runtime: Any, user_id: str, index: int) -> Any:
-    backend = runtime.backend()
-    thread, _ = runtime.thread_creator().get_or_create(
-        user_id,
-        f"chaos-{index}",
-        reuse_for=timedelta(hours=1),
-        backend=backend.name,
-        create_remote=backend.create_thread,
-        delete_remote=backend.delete_thread,
+    backend = runtime.current().backend()
+    thread, _ = (
+        runtime.current()
+        .thread_creator()
+        .get_or_create(
+            user_id,
+            f"chaos-{index}",
+            reuse_for=timedelta(hours=1),
+            backend=backend.name,
+            create_remote=backend.create_thread,
+            delete_remote=backend.delete_thread,
+        )
     )
     return thread
 
@@ -201,8 +205,10 @@ def _drive(
     from threadline import runtime
 
     filename, content, content_type = upload
-    ticket = runtime.uploads().create_upload(
-        thread.user_id, thread.thread_id, filename, content_type, len(content)
+    ticket = (
+        runtime.current()
+        .uploads()
+        .create_upload(thread.user_id, thread.thread_id, filename, content_type, len(content))
     )
     status = post_presigned(ticket.url, ticket.fields, filename, content)
     if status >= 300:
@@ -220,7 +226,7 @@ def _run_to_the_end(product: LocalThreadline, thread: Any, message: str) -> Any:
     execution_arn = product.start_run(thread.thread_id, thread.user_id, message)
     product.wait_for_execution(execution_arn, timeout=600)
     run_id = execution_arn.rsplit(":", 1)[-1]
-    return runtime.run_store().get(thread.thread_id, run_id).status
+    return runtime.current().run_store().get(thread.thread_id, run_id).status
 
 
 def history_at_server(server: OpenAIServer, thread: Any) -> list[tuple[str, str]]:
@@ -242,7 +248,7 @@ def history_at_server(server: OpenAIServer, thread: Any) -> list[tuple[str, str]
 
 def _duplicates(server: OpenAIServer, runtime: Any, thread: Any) -> int:
     """Messages in the history more than once (every question carries its run's number)."""
-    current = runtime.thread_store().get(thread.user_id, thread.thread_id)
+    current = runtime.current().thread_store().get(thread.user_id, thread.thread_id)
     asked = Counter(text for role, text in history_at_server(server, current) if role == "user")
     return sum(count - 1 for count in asked.values())
 

@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from local.aws import fire_schedule
-from local.http_api import LocalHttpApi
-from local.s3_browser import post_presigned
+from local.aws.s3_browser import post_presigned
 from local.stack_session import REPO, LocalThreadline, local_threadline
 from local.tokens import issue_token
 
@@ -201,7 +200,7 @@ def main() -> int:
                 },
                 openai_latency_seconds=2.0,
             ) as product:
-                api = LocalHttpApi(product)
+                api = product.http_api()
                 base_url = api.start()
                 try:
                     story(product, base_url)

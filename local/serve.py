@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 
-from local.http_api import LocalHttpApi
 from local.stack_session import REPO, local_threadline
 from local.tokens import issue_token
 
@@ -30,7 +29,7 @@ def main() -> int:
             parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "5"}, schedule_time_scale=1.0
         ) as product,
     ):
-        api = LocalHttpApi(product)
+        api = product.http_api()
         base_url = api.start(arguments.port)
         token = issue_token("alice")
         print(

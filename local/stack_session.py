@@ -25,8 +25,9 @@ from moto import mock_aws
 
 from local.aws import LocalStack, deliver_s3_notifications, install, provision, run_schedules
 from local.aws.atomic_dynamodb import atomic_item_writes
+from local.aws.http_api import LocalHttpApi
 from local.openai_server import OpenAIServer
-from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER
+from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, verified_claims
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
@@ -85,6 +86,10 @@ class LocalThreadline:
             ),
         )
         return str(execution["executionArn"])
+
+    def http_api(self) -> LocalHttpApi:
+        """The template's HTTP API, its JWT authorizer checking local tokens."""
+        return LocalHttpApi(self.stack, check_token=verified_claims)
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until an execution ends (bounded) and return its description."""
@@ -218,9 +223,7 @@ def _deliver_through_local_api(
     local API Gateway in-process, as OpenAI's would reach API Gateway."""
     from werkzeug.test import Client
 
-    from local.http_api import LocalHttpApi
-
-    api = LocalHttpApi(session)
+    api = session.http_api()
 
     def deliver(url: str, body: bytes, headers: dict[str, str]) -> None:
         # A client per delivery: they run on several threads at once.

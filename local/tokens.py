@@ -45,7 +45,7 @@ def issue_token(user: str, *, ttl_seconds: int = 3600, audience: str = LOCAL_AUD
 
 
 def verified_claims(
-    token: str, *, issuer: str, audiences: tuple[str, ...]
+    token: str, issuer: str, audiences: tuple[str, ...]
 ) -> dict[str, object] | None:
     """The token's claims if API Gateway would accept it, else None."""
     try:

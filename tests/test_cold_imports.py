@@ -43,7 +43,7 @@ def test_run_steps_build_no_client_until_a_step_needs_it(monkeypatch: pytest.Mon
     monkeypatch.setenv("BUCKET_NAME", "threadline-files")
     root = runtime.reset()
     try:
-        runtime.run_steps()
+        runtime.current().run_steps()
         assert root.built() & {"table", "s3_client", "backend", "backend_client"} == set()
     finally:
         runtime.reset()

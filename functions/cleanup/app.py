@@ -38,11 +38,15 @@ class CleanupRequest(BaseModel):
 @metrics.log_metrics
 @event_parser(model=CleanupRequest)
 def handler(request: CleanupRequest, context: LambdaContext) -> dict[str, Any]:
-    report = runtime.cleaner().run(
-        deadline_ms=context.get_remaining_time_in_millis,
-        dry_run=request.dry_run,
-        page_size=request.page_size,
-        resume_from=request.resume_from,
+    report = (
+        runtime.current()
+        .cleaner()
+        .run(
+            deadline_ms=context.get_remaining_time_in_millis,
+            dry_run=request.dry_run,
+            page_size=request.page_size,
+            resume_from=request.resume_from,
+        )
     )
     logger.info("cleanup finished", extra=report.model_dump(mode="json"))
     if not report.dry_run:  # a dry run deleted nothing: its counts are not deletions

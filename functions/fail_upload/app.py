@@ -72,7 +72,11 @@ def give_up(record: SQSRecord) -> None:
         return
     reason = failure_reason(invocation)
     for s3_record in invocation.requestPayload.Records:
-        result = runtime.upload_settler().give_up(UploadedObject.from_record(s3_record), reason)
+        result = (
+            runtime.current()
+            .upload_settler()
+            .give_up(UploadedObject.from_record(s3_record), reason)
+        )
         logger.info(
             "upload given up",
             extra={

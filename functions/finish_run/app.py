@@ -8,10 +8,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import runtime
 from threadline.errors import reason_code
 from threadline.runs.metrics import publish_run_metrics
 from threadline.runs.state import RunState
-from threadline.runtime import run_steps
 
 logger = Logger()
 tracer = Tracer()
@@ -24,7 +24,7 @@ metrics = Metrics()
 @event_parser(model=RunState)
 def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
-    steps = run_steps()
+    steps = runtime.current().run_steps()
     finished, outcome, first = steps.finish_run(state)
     if first:
         publish_run_metrics(metrics, steps.settings, finished, outcome)

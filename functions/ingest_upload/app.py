@@ -41,7 +41,7 @@ METRIC_BY_STATUS = {
 
 def ingest_and_count(upload: UploadedObject) -> IngestResult:
     """Ingest one object and count what happened; a replayed event skips both."""
-    result = runtime.ingestor().ingest(upload)
+    result = runtime.current().ingestor().ingest(upload)
     # Not the key (it holds the user's file name) nor the reason's detail.
     logged = result.model_dump(mode="json", exclude={"key", "reason"})
     logger.info("upload handled", extra={**logged, "reason": reason_code(result.reason)})

@@ -59,8 +59,10 @@ def handle_event(delivery: WebhookEvent) -> dict[str, str]:
     """Wake the run waiting for the response (push mode), and count the response's tokens:
     one no run was waiting for may be one whose create reply was lost, known only from this
     event (counting is once per response, whoever comes first: this or FinishRun)."""
-    outcome, resumed = runtime.webhook_waits().on_event(delivery.event_type, delivery.response_id)
-    steps = runtime.run_steps()
+    outcome, resumed = (
+        runtime.current().webhook_waits().on_event(delivery.event_type, delivery.response_id)
+    )
+    steps = runtime.current().run_steps()
     if resumed is not None:  # the read that resumed the run has the response's usage
         counted = steps.counting.count_settled(resumed)
     else:
@@ -82,9 +84,9 @@ def receive() -> Response:
     request = app.current_event
     body = request.decoded_body or ""
     headers = {name.lower(): value for name, value in (request.headers or {}).items()}
-    client = runtime.backend_client()
+    client = runtime.current().backend_client()
     try:
-        client.webhooks.verify_signature(body, headers, secret=runtime.webhook_secret())
+        client.webhooks.verify_signature(body, headers, secret=runtime.current().webhook_secret())
     except (InvalidWebhookSignatureError, ValueError) as error:
         # Never log the body or the headers: they carry the signature material.
         logger.warning("webhook rejected", extra={"reason": type(error).__name__})
@@ -93,7 +95,9 @@ def receive() -> Response:
         event = ResponseEvent.model_validate_json(body)
     except ValidationError:
         return acknowledge_unknown_shape(headers["webhook-id"], body)
-    handle_once = runtime.idempotency().guard(handle_event, WEBHOOK_ONCE, data_keyword="delivery")
+    handle_once = (
+        runtime.current().idempotency().guard(handle_event, WEBHOOK_ONCE, data_keyword="delivery")
+    )
     outcome = handle_once(
         delivery=WebhookEvent(
             webhook_id=headers["webhook-id"],

@@ -8,8 +8,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import runtime
 from threadline.runs.state import RunState, StartRunInput
-from threadline.runtime import run_steps
 from threadline.store.idempotency import once
 
 logger = Logger()
@@ -23,7 +23,7 @@ def handler(request: StartRunInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=request.run_id, thread_id=request.thread_id, user_id=request.user_id)
     # Once per run: a retried invocation must not start a second remote run.
     start = once(
-        lambda request: run_steps().start_run(request),
+        lambda request: runtime.current().run_steps().start_run(request),
         name="start_run",
         key_path="run_id",
         result_type=RunState,

@@ -28,16 +28,20 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Idempotent as IngestUpload's ingest: an S3 event arriving late finds the result.
     ingest_once = once(
-        runtime.ingestor().ingest,
+        runtime.current().ingestor().ingest,
         name=INGEST_ONCE_NAME,
         key_path=INGEST_ONCE_KEY_PATH,
         result_type=IngestResult,
         data_keyword="uploaded",
         context=context,
     )
-    report = runtime.upload_sweep().run(
-        deadline_ms=context.get_remaining_time_in_millis,
-        ingest=lambda uploaded: ingest_once(uploaded=uploaded),
+    report = (
+        runtime.current()
+        .upload_sweep()
+        .run(
+            deadline_ms=context.get_remaining_time_in_millis,
+            ingest=lambda uploaded: ingest_once(uploaded=uploaded),
+        )
     )
     logger.info("upload sweep finished", extra=report.model_dump())
     metrics.add_dimension("backend", load_settings().openai_backend)

@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from threadline import runtime
 from threadline.runs.state import RunState
-from threadline.runtime import webhook_waits
 
 logger = Logger()
 tracer = Tracer()
@@ -31,6 +31,6 @@ class WaitInput(BaseModel):
 def handler(request: WaitInput, context: LambdaContext) -> dict[str, Any]:
     state = request.state
     logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
-    resumed = webhook_waits().wait_for_webhook(state, request.task_token)
+    resumed = runtime.current().webhook_waits().wait_for_webhook(state, request.task_token)
     logger.info("waiting for webhook", extra={"webhook_already_came": resumed})
     return {"webhook_already_came": resumed}

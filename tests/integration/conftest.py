@@ -30,14 +30,18 @@ class RunDriver:
     user_id: str
 
     def new_thread(self) -> Thread:
-        backend = runtime.backend()
-        thread, _ = runtime.thread_creator().get_or_create(
-            self.user_id,
-            new_id("purpose"),
-            reuse_for=timedelta(hours=1),
-            backend=backend.name,
-            create_remote=backend.create_thread,
-            delete_remote=backend.delete_thread,
+        backend = runtime.current().backend()
+        thread, _ = (
+            runtime.current()
+            .thread_creator()
+            .get_or_create(
+                self.user_id,
+                new_id("purpose"),
+                reuse_for=timedelta(hours=1),
+                backend=backend.name,
+                create_remote=backend.create_thread,
+                delete_remote=backend.delete_thread,
+            )
         )
         return thread
 
@@ -47,7 +51,7 @@ class RunDriver:
     def run(self, thread: Thread, message: str, **extra: Any) -> tuple[dict[str, Any], Any]:
         description = self.product.wait_for_execution(self.start(thread, message, **extra))
         run_id = description["name"]
-        return description, runtime.run_store().get(thread.thread_id, run_id)
+        return description, runtime.current().run_store().get(thread.thread_id, run_id)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.apigw import http_api_event
+from local.aws.apigw import http_api_event
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from threadline import runtime
@@ -62,7 +62,7 @@ class Client:
         take it."""
         assert self.product.openai is not None
         assert self.user is not None
-        remote_id = runtime.thread_store().get(self.user, thread_id).remote_id
+        remote_id = runtime.current().thread_store().get(self.user, thread_id).remote_id
         self.product.openai.script.push(step, key=remote_id)
 
     def finished_run(self, thread_id: str, message: str) -> dict[str, Any]:

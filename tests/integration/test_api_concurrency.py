@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from local.http_api import LocalHttpApi
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.api_caller import ApiCaller
 from threadline import runtime
@@ -46,7 +45,7 @@ def product() -> Iterator[LocalThreadline]:
 
 @pytest.fixture(scope="module")
 def base_url(product: LocalThreadline) -> Iterator[str]:
-    api = LocalHttpApi(product)
+    api = product.http_api()
     yield api.start()
     api.stop()
 
@@ -97,12 +96,12 @@ def test_concurrent_cold_requests_are_each_answered_for_their_caller(
     assert problems == []
     # What was stored is each caller's too: their threads, and runs with their own message.
     for caller in callers:
-        stored = runtime.thread_store().list(caller.user, limit=100).threads
+        stored = runtime.current().thread_store().list(caller.user, limit=100).threads
         assert sorted(thread.purpose for thread in stored) == sorted(
             c.purpose for c in conversations if c.caller == caller
         )
     for conversation, _ in outcomes:
         assert conversation.thread_id is not None
         assert conversation.run_id is not None
-        record = runtime.run_store().get(conversation.thread_id, conversation.run_id)
+        record = runtime.current().run_store().get(conversation.thread_id, conversation.run_id)
         assert (record.user_id, record.message) == (conversation.caller.user, conversation.message)

@@ -17,7 +17,6 @@ from moto import mock_aws
 from werkzeug.test import Client, TestResponse
 
 from local.aws import install, provision
-from local.http_api import LocalHttpApi
 from local.openai_server.faults import Fault
 from local.stack_session import LocalThreadline, local_threadline
 from local.tokens import issue_token
@@ -66,7 +65,7 @@ class TestHostileInput:
     def api(self, product: LocalThreadline) -> Client:
         assert product.openai is not None
         product.openai.faults.clear()
-        return Client(LocalHttpApi(product))
+        return Client(product.http_api())
 
     @pytest.fixture
     def auth(self) -> dict[str, str]:
@@ -363,7 +362,7 @@ def crashing_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
         stack = provision(CRASHING_STACK, stack_name="crashing")
         with install(stack.registry):
             product = LocalThreadline(stack=stack, openai=None, environment={})
-            yield Client(LocalHttpApi(product))
+            yield Client(product.http_api())
 
 
 def test_a_crashed_function_answers_as_api_gateway_does(crashing_api: Client) -> None:

@@ -20,7 +20,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from local.http_api import LocalHttpApi
 from local.stack_session import LocalThreadline, local_threadline
 from local.tokens import issue_token
 from threadline.api_models import ErrorBody
@@ -48,7 +47,7 @@ def product() -> Iterator[LocalThreadline]:
 
 @pytest.fixture(scope="module")
 def api_schema(product: LocalThreadline) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_wsgi("/openapi.json", LocalHttpApi(product))
+    return schemathesis.openapi.from_wsgi("/openapi.json", product.http_api())
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def remote_responses(driver: RunDriver, thread: Thread) -> dict[str, Any]:
 
 
 def ledger_tokens(driver: RunDriver) -> int:
-    return runtime.usage_ledger().today(driver.user_id).total_tokens
+    return runtime.current().usage_ledger().today(driver.user_id).total_tokens
 
 
 def settle_webhooks(driver: RunDriver) -> None:
@@ -68,7 +68,7 @@ def test_a_response_whose_reply_was_lost_is_counted_once_and_deleted_with_the_th
     assert ledger_tokens(driver) == spent
     assert run.usage.total_tokens < spent, "the run's own view leaves the lost one out"
 
-    current = runtime.thread_store().get(driver.user_id, thread.thread_id)
-    assert runtime.thread_store().claim_for_purge(current, idle_for=timedelta(0))
-    runtime.cleaner().purge(current)
+    current = runtime.current().thread_store().get(driver.user_id, thread.thread_id)
+    assert runtime.current().thread_store().claim_for_purge(current, idle_for=timedelta(0))
+    runtime.current().cleaner().purge(current)
     assert remote_responses(driver, thread) == {}, "no response of the thread is left behind"

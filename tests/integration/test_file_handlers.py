@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.apigw import http_api_event
 from local.aws import fire_schedule
+from local.aws.apigw import http_api_event
 from local.openai_server import Fault
 from local.stack_session import LocalThreadline
 from tests.integration.conftest import RunDriver
@@ -65,8 +65,10 @@ def test_an_upload_reaches_a_run_once(
 ) -> None:
     thread = driver.new_thread()
     content = b"Revenue grew 12% in the north region.\n"
-    ticket = runtime.uploads().create_upload(
-        driver.user_id, thread.thread_id, "q3 notes.txt", "text/plain", len(content)
+    ticket = (
+        runtime.current()
+        .uploads()
+        .create_upload(driver.user_id, thread.thread_id, "q3 notes.txt", "text/plain", len(content))
     )
     capsys.readouterr()
     boto3.client("s3").put_object(
@@ -76,7 +78,9 @@ def test_an_upload_reaches_a_run_once(
     product.stack.deliver_s3_event(bucket, ticket.key)  # S3 delivers at least once
 
     # On Responses the file is in the thread's vector store, indexing until someone looks.
-    assert first["status"] == ("indexing" if runtime.backend().name == "responses" else "ingested")
+    assert first["status"] == (
+        "indexing" if runtime.current().backend().name == "responses" else "ingested"
+    )
     assert product.openai is not None
     name = remote_filename("q3 notes.txt", ticket.upload_id)
     named = [f for f in product.openai.state.files.values() if f.body["filename"] == name]
@@ -88,14 +92,14 @@ def test_an_upload_reaches_a_run_once(
     ]
     assert len(ingested) == 1  # the redelivered event is not counted again
     assert ingested[0]["FilesIngested"] == [1.0]
-    assert ingested[0]["backend"] == runtime.backend().name
+    assert ingested[0]["backend"] == runtime.current().backend().name
 
     description, run = driver.run(thread, "Which files can you see?")
 
     assert description["status"] == "SUCCEEDED", description
     assert run.status is RunStatus.COMPLETED
     assert run.output_text == f"The attached files are: {name}."
-    (listed,) = runtime.uploads().list_files(driver.user_id, thread.thread_id)
+    (listed,) = runtime.current().uploads().list_files(driver.user_id, thread.thread_id)
     assert listed.status is FileStatus.INGESTED
 
 
@@ -116,7 +120,7 @@ def test_a_forged_upload_is_deleted(
 def test_the_scheduled_cleanup_deletes_a_stale_thread(
     product: LocalThreadline, driver: RunDriver, bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = runtime.backend()
+    backend = runtime.current().backend()
     eight_days_ago = ThreadCreator(
         product.table,
         threads=ThreadStore(product.table),
@@ -141,7 +145,7 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
         1,
         1,
     )
-    assert runtime.thread_store().get(driver.user_id, stale.thread_id) == stale
+    assert runtime.current().thread_store().get(driver.user_id, stale.thread_id) == stale
     capsys.readouterr()
 
     report = fire_schedule(product.stack, "CleanupFunction")  # the scheduled event itself
@@ -149,8 +153,8 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     assert (report["dry_run"], report["threads_deleted"], report["failures"]) == (False, 1, [])
     assert (report["files_deleted"], report["bytes_deleted"]) == (1, 5)
     with pytest.raises(NotFoundError):
-        runtime.thread_store().get(driver.user_id, stale.thread_id)
-    runtime.thread_store().get(driver.user_id, fresh.thread_id)
+        runtime.current().thread_store().get(driver.user_id, stale.thread_id)
+    runtime.current().thread_store().get(driver.user_id, fresh.thread_id)
     assert (
         boto3.client("s3").list_object_versions(Bucket=bucket, Prefix=key).get("Versions") is None
     )
@@ -177,11 +181,11 @@ def retries_at_once(product: LocalThreadline) -> Iterator[None]:
 def issued_at(moment: timedelta) -> Uploads:
     """The API's uploads, issuing URLs as if `moment` ago."""
     return Uploads(
-        threads=runtime.thread_store(),
-        files=runtime.file_store(),
-        s3_client=runtime.s3_client(),
+        threads=runtime.current().thread_store(),
+        files=runtime.current().file_store(),
+        s3_client=runtime.current().s3_client(),
         bucket=load_settings().bucket_name,
-        policy=runtime.upload_policy(),
+        policy=runtime.current().upload_policy(),
         now=lambda: utc_now() - moment,
     )
 
@@ -208,8 +212,10 @@ def test_an_ingest_that_fails_every_retry_ends_failed_through_the_on_failure_que
 ) -> None:
     thread = driver.new_thread()
     content = b"region,revenue\nnorth,12\n"
-    ticket = runtime.uploads().create_upload(
-        driver.user_id, thread.thread_id, "sales.csv", "text/csv", len(content)
+    ticket = (
+        runtime.current()
+        .uploads()
+        .create_upload(driver.user_id, thread.thread_id, "sales.csv", "text/csv", len(content))
     )
     assert product.openai is not None
     for _ in range(3):  # the first attempt and Lambda's two retries
@@ -252,8 +258,10 @@ def test_the_sweep_settles_what_no_event_did_and_a_second_sweep_changes_nothing(
     never_uploaded = issued_at(PAST).create_upload(
         driver.user_id, thread.thread_id, "never.txt", "text/plain", len(content)
     )
-    fresh = runtime.uploads().create_upload(
-        driver.user_id, thread.thread_id, "fresh.txt", "text/plain", len(content)
+    fresh = (
+        runtime.current()
+        .uploads()
+        .create_upload(driver.user_id, thread.thread_id, "fresh.txt", "text/plain", len(content))
     )
     with product.stack.event_sources.losing("aws:s3") as lost_events:
         for ticket in (lost, fresh):
@@ -264,7 +272,9 @@ def test_the_sweep_settles_what_no_event_did_and_a_second_sweep_changes_nothing(
 
     assert sweep(product) == {"ingested": 1, "failed": 1}
 
-    swept = {record.upload_id: record for record in runtime.file_store().list(thread.thread_id)}
+    swept = {
+        record.upload_id: record for record in runtime.current().file_store().list(thread.thread_id)
+    }
     assert swept[lost.upload_id].status in AT_OPENAI
     assert swept[fresh.upload_id].status is FileStatus.PENDING, "its event may still come"
     listed = {view["id"]: view for view in api_files(product, driver.user_id, thread.thread_id)}
@@ -275,10 +285,10 @@ def test_the_sweep_settles_what_no_event_did_and_a_second_sweep_changes_nothing(
     assert product.openai is not None
     name = remote_filename("lost.txt", lost.upload_id)
     assert [f.body["filename"] for f in product.openai.state.files.values()].count(name) == 1
-    before = runtime.file_store().list(thread.thread_id)
+    before = runtime.current().file_store().list(thread.thread_id)
 
     assert sweep(product) == {}
-    assert runtime.file_store().list(thread.thread_id) == before
+    assert runtime.current().file_store().list(thread.thread_id) == before
 
 
 def test_the_sweep_retries_a_failing_ingest_then_gives_it_up(
@@ -299,7 +309,7 @@ def test_the_sweep_retries_a_failing_ingest_then_gives_it_up(
         product.openai.faults.add(Fault.http_error(500), method="POST", path="/v1/files")
         expected = {"retrying": 1} if attempt < 3 else {"failed": 1}
         assert sweep(product) == expected, f"sweep {attempt}"
-        record = runtime.file_store().get(thread.thread_id, ticket.upload_id)
+        record = runtime.current().file_store().get(thread.thread_id, ticket.upload_id)
         assert record.sweep_attempts == attempt
 
     assert record.status is FileStatus.FAILED

@@ -36,13 +36,13 @@ def product(request: pytest.FixtureRequest) -> Iterator[LocalThreadline]:
 
 
 def backend_name() -> str:
-    return runtime.backend().name
+    return runtime.current().backend().name
 
 
 def history(driver: RunDriver, thread: Thread) -> list[tuple[str, str]]:
     """(role, text) of every message the model will see on the thread's next run."""
     assert driver.product.openai is not None
-    current = runtime.thread_store().get(driver.user_id, thread.thread_id)
+    current = runtime.current().thread_store().get(driver.user_id, thread.thread_id)
     return history_at_server(driver.product.openai, current)
 
 
@@ -81,7 +81,7 @@ def remote_view(state: RunState, until: Callable[[RunView], bool]) -> RunView:
     """The remote run as CheckRun reads it, once `until` holds for it (bounded)."""
     assert state.handle is not None
     for _ in range(6000):  # bounded: it returns once the condition holds
-        view = runtime.backend().get_run(state.handle)
+        view = runtime.current().backend().get_run(state.handle)
         if until(view):
             return view
         time.sleep(0.01)
@@ -161,10 +161,13 @@ def test_a_run_that_fails_with_tool_calls_unanswered_leaves_the_thread_usable(
 
     invoke(driver, "FinishRunFunction", state.model_copy(update={"error": caught}))
 
-    run = runtime.run_store().get(thread.thread_id, state.run_id)
+    run = runtime.current().run_store().get(thread.thread_id, state.run_id)
     assert run.status is RunStatus.FAILED
     assert run.usage.total_tokens > 0, "the tokens the model spent are counted"
-    assert runtime.usage_ledger().today(driver.user_id).total_tokens == run.usage.total_tokens
+    assert (
+        runtime.current().usage_ledger().today(driver.user_id).total_tokens
+        == run.usage.total_tokens
+    )
     assert_usable(driver, thread, kept_if_assistants(["Schema, then nothing"]))
 
 
@@ -194,7 +197,7 @@ def test_a_remote_run_its_run_could_not_stop_is_counted_by_the_next_run(
 
     spent = tokens_by_user(driver.product.openai)[driver.user_id]
     assert spent > 0
-    assert runtime.usage_ledger().today(driver.user_id).total_tokens == spent
+    assert runtime.current().usage_ledger().today(driver.user_id).total_tokens == spent
 
 
 def test_a_remote_run_that_settles_after_its_thread_last_ran_is_counted_by_cleanup(
@@ -203,14 +206,16 @@ def test_a_remote_run_that_settles_after_its_thread_last_ran_is_counted_by_clean
     thread = driver.new_thread()
     state = finished_while_cancel_failed(driver, thread)
     assert state.handle is not None
-    runtime.backend().cancel_run(state.handle)  # stopped at OpenAI after the run ended
+    runtime.current().backend().cancel_run(state.handle)  # stopped at OpenAI after the run ended
     remote_view(state, until=lambda view: view.settled)
     spent = tokens_by_user(driver.product.openai)[driver.user_id]
 
-    runtime.cleaner().purge(runtime.thread_store().get(driver.user_id, thread.thread_id))
+    runtime.current().cleaner().purge(
+        runtime.current().thread_store().get(driver.user_id, thread.thread_id)
+    )
 
     assert spent > 0
-    assert runtime.usage_ledger().today(driver.user_id).total_tokens == spent
+    assert runtime.current().usage_ledger().today(driver.user_id).total_tokens == spent
 
 
 def test_a_tool_round_cancelled_at_the_deadline_leaves_the_thread_usable(
@@ -253,6 +258,6 @@ def test_a_cancel_that_loses_the_race_records_what_happened(driver: RunDriver) -
     cancelled = RunState.model_validate(invoke(driver, "CancelRunFunction", state))
     invoke(driver, "FinishRunFunction", cancelled)
 
-    run = runtime.run_store().get(thread.thread_id, state.run_id)
+    run = runtime.current().run_store().get(thread.thread_id, state.run_id)
     assert (run.status, run.output_text) == (RunStatus.COMPLETED, "made it in time")
     assert_usable(driver, thread, ["Quick one"])

@@ -19,9 +19,8 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from local.http_api import LocalHttpApi
+from local.aws.s3_browser import post_presigned
 from local.openai_server import Step
-from local.s3_browser import post_presigned
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.api_caller import ApiCaller
 from threadline import runtime
@@ -100,7 +99,7 @@ def converse(product: LocalThreadline) -> None:
     """Upload a file, then ask a question answered with a tool call and a generated file;
     check that the content did flow through the product (so its absence from traces and logs
     means something)."""
-    api = LocalHttpApi(product)
+    api = product.http_api()
     user = new_id("user")
     alice = ApiCaller(api.start(), user)
     try:
@@ -117,7 +116,7 @@ def converse(product: LocalThreadline) -> None:
         assert [file["status"] for file in listing["files"]] == ["ingested"], listing
 
         assert product.openai is not None
-        remote_id = runtime.thread_store().get(user, thread["id"]).remote_id
+        remote_id = runtime.current().thread_store().get(user, thread["id"]).remote_id
         product.openai.script.extend(
             [
                 Step.call("query_database", {"query": TOOL_QUERY}),

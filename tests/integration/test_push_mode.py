@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.apigw import http_api_event
+from local.aws.apigw import http_api_event
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
@@ -37,7 +37,7 @@ def parked_response(driver: RunDriver, thread_id: str, execution_arn: str) -> st
     run_id = execution_arn.rsplit(":", 1)[-1]
     for _ in range(6000):  # a bound for failing, not a wait: it returns once parked
         with contextlib.suppress(NotFoundError):
-            record = runtime.run_store().get(thread_id, run_id)
+            record = runtime.current().run_store().get(thread_id, run_id)
             key = {"PK": f"RESPONSE#{record.remote_run_id}", "SK": "WAIT"}
             if "task_token" in driver.product.table.get_item(Key=key).get("Item", {}):
                 return str(record.remote_run_id)
@@ -59,7 +59,7 @@ def test_completed_run_is_woken_by_the_webhook(driver: RunDriver) -> None:
             time.sleep(0.01)
     server.webhook_sender(*held[0])
     description = driver.product.wait_for_execution(execution_arn)
-    run = runtime.run_store().get(thread.thread_id, description["name"])
+    run = runtime.current().run_store().get(thread.thread_id, description["name"])
     assert description["status"] == "SUCCEEDED"
     assert run.output_text == "pushed"
     states = driver.product.entered_states(description["executionArn"])
@@ -105,7 +105,9 @@ def test_unsuccessful_runs_in_push_mode(driver: RunDriver, step: Step, status: R
     description, run = driver.run(thread, "Try")
     assert description["status"] == "FAILED"
     assert run.status is status
-    assert runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id is None
+    assert (
+        runtime.current().thread_store().get(driver.user_id, thread.thread_id).active_run_id is None
+    )
 
 
 def test_cancelled_run_in_push_mode(driver: RunDriver) -> None:
@@ -115,14 +117,14 @@ def test_cancelled_run_in_push_mode(driver: RunDriver) -> None:
     run_id = execution_arn.rsplit(":", 1)[-1]
     for _ in range(6000):  # bounded: it returns once the condition holds
         with contextlib.suppress(NotFoundError):
-            record = runtime.run_store().get(thread.thread_id, run_id)
+            record = runtime.current().run_store().get(thread.thread_id, run_id)
             if record.remote_run_id:
                 break
         time.sleep(0.01)
-    runtime.backend_client().responses.cancel(record.remote_run_id)
+    runtime.current().backend_client().responses.cancel(record.remote_run_id)
     description = driver.product.wait_for_execution(execution_arn)
     assert description["status"] == "FAILED"
-    assert runtime.run_store().get(thread.thread_id, run_id).status is RunStatus.CANCELLED
+    assert runtime.current().run_store().get(thread.thread_id, run_id).status is RunStatus.CANCELLED
 
 
 class RecordingStepFunctions:
@@ -154,7 +156,9 @@ def test_the_wait_is_finished_once_whichever_half_comes_first(
 ) -> None:
     sfn = RecordingStepFunctions()
     waits = WebhookWaits(
-        store=WebhookWaitStore(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+        store=WebhookWaitStore(driver.product.table),
+        steps=runtime.current().run_steps(),
+        stepfunctions=sfn,
     )
     assert driver.product.openai is not None
     # The server would announce the response itself; the test plays that part, in its order.
@@ -191,7 +195,9 @@ class FailingOnceStepFunctions(RecordingStepFunctions):
 def test_a_resume_that_fails_gives_the_wait_back_for_the_retry(driver: RunDriver) -> None:
     sfn = FailingOnceStepFunctions()
     waits = WebhookWaits(
-        store=WebhookWaitStore(driver.product.table), steps=runtime.run_steps(), stepfunctions=sfn
+        store=WebhookWaitStore(driver.product.table),
+        steps=runtime.current().run_steps(),
+        stepfunctions=sfn,
     )
     assert driver.product.openai is not None
     with driver.product.openai.webhooks_held():

@@ -21,7 +21,7 @@ SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY reg
 
 
 def thread_is_unlocked(driver: RunDriver, thread_id: str) -> bool:
-    return runtime.thread_store().get(driver.user_id, thread_id).active_run_id is None
+    return runtime.current().thread_store().get(driver.user_id, thread_id).active_run_id is None
 
 
 def test_plain_completion(driver: RunDriver) -> None:
@@ -123,7 +123,9 @@ def test_expired_run(driver: RunDriver) -> None:
     driver.product.openai.script.push(Step.expire(), key=thread.remote_id)
     description, run = driver.run(thread, "Take your time")
     assert description["status"] == "FAILED"
-    expected = RunStatus.EXPIRED if runtime.backend().name == "assistants" else RunStatus.FAILED
+    expected = (
+        RunStatus.EXPIRED if runtime.current().backend().name == "assistants" else RunStatus.FAILED
+    )
     assert run.status is expected
     assert "expire" in (run.reason or "")
     assert thread_is_unlocked(driver, thread.thread_id)
@@ -158,9 +160,9 @@ def test_deadline_cancels_the_remote_run(driver: RunDriver) -> None:
     assert "CancelRun" in states
     assert thread_is_unlocked(driver, thread.thread_id)
     handle = RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
-    remote_status = runtime.backend().get_run(handle).status
+    remote_status = runtime.current().backend().get_run(handle).status
     if remote_status is RunStatus.IN_PROGRESS:  # Assistants: cancelling -> cancelled
-        remote_status = runtime.backend().get_run(handle).status
+        remote_status = runtime.current().backend().get_run(handle).status
     assert remote_status is RunStatus.CANCELLED
 
 
@@ -176,7 +178,7 @@ def test_second_run_on_a_locked_thread_is_refused(driver: RunDriver) -> None:
     assert description["status"] == "FAILED"
     assert run.status is RunStatus.FAILED
     assert "ThreadBusyError" in (run.reason or "")
-    holder = runtime.thread_store().get(driver.user_id, thread.thread_id).active_run_id
+    holder = runtime.current().thread_store().get(driver.user_id, thread.thread_id).active_run_id
     assert holder == first.rsplit(":", 1)[-1], "the refused run must not release the lock"
     driver.product.stop_execution(first)
 
@@ -233,7 +235,7 @@ def test_finishing_a_run_without_files_never_connects_to_openai(driver: RunDrive
     def no_openai() -> AssistantBackend:
         raise AssertionError("FinishRun connected to OpenAI without a file to fetch")
 
-    steps = dataclasses.replace(runtime.run_steps(), backend=no_openai)
+    steps = dataclasses.replace(runtime.current().run_steps(), backend=no_openai)
     replayed = final_state.model_copy(update={"run_id": new_id("run")})
     finished, outcome, _first = steps.finish_run(replayed)
     assert finished.status is RunStatus.COMPLETED

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from local.http_api import LocalHttpApi
 from local.stack_session import LocalThreadline, local_threadline
 
 MARKER = "payload-content-never-logged"
@@ -27,7 +26,7 @@ def product() -> Iterator[LocalThreadline]:
 
 
 def post(product: LocalThreadline, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-    answer = Client(LocalHttpApi(product), use_cookies=False).post(
+    answer = Client(product.http_api(), use_cookies=False).post(
         "/webhooks/openai", data=body, headers=headers
     )
     return answer.status_code, json.loads(answer.get_data())

@@ -11,7 +11,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from local.aws import LocalStack
-from local.fire import main, schedule_admin_response
+from local.aws.fire import main, schedule_admin_response
 from tests.local_aws.conftest import FIXTURES, installed_stack
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from moto.awslambda.models import LambdaFunction
 
-from local.apigw import http_api_event
 from local.aws import FunctionInvocationError, LocalStack, install
+from local.aws.apigw import http_api_event
 
 
 class Rendezvous:

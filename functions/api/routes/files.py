@@ -22,8 +22,10 @@ router = Router()
     middlewares=[json_bodies_only],
 )
 def create_upload(thread_id: Id, body: CreateUploadBody) -> Response[PresignedUpload]:
-    upload = runtime.uploads().create_upload(
-        caller(router), thread_id, body.filename, body.content_type, body.size
+    upload = (
+        runtime.current()
+        .uploads()
+        .create_upload(caller(router), thread_id, body.filename, body.content_type, body.size)
     )
     return json_response(HTTPStatus.CREATED, upload)
 
@@ -34,5 +36,5 @@ def create_upload(thread_id: Id, body: CreateUploadBody) -> Response[PresignedUp
     responses=answers(_200=FileList),
 )
 def list_files(thread_id: Id) -> FileList:
-    records = runtime.uploads().list_files(caller(router), thread_id)
+    records = runtime.current().uploads().list_files(caller(router), thread_id)
     return FileList(files=[FileView.of(record) for record in records])

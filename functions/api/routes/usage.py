@@ -18,4 +18,6 @@ router = Router()
 def usage() -> UsageView:
     user = caller(router)
     budget = load_api_settings().daily_token_budget
-    return UsageView.of(runtime.usage_ledger().summary(user, daily_token_budget=budget, days=30))
+    return UsageView.of(
+        runtime.current().usage_ledger().summary(user, daily_token_budget=budget, days=30)
+    )

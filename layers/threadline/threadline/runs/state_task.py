@@ -34,9 +34,9 @@ def run_state_task(
     def handler(state: RunState, context: LambdaContext) -> dict[str, Any]:
         logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
         if once_per is None:
-            return step(runtime.run_steps(), state).to_output()
+            return step(runtime.current().run_steps(), state).to_output()
         apply_once = once(
-            lambda state: step(runtime.run_steps(), state),
+            lambda state: step(runtime.current().run_steps(), state),
             name=step.__name__,
             key_path=once_per,
             result_type=RunState,

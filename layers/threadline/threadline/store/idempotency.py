@@ -146,7 +146,7 @@ def once(
     """
     from threadline import runtime
 
-    helper = runtime.idempotency()
+    helper = runtime.current().idempotency()
     helper.register_lambda_context(context)
     return helper.guard(
         step,

@@ -6,7 +6,7 @@ requests through `schedule_admin_response`: the optional JSON body replaces the 
 Input (or the scheduled event's detail), `?event=Name` picks one of several schedules. This
 module's command line calls that route:
 
-    python -m local.fire CleanupFunction [--event Nightly] [--input '{"older_than_days": 0}']
+    python -m local.aws.fire CleanupFunction [--event Nightly] [--input '{"older_than_days": 0}']
 """
 
 from __future__ import annotations
@@ -22,13 +22,8 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from local.aws import (
-    AmbiguousSchedule,
-    FunctionInvocationError,
-    LocalStack,
-    ScheduleNotFound,
-    fire_schedule,
-)
+from local.aws.event_sources import AmbiguousSchedule, ScheduleNotFound, fire_schedule
+from local.aws.local_stack import FunctionInvocationError, LocalStack
 
 SCHEDULES_PATH = "/_local/schedules/"
 

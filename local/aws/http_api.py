@@ -1,5 +1,6 @@
 """The local API Gateway: an HTTP server on 127.0.0.1 that routes the template's HttpApi
-events to their functions as payload-2.0 events, enforcing the JWT authorizer."""
+events to their functions as payload-2.0 events, enforcing each route's JWT authorizer with
+the token check the caller gives (the local identity provider's)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.apigw import http_api_event
-from local.aws import FunctionInvocationError
+from local.aws.apigw import http_api_event
+from local.aws.fire import schedule_admin_response
+from local.aws.local_stack import FunctionInvocationError, LocalStack
 from local.aws.records import HttpRoute
-from local.fire import schedule_admin_response
-from local.stack_session import LocalThreadline
-from local.tokens import verified_claims
+
+# (token, issuer, audiences) -> the token's claims, or None when it is not valid for them.
+TokenCheck = Callable[[str, str, tuple[str, ...]], dict[str, object] | None]
 
 
 class _Quiet(WSGIRequestHandler):
@@ -38,16 +41,17 @@ class _CompiledRoute:
 
 
 class LocalHttpApi:
-    def __init__(self, product: LocalThreadline) -> None:
-        self._product = product
-        self._routes = [_CompiledRoute.of(route) for route in product.stack.http_routes]
+    def __init__(self, stack: LocalStack, *, check_token: TokenCheck) -> None:
+        self._stack = stack
+        self._check_token = check_token
+        self._routes = [_CompiledRoute.of(route) for route in stack.http_routes]
         self._server: BaseWSGIServer | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._handle(Request(environ))(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
-        admin = schedule_admin_response(self._product.stack, request)
+        admin = schedule_admin_response(self._stack, request)
         if admin is not None:
             return admin
         match = self._match(request.method, request.path)
@@ -74,7 +78,7 @@ class LocalHttpApi:
             path_parameters=path_parameters or None,
         )
         try:
-            result = self._product.stack.invoke(compiled.route.function_logical_id, event)
+            result = self._stack.invoke(compiled.route.function_logical_id, event)
         except FunctionInvocationError as failure:
             # API Gateway's answer when the function fails; the error goes to the function's
             # log (stdout here), as the Lambda runtime writes it.
@@ -99,9 +103,9 @@ class LocalHttpApi:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        api = self._product.stack.http_apis[api_logical_id]
+        api = self._stack.http_apis[api_logical_id]
         authorizer = api.authorizers[authorizer_name]
-        return verified_claims(token, issuer=authorizer.issuer, audiences=authorizer.audience)
+        return self._check_token(token, authorizer.issuer, authorizer.audience)
 
     def start(self, port: int = 0) -> str:
         self._server = make_server("127.0.0.1", port, self, threaded=True, request_handler=_Quiet)

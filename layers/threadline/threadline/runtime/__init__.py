@@ -1,0 +1,53 @@
+"""The composition root: builds the real dependencies once per Lambda cold start.
+
+One `Runtime` holds everything a handler uses, each part built on first use (a cold start pays
+only for what it touches) and kept for the execution environment. Its parts are grouped as the
+package is: the shared clients and stores (`parts`), then runs, threads and files. Handlers
+reach the one current root with `current()`; `reset()` starts a new one (a new cold start: the
+local stack calls it between stacks, tests to swap parts). A root takes overrides for its leaf
+clients and stores, so tests and the local stack can pass fakes or fresh clients.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from threadline.runtime.files import FileParts
+from threadline.runtime.runs import RunParts
+from threadline.runtime.threads import ThreadParts
+
+
+class Runtime(RunParts, ThreadParts, FileParts):
+    """The dependencies of one execution environment, each built once, on first use."""
+
+
+class _Current:
+    """The one current root (None until first use)."""
+
+    root: Runtime | None = None
+    lock = threading.Lock()
+
+
+def current() -> Runtime:
+    """This execution environment's root, made on first use."""
+    with _Current.lock:
+        if _Current.root is None:
+            _Current.root = Runtime()
+        return _Current.root
+
+
+def reset(root: Runtime | None = None) -> Runtime:
+    """Start over as a new cold start would: `root` (or a new default root) becomes current,
+    and the settings read from the environment are read again."""
+    from threadline.assistant_config import available_assistants
+    from threadline.settings import load_api_settings, load_settings
+
+    load_settings.cache_clear()
+    load_api_settings.cache_clear()
+    available_assistants.cache_clear()
+    with _Current.lock:
+        _Current.root = root if root is not None else Runtime()
+        return _Current.root
+
+
+__all__ = ["Runtime", "current", "reset"]

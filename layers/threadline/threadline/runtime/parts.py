@@ -1,0 +1,203 @@
+"""The parts every capability shares: settings, AWS and OpenAI clients, and the stores."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from threadline.errors import ConfigurationError
+from threadline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+    from openai import OpenAI
+
+    from threadline.backends.base import AssistantBackend
+    from threadline.files.records import FileStore
+    from threadline.runs.records import RunStore
+    from threadline.settings import ApiSettings
+    from threadline.store.idempotency import Idempotency
+    from threadline.threads.records import ThreadStore
+    from threadline.threads.run_lock import RunLock
+    from threadline.usage import UsageLedger
+
+PartT = TypeVar("PartT")
+
+
+class Parts:
+    """Parts built once, on first use; overrides stand in for the parts they name (the rest
+    is built as usual, around them)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        table: Table | None = None,
+        dynamodb_client: DynamoDBClient | None = None,
+        s3_client: S3Client | None = None,
+        stepfunctions: SFNClient | None = None,
+        backend_client: OpenAI | None = None,
+        backend: AssistantBackend | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> None:
+        given = {
+            "settings": settings,
+            "table": table,
+            "dynamodb_client": dynamodb_client,
+            "s3_client": s3_client,
+            "stepfunctions": stepfunctions,
+            "backend_client": backend_client,
+            "backend": backend,
+            "idempotency": idempotency,
+        }
+        self._parts: dict[str, Any] = {
+            name: part for name, part in given.items() if part is not None
+        }
+        self._lock = threading.RLock()  # parts build parts
+
+    def _part(self, name: str, build: Callable[[], PartT]) -> PartT:
+        try:
+            return cast(PartT, self._parts[name])
+        except KeyError:
+            pass
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            return cast(PartT, self._parts[name])
+
+    def built(self) -> frozenset[str]:
+        """The names of the parts built (or given) so far."""
+        return frozenset(self._parts)
+
+    # -- settings and clients -------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return self._part("settings", load_settings)
+
+    def api_settings(self) -> ApiSettings:
+        from threadline.settings import load_api_settings
+
+        return self._part("api_settings", load_api_settings)
+
+    def table(self) -> Table:
+        def build() -> Table:
+            import boto3
+
+            return boto3.resource("dynamodb").Table(self.settings().table_name)
+
+        return self._part("table", build)
+
+    def dynamodb_client(self) -> DynamoDBClient:
+        def build() -> DynamoDBClient:
+            import boto3
+
+            return boto3.client("dynamodb")
+
+        return self._part("dynamodb_client", build)
+
+    def s3_client(self) -> S3Client:
+        def build() -> S3Client:
+            import boto3
+            from botocore.config import Config
+
+            # SigV4: presigned URLs and POST policies must work in every region.
+            return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+        return self._part("s3_client", build)
+
+    def stepfunctions(self) -> SFNClient:
+        def build() -> SFNClient:
+            import boto3
+
+            return boto3.client("stepfunctions")
+
+        return self._part("stepfunctions", build)
+
+    def backend_client(self) -> OpenAI:
+        def build() -> OpenAI:
+            from threadline.openai_client import make_openai_client
+
+            return make_openai_client(self.settings())
+
+        return self._part("backend_client", build)
+
+    def backend(self) -> AssistantBackend:
+        def build() -> AssistantBackend:
+            from threadline.backends import make_backend
+
+            settings = self.settings()
+            return make_backend(
+                settings.openai_backend, self.backend_client(), settings.openai_model
+            )
+
+        return self._part("backend", build)
+
+    def webhook_secret(self) -> str:
+        def build() -> str:
+            from threadline.secret_strings import secret_string
+
+            name = self.settings().webhook_secret_name
+            if not name:
+                raise ConfigurationError("push mode needs WEBHOOK_SECRET_NAME")
+            return secret_string(name, holding="a webhook secret")
+
+        return self._part("webhook_secret", build)
+
+    # -- stores ---------------------------------------------------------------------------
+
+    def idempotency(self) -> Idempotency:
+        def build() -> Idempotency:
+            from threadline.store.idempotency import Idempotency
+
+            return Idempotency(dynamodb=self.dynamodb_client, table_name=self.settings().table_name)
+
+        return self._part("idempotency", build)
+
+    def thread_store(self) -> ThreadStore:
+        def build() -> ThreadStore:
+            from threadline.threads.records import ThreadStore
+
+            return ThreadStore(self.table())
+
+        return self._part("thread_store", build)
+
+    def run_lock(self) -> RunLock:
+        def build() -> RunLock:
+            from threadline.threads.run_lock import RunLock
+
+            return RunLock(self.table(), threads=self.thread_store(), retention=self.retention())
+
+        return self._part("run_lock", build)
+
+    def retention(self) -> timedelta:
+        """How long an idle thread is kept before cleanup deletes it."""
+        return timedelta(days=self.settings().thread_retention_days)
+
+    def run_store(self) -> RunStore:
+        def build() -> RunStore:
+            from threadline.runs.records import RunStore
+
+            return RunStore(self.table())
+
+        return self._part("run_store", build)
+
+    def file_store(self) -> FileStore:
+        def build() -> FileStore:
+            from threadline.files.records import FileStore
+
+            return FileStore(self.table(), backend=self.backend)
+
+        return self._part("file_store", build)
+
+    def usage_ledger(self) -> UsageLedger:
+        def build() -> UsageLedger:
+            from threadline.usage import UsageLedger
+
+            return UsageLedger(self.table())
+
+        return self._part("usage_ledger", build)

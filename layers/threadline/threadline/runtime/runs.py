@@ -1,0 +1,108 @@
+"""The run lifecycle's parts: the tools a run may call, the state tasks' steps, push waits,
+and the API's starter and run service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from threadline.errors import ConfigurationError
+from threadline.runtime.parts import Parts
+
+if TYPE_CHECKING:
+    from threadline.assistant_config import AssistantConfig
+    from threadline.runs.service import RunService
+    from threadline.runs.starting import RunStarter
+    from threadline.runs.steps import RunSteps
+    from threadline.runs.webhook_waits import WebhookWaits
+    from threadline.tools import ToolRegistry
+
+
+class RunParts(Parts):
+    def _analyst_tools(self) -> ToolRegistry:
+        def build() -> ToolRegistry:
+            import boto3
+
+            from threadline.tools import build_data_analyst_tools, resolve_database
+
+            database = self.settings().analyst_database
+            s3 = boto3.client("s3") if (database or "").startswith("s3://") else None
+            return build_data_analyst_tools(resolve_database(database, s3_client=s3))
+
+        return self._part("analyst_tools", build)
+
+    def tools_for(self, assistant: AssistantConfig) -> ToolRegistry:
+        """The function tools an assistant's configuration names, from the tool catalogue."""
+        from threadline.tools import ToolRegistry
+
+        catalogue = self._analyst_tools()
+        named = [(name, catalogue.get(name)) for name in assistant.function_tools]
+        missing = [name for name, tool in named if tool is None]
+        if missing:
+            raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
+        return ToolRegistry(tool for _, tool in named if tool is not None)
+
+    def run_steps(self) -> RunSteps:
+        def build() -> RunSteps:
+            from threadline.runs.steps import RunSteps
+
+            return RunSteps(
+                settings=self.settings(),
+                backend=self.backend,
+                tools_for=self.tools_for,
+                threads=self.thread_store,
+                lock=self.run_lock,
+                runs=self.run_store,
+                usage=self.usage_ledger,
+                files=self.file_store,
+                s3=self.s3_client,
+            )
+
+        return self._part("run_steps", build)
+
+    def webhook_waits(self) -> WebhookWaits:
+        def build() -> WebhookWaits:
+            from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
+
+            return WebhookWaits(
+                store=WebhookWaitStore(self.table()),
+                steps=self.run_steps(),
+                stepfunctions=self.stepfunctions(),
+            )
+
+        return self._part("webhook_waits", build)
+
+    def run_starter(self) -> RunStarter:
+        def build() -> RunStarter:
+            from threadline.runs.starting import RunStarter
+
+            settings = self.api_settings()
+            return RunStarter(
+                threads=self.thread_store(),
+                lock=self.run_lock(),
+                runs=self.run_store(),
+                stepfunctions=self.stepfunctions(),
+                state_machine_arn=settings.state_machine_arn,
+                run_timeout_seconds=settings.run_timeout_seconds,
+                usage=self.usage_ledger(),
+                daily_token_budget=settings.daily_token_budget,
+            )
+
+        return self._part("run_starter", build)
+
+    def run_service(self) -> RunService:
+        def build() -> RunService:
+            from threadline.runs.service import RunService
+
+            settings = self.api_settings()
+            return RunService(
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                starter=self.run_starter,
+                backend=self.backend,
+                s3=self.s3_client,
+                bucket=settings.bucket_name,
+                max_message_chars=settings.max_message_chars,
+                idempotency=self.idempotency,
+            )
+
+        return self._part("run_service", build)
