@@ -25,6 +25,8 @@ from local.tokens import issue_token
 LOG_FILE = REPO / ".local" / "demo.log"
 QUESTION = "What is our revenue by region?"
 FOLLOW_UP = "And which are the top products?"
+# Short, so that the tool run (two 2 s turns) is handed to the Standard tier before the end.
+EXPRESS_TIER_SECONDS = 3
 
 
 class StoryFailed(Exception):
@@ -67,10 +69,9 @@ def ask(product: LocalThreadline, api: Api, thread_id: str, question: str) -> di
     say(f'\n  alice asks: "{question}"')
     status, accepted = api.call("POST", f"/threads/{thread_id}/runs", {"message": question})
     expect(status == 202, f"run accepted (202, run {accepted and accepted.get('id')})")
-    execution_arn = product.state_machine_arn.replace(":stateMachine:", ":execution:")
-    description = product.wait_for_execution(f"{execution_arn}:{accepted['id']}", timeout=120)
-    print_timeline(product, description["executionArn"])
+    product.wait_for_run(accepted["id"], timeout=120)
     status, run = api.call("GET", accepted["status_url"])
+    print_timeline(run)
     for call in run["tool_calls"]:
         summary = call["summary"]
         detail = (
@@ -87,27 +88,15 @@ def ask(product: LocalThreadline, api: Api, thread_id: str, question: str) -> di
     return run
 
 
-def print_timeline(product: LocalThreadline, execution_arn: str) -> None:
-    entered = [
-        (event["timestamp"], event["stateEnteredEventDetails"])
-        for event in product.history(execution_arn)
-        if "stateEnteredEventDetails" in event
-    ]
-    started: datetime = entered[0][0]
-    for index, (moment, details) in enumerate(entered):
-        state = json.loads(details.get("input") or "{}")
-        note = ""
-        if details["name"] in ("RouteOnStatus", "RouteOnOutcome"):
-            note = f"status={state.get('status')} next={state.get('next')}"
-        elif details["name"] == "WaitForModel":
-            note = f"wait {state.get('wait_seconds')} s"
-        elif details["name"] == "WaitForWebhook" and index + 1 < len(entered):
-            following_moment, following = entered[index + 1]
-            slept = (following_moment - moment).total_seconds()
-            woken = "woken by webhook" if following["name"] == "RouteOnStatus" else "no webhook"
-            note = f"slept {slept:.2f} s, {woken}"
-        offset = (moment - started).total_seconds()
-        say(f"      {offset:6.2f} s  {details['name']:<17} {note}")
+def print_timeline(run: dict[str, Any]) -> None:
+    """The run's course as its run view tells it (an Express execution keeps no history)."""
+    created = datetime.fromisoformat(run["created_at"])
+    for entry in run["timeline"]:
+        offset = (datetime.fromisoformat(entry["at"]) - created).total_seconds()
+        checks = f"after {entry['checks']} status check(s)" if entry["checks"] else ""
+        if entry["woken_by_webhook"]:
+            checks += f", {entry['woken_by_webhook']} woken by webhook"
+        say(f"      {offset:6.2f} s  {entry['step']:<11} {entry['tier']:<9} {checks}")
 
 
 def story(product: LocalThreadline, base_url: str) -> None:
@@ -188,7 +177,11 @@ def main() -> int:
     )
     say("Threadline demo: moto from template.yaml, the real state machine in moto's ASL")
     say("interpreter, the real handlers, and a local OpenAI-compatible server (2 s per turn).")
-    say(f"Run wait mode: {wait_mode} (RUN_WAIT_MODE=poll|push to choose).")
+    say(
+        f"Runs start in the Express tier, checked every second; one still going after "
+        f"{EXPRESS_TIER_SECONDS} s (60 s when deployed) continues in the Standard state machine,"
+    )
+    say(f"which waits by {wait_mode} (RUN_WAIT_MODE=poll|push to choose).")
     say(f"Handler logs: {LOG_FILE.relative_to(REPO)}")
     with LOG_FILE.open("w") as log, contextlib.redirect_stdout(log):
         try:
@@ -197,6 +190,8 @@ def main() -> int:
                     "PollInitialSeconds": "1",
                     "PollMaxSeconds": "4",
                     "RunWaitMode": wait_mode,
+                    "ExpressTierSeconds": str(EXPRESS_TIER_SECONDS),
+                    "ExpressPollSeconds": "1",
                 },
                 openai_latency_seconds=2.0,
             ) as product:

@@ -26,7 +26,12 @@ def main() -> int:
         LOG_FILE.open("a") as log,
         contextlib.redirect_stdout(log),
         local_threadline(
-            parameters={"PollInitialSeconds": "1", "PollMaxSeconds": "5"}, schedule_time_scale=1.0
+            parameters={
+                "PollInitialSeconds": "1",
+                "PollMaxSeconds": "5",
+                "ExpressPollSeconds": "1",
+            },
+            schedule_time_scale=1.0,
         ) as product,
     ):
         api = product.http_api()

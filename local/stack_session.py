@@ -91,6 +91,27 @@ class LocalThreadline:
         """The template's HTTP API, its JWT authorizer checking local tokens."""
         return LocalHttpApi(self.stack, check_token=verified_claims)
 
+    def execution_of(self, state_machine: str, run_id: str) -> str:
+        """The ARN of a run's execution of a state machine (executions are named by the run)."""
+        machine = self.stack.state_machines[state_machine]
+        return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+
+    def wait_for_run(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until a run's executions end: the Express one it started in, if any, then the
+        Standard one it was handed to, if any; the description of the last."""
+        try:
+            description = self.wait_for_execution(
+                self.execution_of("RunExpressStateMachine", run_id), timeout
+            )
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            description = None
+        try:
+            return self.wait_for_execution(self.execution_of("RunStateMachine", run_id), timeout)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            if description is None:
+                raise
+            return description
+
     def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until an execution ends (bounded) and return its description."""
         deadline = time.monotonic() + timeout
@@ -159,6 +180,7 @@ def local_threadline(
         overrides = {
             "PollInitialSeconds": "0",
             "PollMaxSeconds": "1",
+            "ExpressPollSeconds": "0",
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             **(parameters or {}),

@@ -70,8 +70,7 @@ class Client:
             "POST", f"/threads/{thread_id}/runs", {"message": message}
         )
         assert status == 202, accepted
-        execution = f"{self.product.state_machine_arn.replace(':stateMachine:', ':execution:')}"
-        self.product.wait_for_execution(f"{execution}:{accepted['id']}")
+        self.product.wait_for_run(accepted["id"])
         status, run, _ = self.call("GET", headers["Location"])
         assert status == 200
         return run
@@ -136,8 +135,7 @@ def test_runs_are_refused_while_one_is_active(alice: Client) -> None:
         time.sleep(0.01)
     status, cancelled, _ = alice.call("POST", f"/threads/{thread_id}/runs/{first['id']}/cancel")
     assert status == 202, cancelled
-    execution = alice.product.state_machine_arn.replace(":stateMachine:", ":execution:")
-    alice.product.wait_for_execution(f"{execution}:{first['id']}")
+    alice.product.wait_for_run(first["id"])
     status, run, _ = alice.call("GET", f"/threads/{thread_id}/runs/{first['id']}")
     assert run["status"] == "cancelled"
     status, _, _ = alice.call("DELETE", f"/threads/{thread_id}")
@@ -284,8 +282,7 @@ def test_usage_is_counted_per_user_and_the_budget_answers_429(alice: Client) -> 
     assert usage["today"]["total_tokens"] == run["usage"]["total_tokens"]
     assert usage["remaining_tokens"] == usage["daily_token_budget"] - run["usage"]["total_tokens"]
     # A retried FinishRun must not count the run twice.
-    execution = alice.product.state_machine_arn.replace(":stateMachine:", ":execution:")
-    output = alice.product.sfn.describe_execution(executionArn=f"{execution}:{run['id']}")
+    output = alice.product.wait_for_run(run["id"])
     alice.product.stack.invoke("FinishRunFunction", json.loads(output["output"]))
     assert alice.call("GET", "/usage")[1]["today"]["runs"] == 1
 

@@ -126,8 +126,7 @@ def converse(product: LocalThreadline) -> None:
         )
         status, accepted = alice.call("POST", f"/threads/{thread['id']}/runs", {"message": MESSAGE})
         assert status == 202, accepted
-        execution = product.state_machine_arn.replace(":stateMachine:", ":execution:")
-        product.wait_for_execution(f"{execution}:{accepted['id']}")
+        product.wait_for_run(accepted["id"])
         status, run = alice.call("GET", accepted["status_url"])
     finally:
         api.stop()

@@ -38,7 +38,7 @@ def test_plain_completion(driver: RunDriver) -> None:
     assert run.duration_seconds is not None
     assert thread_is_unlocked(driver, thread.thread_id)
     states = driver.product.entered_states(description["executionArn"])
-    assert states[:4] == ["StartRun", "RouteOnStatus", "WaitForModel", "CheckRun"]
+    assert states[:5] == ["Begin", "StartRun", "RouteOnStatus", "WaitForModel", "CheckRun"]
     assert states[-3:] == ["FinishRun", "RouteOnOutcome", "RunCompleted"]
     assert "ProcessToolCalls" not in states
 

@@ -38,6 +38,7 @@ from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 from threadline.runs.steps import RunSteps
+from threadline.runs.tiers import RunHandOff
 from threadline.runs.webhook_waits import ClaimedWait
 from threadline.settings import Settings
 from threadline.threads.records import Thread
@@ -729,10 +730,22 @@ class FakeStepFunctions:
         self.sent.append((taskToken, output))
         return {}
 
+    class exceptions:  # boto3 names its error classes under `exceptions`
+        class ExecutionAlreadyExists(ClientError):
+            pass
+
     def start_execution(self, *, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        """Standard executions are named once: the same name again is refused, as on AWS
+        (unless the input is the same too, which then answers with the running execution)."""
         self._maybe_fail("StartExecution")
-        self.started.append({"name": name, "input": input})
-        return {"executionArn": f"{stateMachineArn}:{name}"}
+        arn = f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"
+        earlier = [started for started in self.started if started["name"] == name]
+        if earlier and earlier[0]["input"] != input:
+            error = {"Error": {"Code": "ExecutionAlreadyExists", "Message": name}}
+            raise self.exceptions.ExecutionAlreadyExists(error, "StartExecution")
+        if not earlier:
+            self.started.append({"name": name, "input": input})
+        return {"executionArn": arn}
 
 
 # -- a world to run the steps in ----------------------------------------------------------------
@@ -762,6 +775,7 @@ def no_s3() -> Any:
 
 
 USER = "user-1"
+STANDARD_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:run"
 
 
 @dataclass
@@ -771,6 +785,7 @@ class World:
     api: Api = "responses"
     wait_mode: Literal["poll", "push"] = "poll"
     run_timeout_seconds: int = 300
+    express_tier_seconds: int = 60
     clock: FakeClock = field(default_factory=FakeClock)
 
     def __post_init__(self) -> None:
@@ -788,6 +803,7 @@ class World:
             run_timeout_seconds=self.run_timeout_seconds,
             poll_initial_seconds=2,
             poll_max_seconds=15,
+            express_tier_seconds=self.express_tier_seconds,
         )
         self.steps = RunSteps(
             settings=self.settings,
@@ -799,6 +815,14 @@ class World:
             usage=lambda: self.usage,  # type: ignore[arg-type,return-value]
             files=lambda: self.files,  # type: ignore[arg-type,return-value]
             s3=no_s3,
+            now=self.clock,
+        )
+        self.stepfunctions = FakeStepFunctions()
+        self.hand_off = RunHandOff(
+            steps=self.steps,
+            runs=self.runs,  # type: ignore[arg-type]
+            stepfunctions=self.stepfunctions,  # type: ignore[arg-type]
+            standard_state_machine_arn=STANDARD_MACHINE,
             now=self.clock,
         )
         self.thread = self.new_thread("thr_1")
@@ -854,6 +878,13 @@ ROUTES = {
     "run_tools": "ProcessToolCalls",
     "cancel": "CancelRun",
 }
+# The same in run_express.asl.json: no webhook waits (Express has no task tokens), a hand-off.
+EXPRESS_ROUTES = {
+    "wait": "WaitForModel",
+    "run_tools": "ProcessToolCalls",
+    "cancel": "CancelRun",
+    "hand_off": "HandOffRun",
+}
 
 
 def caught(error: Exception) -> CaughtError:
@@ -893,7 +924,8 @@ class Execution:
             state = state.model_copy(update={"error": caught(error)})
             return self.finish(state)
         while len(self.entered) < max_states:
-            task = ROUTES.get(state.next, "FinishRun")
+            routes = EXPRESS_ROUTES if state.tier == "express" else ROUTES
+            task = routes.get(state.next, "FinishRun")
             if task == "FinishRun":
                 return self.finish(state)
             try:
@@ -917,6 +949,9 @@ class Execution:
             return self._task("CheckRun", steps.check_run, state)
         if task == "ProcessToolCalls":
             return self._task(task, steps.process_tool_calls, state)
+        if task == "HandOffRun":
+            # The Express execution ends; the Standard one goes on from its input.
+            return self._task(task, self.world.hand_off.hand_off, state)
         return self._task(task, steps.cancel_run, state)
 
     def finish(self, state: RunState) -> RunState:

@@ -120,6 +120,7 @@ class Starter:
             runs=self.runs,  # type: ignore[arg-type]
             stepfunctions=self.sfn,  # type: ignore[arg-type]
             state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:run",
+            express_state_machine_arn=None,
             run_timeout_seconds=300,
             usage=ledger,  # type: ignore[arg-type]
             daily_token_budget=BUDGET,

@@ -12,6 +12,7 @@ from threadline.files.generated import DownloadLink
 from threadline.files.records import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
 from threadline.runs.records import RunRecord, ToolCallRecord
+from threadline.runs.state import TimelineEntry
 from threadline.threads.records import Thread
 from threadline.usage import DailyUsage, UsageSummary
 
@@ -85,6 +86,12 @@ class RunResource(BaseModel):
     files: list[DownloadLink] = Field(
         default_factory=list, description="Files the model made, with short-lived download URLs."
     )
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list,
+        description="The run's course once it ended: started, each tool round, the hand-off "
+        "from the Express tier to the Standard one, a cancel, the finish; each with its tier "
+        "and the status checks made since the entry before.",
+    )
 
     @classmethod
     def of(cls, run: RunRecord, files: list[DownloadLink] | None = None) -> RunResource:
@@ -103,6 +110,7 @@ class RunResource(BaseModel):
             tool_calls=run.tool_calls,
             reason=run.reason,
             files=files or [],
+            timeline=run.timeline,
         )
 
 

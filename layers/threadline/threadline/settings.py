@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     poll_initial_seconds: float = Field(default=2.0, ge=0)
     poll_max_seconds: float = Field(default=15.0, ge=0)
     tool_timeout_seconds: PositiveFloat = 20.0
+    # The Express tier: a run's first seconds are driven by an Express execution that checks
+    # it every `express_poll_seconds`, then handed to the Standard one; 0 starts in Standard.
+    express_tier_seconds: int = Field(default=60, ge=0, le=180)
+    express_poll_seconds: int = Field(default=1, ge=0)
     # poll: the state machine checks the run on a growing interval; push: it sleeps until
     # OpenAI's webhook says the response finished (Responses backend only).
     run_wait_mode: WaitMode = "poll"
@@ -75,8 +79,15 @@ class Settings(BaseSettings):
         return self
 
 
-class ApiSettings(Settings):
-    state_machine_arn: str = Field(min_length=20)
+class HandOffSettings(Settings):
+    """The functions that start runs' executions: the API and HandOffRun."""
+
+    state_machine_arn: str = Field(min_length=20)  # the Standard one
+
+
+class ApiSettings(HandOffSettings):
+    # Runs start here when the Express tier is on (EXPRESS_TIER_SECONDS > 0).
+    express_state_machine_arn: str | None = None
     max_message_chars: PositiveInt = 32_000
     daily_token_budget: int = Field(default=0, ge=0)  # per user per UTC day; 0: no budget
 
@@ -103,3 +114,8 @@ def load_settings() -> Settings:
 @cache
 def load_api_settings() -> ApiSettings:
     return _load(ApiSettings)
+
+
+@cache
+def load_hand_off_settings() -> HandOffSettings:
+    return _load(HandOffSettings)

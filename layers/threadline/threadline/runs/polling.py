@@ -1,8 +1,39 @@
-"""How long the state machine waits before it checks a run again."""
+"""How a run that is still going waits before it is checked again."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from threadline.runs.state import RunState
+from threadline.settings import Settings
+
 GROWTH = 1.5
+
+
+def while_running(
+    state: RunState, settings: Settings, now: datetime, poll_hint: float | None = None
+) -> dict[str, Any]:
+    """Where a run that is still going goes next (the run-state fields to set): in the Express
+    tier a short wait until its stretch is over, then the hand-off; in Standard a wait for the
+    webhook (push mode) or a timed wait that grows."""
+    if state.tier == "express":
+        if now < state.express_until(settings.express_tier_seconds):
+            return {"next": "wait", "wait_seconds": settings.express_poll_seconds}
+        return {"next": "hand_off"}
+    if settings.run_wait_mode == "push":
+        return {"next": "wait_for_webhook"}
+    seconds_to_deadline = (state.deadline - now).total_seconds() if state.deadline else 0.0
+    return {
+        "next": "wait",
+        "wait_seconds": next_wait_seconds(
+            state.polls,
+            initial=settings.poll_initial_seconds,
+            maximum=settings.poll_max_seconds,
+            poll_hint=poll_hint,
+            seconds_to_deadline=seconds_to_deadline,
+        ),
+    }
 
 
 def next_wait_seconds(

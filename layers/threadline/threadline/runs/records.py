@@ -12,6 +12,7 @@ from threadline import clock
 from threadline.errors import NotFoundError, short_reason
 from threadline.files.generated import StoredFile
 from threadline.models import RunStatus, Usage
+from threadline.runs.state import TimelineEntry
 from threadline.store import table
 from threadline.store.dynamo import (
     condition_held,
@@ -58,6 +59,7 @@ class RunRecord(BaseModel):
     duration_seconds: float | None = None
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
 
 class Message(BaseModel):
@@ -96,6 +98,7 @@ class RunOutcome(BaseModel):
     output_text: str | None = None
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
 
 class RunStore:

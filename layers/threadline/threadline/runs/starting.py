@@ -32,6 +32,7 @@ class RunStarter:
         runs: RunStore,
         stepfunctions: SFNClient,
         state_machine_arn: str,
+        express_state_machine_arn: str | None,
         run_timeout_seconds: int,
         usage: UsageLedger,
         daily_token_budget: int,
@@ -42,6 +43,8 @@ class RunStarter:
         self._runs = runs
         self._sfn = stepfunctions
         self._state_machine_arn = state_machine_arn
+        # With the Express tier on, a run starts there (threadline.runs.tiers).
+        self._express_state_machine_arn = express_state_machine_arn
         self._lease = run_lock_lease(run_timeout_seconds)
         self._usage = usage
         self._daily_token_budget = daily_token_budget
@@ -73,10 +76,11 @@ class RunStarter:
             user_id=user_id,
             message=message,
             assistant=assistant.name,
+            tier="express" if self._express_state_machine_arn else "standard",
         )
         try:
             execution = self._sfn.start_execution(
-                stateMachineArn=self._state_machine_arn,
+                stateMachineArn=self._express_state_machine_arn or self._state_machine_arn,
                 name=record.run_id,
                 input=execution_input.model_dump_json(),
             )

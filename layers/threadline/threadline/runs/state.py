@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunView
 from threadline.models import RunStatus, ToolCall, Usage
 
-Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "finish"]
+Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "hand_off", "finish"]
+# Which state machine drives the run: the Express one polls every second for the run's first
+# stretch, then hands the run to the Standard one (see threadline.runs.tiers).
+Tier = Literal["express", "standard"]
+Step = Literal["started", "tool_round", "handed_off", "cancelled", "finished"]
 OUTPUT_TEXT_LIMIT = 100_000
 
 
@@ -33,6 +37,22 @@ class StartRunInput(BaseModel):
     assistant: str = "data_analyst"
     # A run may ask for a shorter deadline than the deployment's RunTimeoutSeconds, not longer.
     timeout_seconds: int | None = Field(default=None, ge=1)
+    tier: Tier = "standard"
+
+
+class TimelineEntry(BaseModel):
+    """A step of the run that changed its course (not every status check: those are counted).
+
+    Express executions keep no history, so the run's own record is where its course is kept.
+    """
+
+    step: Step
+    tier: Tier
+    at: datetime
+    checks: int = Field(default=0, description="Status checks since the previous entry.")
+    woken_by_webhook: int = Field(
+        default=0, description="How many of those checks OpenAI's webhook prompted (push mode)."
+    )
 
 
 class CaughtError(BaseModel):
@@ -59,11 +79,13 @@ class RunState(BaseModel):
     started_at: datetime | None = None
     deadline: datetime | None = None
     status: RunStatus = RunStatus.QUEUED
+    tier: Tier = "standard"
     next: Next = "wait"
     wait_seconds: int = 0
     # Push mode: how long WaitForWebhook sleeps before checking the run itself.
     webhook_wait_seconds: int = 120
     polls: int = 0
+    webhooks: int = 0  # of the polls, those a webhook prompted
     tool_rounds: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
@@ -75,6 +97,7 @@ class RunState(BaseModel):
     generated_files: list[GeneratedFile] = Field(default_factory=list)
     reason: str | None = None
     error: CaughtError | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
     def outcome(self) -> tuple[RunStatus, str | None]:
         """How the run ends from here: a caught error fails it, as does ending unfinished."""
@@ -87,6 +110,18 @@ class RunState(BaseModel):
     def with_usage_of(self, view: RunView) -> RunState:
         """The state with the usage a look at the remote run reported."""
         return self.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
+
+    def express_until(self, express_tier_seconds: int) -> datetime:
+        """When the Express tier hands the run on (never past the Express 5-minute limit)."""
+        started = self.started_at or datetime.min.replace(tzinfo=UTC)
+        return started + timedelta(seconds=express_tier_seconds)
+
+    def entered(self, step: Step, at: datetime) -> list[TimelineEntry]:
+        """The timeline with `step` added, carrying the checks made since the last entry."""
+        entry = TimelineEntry(
+            step=step, tier=self.tier, at=at, checks=self.polls, woken_by_webhook=self.webhooks
+        )
+        return [*self.timeline, entry]
 
     def to_output(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

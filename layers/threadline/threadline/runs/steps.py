@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
@@ -18,9 +18,9 @@ from threadline.errors import ThreadlineError
 from threadline.files.generated import store_generated_files
 from threadline.files.records import FileStore, run_context
 from threadline.models import RunStatus
-from threadline.runs.polling import next_wait_seconds
+from threadline.runs.polling import while_running
 from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
-from threadline.runs.state import OUTPUT_TEXT_LIMIT, Next, RunState, StartRunInput
+from threadline.runs.state import OUTPUT_TEXT_LIMIT, RunState, StartRunInput
 from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings
 from threadline.threads.records import ThreadStore
@@ -90,7 +90,7 @@ class RunSteps:
             remote_run_id=handle.run_remote_id,
         )
         self.counting.count_earlier_runs(thread, now)
-        return RunState(
+        state = RunState(
             run_id=request.run_id,
             thread_id=request.thread_id,
             user_id=request.user_id,
@@ -100,20 +100,19 @@ class RunSteps:
             started_at=now,
             deadline=now + timedelta(seconds=timeout),
             status=RunStatus.QUEUED,
-            next=self._while_running,
-            wait_seconds=round(self.settings.poll_initial_seconds),
+            tier=request.tier,
             webhook_wait_seconds=self.settings.webhook_wait_seconds,
         )
+        state = state.model_copy(update={"timeline": state.entered("started", now)})
+        return state.model_copy(update=self.while_running(state))
 
     @property
     def counting(self) -> RunUsage:
         """How the run's tokens are counted (builds nothing until it counts)."""
         return RunUsage(backend=self.backend, usage=self.usage, now=self.now)
 
-    @property
-    def _while_running(self) -> Next:
-        """Where a run that is still going goes next: a timed wait, or a wait for a webhook."""
-        return "wait_for_webhook" if self.settings.run_wait_mode == "push" else "wait"
+    def while_running(self, state: RunState, poll_hint: float | None = None) -> dict[str, Any]:
+        return while_running(state, self.settings, self.now(), poll_hint)
 
     # -- CheckRun ----------------------------------------------------------------------------
 
@@ -133,19 +132,8 @@ class RunSteps:
             update.update(_finished(view))
         elif self.now() >= deadline:
             update.update(next="cancel")
-        elif self._while_running == "wait_for_webhook":
-            update.update(next="wait_for_webhook")
         else:
-            update.update(
-                next="wait",
-                wait_seconds=next_wait_seconds(
-                    state.polls,
-                    initial=self.settings.poll_initial_seconds,
-                    maximum=self.settings.poll_max_seconds,
-                    poll_hint=view.poll_after_seconds,
-                    seconds_to_deadline=(deadline - self.now()).total_seconds(),
-                ),
-            )
+            update.update(self.while_running(state, view.poll_after_seconds))
         return state.model_copy(update=update)
 
     # -- ProcessToolCalls --------------------------------------------------------------------
@@ -180,7 +168,7 @@ class RunSteps:
             ],
             remote_run_id=handle.run_remote_id,
         )
-        return state.model_copy(
+        state = state.model_copy(
             update={
                 "handle": handle,
                 "pending_tool_calls": [],
@@ -188,11 +176,12 @@ class RunSteps:
                 "tool_calls": state.tool_calls + len(outputs),
                 "tool_errors": state.tool_errors + sum(output.is_error for output in outputs),
                 "status": RunStatus.IN_PROGRESS,
+                "timeline": state.entered("tool_round", self.now()),
                 "polls": 0,
-                "next": self._while_running,
-                "wait_seconds": round(self.settings.poll_initial_seconds),
+                "webhooks": 0,
             }
         )
+        return state.model_copy(update=self.while_running(state))
 
     # -- CancelRun ---------------------------------------------------------------------------
 
@@ -210,6 +199,9 @@ class RunSteps:
                 "usage_settled": view.settled,
                 "next": "finish",
                 "reason": "run passed its deadline and was cancelled",
+                "timeline": state.entered("cancelled", self.now()),
+                "polls": 0,
+                "webhooks": 0,
             }
         )
 
@@ -228,6 +220,7 @@ class RunSteps:
             usage=state.usage,
             output_text=state.output_text if status is RunStatus.COMPLETED else None,
             reason=reason,
+            timeline=state.entered("finished", now),
             generated_files=store_generated_files(
                 user_id=state.user_id,
                 thread_id=state.thread_id,
@@ -257,7 +250,13 @@ class RunSteps:
             else None,
         )
         finished = state.model_copy(
-            update={"status": status, "reason": reason, "next": "finish", "error": None}
+            update={
+                "status": status,
+                "reason": reason,
+                "next": "finish",
+                "error": None,
+                "timeline": outcome.timeline,
+            }
         )
         return finished, outcome, first
 

@@ -72,6 +72,7 @@ class WebhookWaits:
         try:
             # One read of the finished response; the execution goes on from RouteOnStatus.
             state = self._steps.check_run(claimed.state)
+            state = state.model_copy(update={"webhooks": state.webhooks + 1})
             self._send(claimed.task_token, state)
         except Exception:
             self._store.release(response_id, claimed.task_token)  # a retry can claim it

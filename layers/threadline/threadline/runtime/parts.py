@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
     from threadline.files.records import FileStore
     from threadline.runs.records import RunStore
-    from threadline.settings import ApiSettings
+    from threadline.settings import ApiSettings, HandOffSettings
     from threadline.store.idempotency import Idempotency
     from threadline.threads.records import ThreadStore
     from threadline.threads.run_lock import RunLock
@@ -83,6 +83,11 @@ class Parts:
         from threadline.settings import load_api_settings
 
         return self._part("api_settings", load_api_settings)
+
+    def hand_off_settings(self) -> HandOffSettings:
+        from threadline.settings import load_hand_off_settings
+
+        return self._part("hand_off_settings", load_hand_off_settings)
 
     def table(self) -> Table:
         def build() -> Table:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from threadline.runs.service import RunService
     from threadline.runs.starting import RunStarter
     from threadline.runs.steps import RunSteps
+    from threadline.runs.tiers import RunHandOff
     from threadline.runs.webhook_waits import WebhookWaits
     from threadline.tools import ToolRegistry
 
@@ -71,6 +72,19 @@ class RunParts(Parts):
 
         return self._part("webhook_waits", build)
 
+    def run_hand_off(self) -> RunHandOff:
+        def build() -> RunHandOff:
+            from threadline.runs.tiers import RunHandOff
+
+            return RunHandOff(
+                steps=self.run_steps(),
+                runs=self.run_store(),
+                stepfunctions=self.stepfunctions(),
+                standard_state_machine_arn=self.hand_off_settings().state_machine_arn,
+            )
+
+        return self._part("run_hand_off", build)
+
     def run_starter(self) -> RunStarter:
         def build() -> RunStarter:
             from threadline.runs.starting import RunStarter
@@ -82,6 +96,9 @@ class RunParts(Parts):
                 runs=self.run_store(),
                 stepfunctions=self.stepfunctions(),
                 state_machine_arn=settings.state_machine_arn,
+                express_state_machine_arn=settings.express_state_machine_arn
+                if settings.express_tier_seconds
+                else None,
                 run_timeout_seconds=settings.run_timeout_seconds,
                 usage=self.usage_ledger(),
                 daily_token_budget=settings.daily_token_budget,

@@ -1,0 +1,65 @@
+"""Handing a run from the Express tier to the Standard one.
+
+A run starts in an Express execution, which checks it every second: a second of Express costs
+about as much as one Standard state transition, so short runs finish sooner and for less than
+any Standard wait loop could manage. Express executions last at most five minutes and run
+at least once, so a run still going after its Express stretch continues in a Standard
+execution named by the run (starting it twice starts it once), which waits for OpenAI's
+webhook or polls on a growing interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from threadline.clock import utc_now
+from threadline.runs.records import RunStore
+from threadline.runs.state import RunState
+from threadline.runs.steps import RunSteps
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+class RunHandOff:
+    def __init__(
+        self,
+        *,
+        steps: RunSteps,
+        runs: RunStore,
+        stepfunctions: SFNClient,
+        standard_state_machine_arn: str,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._steps = steps
+        self._runs = runs
+        self._sfn = stepfunctions
+        self._machine = standard_state_machine_arn
+        self._now = now
+
+    def hand_off(self, state: RunState) -> RunState:
+        """Start the run's Standard execution from where the Express one is; the state it
+        starts with. Repeated (a retry, a second Express execution), it starts nothing new."""
+        handed = state.model_copy(
+            update={
+                "tier": "standard",
+                "timeline": state.entered("handed_off", self._now()),
+                "polls": 0,
+                "webhooks": 0,
+            }
+        )
+        handed = handed.model_copy(update=self._steps.while_running(handed))
+        try:
+            arn = self._sfn.start_execution(
+                stateMachineArn=self._machine, name=state.run_id, input=handed.model_dump_json()
+            )["executionArn"]
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            # Started by an earlier attempt (with its own timeline): that one drives the run.
+            arn = self._execution_arn(state.run_id)
+        self._runs.set_execution(state.thread_id, state.run_id, arn)
+        return handed
+
+    def _execution_arn(self, name: str) -> str:
+        return f"{self._machine.replace(':stateMachine:', ':execution:', 1)}:{name}"

@@ -1,0 +1,160 @@
+"""The Express tier and the hand-off to the Standard one, over in-memory fakes: a run is
+checked every second for its Express stretch, then handed on once, whatever repeats."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.unit.fakes import (
+    EXPRESS_ROUTES,
+    STANDARD_MACHINE,
+    Execution,
+    Reply,
+    World,
+)
+from threadline.models import RunStatus
+from threadline.runs.state import RunState
+
+STATE_MACHINES = Path(__file__).resolve().parents[2] / "statemachine"
+LOOKUP = ("lookup", '{"key": "north"}')
+
+
+def express_run(world: World, *replies: Reply) -> tuple[Execution, RunState]:
+    world.backend.script.extend(replies)
+    execution = Execution(world)
+    return execution, execution.run(world.request(tier="express"))
+
+
+def steps_of(state: RunState) -> list[tuple[str, str]]:
+    return [(entry.step, entry.tier) for entry in state.timeline]
+
+
+def test_the_express_machines_routes_are_the_walkers_and_it_has_no_task_tokens() -> None:
+    express = json.loads((STATE_MACHINES / "run_express.asl.json").read_text())["States"]
+    standard = json.loads((STATE_MACHINES / "run.asl.json").read_text())["States"]
+    choices = express["RouteOnStatus"]["Choices"]
+    assert {c["StringEquals"]: c["Next"] for c in choices} == EXPRESS_ROUTES
+    assert not [s for s in express.values() if ".waitForTaskToken" in s.get("Resource", "")]
+    for task in ("StartRun", "CheckRun", "ProcessToolCalls", "CancelRun", "FinishRun"):
+        assert express[task]["Retry"] == standard[task]["Retry"], task
+        assert express[task].get("Catch") == standard[task].get("Catch"), task
+    # A handed-on run enters the Standard machine where it left off, not at StartRun.
+    begin = standard[json.loads((STATE_MACHINES / "run.asl.json").read_text())["StartAt"]]
+    assert begin["Choices"] == [{"Variable": "$.next", "IsPresent": True, "Next": "RouteOnStatus"}]
+
+
+@pytest.mark.parametrize("api", ["responses", "assistants"])
+def test_a_short_run_is_checked_every_second_and_never_handed_on(api: str) -> None:
+    world = World(api=api)  # type: ignore[arg-type]
+    execution, state = express_run(world, Reply.say("hi", polls=4))
+
+    assert state.status is RunStatus.COMPLETED
+    assert execution.entered.count("WaitForModel") == execution.entered.count("CheckRun") == 5
+    assert "HandOffRun" not in execution.entered
+    assert world.stepfunctions.started == []
+    assert world.clock() - world.record().created_at == timedelta(seconds=5)
+    assert steps_of(state) == [("started", "express"), ("finished", "express")]
+    assert [entry.checks for entry in world.record().timeline] == [0, 5]
+
+
+def test_a_long_run_is_handed_to_the_standard_machine_once_its_stretch_is_over() -> None:
+    world = World(express_tier_seconds=10)
+    execution, state = express_run(world, Reply.say("done at last", polls=30))
+
+    assert state.status is RunStatus.COMPLETED
+    assert execution.entered.count("HandOffRun") == 1
+    waits = execution.entered.index("HandOffRun")
+    assert execution.entered[:waits].count("CheckRun") == 10, "one check a second for 10 s"
+    (standard,) = world.stepfunctions.started
+    assert standard["name"] == "run_1"
+    handed = RunState.model_validate_json(standard["input"])
+    assert (handed.tier, handed.next, handed.wait_seconds, handed.polls) == (
+        "standard",
+        "wait",
+        2,
+        0,
+    ), "the Standard machine starts its own growing waits"
+    assert world.record().execution_arn == (
+        STANDARD_MACHINE.replace(":stateMachine:", ":execution:") + ":run_1"
+    )
+    assert steps_of(state) == [
+        ("started", "express"),
+        ("handed_off", "express"),
+        ("finished", "standard"),
+    ]
+    assert sum(entry.checks for entry in state.timeline) == 30 + 1
+
+
+def test_push_mode_continues_with_a_webhook_wait() -> None:
+    world = World(wait_mode="push", express_tier_seconds=3)
+    execution, state = express_run(world, Reply.say("pushed", polls=4))
+
+    assert state.status is RunStatus.COMPLETED
+    after = execution.entered[execution.entered.index("HandOffRun") :]
+    assert "WaitForWebhook" in after
+    assert "WaitForWebhook" not in execution.entered[: execution.entered.index("HandOffRun")]
+
+
+def test_tool_rounds_in_the_express_stretch_keep_its_clock() -> None:
+    world = World(express_tier_seconds=8)
+    _execution, state = express_run(
+        world, Reply.call(LOOKUP, polls=2), Reply.call(LOOKUP, polls=2), Reply.say("ok", polls=3)
+    )
+
+    assert state.status is RunStatus.COMPLETED
+    assert state.tool_rounds == 2
+    assert steps_of(state) == [
+        ("started", "express"),
+        ("tool_round", "express"),
+        ("tool_round", "express"),
+        ("handed_off", "express"),
+        ("finished", "standard"),
+    ]
+
+
+def test_a_repeated_hand_off_starts_nothing_new() -> None:
+    """Express runs at least once and a Lambda may be retried: a second hand-off of the same
+    run (its timeline differs) finds the Standard execution started and changes nothing."""
+    world = World(express_tier_seconds=1)
+    world.backend.script.append(Reply.say("slow", polls=20))
+    state = world.start(tier="express")
+    world.clock.advance(2)
+    state = world.steps.check_run(state)
+    assert state.next == "hand_off"
+
+    first = world.hand_off.hand_off(state)
+    world.clock.advance(1)
+    again = world.hand_off.hand_off(state)
+
+    assert len(world.stepfunctions.started) == 1
+    assert first.tier == again.tier == "standard"
+    assert world.record().execution_arn is not None
+    assert world.record().execution_arn.endswith(":execution:run:run_1")
+
+
+def test_a_hand_off_that_fails_for_good_fails_the_run_and_frees_the_thread() -> None:
+    world = World(express_tier_seconds=1)
+    world.backend.script.append(Reply.say("never seen", polls=50))
+    world.stepfunctions.fail_with = "AccessDeniedException"
+    state = Execution(world).run(world.request(tier="express"))
+
+    assert state.status is RunStatus.FAILED
+    assert state.reason is not None
+    assert "AccessDeniedException" in state.reason
+    assert world.current_thread().active_run_id is None
+    assert "cancel_run" in world.backend.calls, "the remote run is stopped, not left spending"
+
+
+def test_a_deadline_inside_the_express_stretch_cancels_there() -> None:
+    world = World()
+    execution = Execution(world)
+    world.backend.script.append(Reply.say("too slow", polls=100))
+    state = execution.run(world.request(tier="express", timeout_seconds=4))
+
+    assert state.status is RunStatus.TIMED_OUT
+    assert "HandOffRun" not in execution.entered
+    assert steps_of(state)[-2:] == [("cancelled", "express"), ("finished", "express")]
