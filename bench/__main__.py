@@ -30,9 +30,11 @@ RESULTS = REPO / "bench" / "results" / "latest.json"
 LOG_FILE = REPO / ".local" / "bench.log"
 # Threadline modes: label -> template parameters on top of the profile's poll settings.
 THREADLINE_MODES: dict[str, dict[str, str]] = {
-    "threadline": {},  # the default: Responses backend, the state machine polls
-    "threadline_assistants": {"Backend": "assistants"},
-    "threadline_push": {"RunWaitMode": "push"},  # Responses, woken by OpenAI's webhooks
+    # The default: the Express tier, then (webhooks configured) Standard woken by webhooks.
+    "threadline": {},
+    "threadline_no_webhooks": {"RunWaitMode": "poll"},  # the Express tier, then Standard polls
+    "threadline_standard_poll": {"ExpressTierSeconds": "0", "RunWaitMode": "poll"},
+    "threadline_standard_push": {"ExpressTierSeconds": "0", "RunWaitMode": "push"},
 }
 
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         say(f"Cold start: importing {profile.cold_start_repeats}x per function ...")
         cold_starts = measure_cold_starts(profile.cold_start_repeats)
-        scripts = profile.scripts(profile.runs)
+        scripts = profile.scripts()
         say(f"Runner loop: {len(scripts)} concurrent runs ...")
         modes: dict[str, ModeResult] = {"runner_loop": measure_runner_loop(profile, scripts)}
         for label, parameters in THREADLINE_MODES.items():
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             modes[label] = measure_threadline(profile, scripts, label=label, parameters=parameters)
         say(f"Throughput: {profile.throughput_runs} concurrent runs ...")
         throughput = measure_throughput(profile)
-    document = build_results(profile, scripts, modes, cold_starts, throughput)
+    document = build_results(profile, scripts, modes, THREADLINE_MODES, cold_starts, throughput)
     document["elapsed_s"] = round(time.monotonic() - started, 1)
     print_report(document, list(modes))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import asdict, dataclass
 
 from bench.measurements import ModeResult
@@ -29,11 +31,18 @@ class CostPer1000Runs:
 
 
 def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) -> CostPer1000Runs:
-    """Standard-workflow transitions, Lambda requests and GB-seconds (each invocation's billed
-    duration at its function's memory), DynamoDB on-demand request units."""
+    """Standard-workflow transitions and Express executions, Lambda requests and GB-seconds
+    (each invocation's billed duration at its function's memory), DynamoDB on-demand request
+    units."""
     transitions = mode.per_run_means()["transitions"]
+    express = statistics.fmean(
+        run.express_executions * prices.step_functions_express_per_request
+        + express_gb_seconds(run.express_seconds) * prices.step_functions_express_per_gb_second
+        for run in mode.runs
+    )
     return CostPer1000Runs(
-        step_functions=RUNS * transitions * prices.step_functions_standard_per_transition,
+        step_functions=RUNS
+        * (transitions * prices.step_functions_standard_per_transition + express),
         lambda_requests=RUNS * mode.lambda_usage.requests * prices.lambda_per_request,
         lambda_duration=RUNS
         * mode.lambda_usage.gb_seconds
@@ -44,3 +53,8 @@ def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) 
             + mode.dynamodb.read_units * prices.dynamodb_per_read_unit
         ),
     )
+
+
+def express_gb_seconds(seconds: float) -> float:
+    """Express bills 100 ms steps at 64 MB steps of memory (a small execution uses one)."""
+    return math.ceil(seconds * 10) / 10 * 64 / 1024

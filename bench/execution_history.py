@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,27 +21,33 @@ SUCCEEDED_DETAILS = {
 @dataclass(frozen=True)
 class ExecutionFacts:
     state_transitions: int  # states entered (a retried state is entered again)
-    lambda_invocations: int  # Lambda functions scheduled
+    lambda_invocations: Counter[str]  # Lambda functions scheduled, by function ARN or name
     terminal_known_at: float | None  # epoch seconds of the task that first saw the end
 
 
 def read_history(events: list[dict[str, Any]]) -> ExecutionFacts:
-    transitions = invocations = 0
+    transitions = 0
+    invocations: Counter[str] = Counter()
     terminal_known_at: float | None = None
     for event in events:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             transitions += 1
-        elif kind in LAMBDA_SCHEDULED and _schedules_lambda(event):
-            invocations += 1
+        elif kind in LAMBDA_SCHEDULED and (function := _scheduled_lambda(event)):
+            invocations[function] += 1
         elif terminal_known_at is None and _reports_terminal_status(event):
             terminal_known_at = event["timestamp"].timestamp()
     return ExecutionFacts(transitions, invocations, terminal_known_at)
 
 
-def _schedules_lambda(event: dict[str, Any]) -> bool:
+def _scheduled_lambda(event: dict[str, Any]) -> str | None:
+    """The function a scheduled task invokes (its ARN or name), None if it is no Lambda."""
     details = event.get("taskScheduledEventDetails")
-    return details is None or details.get("resourceType") == "lambda"
+    if details is None:
+        return str(event["lambdaFunctionScheduledEventDetails"]["resource"])
+    if details.get("resourceType") != "lambda":
+        return None
+    return str(json.loads(details.get("parameters") or "{}").get("FunctionName", "lambda"))
 
 
 def _reports_terminal_status(event: dict[str, Any]) -> bool:

@@ -10,13 +10,17 @@ from typing import Any
 @dataclass(frozen=True)
 class RunMeasurement:
     run_index: int
+    length_s: float  # as scripted (unscaled): the model's turns together
     status: str
     tool_rounds: int
     status_calls: int  # retrieves of the run's remote objects, counted by the OpenAI server
-    state_transitions: int
+    state_transitions: int  # Standard executions' (Express transitions are not billed)
     lambda_invocations: int
     detection_delay_s: float  # the model finished -> the orchestrator knew
     end_to_end_s: float
+    express_executions: int = 0
+    express_seconds: float = 0.0  # the Express execution's duration
+    invocations: dict[str, int] = field(default_factory=dict)  # by function logical id
 
 
 @dataclass(frozen=True)

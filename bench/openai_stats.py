@@ -12,6 +12,7 @@ from local.openai_server import OpenAIServer
 class RemoteRunStats:
     status_calls: int  # retrieves of the run's responses (or its Assistants run)
     model_finished_at: float  # the server's clock when the model finished the last turn
+    remote_objects: int  # responses (each announced by one webhook where they are on)
 
 
 def remote_run_stats(server: OpenAIServer, thread_remote_id: str) -> RemoteRunStats:
@@ -35,4 +36,5 @@ def remote_run_stats(server: OpenAIServer, thread_remote_id: str) -> RemoteRunSt
     return RemoteRunStats(
         status_calls=sum(objects[object_id]["retrieves"] for object_id in object_ids),
         model_finished_at=max(finished),
+        remote_objects=len(object_ids),
     )

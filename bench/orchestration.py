@@ -1,10 +1,11 @@
 """Threadline's orchestration measured on the local stack, as a function of the stack's
-parameters: the default (Responses backend, polling state machine), `{"Backend":
-"assistants"}` and `{"RunWaitMode": "push"}` are each one call."""
+parameters: each design the bench compares (the default, no webhooks, Standard only) is one
+call."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,12 +15,12 @@ from bench.measurements import ModeResult, RunMeasurement
 from bench.openai_stats import remote_run_stats
 from bench.stack_runs import (
     StackRun,
-    history,
     local_server,
     prepare_runs,
+    run_histories,
     start_executions,
     thread_locks_held,
-    wait_for_executions,
+    wait_for_runs,
     warm_up,
 )
 from bench.workload import Profile, RunScript
@@ -36,7 +37,7 @@ def measure_threadline(
 ) -> ModeResult:
     """Run every script concurrently through the state machine of a stack deployed with the
     profile's poll settings and `parameters`."""
-    stack_parameters = {**profile.poll_parameters(), **(parameters or {})}
+    stack_parameters = {**profile.stack_parameters(), **(parameters or {})}
     with metered_aws() as meter, local_threadline(parameters=stack_parameters) as product:
         server = local_server(product)
         warm_up(product)
@@ -44,13 +45,16 @@ def measure_threadline(
         webhooks_before = server.webhook_dispatcher.delivered
         with meter.window():
             wall_started = time.monotonic()
-            arns = start_executions(product, runs)
-            descriptions = wait_for_executions(product, arns)
+            start_executions(product, runs)
+            descriptions = wait_for_runs(product, runs)
             wall_time = time.monotonic() - wall_started
             server.flush_webhooks()  # so the last webhook's Lambda invocation is metered
         webhooks = server.webhook_dispatcher.delivered - webhooks_before
+        names = {spec.name: spec.logical_id for spec in product.stack.functions.values()}
+        names.update({spec.arn: spec.logical_id for spec in product.stack.functions.values()})
+        webhooks_on = webhooks > 0
         measurements = [
-            _measure_run(product, run, description)
+            _measure_run(product, run, description, names, profile, webhooks_on=webhooks_on)
             for run, description in zip(runs, descriptions, strict=True)
         ]
         backend = runtime.current().backend().name
@@ -71,25 +75,49 @@ def measure_threadline(
             "stack_parameters": stack_parameters,
             "thread_locks_held": locks_held,
             "webhooks_per_run": webhooks / len(runs),  # each an API Gateway request (unpriced)
+            "memory_mb": dict(functions.values()),
         },
     )
 
 
 def _measure_run(
-    product: LocalThreadline, run: StackRun, description: dict[str, Any]
+    product: LocalThreadline,
+    run: StackRun,
+    description: dict[str, Any],
+    names: dict[str, str],
+    profile: Profile,
+    *,
+    webhooks_on: bool,
 ) -> RunMeasurement:
-    facts = read_history(history(product, description["executionArn"]))
+    histories = run_histories(product, run.run_id)
+    facts = {machine: read_history(events) for machine, events in histories.items()}
     record = runtime.current().run_store().get(run.thread.thread_id, run.run_id)
     stats = remote_run_stats(local_server(product), run.thread.remote_id)
-    if facts.terminal_known_at is None:
+    known = [f.terminal_known_at for f in facts.values() if f.terminal_known_at is not None]
+    if not known:
         raise RuntimeError(f"no task of {run.run_id} reported the end of the run")
+    invocations: Counter[str] = Counter()
+    for machine_facts in facts.values():
+        for function, count in machine_facts.lambda_invocations.items():
+            invocations[names.get(function, function)] += count
+    if webhooks_on:  # each response's webhook invokes the webhook function once
+        invocations["OpenAIWebhookFunction"] += stats.remote_objects
+    express = histories.get("RunExpressStateMachine")
+    started = (express or histories["RunStateMachine"])[0]["timestamp"]
+    express_seconds = (express[-1]["timestamp"] - started).total_seconds() if express else 0.0
     return RunMeasurement(
         run_index=run.script.index,
+        length_s=round(sum(run.script.turn_latencies_s) / profile.time_scale, 3),
         status=record.status.value,
         tool_rounds=record.tool_rounds,
         status_calls=stats.status_calls,
-        state_transitions=facts.state_transitions,
-        lambda_invocations=facts.lambda_invocations,
-        detection_delay_s=round(facts.terminal_known_at - stats.model_finished_at, 3),
-        end_to_end_s=round((description["stopDate"] - description["startDate"]).total_seconds(), 3),
+        state_transitions=facts["RunStateMachine"].state_transitions
+        if "RunStateMachine" in facts
+        else 0,
+        lambda_invocations=sum(invocations.values()),
+        detection_delay_s=round(min(known) - stats.model_finished_at, 3),
+        end_to_end_s=round((description["stopDate"] - started).total_seconds(), 3),
+        express_executions=1 if express else 0,
+        express_seconds=round(express_seconds, 3),
+        invocations=dict(invocations),
     )

@@ -1,7 +1,9 @@
 """The one price table the cost model uses: AWS list prices, us-east-1, read 2026-11.
 
-Source: the AWS pricing pages for Step Functions, Lambda (arm64) and DynamoDB on-demand, as
-published for us-east-1. Free tiers are left out: the model prices usage beyond them.
+Sources, as published for us-east-1: https://aws.amazon.com/step-functions/pricing/ (Standard
+per state transition; Express per request and per GB-second, billed in 100 ms and 64 MB
+steps), https://aws.amazon.com/lambda/pricing/ (arm64), https://aws.amazon.com/dynamodb/pricing/
+on-demand/. Free tiers are left out: the model prices usage beyond them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ class PriceTable:
     region: str
     read_on: str
     step_functions_standard_per_transition: float
+    step_functions_express_per_request: float
+    step_functions_express_per_gb_second: float  # 100 ms steps, 64 MB steps of memory
     lambda_per_request: float
     lambda_per_gb_second: dict[str, float]  # by architecture, as template.yaml names it
     dynamodb_per_write_unit: float  # on-demand
@@ -28,6 +32,8 @@ PRICES = PriceTable(
     region="us-east-1",
     read_on="2026-11",
     step_functions_standard_per_transition=0.025 / 1_000,
+    step_functions_express_per_request=1.00 / 1_000_000,
+    step_functions_express_per_gb_second=0.00001667,
     lambda_per_request=0.20 / 1_000_000,
     lambda_per_gb_second={"arm64": 0.0000133334, "x86_64": 0.0000166667},
     dynamodb_per_write_unit=0.625 / 1_000_000,

@@ -31,10 +31,12 @@ def _line(values: Sequence[str], widths: Sequence[int]) -> str:
 def print_report(document: dict[str, Any], mode_labels: list[str]) -> None:
     profile = document["profile"]
     say(
-        f"\nProfile {profile['name']!r}: {len(document['workload'])} runs, model latency "
-        f"{_range(profile)} s per turn, 0-{profile['max_tool_rounds']} tool rounds, runner loop "
-        f"polls every {profile['runner_poll_interval']:g} s, state machine "
-        + ", ".join(f"{k}={v}" for k, v in profile["stack_poll_parameters"].items())
+        f"\nProfile {profile['name']!r}: a run of each length "
+        f"{', '.join(f'{length:g}' for length in profile['run_lengths_s'])} s with each of "
+        f"{', '.join(map(str, profile['tool_round_counts']))} tool rounds (the length split "
+        f"evenly between the model's turns); runner loop polls every "
+        f"{profile['runner_poll_interval']:g} s; stacks deployed with "
+        + ", ".join(f"{k}={v}" for k, v in profile["stack_parameters"].items())
     )
     if profile["time_scale"] != 1:
         say(
@@ -45,15 +47,11 @@ def print_report(document: dict[str, Any], mode_labels: list[str]) -> None:
     _print_runs(document, mode_labels)
     _print_summary(document, mode_labels)
     _print_costs(document, mode_labels)
+    _print_run_lengths(document)
     _print_cold_starts(document)
     _print_throughput(document["throughput"])
     for problem in document["problems"]:
         say(f"PROBLEM: {problem}")
-
-
-def _range(profile: dict[str, Any]) -> str:
-    low, high = (bound * profile["time_scale"] for bound in profile["model_latency_range_s"])
-    return f"{low:g}-{high:g}"
 
 
 def _print_runs(document: dict[str, Any], labels: list[str]) -> None:
@@ -61,6 +59,7 @@ def _print_runs(document: dict[str, Any], labels: list[str]) -> None:
         [
             label,
             run["run_index"],
+            run["length_s"],
             run["status"],
             run["tool_rounds"],
             run["status_calls"],
@@ -78,6 +77,7 @@ def _print_runs(document: dict[str, Any], labels: list[str]) -> None:
             [
                 "mode",
                 "run",
+                "length s",
                 "status",
                 "tool rounds",
                 "status calls",
@@ -173,6 +173,60 @@ def _print_costs(document: dict[str, Any], labels: list[str]) -> None:
                 f"  {label}: plus {webhooks:g} webhook requests per run through the HTTP API "
                 "(API Gateway is not in the price table)"
             )
+
+
+def _print_run_lengths(document: dict[str, Any]) -> None:
+    """Every design at every length: cost for each tool-round count, then the 1-round run's
+    detection delay, status calls and transitions; * marks a measured figure."""
+    rows = document["by_run_length"]
+    rounds = sorted({row["tool_rounds"] for row in rows})
+    middle = rounds[len(rounds) // 2]
+    say(
+        "\nBy run length (USD per 1,000 runs; * measured on the local stack, the rest "
+        f"modelled from the measured runs; detection, status calls, transitions: {middle} tool "
+        "round(s))"
+    )
+    for design in dict.fromkeys(row["design"] for row in rows):
+        cells = {(r["run_length_s"], r["tool_rounds"]): r for r in rows if r["design"] == design}
+        lengths = sorted({length for length, _ in cells})
+        table_rows = []
+        for length in lengths:
+            one = cells[(length, middle)]
+            mark = "*" if one["measured"] else ""
+            table_rows.append(
+                [
+                    f"{length:g} s",
+                    *(
+                        f"{cells[(length, k)]['cost_per_1000_runs_usd']:.4f}"
+                        + ("*" if cells[(length, k)]["measured"] else "")
+                        for k in rounds
+                    ),
+                    f"{one['detection_delay_s']:.2f}{mark}",
+                    f"{one['status_calls_per_run']}{mark}",
+                    f"{one['transitions_per_run']}{mark}",
+                ]
+            )
+        say(f"\n{design}")
+        say(
+            table(
+                [
+                    "length",
+                    *(f"{k} rounds $" for k in rounds),
+                    "detect s",
+                    "status calls",
+                    "transitions",
+                ],
+                table_rows,
+            )
+        )
+    misses = document["goal"]
+    say(
+        "\nGoal (threadline: cost at most the 512 MB loop's, half of it from 30 s; one hour "
+        "under $1; detection and status calls at most the loop's): "
+        + ("holds at every length" if not misses else f"missed in {len(misses)} place(s)")
+    )
+    for miss in misses:
+        say(f"  missed: {miss}")
 
 
 def _print_cold_starts(document: dict[str, Any]) -> None:

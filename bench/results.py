@@ -10,6 +10,7 @@ from bench.cold_start import ColdStart
 from bench.costs import cost_per_1000_runs
 from bench.measurements import ModeResult
 from bench.prices import PRICES
+from bench.run_lengths import Design, goal_check, loop_rows, threadline_rows
 from bench.template_facts import global_function_setting
 from bench.workload import Profile, RunScript
 
@@ -21,14 +22,16 @@ RATIO_KEYS = {
 }
 
 
-def build_results(
+def build_results(  # noqa: PLR0917 - the parts of one document
     profile: Profile,
     scripts: list[RunScript],
     modes: dict[str, ModeResult],
+    designs: dict[str, dict[str, str]],
     cold_starts: list[ColdStart],
     throughput: dict[str, Any],
 ) -> dict[str, Any]:
-    """`modes` holds "runner_loop" and every Threadline mode measured on the same scripts."""
+    """`modes` holds "runner_loop" and every Threadline mode measured on the same scripts;
+    `designs` the template parameters of each Threadline mode."""
     architecture = global_function_setting("Architectures")[0]
     document: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -55,6 +58,17 @@ def build_results(
         for label in modes
         if label != "runner_loop"
     }
+    loop = modes["runner_loop"]
+    document["by_run_length"] = [
+        *loop_rows(loop, 512, profile.runner_poll_interval_s),
+        *loop_rows(loop, 256, profile.runner_poll_interval_s),
+        *(
+            row
+            for label, parameters in designs.items()
+            for row in threadline_rows(Design(label, parameters, modes[label]), architecture)
+        ),
+    ]
+    document["goal"] = goal_check(document["by_run_length"])
     document["cold_import_ms"] = {c.function: c.as_json()["import_ms_median"] for c in cold_starts}
     document["libraries_import_ms"] = {
         c.function: c.as_json()["libraries_ms_median"] for c in cold_starts

@@ -142,7 +142,9 @@ def measure_runner_loop(profile: Profile, scripts: list[RunScript]) -> ModeResul
             )
         wall_time = time.monotonic() - wall_started
         runs = [
-            _measurement(script, runner_run, remote_run_stats(server, thread_id))
+            _measurement(
+                script, runner_run, remote_run_stats(server, thread_id), profile.time_scale
+            )
             for script, runner_run, thread_id in zip(scripts, runner_runs, thread_ids, strict=True)
         ]
     finally:
@@ -184,9 +186,12 @@ def _one_lambda_per_run(runner_runs: list[RunnerRun]) -> LambdaUsage:
     )
 
 
-def _measurement(script: RunScript, runner_run: RunnerRun, stats: RemoteRunStats) -> RunMeasurement:
+def _measurement(
+    script: RunScript, runner_run: RunnerRun, stats: RemoteRunStats, time_scale: float
+) -> RunMeasurement:
     return RunMeasurement(
         run_index=script.index,
+        length_s=round(sum(script.turn_latencies_s) / time_scale, 3),
         status=runner_run.status,
         tool_rounds=runner_run.tool_rounds,
         status_calls=stats.status_calls,

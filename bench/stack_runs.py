@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bench.template_facts import parameter_default
 from bench.workload import QUESTION, WARM_UP, RunScript
 from local.openai_server import OpenAIServer
 from local.stack_session import LocalThreadline
@@ -55,11 +54,14 @@ def prepare_runs(product: LocalThreadline, scripts: list[RunScript]) -> list[Sta
     return runs
 
 
-def start_executions(product: LocalThreadline, runs: list[StackRun]) -> list[str]:
-    """Start one execution per run, named after the run as the API names it."""
-    return [
+def start_executions(product: LocalThreadline, runs: list[StackRun]) -> None:
+    """Start one execution per run as the API does: named after the run, in the Express tier
+    when it is on."""
+    express = runtime.current().settings().express_tier_seconds > 0
+    machine = "RunExpressStateMachine" if express else "RunStateMachine"
+    for run in runs:
         product.sfn.start_execution(
-            stateMachineArn=product.state_machine_arn,
+            stateMachineArn=product.stack.state_machines[machine],
             name=run.run_id,
             input=json.dumps(
                 {
@@ -67,18 +69,28 @@ def start_executions(product: LocalThreadline, runs: list[StackRun]) -> list[str
                     "thread_id": run.thread.thread_id,
                     "user_id": run.user_id,
                     "message": QUESTION,
+                    "tier": "express" if express else "standard",
                 }
             ),
-        )["executionArn"]
-        for run in runs
-    ]
+        )
 
 
-def wait_for_executions(product: LocalThreadline, arns: list[str]) -> list[dict[str, Any]]:
-    """Every execution's final description (they run concurrently: waiting for each in turn
-    takes as long as the slowest)."""
-    timeout = float(parameter_default("RunTimeoutSeconds")) + WAIT_MARGIN_S
-    return [product.wait_for_execution(arn, timeout=timeout) for arn in arns]
+def wait_for_runs(product: LocalThreadline, runs: list[StackRun]) -> list[dict[str, Any]]:
+    """Each run's last execution's final description (they run concurrently: waiting for each
+    in turn takes as long as the slowest)."""
+    timeout = float(runtime.current().settings().run_timeout_seconds) + WAIT_MARGIN_S
+    return [product.wait_for_run(run.run_id, timeout=timeout) for run in runs]
+
+
+def run_histories(product: LocalThreadline, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The history of each execution the run had, by state machine logical id."""
+    histories = {}
+    for machine in ("RunExpressStateMachine", "RunStateMachine"):
+        try:
+            histories[machine] = history(product, product.execution_of(machine, run_id))
+        except product.sfn.exceptions.ExecutionDoesNotExist:
+            continue
+    return histories
 
 
 def history(product: LocalThreadline, execution_arn: str) -> list[dict[str, Any]]:
@@ -90,7 +102,8 @@ def warm_up(product: LocalThreadline) -> None:
     """One unmeasured run through every task a measured run uses, so that the handlers are
     loaded (cold starts are measured on their own) before anything is timed."""
     warm_up_run = prepare_runs(product, [WARM_UP])
-    wait_for_executions(product, start_executions(product, warm_up_run))
+    start_executions(product, warm_up_run)
+    wait_for_runs(product, warm_up_run)
 
 
 def thread_locks_held(runs: list[StackRun]) -> int:

@@ -11,7 +11,7 @@ from bench.stack_runs import (
     prepare_runs,
     start_executions,
     thread_locks_held,
-    wait_for_executions,
+    wait_for_runs,
     warm_up,
 )
 from bench.workload import Profile
@@ -22,12 +22,13 @@ INSTANT_MODEL_PARAMETERS = {"PollInitialSeconds": "0", "PollMaxSeconds": "1"}
 
 
 def measure_throughput(profile: Profile) -> dict[str, Any]:
-    scripts = profile.scripts(profile.throughput_runs, with_latency=False)
+    scripts = profile.instant_scripts(profile.throughput_runs)
     with local_threadline(parameters=INSTANT_MODEL_PARAMETERS) as product:
         warm_up(product)
         runs = prepare_runs(product, scripts)
         started = time.monotonic()
-        descriptions = wait_for_executions(product, start_executions(product, runs))
+        start_executions(product, runs)
+        descriptions = wait_for_runs(product, runs)
         wall_time = time.monotonic() - started
         locks_held = thread_locks_held(runs)
     statuses = Counter(description["status"] for description in descriptions)

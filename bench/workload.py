@@ -3,7 +3,6 @@ latencies, queued per thread (conversation) id on the local OpenAI server."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,51 +56,75 @@ WARM_UP = RunScript(index=-1, tool_rounds=1, turn_latencies_s=(0.0, 0.0))
 
 @dataclass(frozen=True)
 class Profile:
-    """How much to run, and the latency profile; every duration is multiplied by time_scale."""
+    """What to run for real: a run per (length, tool rounds), the length split evenly between
+    the model's turns; every duration is multiplied by time_scale."""
 
     name: str
-    runs: int
+    run_lengths_s: tuple[float, ...]
+    tool_round_counts: tuple[int, ...]
     time_scale: float
     throughput_runs: int
     cold_start_repeats: int
-    model_latency_range_s: tuple[float, float] = (2.0, 10.0)
-    max_tool_rounds: int = len(TOOL_ROUND_CALLS)
     runner_poll_interval_s: float = 1.0  # AssistantRunner's default: one retrieve a second
-    random_seed: int = 20261124
 
-    def scripts(self, count: int, *, with_latency: bool = True) -> list[RunScript]:
-        """`count` runs cycling through 0..max_tool_rounds tool rounds; each turn's latency is
-        drawn (deterministically) from the latency range, or 0."""
-        draw = random.Random(self.random_seed)
-        low, high = (self.time_scale * bound for bound in self.model_latency_range_s)
-        scripts = []
-        for index in range(count):
-            tool_rounds = index % (self.max_tool_rounds + 1)
-            latencies = tuple(
-                round(draw.uniform(low, high), 3) if with_latency else 0.0
-                for _turn in range(tool_rounds + 1)
-            )
-            scripts.append(RunScript(index, tool_rounds, latencies))
+    def scripts(self) -> list[RunScript]:
+        """One run per (length, tool rounds), in that order."""
+        scripts: list[RunScript] = []
+        for length in self.run_lengths_s:
+            for tool_rounds in self.tool_round_counts:
+                turn = round(length * self.time_scale / (tool_rounds + 1), 3)
+                index = len(scripts)
+                scripts.append(RunScript(index, tool_rounds, (turn,) * (tool_rounds + 1)))
         return scripts
+
+    def instant_scripts(self, count: int) -> list[RunScript]:
+        """`count` runs of 0..3 tool rounds whose model answers at once (throughput)."""
+        rounds = [index % (len(TOOL_ROUND_CALLS) + 1) for index in range(count)]
+        return [RunScript(index, k, (0.0,) * (k + 1)) for index, k in enumerate(rounds)]
 
     @property
     def runner_poll_interval(self) -> float:
         return self.runner_poll_interval_s * self.time_scale
 
-    def poll_parameters(self) -> dict[str, str]:
-        """The template's default poll settings, scaled like everything else."""
-        return {
+    def stack_parameters(self) -> dict[str, str]:
+        """The template's defaults where the local stack sets its own for tests, every
+        duration scaled (whole seconds where the template takes whole seconds)."""
+        scaled = {
             name: f"{float(parameter_default(name)) * self.time_scale:g}"
             for name in ("PollInitialSeconds", "PollMaxSeconds")
+        } | {
+            name: str(round(float(parameter_default(name)) * self.time_scale))
+            for name in (
+                "ExpressTierSeconds",
+                "ExpressPollSeconds",
+                "WebhookWaitSeconds",
+                "WebhookWaitMaxSeconds",
+            )
         }
+        return {**scaled, "RunWaitMode": parameter_default("RunWaitMode")}
 
     def as_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "runner_poll_interval": self.runner_poll_interval,
-            "stack_poll_parameters": self.poll_parameters(),
+            "stack_parameters": self.stack_parameters(),
         }
 
 
-FULL = Profile(name="full", runs=8, time_scale=1.0, throughput_runs=20, cold_start_repeats=5)
-QUICK = Profile(name="quick", runs=2, time_scale=0.1, throughput_runs=3, cold_start_repeats=1)
+# Measured for real; longer runs are modelled from these (bench.run_lengths).
+FULL = Profile(
+    name="full",
+    run_lengths_s=(5, 30, 120),
+    tool_round_counts=(0, 1, 3),
+    time_scale=1.0,
+    throughput_runs=20,
+    cold_start_repeats=5,
+)
+QUICK = Profile(
+    name="quick",
+    run_lengths_s=(5, 30),
+    tool_round_counts=(0, 1),
+    time_scale=0.1,
+    throughput_runs=3,
+    cold_start_repeats=1,
+)

@@ -181,12 +181,14 @@ def local_threadline(
             "PollInitialSeconds": "0",
             "PollMaxSeconds": "1",
             "ExpressPollSeconds": "0",
+            # Tests choose push (or auto) where they mean it; webhooks then come.
+            "RunWaitMode": "poll",
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             **(parameters or {}),
         }
         if webhooks is None:
-            webhooks = overrides.get("RunWaitMode") == "push"
+            webhooks = overrides["RunWaitMode"] in ("push", "auto")
         webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         if not real_key:
             server = OpenAIServer(

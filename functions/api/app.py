@@ -46,11 +46,15 @@ tracer = Tracer()
 
 def read_json_body(text: str) -> Any:
     """Read a JSON body as Powertools does, but refuse one nested deeper than the parser can
-    go instead of crashing on its RecursionError."""
+    go instead of crashing on its RecursionError, and any but an object: every body this API
+    takes is one (Powertools would validate an array's first item as the body)."""
     try:
-        return json.loads(text)
+        body = json.loads(text)
     except RecursionError:
         raise InvalidRequestError("body_too_deep", "the JSON body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("invalid_request", "the body must be a JSON object")
+    return body
 
 
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)

@@ -75,3 +75,33 @@ def test_the_profile_and_throughput_are_recorded(results: dict[str, Any]) -> Non
     assert all(is_number(results["throughput"][key]) for key in THROUGHPUT_KEYS)
     assert results["throughput"]["thread_locks_held"] == 0
     assert results["problems"] == []
+
+
+BY_RUN_LENGTH_KEYS = {
+    "design",
+    "run_length_s",
+    "tool_rounds",
+    "measured",
+    "cost_per_1000_runs_usd",
+    "detection_delay_s",
+    "status_calls_per_run",
+    "transitions_per_run",
+    "lambda_invocations_per_run",
+}
+
+
+def test_every_design_has_every_run_length_measured_or_modelled(results: dict[str, Any]) -> None:
+    rows = results["by_run_length"]
+    designs = {row["design"] for row in rows}
+    assert {"seed_loop_512", "seed_loop_256", "threadline"} <= designs
+    lengths = {row["run_length_s"] for row in rows}
+    assert lengths == {5, 10, 30, 60, 120, 300, 900, 3600}
+    for design in designs:
+        cells = {(r["run_length_s"], r["tool_rounds"]) for r in rows if r["design"] == design}
+        assert cells == {(length, k) for length in lengths for k in (0, 1, 3)}, design
+    assert all(set(row) >= BY_RUN_LENGTH_KEYS for row in rows)
+    assert all(is_number(row["cost_per_1000_runs_usd"]) for row in rows)
+    measured = {(r["design"], r["run_length_s"], r["tool_rounds"]) for r in rows if r["measured"]}
+    assert ("threadline", 5, 0) in measured
+    assert ("seed_loop_512", 30, 1) in measured
+    assert isinstance(results["goal"], list)

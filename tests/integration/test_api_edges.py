@@ -109,6 +109,8 @@ class TestHostileInput:
             (b"[" * DEEP + b"]" * DEEP, "body_too_deep"),
             (b'{"a":' * DEEP + b"1" + b"}" * DEEP, "body_too_deep"),
             (b"[]", "invalid_request"),
+            (b"[{}]", "invalid_request"),  # an array whose first item would be a valid body
+            (b'[{"message": "hi"}, 1]', "invalid_request"),
             (b'"a string"', "invalid_request"),
             (b"12", "invalid_request"),
             (b"null", "invalid_request"),

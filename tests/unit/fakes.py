@@ -783,7 +783,7 @@ class World:
     """RunSteps over the fakes, one thread of USER ready to run on."""
 
     api: Api = "responses"
-    wait_mode: Literal["poll", "push"] = "poll"
+    wait_mode: Literal["auto", "poll", "push"] = "poll"
     run_timeout_seconds: int = 300
     express_tier_seconds: int = 60
     clock: FakeClock = field(default_factory=FakeClock)

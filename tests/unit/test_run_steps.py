@@ -189,9 +189,10 @@ def test_a_run_still_going_in_push_mode_waits_for_its_webhook() -> None:
     world = World(wait_mode="push")
     state = started(world, Reply.forever())
     assert state.next == "wait_for_webhook"
-    state = world.steps.check_run(state)
-    assert state.next == "wait_for_webhook"
     assert state.webhook_wait_seconds == world.settings.webhook_wait_seconds
+    state = world.steps.check_run(state)  # the wait ended without its webhook
+    assert state.next == "wait_for_webhook"
+    assert state.webhook_wait_seconds == 2 * world.settings.webhook_wait_seconds
 
 
 @pytest.mark.parametrize("wait_mode", ["poll", "push"])

@@ -4,6 +4,7 @@ checked every second for its Express stretch, then handed on once, whatever repe
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,3 +159,36 @@ def test_a_deadline_inside_the_express_stretch_cancels_there() -> None:
     assert state.status is RunStatus.TIMED_OUT
     assert "HandOffRun" not in execution.entered
     assert steps_of(state)[-2:] == [("cancelled", "express"), ("finished", "express")]
+
+
+@pytest.mark.parametrize(
+    ("api", "configured", "mode"),
+    [("responses", True, "push"), ("responses", False, "poll"), ("assistants", True, "poll")],
+)
+def test_auto_waits_for_webhooks_only_where_they_can_come(
+    api: str, configured: bool, mode: str
+) -> None:
+    world = World(api=api, wait_mode="auto")  # type: ignore[arg-type]
+    world.steps = replace(world.steps, webhooks_configured=lambda: configured)
+    world.backend.script.append(Reply.say("hi"))
+
+    assert world.start().wait_mode == mode
+
+
+class WaitRecordingExecution(Execution):
+    waits: list[int]
+
+    def _step(self, task: str, state: RunState) -> RunState:
+        if task == "WaitForWebhook":
+            self.waits = [*getattr(self, "waits", []), state.webhook_wait_seconds]
+        return super()._step(task, state)
+
+
+def test_a_turn_without_its_webhook_waits_twice_as_long_each_time_up_to_the_maximum() -> None:
+    world = World(wait_mode="push", run_timeout_seconds=3600)
+    world.backend.script.append(Reply.say("slow, and its webhook lost", polls=6))
+    execution = WaitRecordingExecution(world)
+    state = execution.run(world.request())
+
+    assert state.status is RunStatus.COMPLETED
+    assert execution.waits == [120, 240, 480, 900, 900, 900, 900]

@@ -25,6 +25,7 @@ from threadline.errors import ConfigurationError
 
 Backend = Literal["responses", "assistants"]
 WaitMode = Literal["poll", "push"]
+WaitModeSetting = Literal["auto", "poll", "push"]
 
 
 class Settings(BaseSettings):
@@ -49,12 +50,15 @@ class Settings(BaseSettings):
     # it every `express_poll_seconds`, then handed to the Standard one; 0 starts in Standard.
     express_tier_seconds: int = Field(default=60, ge=0, le=180)
     express_poll_seconds: int = Field(default=1, ge=0)
-    # poll: the state machine checks the run on a growing interval; push: it sleeps until
-    # OpenAI's webhook says the response finished (Responses backend only).
-    run_wait_mode: WaitMode = "poll"
+    # After the Express tier - poll: the state machine checks the run on a growing interval;
+    # push: it sleeps until OpenAI's webhook says the response finished (Responses only);
+    # auto: push where a webhook secret is configured, else poll.
+    run_wait_mode: WaitModeSetting = "auto"
     webhook_secret_name: str | None = None
-    # In push mode, how long a wait lasts before the machine checks the run itself.
+    # In push mode, how long a wait lasts before the machine checks the run itself; each
+    # wait of a turn that ends so doubles it, up to the maximum.
     webhook_wait_seconds: PositiveInt = 120
+    webhook_wait_max_seconds: PositiveInt = 900
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024
     upload_allowed_types: str | None = None  # None: every type threadline.files.policy checks
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data

@@ -12,17 +12,28 @@ GROWTH = 1.5
 
 
 def while_running(
-    state: RunState, settings: Settings, now: datetime, poll_hint: float | None = None
+    state: RunState,
+    settings: Settings,
+    now: datetime,
+    poll_hint: float | None = None,
+    *,
+    after_check: bool = False,
 ) -> dict[str, Any]:
     """Where a run that is still going goes next (the run-state fields to set): in the Express
     tier a short wait until its stretch is over, then the hand-off; in Standard a wait for the
-    webhook (push mode) or a timed wait that grows."""
+    webhook (push mode) or a timed wait that grows. `after_check`: a check found it going
+    (rather than a turn starting)."""
     if state.tier == "express":
         if now < state.express_until(settings.express_tier_seconds):
             return {"next": "wait", "wait_seconds": settings.express_poll_seconds}
         return {"next": "hand_off"}
-    if settings.run_wait_mode == "push":
-        return {"next": "wait_for_webhook"}
+    if state.wait_mode == "push":
+        # A turn's first wait is the shortest; each that ended without a webhook doubles.
+        wait = state.webhook_wait_seconds * 2 if after_check else settings.webhook_wait_seconds
+        return {
+            "next": "wait_for_webhook",
+            "webhook_wait_seconds": min(wait, settings.webhook_wait_max_seconds),
+        }
     seconds_to_deadline = (state.deadline - now).total_seconds() if state.deadline else 0.0
     return {
         "next": "wait",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunView
 from threadline.models import RunStatus, ToolCall, Usage
+from threadline.settings import WaitMode
 
 Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "hand_off", "finish"]
 # Which state machine drives the run: the Express one polls every second for the run's first
@@ -80,6 +81,7 @@ class RunState(BaseModel):
     deadline: datetime | None = None
     status: RunStatus = RunStatus.QUEUED
     tier: Tier = "standard"
+    wait_mode: WaitMode = "poll"  # how the Standard tier waits, chosen when the run starts
     next: Next = "wait"
     wait_seconds: int = 0
     # Push mode: how long WaitForWebhook sleeps before checking the run itself.

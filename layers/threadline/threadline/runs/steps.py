@@ -22,7 +22,7 @@ from threadline.runs.polling import while_running
 from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.runs.state import OUTPUT_TEXT_LIMIT, RunState, StartRunInput
 from threadline.runs.usage_counting import RunUsage
-from threadline.settings import Settings
+from threadline.settings import Settings, WaitMode
 from threadline.threads.records import ThreadStore
 from threadline.threads.run_lock import RunLock, run_lock_lease
 from threadline.tools import ToolRegistry, run_tool_calls
@@ -47,6 +47,8 @@ class RunSteps:
     usage: Callable[[], UsageLedger]
     files: Callable[[], FileStore]
     s3: Callable[[], S3Client]
+    # Whether OpenAI's webhooks reach this deployment (a webhook secret is configured).
+    webhooks_configured: Callable[[], bool] = field(default=lambda: False)
     now: Callable[[], datetime] = field(default=utc_now)
 
     # -- StartRun ----------------------------------------------------------------------------
@@ -101,18 +103,27 @@ class RunSteps:
             deadline=now + timedelta(seconds=timeout),
             status=RunStatus.QUEUED,
             tier=request.tier,
-            webhook_wait_seconds=self.settings.webhook_wait_seconds,
+            wait_mode=self._wait_mode(),
         )
         state = state.model_copy(update={"timeline": state.entered("started", now)})
         return state.model_copy(update=self.while_running(state))
+
+    def _wait_mode(self) -> WaitMode:
+        mode = self.settings.run_wait_mode
+        if mode == "auto":
+            pushable = self.settings.openai_backend == "responses" and self.webhooks_configured()
+            return "push" if pushable else "poll"
+        return mode
 
     @property
     def counting(self) -> RunUsage:
         """How the run's tokens are counted (builds nothing until it counts)."""
         return RunUsage(backend=self.backend, usage=self.usage, now=self.now)
 
-    def while_running(self, state: RunState, poll_hint: float | None = None) -> dict[str, Any]:
-        return while_running(state, self.settings, self.now(), poll_hint)
+    def while_running(
+        self, state: RunState, poll_hint: float | None = None, *, after_check: bool = False
+    ) -> dict[str, Any]:
+        return while_running(state, self.settings, self.now(), poll_hint, after_check=after_check)
 
     # -- CheckRun ----------------------------------------------------------------------------
 
@@ -133,7 +144,7 @@ class RunSteps:
         elif self.now() >= deadline:
             update.update(next="cancel")
         else:
-            update.update(self.while_running(state, view.poll_after_seconds))
+            update.update(self.while_running(state, view.poll_after_seconds, after_check=True))
         return state.model_copy(update=update)
 
     # -- ProcessToolCalls --------------------------------------------------------------------

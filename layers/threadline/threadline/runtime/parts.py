@@ -153,6 +153,19 @@ class Parts:
 
         return self._part("webhook_secret", build)
 
+    def webhooks_configured(self) -> bool:
+        """Whether OpenAI's webhooks reach this deployment: its webhook secret holds one."""
+
+        def build() -> bool:
+            from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+            try:
+                return self.webhook_secret().startswith("whsec_")
+            except (ConfigurationError, GetParameterError):
+                return False  # no such secret, or an empty one (or unreadable: polling works)
+
+        return self._part("webhooks_configured", build)
+
     # -- stores ---------------------------------------------------------------------------
 
     def idempotency(self) -> Idempotency:

@@ -56,6 +56,7 @@ class RunParts(Parts):
                 usage=self.usage_ledger,
                 files=self.file_store,
                 s3=self.s3_client,
+                webhooks_configured=self.webhooks_configured,
             )
 
         return self._part("run_steps", build)
