@@ -68,12 +68,14 @@ class LocalThreadline:
         return boto3.resource("dynamodb").Table(self.stack.resources["Table"])
 
     def start_run(self, thread_id: str, user_id: str, message: str, **extra: Any) -> str:
-        """Start a run's execution as the API does (named by the run id); its ARN."""
+        """Start a run's execution as the API does (named by the run id; in the Express state
+        machine with `tier="express"`); its ARN."""
         from threadline.ids import new_id
 
         run_id = new_id("run")
+        machine = "RunExpressStateMachine" if extra.get("tier") == "express" else "RunStateMachine"
         execution = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
+            stateMachineArn=self.stack.state_machines[machine],
             name=run_id,
             input=json.dumps(
                 {

@@ -33,7 +33,10 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     table = dynamodb.describe_table(TableName=stack.resources["Table"])["Table"]
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["ByActivity"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == [
+        "ByActivity",
+        "ByLockExpiry",
+    ]
     ttl = dynamodb.describe_time_to_live(TableName=stack.resources["Table"])
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
 

@@ -35,6 +35,7 @@ from threadline.errors import (
 )
 from threadline.files.records import FileRecord
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
+from threadline.runs.lost import LostRuns
 from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 from threadline.runs.steps import RunSteps
@@ -440,6 +441,13 @@ class FakeThreadStore:
             raise NotFoundError(f"thread {thread_id} not found")
         return thread.model_copy()
 
+    def expired_locks(self, now: datetime, *, limit: int) -> list[tuple[str, str]]:
+        """`ThreadStore.expired_locks`: locked threads whose lease ended, longest ago first."""
+        locked = [t for t in self.threads.values() if t.active_run_id and t.lock_expires_at]
+        expired = [t for t in locked if (t.lock_expires_at or 0) < now.timestamp()]
+        expired.sort(key=lambda thread: thread.lock_expires_at or 0)
+        return [(thread.user_id, thread.thread_id) for thread in expired[:limit]]
+
 
 class FakeRunLock:
     """`RunLock` over a `FakeThreadStore`'s threads."""
@@ -815,6 +823,13 @@ class World:
             usage=lambda: self.usage,  # type: ignore[arg-type,return-value]
             files=lambda: self.files,  # type: ignore[arg-type,return-value]
             s3=no_s3,
+            now=self.clock,
+        )
+        self.lost_runs = LostRuns(
+            threads=self.threads,  # type: ignore[arg-type]
+            runs=self.runs,  # type: ignore[arg-type]
+            lock=self.lock,  # type: ignore[arg-type]
+            steps=self.steps,
             now=self.clock,
         )
         self.stepfunctions = FakeStepFunctions()

@@ -191,4 +191,17 @@ def test_a_turn_without_its_webhook_waits_twice_as_long_each_time_up_to_the_maxi
     state = execution.run(world.request())
 
     assert state.status is RunStatus.COMPLETED
-    assert execution.waits == [120, 240, 480, 900, 900, 900, 900]
+    assert execution.waits == [120, 240, 480, 900, 900, 900, 60], (
+        "the last one ends at the deadline"
+    )
+
+
+def test_a_webhook_wait_never_sleeps_past_the_deadline() -> None:
+    world = World(wait_mode="push", run_timeout_seconds=200)
+    world.backend.script.append(Reply.forever())
+    execution = WaitRecordingExecution(world)
+    state = execution.run(world.request())
+
+    assert state.status is RunStatus.TIMED_OUT
+    assert execution.waits == [120, 80]
+    assert world.clock() - world.record().created_at == timedelta(seconds=200)

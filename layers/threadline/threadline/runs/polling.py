@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +28,13 @@ def while_running(
         if now < state.express_until(settings.express_tier_seconds):
             return {"next": "wait", "wait_seconds": settings.express_poll_seconds}
         return {"next": "hand_off"}
-    if state.wait_mode == "push":
-        # A turn's first wait is the shortest; each that ended without a webhook doubles.
-        wait = state.webhook_wait_seconds * 2 if after_check else settings.webhook_wait_seconds
-        return {
-            "next": "wait_for_webhook",
-            "webhook_wait_seconds": min(wait, settings.webhook_wait_max_seconds),
-        }
     seconds_to_deadline = (state.deadline - now).total_seconds() if state.deadline else 0.0
+    if state.wait_mode == "push":
+        # A turn's first wait is the shortest; each that ended without a webhook doubles;
+        # none sleeps past the deadline (by then the run is cancelled).
+        wait = state.webhook_wait_seconds * 2 if after_check else settings.webhook_wait_seconds
+        wait = min(wait, settings.webhook_wait_max_seconds, math.ceil(seconds_to_deadline))
+        return {"next": "wait_for_webhook", "webhook_wait_seconds": max(wait, 1)}
     return {
         "next": "wait",
         "wait_seconds": next_wait_seconds(

@@ -10,6 +10,7 @@ from threadline.runtime.parts import Parts
 
 if TYPE_CHECKING:
     from threadline.assistant_config import AssistantConfig
+    from threadline.runs.lost import LostRuns
     from threadline.runs.service import RunService
     from threadline.runs.starting import RunStarter
     from threadline.runs.steps import RunSteps
@@ -85,6 +86,19 @@ class RunParts(Parts):
             )
 
         return self._part("run_hand_off", build)
+
+    def lost_runs(self) -> LostRuns:
+        def build() -> LostRuns:
+            from threadline.runs.lost import LostRuns
+
+            return LostRuns(
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                lock=self.run_lock(),
+                steps=self.run_steps(),
+            )
+
+        return self._part("lost_runs", build)
 
     def run_starter(self) -> RunStarter:
         def build() -> RunStarter:

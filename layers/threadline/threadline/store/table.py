@@ -5,6 +5,8 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | item            | PK                 | SK                 | notes                            |
 |-----------------|--------------------|--------------------|----------------------------------|
 | thread          | USER#{user_id}     | THREAD#{thread_id} | GSI1: ACTIVITY / {last_activity} |
+|                 |                    |                    | GSI2 while a run holds it:       |
+|                 |                    |                    | LOCKED / {lock_expires_at}       |
 | purpose pointer | USER#{user_id}     | PURPOSE#{purpose}  | the thread to reuse for purpose  |
 | run             | THREAD#{thread_id} | RUN#{run_id}       | run ids sort by creation time    |
 | file (upload)   | THREAD#{thread_id} | FILE#{upload_id}   | pending -> ingested/rejected/... |
@@ -43,6 +45,9 @@ Access patterns:
   oldest first; no scan. Only thread items and pending uploads carry GSI1 keys (a sparse
   index). One partition serves it: a thread's activity is written once per run, far below a
   partition's limit.
+- runs whose execution was lost: Query GSI2 (`ByLockExpiry`) GSI2PK=LOCKED, GSI2SK < now;
+  the lock sets the keys and its release removes them (a sparse, keys-only index). One
+  partition serves it: two writes per run.
 - uploads no ingest settled, for the sweep: Query GSI1 GSI1PK=PENDING_UPLOADS, GSI1SK <
   cutoff, oldest first; settling an upload removes its GSI1 keys.
 """
@@ -51,6 +56,8 @@ from __future__ import annotations
 
 ACTIVITY_INDEX = "ByActivity"
 ACTIVITY_PARTITION = "ACTIVITY"
+LOCK_EXPIRY_INDEX = "ByLockExpiry"
+LOCKED_PARTITION = "LOCKED"
 
 
 def user_key(user_id: str) -> str:

@@ -6,7 +6,7 @@ A thread is made by `threadline.threads.creation` and locked for a run by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,24 @@ class ThreadStore:
         }
         items, next_key = query_page(self._table, query, start_key)
         return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
+
+    def expired_locks(self, now: datetime, *, limit: int) -> Sequence[tuple[str, str]]:
+        """(user id, thread id) of threads whose run lock's lease ended before `now`, the
+        longest expired first, from the lock-expiry index."""
+        query: QueryInputTableQueryTypeDef = {
+            "IndexName": table.LOCK_EXPIRY_INDEX,
+            "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK < :now",
+            "ExpressionAttributeValues": {
+                ":pk": table.LOCKED_PARTITION,
+                ":now": int(now.timestamp()),
+            },
+            "Limit": limit,
+        }
+        items, _next_key = query_page(self._table, query, None)
+        return [
+            (str(item["PK"]).removeprefix("USER#"), str(item["SK"]).removeprefix("THREAD#"))
+            for item in items
+        ]
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class RunLock:
             "Key": {"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
             "UpdateExpression": (
                 "SET active_run_id = :run, lock_expires_at = :lease_end, "
-                "last_activity = :now, GSI1SK = :now"
+                "GSI2PK = :locked, GSI2SK = :lease_end, last_activity = :now, GSI1SK = :now"
             ),
             "ConditionExpression": (
                 "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
@@ -68,6 +68,7 @@ class RunLock:
             ),
             "ExpressionAttributeValues": {
                 ":run": run_id,
+                ":locked": table.LOCKED_PARTITION,
                 ":lease_end": int((now + lease).timestamp()),
                 ":now": clock.iso(now),
                 ":epoch": int(now.timestamp()),
@@ -101,7 +102,7 @@ class RunLock:
             self._table.update_item,
             Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
             UpdateExpression=(
-                "REMOVE active_run_id, lock_expires_at "
+                "REMOVE active_run_id, lock_expires_at, GSI2PK, GSI2SK "
                 f"SET {head}last_activity = :now, GSI1SK = :now, expires_at = :exp"
             ),
             ConditionExpression="active_run_id = :run",

@@ -1,0 +1,101 @@
+"""Finishing runs whose execution was lost.
+
+An execution can end without finishing its run: an Express execution that outlives its five
+minutes or dies with its service, an execution someone stopped, a hand-off that never
+started the Standard one. Such a run keeps its thread locked until the lock's lease ends
+(the run timeout and a margin), and would stay "in progress" for ever. A schedule finds the
+threads whose lease ended and finishes their runs as FinishRun would: failed, with a reason,
+the remote run stopped, its tokens counted once, the thread released. By then no live
+execution can still be driving the run (every wait ends at the run's deadline, and a run
+past its deadline is cancelled); one that somehow is finds the run finished, which is
+idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from threadline.backends.base import RunHandle
+from threadline.clock import utc_now
+from threadline.errors import NotFoundError, ThreadlineError
+from threadline.runs.records import RunRecord, RunStore
+from threadline.runs.state import CaughtError, RunState
+from threadline.runs.steps import RunSteps
+from threadline.threads.records import Thread, ThreadStore
+from threadline.threads.run_lock import RunLock
+
+LOST = CaughtError(
+    Error="ExecutionLost", Cause="the run's execution ended without finishing the run"
+)
+
+
+class LostRunsReport(BaseModel):
+    finished: int = 0  # runs finished here
+    released: int = 0  # locks of runs that had finished, released here
+
+
+class LostRuns:
+    def __init__(
+        self,
+        *,
+        threads: ThreadStore,
+        runs: RunStore,
+        lock: RunLock,
+        steps: RunSteps,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._threads = threads
+        self._runs = runs
+        self._lock = lock
+        self._steps = steps
+        self._now = now
+
+    def finish(self, *, limit: int = 100) -> LostRunsReport:
+        """Finish the runs of up to `limit` threads whose lock's lease ended."""
+        report = LostRunsReport()
+        now = self._now()
+        for user_id, thread_id in self._threads.expired_locks(now, limit=limit):
+            try:
+                thread = self._threads.get(user_id, thread_id)
+            except NotFoundError:
+                continue  # deleted meanwhile
+            if thread.active_run_id is None or thread.has_active_run(now):
+                continue  # released, or locked anew, since the index was read
+            try:
+                record = self._runs.get(thread_id, thread.active_run_id)
+            except NotFoundError:
+                record = None
+            if record is None or record.status.is_terminal:
+                # Finished, but its lock was never released (FinishRun died in between).
+                report.released += self._lock.release(user_id, thread_id, thread.active_run_id)
+                continue
+            self._finish_lost(thread, record)
+            report.finished += 1
+        return report
+
+    def _finish_lost(self, thread: Thread, record: RunRecord) -> None:
+        handle = (
+            RunHandle(thread_remote_id=thread.remote_id, run_remote_id=record.remote_run_id)
+            if record.remote_run_id
+            else None
+        )
+        state = RunState(
+            run_id=record.run_id,
+            thread_id=record.thread_id,
+            user_id=record.user_id,
+            assistant=record.assistant,
+            handle=handle,
+            started_at=record.started_at or record.created_at,
+            status=record.status,
+            error=LOST,
+        )
+        # Stops the remote run and counts its current response; FinishRun's own rules.
+        self._steps.finish_run(state)
+        for remote_id in record.remote_object_ids:  # the run's earlier responses, once each
+            # Best effort: cleanup counts what is left when the thread goes.
+            with contextlib.suppress(ThreadlineError):
+                self._steps.counting.count_remote(remote_id)
