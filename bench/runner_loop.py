@@ -191,7 +191,7 @@ def _measurement(
 ) -> RunMeasurement:
     return RunMeasurement(
         run_index=script.index,
-        length_s=round(sum(script.turn_latencies_s) / time_scale, 3),
+        length_s=script.length_s,
         status=runner_run.status,
         tool_rounds=runner_run.tool_rounds,
         status_calls=stats.status_calls,

@@ -3,6 +3,7 @@ latencies, queued per thread (conversation) id on the local OpenAI server."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ class RunScript:
     index: int
     tool_rounds: int
     turn_latencies_s: tuple[float, ...]  # one per model turn: tool_rounds + 1
+    length_s: float = 0.0  # the nominal length (unscaled) the run stands for
 
     def steps(self) -> list[Step]:
         """The run's turns, each taking its own latency."""
@@ -66,15 +68,20 @@ class Profile:
     throughput_runs: int
     cold_start_repeats: int
     runner_poll_interval_s: float = 1.0  # AssistantRunner's default: one retrieve a second
+    random_seed: int = 20261129
 
     def scripts(self) -> list[RunScript]:
-        """One run per (length, tool rounds), in that order."""
+        """One run per (length, tool rounds), in that order. The last turn ends a seeded
+        fraction of a second late, so that the end falls anywhere between two checks of a
+        one-second poll (whole-second lengths would favour whoever polls on whole seconds)."""
+        draw = random.Random(self.random_seed)
         scripts: list[RunScript] = []
         for length in self.run_lengths_s:
             for tool_rounds in self.tool_round_counts:
-                turn = round(length * self.time_scale / (tool_rounds + 1), 3)
-                index = len(scripts)
-                scripts.append(RunScript(index, tool_rounds, (turn,) * (tool_rounds + 1)))
+                turn = length * self.time_scale / (tool_rounds + 1)
+                phase = draw.random() * self.time_scale
+                turns = (*((round(turn, 3),) * tool_rounds), round(turn + phase, 3))
+                scripts.append(RunScript(len(scripts), tool_rounds, turns, length))
         return scripts
 
     def instant_scripts(self, count: int) -> list[RunScript]:

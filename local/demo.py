@@ -179,7 +179,7 @@ def main() -> int:
     say("interpreter, the real handlers, and a local OpenAI-compatible server (2 s per turn).")
     say(
         f"Runs start in the Express tier, checked every second; one still going after "
-        f"{EXPRESS_TIER_SECONDS} s (60 s when deployed) continues in the Standard state machine,"
+        f"{EXPRESS_TIER_SECONDS} s (180 s when deployed) continues in the Standard state machine,"
     )
     say(f"which waits by {wait_mode} (RUN_WAIT_MODE=poll|push to choose).")
     say(f"Handler logs: {LOG_FILE.relative_to(REPO)}")

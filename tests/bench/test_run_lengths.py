@@ -25,13 +25,13 @@ def test_a_short_run_is_checked_every_second_in_express_and_costs_no_transition(
 def test_an_hour_long_run_is_handed_off_and_woken_by_its_webhook() -> None:
     default = design()
     counted = walk(default.settings, default.wait_mode, 3600, 0)
-    assert counted.express_seconds == 60
+    assert counted.express_seconds == 180
     assert counted.invocations["HandOffRunFunction"] == 1
     assert counted.detected_by == "webhook"
-    # After the hand-off at 60 s, waits of 120, 240, 480, 900, 900 s end without the webhook
-    # (checks at 180, 420, 900, 1800, 2700 s); the next one is woken at 3600 s.
-    assert counted.invocations["CheckRunFunction"] - 60 == 5
-    assert counted.status_calls < 70
+    # After the hand-off at 180 s, waits of 120, 240, 480, 900, 900 s end without the webhook
+    # (checks at 300, 540, 1020, 1920, 2820 s); the next one is woken at 3600 s.
+    assert counted.invocations["CheckRunFunction"] - 180 == 5
+    assert counted.status_calls < 190
 
 
 def test_without_webhooks_the_standard_tier_polls_at_its_longest_interval() -> None:
@@ -39,4 +39,4 @@ def test_without_webhooks_the_standard_tier_polls_at_its_longest_interval() -> N
     counted = walk(polling.settings, polling.wait_mode, 3600, 1)
     assert counted.detected_by == "poll"
     assert counted.last_interval_s == 15
-    assert counted.transitions > 3 * (3600 - 60) / 15 * 0.9
+    assert counted.transitions > 3 * (3600 - 180) / 15 * 0.9

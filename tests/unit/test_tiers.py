@@ -205,3 +205,18 @@ def test_a_webhook_wait_never_sleeps_past_the_deadline() -> None:
     assert state.status is RunStatus.TIMED_OUT
     assert execution.waits == [120, 80]
     assert world.clock() - world.record().created_at == timedelta(seconds=200)
+
+
+def test_a_lost_webhook_lengthens_the_waits_for_the_rest_of_the_run() -> None:
+    """Each turn starts with the wait the last one reached: a long run with many turns pays
+    for a few checks, not a few per turn."""
+    world = World(wait_mode="push", run_timeout_seconds=3600)
+    world.backend.script.extend(
+        [Reply.call(LOOKUP, polls=2), Reply.call(LOOKUP, polls=0), Reply.say("done", polls=1)]
+    )
+    execution = WaitRecordingExecution(world)
+    state = execution.run(world.request())
+
+    assert state.status is RunStatus.COMPLETED
+    # Turn 1 grows 120 -> 240 -> 480; turns 2 and 3 start at 480, the last doubles to 900.
+    assert execution.waits == [120, 240, 480, 480, 480, 900]

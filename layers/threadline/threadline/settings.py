@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     tool_timeout_seconds: PositiveFloat = 20.0
     # The Express tier: a run's first seconds are driven by an Express execution that checks
     # it every `express_poll_seconds`, then handed to the Standard one; 0 starts in Standard.
-    express_tier_seconds: int = Field(default=60, ge=0, le=180)
+    express_tier_seconds: int = Field(default=180, ge=0, le=180)
     express_poll_seconds: int = Field(default=1, ge=0)
     # After the Express tier - poll: the state machine checks the run on a growing interval;
     # push: it sleeps until OpenAI's webhook says the response finished (Responses only);

@@ -30,9 +30,11 @@ def while_running(
         return {"next": "hand_off"}
     seconds_to_deadline = (state.deadline - now).total_seconds() if state.deadline else 0.0
     if state.wait_mode == "push":
-        # A turn's first wait is the shortest; each that ended without a webhook doubles;
-        # none sleeps past the deadline (by then the run is cancelled).
-        wait = state.webhook_wait_seconds * 2 if after_check else settings.webhook_wait_seconds
+        # The run's first wait is the shortest; each that ended without its webhook doubles,
+        # for the rest of the run (a long run pays for few checks); none sleeps past the
+        # deadline (by then the run is cancelled).
+        wait = state.webhook_wait_seconds or settings.webhook_wait_seconds
+        wait = wait * 2 if after_check else wait
         wait = min(wait, settings.webhook_wait_max_seconds, math.ceil(seconds_to_deadline))
         return {"next": "wait_for_webhook", "webhook_wait_seconds": max(wait, 1)}
     return {

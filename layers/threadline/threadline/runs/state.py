@@ -85,7 +85,7 @@ class RunState(BaseModel):
     next: Next = "wait"
     wait_seconds: int = 0
     # Push mode: how long WaitForWebhook sleeps before checking the run itself.
-    webhook_wait_seconds: int = 120
+    webhook_wait_seconds: int = 0  # 0 until its first wait
     polls: int = 0
     webhooks: int = 0  # of the polls, those a webhook prompted
     tool_rounds: int = 0
