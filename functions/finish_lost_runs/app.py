@@ -20,8 +20,9 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = runtime.current().lost_runs().finish()
+    report = runtime.current().lost_runs().finish(time_left_ms=context.get_remaining_time_in_millis)
     logger.info("lost runs finished", extra=report.model_dump())
     metrics.add_metric("LostRunsFinished", MetricUnit.Count, report.finished)
     metrics.add_metric("StaleLocksReleased", MetricUnit.Count, report.released)
+    metrics.add_metric("LostRunsNotFinished", MetricUnit.Count, report.failed)
     return report.model_dump()

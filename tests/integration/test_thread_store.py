@@ -182,14 +182,20 @@ def test_run_lock_is_exclusive_and_released_once(creator: ThreadCreator, lock: R
     lock.acquire("alice", thread.thread_id, "run_2", lease=lease)
 
 
-def test_expired_lease_can_be_taken_over(
+def test_an_expired_lease_is_not_taken_over_but_found_for_finishing(
     store: ThreadStore, creator: ThreadCreator, lock: RunLock, clock: Clock
 ) -> None:
+    """Taking it over would leave the lost run unfinished: FinishLostRuns finds it instead."""
     thread, _ = get_or_create(creator, RemoteThreads())
     lock.acquire("alice", thread.thread_id, "crashed", lease=timedelta(minutes=5))
+    assert store.expired_locks(clock(), limit=10) == []
     clock.advance(timedelta(minutes=6))
+    with pytest.raises(ThreadBusyError):
+        lock.acquire("alice", thread.thread_id, "next", lease=timedelta(minutes=5))
+    assert store.expired_locks(clock(), limit=10) == [("alice", thread.thread_id)]
+    assert lock.release("alice", thread.thread_id, "crashed")
+    assert store.expired_locks(clock(), limit=10) == [], "the index entry goes with the lock"
     lock.acquire("alice", thread.thread_id, "next", lease=timedelta(minutes=5))
-    assert store.get("alice", thread.thread_id).active_run_id == "next"
 
 
 def test_delete_removes_record_and_pointer(store: ThreadStore, creator: ThreadCreator) -> None:

@@ -460,8 +460,8 @@ class FakeRunLock:
     def acquire_update(
         self, user_id: str, thread_id: str, run_id: str, lease: timedelta
     ) -> dict[str, Any]:
-        """`RunLock.acquire_update`: taken if free, already this run's, or its lease passed;
-        never on a missing or purging thread."""
+        """`RunLock.acquire_update`: taken if free or already this run's (an expired lease
+        too is left to FinishLostRuns); never on a missing or purging thread."""
         now = self._now()
         key = (user_id, thread_id)
 
@@ -470,11 +470,7 @@ class FakeRunLock:
             return (
                 thread is not None
                 and thread.purging_since is None
-                and (
-                    thread.active_run_id is None
-                    or thread.active_run_id == run_id
-                    or (thread.lock_expires_at or 0) < int(now.timestamp())
-                )
+                and thread.active_run_id in (None, run_id)
             )
 
         def apply() -> None:

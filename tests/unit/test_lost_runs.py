@@ -92,3 +92,21 @@ def test_the_next_run_of_a_freed_thread_completes() -> None:
     state = world.start("run_2")
     world.clock.advance(1)
     assert world.steps.check_run(state).status is RunStatus.COMPLETED
+
+
+def test_a_run_that_cannot_be_finished_now_does_not_hold_up_the_others() -> None:
+    world = World()
+    world.backend.script.extend([Reply.forever(), Reply.forever()])
+    world.start(tier="express")
+    other = world.new_thread("thr_2")
+    world.steps.start_run(world.request("run_2", thread_id=other.thread_id))
+    world.clock.advance(LEASE + 1)
+    world.backend.fail_next("cancel_run", RuntimeError("a bug, not an OpenAI error"))
+
+    first = world.lost_runs.finish()
+    second = world.lost_runs.finish()
+
+    assert (first.finished, first.failed) == (1, 1)
+    assert (second.finished, second.failed) == (1, 0), "the next sweep finishes it"
+    assert world.current_thread().active_run_id is None
+    assert world.threads.get(USER, other.thread_id).active_run_id is None

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.unit.fakes import (
     EXPRESS_ROUTES,
@@ -220,3 +221,22 @@ def test_a_lost_webhook_lengthens_the_waits_for_the_rest_of_the_run() -> None:
     assert state.status is RunStatus.COMPLETED
     # Turn 1 grows 120 -> 240 -> 480; turns 2 and 3 start at 480, the last doubles to 900.
     assert execution.waits == [120, 240, 480, 480, 480, 900]
+
+
+def test_a_hand_off_that_cannot_record_the_new_execution_still_hands_off() -> None:
+    """The execution ARN on the run record is a pointer for operators: the Standard execution
+    started, so the run goes on whatever that write does."""
+    world = World(express_tier_seconds=1)
+    world.backend.script.append(Reply.say("slow", polls=5))
+    state = world.start(tier="express")
+    world.clock.advance(2)
+    state = world.steps.check_run(state)
+
+    def refuse(*_: object, **__: object) -> None:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Update")
+
+    world.runs.set_execution = refuse  # type: ignore[method-assign]
+    handed = world.hand_off.hand_off(state)
+
+    assert handed.tier == "standard"
+    assert len(world.stepfunctions.started) == 1

@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     # auto: push where a webhook secret is configured, else poll.
     run_wait_mode: WaitModeSetting = "auto"
     webhook_secret_name: str | None = None
-    # In push mode, how long a wait lasts before the machine checks the run itself; each
-    # wait of a turn that ends so doubles it, up to the maximum.
+    # In push mode, how long a wait lasts before the machine checks the run itself; each wait
+    # that ends so doubles the next, for the rest of the run, up to the maximum.
     webhook_wait_seconds: PositiveInt = 120
     webhook_wait_max_seconds: PositiveInt = 900
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024

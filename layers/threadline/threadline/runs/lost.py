@@ -16,8 +16,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 from threadline.backends.base import RunHandle
 from threadline.clock import utc_now
@@ -28,6 +32,13 @@ from threadline.runs.steps import RunSteps
 from threadline.threads.records import Thread, ThreadStore
 from threadline.threads.run_lock import RunLock
 
+
+def _logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    return Logger()
+
+
 LOST = CaughtError(
     Error="ExecutionLost", Cause="the run's execution ended without finishing the run"
 )
@@ -36,6 +47,7 @@ LOST = CaughtError(
 class LostRunsReport(BaseModel):
     finished: int = 0  # runs finished here
     released: int = 0  # locks of runs that had finished, released here
+    failed: int = 0  # threads whose run could not be finished now (the next sweep tries)
 
 
 class LostRuns:
@@ -54,28 +66,46 @@ class LostRuns:
         self._steps = steps
         self._now = now
 
-    def finish(self, *, limit: int = 100) -> LostRunsReport:
-        """Finish the runs of up to `limit` threads whose lock's lease ended."""
+    def finish(
+        self, *, limit: int = 25, time_left_ms: Callable[[], int] | None = None
+    ) -> LostRunsReport:
+        """Finish the runs of up to `limit` threads whose lock's lease ended, while more than
+        a minute is left (each may wait on OpenAI). One that fails is left for the next
+        sweep and does not hold up the others."""
         report = LostRunsReport()
         now = self._now()
         for user_id, thread_id in self._threads.expired_locks(now, limit=limit):
+            if time_left_ms is not None and time_left_ms() < 60_000:
+                break
             try:
-                thread = self._threads.get(user_id, thread_id)
-            except NotFoundError:
-                continue  # deleted meanwhile
-            if thread.active_run_id is None or thread.has_active_run(now):
-                continue  # released, or locked anew, since the index was read
-            try:
-                record = self._runs.get(thread_id, thread.active_run_id)
-            except NotFoundError:
-                record = None
-            if record is None or record.status.is_terminal:
-                # Finished, but its lock was never released (FinishRun died in between).
-                report.released += self._lock.release(user_id, thread_id, thread.active_run_id)
+                outcome = self._finish_thread(user_id, thread_id, now)
+            except Exception:
+                _logger().exception("lost run not finished", extra={"thread_id": thread_id})
+                report.failed += 1
                 continue
-            self._finish_lost(thread, record)
-            report.finished += 1
+            if outcome == "finished":
+                report.finished += 1
+            elif outcome == "released":
+                report.released += 1
         return report
+
+    def _finish_thread(self, user_id: str, thread_id: str, now: datetime) -> str | None:
+        try:
+            thread = self._threads.get(user_id, thread_id)
+        except NotFoundError:
+            return None  # deleted meanwhile
+        if thread.active_run_id is None or thread.has_active_run(now):
+            return None  # released, or its lease renewed, since the index was read
+        try:
+            record = self._runs.get(thread_id, thread.active_run_id)
+        except NotFoundError:
+            record = None
+        if record is None or record.status.is_terminal:
+            # Finished, but its lock was never released (FinishRun died in between).
+            released = self._lock.release(user_id, thread_id, thread.active_run_id)
+            return "released" if released else None
+        self._finish_lost(thread, record)
+        return "finished"
 
     def _finish_lost(self, thread: Thread, record: RunRecord) -> None:
         handle = (
@@ -93,7 +123,8 @@ class LostRuns:
             status=record.status,
             error=LOST,
         )
-        # Stops the remote run and counts its current response; FinishRun's own rules.
+        # FinishRun's own rules: the remote run is stopped (and its usage taken if that
+        # settles it), the outcome recorded once, the thread released.
         self._steps.finish_run(state)
         for remote_id in record.remote_object_ids:  # the run's earlier responses, once each
             # Best effort: cleanup counts what is left when the thread goes.

@@ -10,9 +10,12 @@ webhook or polls on a growing interval.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from threadline.clock import utc_now
 from threadline.runs.records import RunStore
@@ -58,7 +61,9 @@ class RunHandOff:
         except self._sfn.exceptions.ExecutionAlreadyExists:
             # Started by an earlier attempt (with its own timeline): that one drives the run.
             arn = self._execution_arn(state.run_id)
-        self._runs.set_execution(state.thread_id, state.run_id, arn)
+        # Only a pointer for operators: failing here must not fail a run that now goes on.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._runs.set_execution(state.thread_id, state.run_id, arn)
         return handed
 
     def _execution_arn(self, name: str) -> str:

@@ -11,6 +11,7 @@ from threadline.errors import ConfigurationError
 from threadline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
     from threadline.usage import UsageLedger
 
 PartT = TypeVar("PartT")
+
+
+def _logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    return Logger()
 
 
 class Parts:
@@ -154,17 +161,28 @@ class Parts:
         return self._part("webhook_secret", build)
 
     def webhooks_configured(self) -> bool:
-        """Whether OpenAI's webhooks reach this deployment: its webhook secret holds one."""
+        """Whether OpenAI's webhooks reach this deployment: its webhook secret holds one.
+        Known for the execution environment once the secret was read or found missing; a
+        read that failed otherwise is tried again by the next run (which polls meanwhile)."""
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        def build() -> bool:
-            from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+        try:
+            return self._part("webhooks_configured", self._read_webhook_secret)
+        except GetParameterError as error:
+            _logger().warning("webhook secret unreadable: runs poll", extra={"error": str(error)})
+            return False
 
-            try:
-                return self.webhook_secret().startswith("whsec_")
-            except (ConfigurationError, GetParameterError):
-                return False  # no such secret, or an empty one (or unreadable: polling works)
+    def _read_webhook_secret(self) -> bool:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        return self._part("webhooks_configured", build)
+        try:
+            return self.webhook_secret().startswith("whsec_")
+        except ConfigurationError:
+            return False  # no secret name, or an empty secret
+        except GetParameterError as error:
+            if "ResourceNotFoundException" in str(error):
+                return False  # not configured
+            raise
 
     # -- stores ---------------------------------------------------------------------------
 

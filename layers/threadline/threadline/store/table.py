@@ -25,7 +25,8 @@ Access patterns:
 - ownership: a thread is only ever read under its owner's PK, so another user's id is simply
   not found.
 - one active run per thread: the thread item's `active_run_id` is set with a condition
-  (absent, the same run, or its lease `lock_expires_at` passed) and removed by finish.
+  (absent, or the same run) and removed by finish; a run whose execution was lost keeps it
+  until FinishLostRuns finishes the run once its lease `lock_expires_at` has passed.
 - a thread's runs / files: Query PK=THREAD#t, SK begins_with RUN# / FILE#; cleanup deletes
   them the same way (query, then batch delete).
 - an upload is ingested once: its file record leaves `pending` with a condition on the

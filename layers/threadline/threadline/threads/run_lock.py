@@ -50,8 +50,10 @@ class RunLock:
     ) -> dict[str, Any]:
         """The conditional update that takes the run lock, for use alone or in a transaction.
 
-        Taken if free, already held by this run (retries are harmless), or its lease has
-        passed (a crashed run cannot hold a thread forever).
+        Taken if free or already held by this run (retries are harmless). A lock whose lease
+        has passed is not taken over: its run's execution was lost, and FinishLostRuns
+        finishes that run and frees the thread within minutes (`threadline.runs.lost`); a
+        takeover would leave the run unfinished for ever.
         """
         now = self._now()
         return {
@@ -63,15 +65,13 @@ class RunLock:
             ),
             "ConditionExpression": (
                 "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
-                "(attribute_not_exists(active_run_id) "
-                "OR active_run_id = :run OR lock_expires_at < :epoch)"
+                "(attribute_not_exists(active_run_id) OR active_run_id = :run)"
             ),
             "ExpressionAttributeValues": {
                 ":run": run_id,
                 ":locked": table.LOCKED_PARTITION,
                 ":lease_end": int((now + lease).timestamp()),
                 ":now": clock.iso(now),
-                ":epoch": int(now.timestamp()),
             },
         }
 
