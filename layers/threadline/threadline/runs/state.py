@@ -127,3 +127,16 @@ class RunState(BaseModel):
 
     def to_output(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def ended_remotely(view: RunView) -> dict[str, object]:
+    """The run-state fields of a run that ended remotely."""
+    return {
+        "status": view.status,
+        "usage": view.usage,
+        "usage_settled": view.settled,
+        "next": "finish",
+        "output_text": (view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
+        "generated_files": view.generated_files,
+        "reason": view.error,
+    }

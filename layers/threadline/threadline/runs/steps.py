@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from threadline.assistant_config import AssistantConfig, load_assistant
-from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
+from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
 from threadline.clock import utc_now
 from threadline.errors import ThreadlineError
 from threadline.files.generated import store_generated_files
@@ -20,7 +20,7 @@ from threadline.files.records import FileStore, run_context
 from threadline.models import RunStatus
 from threadline.runs.polling import while_running
 from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
-from threadline.runs.state import OUTPUT_TEXT_LIMIT, RunState, StartRunInput
+from threadline.runs.state import RunState, StartRunInput, ended_remotely
 from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings, WaitMode
 from threadline.threads.records import ThreadStore
@@ -140,7 +140,7 @@ class RunSteps:
         if view.status is RunStatus.REQUIRES_ACTION:
             update.update(next="run_tools", pending_tool_calls=view.tool_calls)
         elif view.status.is_terminal:
-            update.update(_finished(view))
+            update.update(ended_remotely(view))
         elif self.now() >= deadline:
             update.update(next="cancel")
         else:
@@ -202,7 +202,7 @@ class RunSteps:
         handle, _deadline = _started(state)
         view = self.backend().cancel_run(handle)
         if view.status.is_terminal and view.status is not RunStatus.CANCELLED:
-            return state.model_copy(update=_finished(view))
+            return state.model_copy(update=ended_remotely(view))
         return state.model_copy(
             update={
                 "status": RunStatus.TIMED_OUT,
@@ -287,19 +287,6 @@ class RunSteps:
         with contextlib.suppress(ThreadlineError):
             return state.with_usage_of(backend.get_run(state.handle))
         return state
-
-
-def _finished(view: RunView) -> dict[str, object]:
-    """The run-state fields of a run that ended remotely."""
-    return {
-        "status": view.status,
-        "usage": view.usage,
-        "usage_settled": view.settled,
-        "next": "finish",
-        "output_text": (view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
-        "generated_files": view.generated_files,
-        "reason": view.error,
-    }
 
 
 def _started(state: RunState) -> tuple[RunHandle, datetime]:
