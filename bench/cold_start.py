@@ -17,8 +17,9 @@ from bench.template_facts import FunctionFacts, functions, global_function_setti
 PROBE = Path(__file__).with_name("import_probe.py")
 REGION = "us-east-1"
 # Functions that must not load the OpenAI SDK when imported: the API answers most routes from
-# DynamoDB (its OpenAI routes import the SDK when called) and FinishRun never calls OpenAI.
-MUST_NOT_IMPORT_OPENAI = ("ApiFunction", "FinishRunFunction")
+# DynamoDB (its OpenAI routes import the SDK when called); FinishRun and HandOffRun never call
+# OpenAI.
+MUST_NOT_IMPORT_OPENAI = ("ApiFunction", "FinishRunFunction", "HandOffRunFunction")
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,24 @@ from tests.conftest import REPO
 
 IMPORTS_OPENAI = """
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("app", "functions/api/app.py")
+spec = importlib.util.spec_from_file_location("app", "functions/{function}/app.py")
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 print("openai" in sys.modules)
 """
 
 
-def test_api_function_does_not_import_the_openai_sdk() -> None:
+@pytest.mark.parametrize("function", ["api", "finish_run", "hand_off_run"])
+def test_functions_that_need_no_openai_do_not_import_its_sdk(function: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", IMPORTS_OPENAI],
+        [sys.executable, "-c", IMPORTS_OPENAI.replace("{function}", function)],
         cwd=REPO,
         # As Lambda has it: the function's code directory and the layer's package on the path.
         env={
-            "PYTHONPATH": f"{REPO / 'functions' / 'api'}:{REPO / 'layers' / 'threadline'}:{REPO}",
+            "PYTHONPATH": ":".join(
+                str(path)
+                for path in (REPO / "functions" / function, REPO / "layers" / "threadline", REPO)
+            ),
             "PATH": "/usr/bin:/bin",
         },
         capture_output=True,

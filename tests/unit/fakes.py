@@ -830,7 +830,7 @@ class World:
         )
         self.stepfunctions = FakeStepFunctions()
         self.hand_off = RunHandOff(
-            steps=self.steps,
+            settings=self.settings,
             runs=self.runs,  # type: ignore[arg-type]
             stepfunctions=self.stepfunctions,  # type: ignore[arg-type]
             standard_state_machine_arn=STANDARD_MACHINE,

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadline.clock import utc_now
+from threadline.runs.polling import while_running
 from threadline.runs.records import RunStore
 from threadline.runs.state import RunState
-from threadline.runs.steps import RunSteps
+from threadline.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -30,13 +31,13 @@ class RunHandOff:
     def __init__(
         self,
         *,
-        steps: RunSteps,
+        settings: Settings,
         runs: RunStore,
         stepfunctions: SFNClient,
         standard_state_machine_arn: str,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._steps = steps
+        self._settings = settings
         self._runs = runs
         self._sfn = stepfunctions
         self._machine = standard_state_machine_arn
@@ -45,15 +46,16 @@ class RunHandOff:
     def hand_off(self, state: RunState) -> RunState:
         """Start the run's Standard execution from where the Express one is; the state it
         starts with. Repeated (a retry, a second Express execution), it starts nothing new."""
+        now = self._now()
         handed = state.model_copy(
             update={
                 "tier": "standard",
-                "timeline": state.entered("handed_off", self._now()),
+                "timeline": state.entered("handed_off", now),
                 "polls": 0,
                 "webhooks": 0,
             }
         )
-        handed = handed.model_copy(update=self._steps.while_running(handed))
+        handed = handed.model_copy(update=while_running(handed, self._settings, now))
         try:
             arn = self._sfn.start_execution(
                 stateMachineArn=self._machine, name=state.run_id, input=handed.model_dump_json()

@@ -79,7 +79,7 @@ class RunParts(Parts):
             from threadline.runs.tiers import RunHandOff
 
             return RunHandOff(
-                steps=self.run_steps(),
+                settings=self.settings(),
                 runs=self.run_store(),
                 stepfunctions=self.stepfunctions(),
                 standard_state_machine_arn=self.hand_off_settings().state_machine_arn,
