@@ -111,6 +111,12 @@ class _Walker:
         self.detected_by = "express" if self.state.tier == "express" else "poll"
         return self.now >= turn_end
 
+    def _hand_off(self) -> None:
+        self.invocations["HandOffRunFunction"] += 1
+        self.handed_off_at = self.now
+        self.state = self.state.model_copy(update={"tier": "standard"})
+        self._standard(2)  # Begin, RouteOnStatus
+
     def walk(self) -> Walk:
         self._decide(after_check=False)
         while True:
@@ -118,16 +124,17 @@ class _Walker:
                 if self.turn == len(self.turn_ends) - 1:
                     break
                 self.turn += 1
+                moment = EPOCH + timedelta(seconds=self.now)
+                tier_seconds = self.settings.express_tier_seconds
+                if self.state.where_tools_run(tier_seconds, moment) == "hand_off":
+                    self._hand_off()
                 self.invocations["ProcessToolCallsFunction"] += 1
                 self._standard(2)  # ProcessToolCalls, RouteOnStatus
                 self._decide(after_check=False)
             else:
                 self._decide(after_check=True)
             if self.state.next == "hand_off":
-                self.invocations["HandOffRunFunction"] += 1
-                self.handed_off_at = self.now
-                self.state = self.state.model_copy(update={"tier": "standard"})
-                self._standard(2)  # Begin, RouteOnStatus
+                self._hand_off()
                 self._decide(after_check=False)
         self.invocations["FinishRunFunction"] += 1
         self._standard(3)  # FinishRun, RouteOnOutcome, RunCompleted

@@ -789,7 +789,7 @@ class World:
     api: Api = "responses"
     wait_mode: Literal["auto", "poll", "push"] = "poll"
     run_timeout_seconds: int = 300
-    express_tier_seconds: int = 60
+    express_tier_seconds: int = 180
     clock: FakeClock = field(default_factory=FakeClock)
 
     def __post_init__(self) -> None:

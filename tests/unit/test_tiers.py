@@ -28,7 +28,7 @@ LOOKUP = ("lookup", '{"key": "north"}')
 def express_run(world: World, *replies: Reply) -> tuple[Execution, RunState]:
     world.backend.script.extend(replies)
     execution = Execution(world)
-    return execution, execution.run(world.request(tier="express"))
+    return execution, execution.run(world.request(tier="express"), max_states=2000)
 
 
 def steps_of(state: RunState) -> list[tuple[str, str]]:
@@ -102,9 +102,12 @@ def test_push_mode_continues_with_a_webhook_wait() -> None:
 
 
 def test_tool_rounds_in_the_express_stretch_keep_its_clock() -> None:
-    world = World(express_tier_seconds=8)
+    world = World()
     _execution, state = express_run(
-        world, Reply.call(LOOKUP, polls=2), Reply.call(LOOKUP, polls=2), Reply.say("ok", polls=3)
+        world,
+        Reply.call(LOOKUP, polls=2),
+        Reply.call(LOOKUP, polls=2),
+        Reply.say("ok", polls=176),
     )
 
     assert state.status is RunStatus.COMPLETED
@@ -114,6 +117,23 @@ def test_tool_rounds_in_the_express_stretch_keep_its_clock() -> None:
         ("tool_round", "express"),
         ("tool_round", "express"),
         ("handed_off", "express"),
+        ("finished", "standard"),
+    ]
+    assert state.timeline[3].at - state.timeline[0].at == timedelta(seconds=180)
+
+
+def test_tools_asked_for_late_in_the_stretch_run_after_the_hand_off() -> None:
+    """A tool round (and its retries) must end inside Express's five minutes: within the
+    stretch's last minute the run is handed on first and the round runs in Standard."""
+    world = World()
+    execution, state = express_run(world, Reply.call(LOOKUP, polls=150), Reply.say("ok"))
+
+    assert state.status is RunStatus.COMPLETED
+    assert execution.entered.index("HandOffRun") < execution.entered.index("ProcessToolCalls")
+    assert steps_of(state) == [
+        ("started", "express"),
+        ("handed_off", "express"),
+        ("tool_round", "standard"),
         ("finished", "standard"),
     ]
 

@@ -24,6 +24,7 @@ Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "hand_off", "f
 Tier = Literal["express", "standard"]
 Step = Literal["started", "tool_round", "handed_off", "cancelled", "finished"]
 OUTPUT_TEXT_LIMIT = 100_000
+TOOL_ROUND_HEADROOM = timedelta(seconds=60)
 
 
 class StartRunInput(BaseModel):
@@ -114,9 +115,17 @@ class RunState(BaseModel):
         return self.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
     def express_until(self, express_tier_seconds: int) -> datetime:
-        """When the Express tier hands the run on (never past the Express 5-minute limit)."""
+        """When the Express tier hands the run on (`express_tier_seconds` is at most 180, so
+        two minutes of the Express execution's five are left for the last steps)."""
         started = self.started_at or datetime.min.replace(tzinfo=UTC)
         return started + timedelta(seconds=express_tier_seconds)
+
+    def where_tools_run(self, express_tier_seconds: int, now: datetime) -> Next:
+        """Where the tools the model asked for run: here, or - in the Express tier's last
+        minute - after the hand-off, so that a round and its retries end well inside the
+        Express execution's five minutes."""
+        late = now + TOOL_ROUND_HEADROOM >= self.express_until(express_tier_seconds)
+        return "hand_off" if self.tier == "express" and late else "run_tools"
 
     def entered(self, step: Step, at: datetime) -> list[TimelineEntry]:
         """The timeline with `step` added, carrying the checks made since the last entry."""

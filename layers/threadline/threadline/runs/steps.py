@@ -138,7 +138,8 @@ class RunSteps:
             "polls": polls,
         }
         if view.status is RunStatus.REQUIRES_ACTION:
-            update.update(next="run_tools", pending_tool_calls=view.tool_calls)
+            tools = state.where_tools_run(self.settings.express_tier_seconds, self.now())
+            update.update(next=tools, pending_tool_calls=view.tool_calls)
         elif view.status.is_terminal:
             update.update(ended_remotely(view))
         elif self.now() >= deadline:

@@ -55,7 +55,9 @@ class RunHandOff:
                 "webhooks": 0,
             }
         )
-        handed = handed.model_copy(update=while_running(handed, self._settings, now))
+        # Tools the model asked for near the end of the stretch run in Standard, first.
+        waiting = {"next": "run_tools"} if state.pending_tool_calls else None
+        handed = handed.model_copy(update=waiting or while_running(handed, self._settings, now))
         try:
             arn = self._sfn.start_execution(
                 stateMachineArn=self._machine, name=state.run_id, input=handed.model_dump_json()
