@@ -56,12 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         scripts = profile.scripts()
         say(f"Runner loop: {len(scripts)} concurrent runs ...")
         modes: dict[str, ModeResult] = {"runner_loop": measure_runner_loop(profile, scripts)}
-        for label, parameters in THREADLINE_MODES.items():
+        designs = {
+            label: parameters
+            for label, parameters in THREADLINE_MODES.items()
+            if profile.designs is None or label in profile.designs
+        }
+        for label, parameters in designs.items():
             say(f"{label}: {len(scripts)} concurrent runs ...")
             modes[label] = measure_threadline(profile, scripts, label=label, parameters=parameters)
         say(f"Throughput: {profile.throughput_runs} concurrent runs ...")
         throughput = measure_throughput(profile)
-    document = build_results(profile, scripts, modes, THREADLINE_MODES, cold_starts, throughput)
+    document = build_results(profile, scripts, modes, designs, cold_starts, throughput)
     document["elapsed_s"] = round(time.monotonic() - started, 1)
     print_report(document, list(modes))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,8 @@ class Profile:
     time_scale: float
     throughput_runs: int
     cold_start_repeats: int
+    # The Threadline designs to measure (None: every one); the quick smoke run takes the default.
+    designs: tuple[str, ...] | None = None
     runner_poll_interval_s: float = 1.0  # AssistantRunner's default: one retrieve a second
     random_seed: int = 20261129
 
@@ -134,4 +136,5 @@ QUICK = Profile(
     time_scale=0.1,
     throughput_runs=3,
     cold_start_repeats=1,
+    designs=("threadline",),
 )
