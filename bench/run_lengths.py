@@ -10,6 +10,7 @@ The model is checked against the measured lengths: the report prints both there.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -297,7 +298,7 @@ def _detections_by_regime(
     for (length, rounds), run in measured.items():
         regime = walk(design.settings, design.wait_mode, length, rounds).detected_by
         by_regime.setdefault(regime, []).append(run.detection_delay_s)
-    return {regime: _median(values) for regime, values in by_regime.items()}
+    return {regime: statistics.median(values) for regime, values in by_regime.items()}
 
 
 def _modelled_detection(modelled: Walk, detections: dict[str, float]) -> float:
@@ -313,7 +314,7 @@ def loop_rows(loop: ModeResult, memory_mb: int, poll_interval_s: float) -> list[
     poll interval; measured rows from its runs (priced at this memory)."""
     measured = {(run.length_s, run.tool_rounds): run for run in loop.runs}
     name = f"seed_loop_{memory_mb}"
-    detection = _median([run.detection_delay_s for run in loop.runs])
+    detection = statistics.median([run.detection_delay_s for run in loop.runs])
     rows = []
     for length in RUN_LENGTHS_S:
         for rounds in TOOL_ROUNDS:
@@ -363,16 +364,12 @@ def goal_check(rows: list[dict[str, Any]], design: str = "threadline") -> list[s
                 f"{where}: {row['status_calls_per_run']} status calls > the loop's "
                 f"{loop[key]['status_calls_per_run']}"
             )
-    detection = _median([r["detection_delay_s"] for r in ours if r["measured"]])
-    loop_detection = _median([r["detection_delay_s"] for r in loop.values() if r["measured"]])
+    detection = statistics.median([r["detection_delay_s"] for r in ours if r["measured"]])
+    loop_detection = statistics.median(
+        [r["detection_delay_s"] for r in loop.values() if r["measured"]]
+    )
     if detection > loop_detection:
         misses.append(
             f"median detection over the measured runs {detection} s > the loop's {loop_detection} s"
         )
     return misses
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -37,7 +37,8 @@ def steps_of(state: RunState) -> list[tuple[str, str]]:
 
 def test_the_express_machines_routes_are_the_walkers_and_it_has_no_task_tokens() -> None:
     express = json.loads((STATE_MACHINES / "run_express.asl.json").read_text())["States"]
-    standard = json.loads((STATE_MACHINES / "run.asl.json").read_text())["States"]
+    standard_machine = json.loads((STATE_MACHINES / "run.asl.json").read_text())
+    standard = standard_machine["States"]
     choices = express["RouteOnStatus"]["Choices"]
     assert {c["StringEquals"]: c["Next"] for c in choices} == EXPRESS_ROUTES
     assert not [s for s in express.values() if ".waitForTaskToken" in s.get("Resource", "")]
@@ -45,7 +46,7 @@ def test_the_express_machines_routes_are_the_walkers_and_it_has_no_task_tokens()
         assert express[task]["Retry"] == standard[task]["Retry"], task
         assert express[task].get("Catch") == standard[task].get("Catch"), task
     # A handed-on run enters the Standard machine where it left off, not at StartRun.
-    begin = standard[json.loads((STATE_MACHINES / "run.asl.json").read_text())["StartAt"]]
+    begin = standard[standard_machine["StartAt"]]
     assert begin["Choices"] == [{"Variable": "$.next", "IsPresent": True, "Next": "RouteOnStatus"}]
 
 

@@ -14,14 +14,11 @@ idempotent.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger
 
 from threadline.backends.base import RunHandle
 from threadline.clock import utc_now
@@ -32,13 +29,7 @@ from threadline.runs.steps import RunSteps
 from threadline.threads.records import Thread, ThreadStore
 from threadline.threads.run_lock import RunLock
 
-
-def _logger() -> Logger:
-    from aws_lambda_powertools import Logger
-
-    return Logger()
-
-
+logger = logging.getLogger(__name__)
 LOST = CaughtError(
     Error="ExecutionLost", Cause="the run's execution ended without finishing the run"
 )
@@ -80,7 +71,7 @@ class LostRuns:
             try:
                 outcome = self._finish_thread(user_id, thread_id, now)
             except Exception:
-                _logger().exception("lost run not finished", extra={"thread_id": thread_id})
+                logger.exception("lost run not finished", extra={"thread_id": thread_id})
                 report.failed += 1
                 continue
             if outcome == "finished":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,7 +12,6 @@ from threadline.errors import ConfigurationError
 from threadline.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
@@ -29,11 +29,7 @@ if TYPE_CHECKING:
 
 PartT = TypeVar("PartT")
 
-
-def _logger() -> Logger:
-    from aws_lambda_powertools import Logger
-
-    return Logger()
+logger = logging.getLogger(__name__)
 
 
 class Parts:
@@ -169,7 +165,7 @@ class Parts:
         try:
             return self._part("webhooks_configured", self._read_webhook_secret)
         except GetParameterError as error:
-            _logger().warning("webhook secret unreadable: runs poll", extra={"error": str(error)})
+            logger.warning("webhook secret unreadable: runs poll", extra={"error": str(error)})
             return False
 
     def _read_webhook_secret(self) -> bool:
