@@ -2,8 +2,9 @@
 
 Authenticated by its Standard Webhooks signature (no JWT). Answers fast: OpenAI retries
 anything but a 2xx for up to 72 hours, so a signed event Threadline does not act on (another
-type, an unknown response, a shape it does not know) is acknowledged, and a redelivered event
-(same webhook-id) is answered from the idempotency record without acting twice.
+type, an unknown response, a shape it does not know) is acknowledged. A redelivered event
+(same webhook-id) changes nothing: every write it makes is conditional or idempotent (see
+threadline.runs.webhook_waits), so no idempotency record is kept for it.
 """
 
 from __future__ import annotations
@@ -18,18 +19,10 @@ from openai import InvalidWebhookSignatureError
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from threadline import runtime
-from threadline.store.idempotency import Idempotency, Once
 
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-# A delivery is once per webhook-id while OpenAI may redeliver it (72 hours), and a day more.
-WEBHOOK_ONCE = Once(
-    key_prefix="openai_webhook",
-    key_path="webhook_id",
-    expires_after_seconds=4 * 86400,
-    raise_on_no_key=False,
-)
 
 
 class WebhookEvent(BaseModel):
@@ -56,27 +49,20 @@ class TypedEvent(BaseModel):
 
 
 def handle_event(delivery: WebhookEvent) -> dict[str, str]:
-    """Wake the run waiting for the response (push mode), and count the response's tokens:
-    one no run was waiting for may be one whose create reply was lost, known only from this
-    event (counting is once per response, whoever comes first: this or FinishRun)."""
-    outcome, resumed = (
-        runtime.current().webhook_waits().on_event(delivery.event_type, delivery.response_id)
-    )
-    steps = runtime.current().run_steps()
-    if resumed is not None:  # the read that resumed the run has the response's usage
-        counted = steps.counting.count_settled(resumed)
-    else:
-        counted = outcome == "recorded" and steps.counting.count_remote(delivery.response_id)
+    """Wake the run waiting for the response (push mode), and count the tokens of a response
+    no run holds: one whose create reply was lost is known only from this event."""
+    handled = runtime.current().webhook_waits().on_event(delivery.event_type, delivery.response_id)
     logger.info(
         "webhook handled",
         extra={
             "type": delivery.event_type,
             "response_id": delivery.response_id,
-            "outcome": outcome,
-            "counted": counted,
+            "webhook_id": delivery.webhook_id,
+            "outcome": handled.outcome,
+            "counted": handled.counted,
         },
     )
-    return {"outcome": outcome}
+    return {"outcome": handled.outcome}
 
 
 @app.post("/webhooks/openai")
@@ -95,11 +81,8 @@ def receive() -> Response:
         event = ResponseEvent.model_validate_json(body)
     except ValidationError:
         return acknowledge_unknown_shape(headers["webhook-id"], body)
-    handle_once = (
-        runtime.current().idempotency().guard(handle_event, WEBHOOK_ONCE, data_keyword="delivery")
-    )
-    outcome = handle_once(
-        delivery=WebhookEvent(
+    outcome = handle_event(
+        WebhookEvent(
             webhook_id=headers["webhook-id"],
             event_type=event.type,
             response_id=event.data.id,
@@ -134,5 +117,4 @@ def acknowledge_unknown_shape(webhook_id: str, body: str) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    Idempotency.register_lambda_context(context)
     return app.resolve(event, context)

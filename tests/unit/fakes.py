@@ -40,7 +40,7 @@ from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 from threadline.runs.steps import RunSteps
 from threadline.runs.tiers import RunHandOff
-from threadline.runs.webhook_waits import ClaimedWait
+from threadline.runs.webhook_waits import ClaimedWait, WaitItem
 from threadline.settings import Settings
 from threadline.threads.records import Thread
 from threadline.tools import ToolRegistry
@@ -305,6 +305,7 @@ class FakeBackend:
         context: RunContext,
         *,
         owner: RunOwner,
+        answered_usage: Usage,
     ) -> RunHandle:
         self._enter("submit_tool_outputs")
         remote = self._remote(handle.run_remote_id)
@@ -315,7 +316,7 @@ class FakeBackend:
             return RunHandle(
                 thread_remote_id=handle.thread_remote_id,
                 run_remote_id=answered.remote_id,
-                finished_usage={**handle.finished_usage, remote.remote_id: remote.reply.usage},
+                finished_usage={**handle.finished_usage, remote.remote_id: answered_usage},
             )
         awaited = {call.id for call in remote.reply.tool_calls}
         if self._run_status(remote) is not RunStatus.REQUIRES_ACTION:
@@ -519,7 +520,6 @@ class FakeRunStore:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.records: dict[tuple[str, str], RunRecord] = {}
         self._now = now
-        self.finish_calls = 0
 
     def get(self, thread_id: str, run_id: str) -> RunRecord:
         record = self.records.get((thread_id, run_id))
@@ -568,29 +568,28 @@ class FakeRunStore:
             remote_object_ids=[*record.remote_object_ids, remote_run_id],
         )
 
-    def finish(
-        self,
-        thread_id: str,
-        run_id: str,
-        outcome: RunOutcome,
-        *,
-        together_with: list[dict[str, Any]] | None = None,
-    ) -> bool:
-        """`RunStore.finish`: the outcome, and `together_with`, once; False on a retry."""
-        self.finish_calls += 1
-        record = self.records.get((thread_id, run_id))
-        updates = [as_update(update) for update in together_with or []]
-        if record is None or record.finished_at is not None:
+    def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
+        """`RunStore.finish`: the outcome, once; False on a retry."""
+        update = as_update(self.finish_update(thread_id, run_id, outcome))
+        if not update.holds():
             return False
-        if not all(update.holds() for update in updates):
-            return False
-        fields = {name: value for name, value in outcome if value is not None}
-        if outcome.reason is not None:
-            fields["reason"] = short_reason(outcome.reason)
-        self.records[(thread_id, run_id)] = record.model_copy(update=fields)
-        for update in updates:
-            update.apply()
+        update.apply()
         return True
+
+    def finish_update(self, thread_id: str, run_id: str, outcome: RunOutcome) -> dict[str, Any]:
+        """`RunStore.finish_update`: holds until the run has finished."""
+
+        def holds() -> bool:
+            record = self.records.get((thread_id, run_id))
+            return record is not None and record.finished_at is None
+
+        def apply() -> None:
+            fields = {name: value for name, value in outcome if value is not None}
+            if outcome.reason is not None:
+                fields["reason"] = short_reason(outcome.reason)
+            self._update(thread_id, run_id, **fields)
+
+        return {"fake": FakeUpdate(holds, apply)}
 
     def _update(self, thread_id: str, run_id: str, **fields: Any) -> None:
         record = self.get(thread_id, run_id)  # the real updates need the item: NotFound here
@@ -619,9 +618,24 @@ class FakeUsageLedger:
             update={name: getattr(current, name) + value for name, value in amounts.items()}
         )
 
-    def run_finished(self, user_id: str, at: datetime) -> dict[str, Any]:
-        """`UsageLedger.run_finished`: one more run on the day, for the finish's transaction."""
-        return {"fake": FakeUpdate(lambda: True, lambda: self._add(user_id, at, runs=1))}
+    def count_finished_run(
+        self,
+        finishing: dict[str, Any],
+        user_id: str,
+        thread_id: str,
+        settled: dict[str, Usage],
+        at: datetime,
+    ) -> bool:
+        """`UsageLedger.count_finished_run`: the run's finish, one more run on the day and
+        each settled object's tokens not counted yet, all at once; False (nothing) on a retry."""
+        finish = as_update(finishing)
+        if not finish.holds():
+            return False
+        finish.apply()
+        self._add(user_id, at, runs=1)
+        for remote_id, usage in settled.items():
+            self.count_once(user_id, thread_id, remote_id, usage, at)
+        return True
 
     def count_once(
         self, user_id: str, thread_id: str, remote_id: str, usage: Usage, at: datetime
@@ -678,25 +692,48 @@ class FakeFileStore:
 
 @dataclass
 class _Wait:
+    run_id: str | None = None
     task_token: str | None = None
     run_state: str | None = None  # JSON, as the table keeps it
     event_type: str | None = None
     claimed: bool = False
 
+    def seen(self) -> WaitItem:
+        return WaitItem(
+            run_id=self.run_id,
+            event_type=self.event_type,
+            has_token=self.task_token is not None,
+            claimed=self.claimed,
+        )
+
 
 class FakeWebhookWaitStore:
     """`WebhookWaitStore`: one item per response; `claim` succeeds once both halves are
-    there and nobody holds a claim; `release` only while the item keeps the claim's token."""
+    there and nobody holds a claim; `release` only while the item keeps the claim's token;
+    `let_go` tells whether the event had come."""
 
     def __init__(self) -> None:
         self.items: dict[str, _Wait] = {}
 
-    def register_wait(self, response_id: str, task_token: str, state: RunState) -> None:
+    def hold(self, response_id: str, run_id: str) -> None:
+        self.items.setdefault(response_id, _Wait()).run_id = run_id
+
+    def let_go(self, response_id: str) -> bool:
+        item = self.items.get(response_id)
+        if item is None or item.run_id is None:
+            return False
+        item.run_id = None
+        return item.event_type is None
+
+    def register_wait(self, response_id: str, task_token: str, state: RunState) -> WaitItem:
         item = self.items.setdefault(response_id, _Wait())
         item.task_token, item.run_state = task_token, state.model_dump_json()
+        return item.seen()
 
-    def record_event(self, response_id: str, event_type: str) -> None:
-        self.items.setdefault(response_id, _Wait()).event_type = event_type
+    def record_event(self, response_id: str, event_type: str) -> WaitItem:
+        item = self.items.setdefault(response_id, _Wait())
+        item.event_type = event_type
+        return item.seen()
 
     def claim(self, response_id: str) -> ClaimedWait | None:
         item = self.items.get(response_id)
@@ -799,6 +836,7 @@ class World:
         self.runs = FakeRunStore(self.clock)
         self.usage = FakeUsageLedger(self.clock)
         self.files = FakeFileStore()
+        self.waits = FakeWebhookWaitStore()
         self.settings = Settings(
             table_name="threadline-test",
             bucket_name="threadline-test-bucket",
@@ -819,6 +857,7 @@ class World:
             usage=lambda: self.usage,  # type: ignore[arg-type,return-value]
             files=lambda: self.files,  # type: ignore[arg-type,return-value]
             s3=no_s3,
+            waits=lambda: self.waits,  # type: ignore[arg-type,return-value]
             now=self.clock,
         )
         self.lost_runs = LostRuns(

@@ -6,18 +6,26 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline import clock
 from threadline.errors import BudgetExceededError
 from threadline.models import Usage
 from threadline.store import table
-from threadline.store.dynamo import condition_held, delete_by_prefix, items_with_prefix
+from threadline.store.dynamo import (
+    condition_held,
+    delete_by_prefix,
+    items_with_prefix,
+    refused_items,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 LEDGER_RETENTION = timedelta(days=400)
+# The remote objects counted in a run's finishing transaction (100 items less the two updates).
+MAX_COUNTED_WITH_RUN = 98
 
 
 class DailyUsage(BaseModel):
@@ -42,19 +50,6 @@ class UsageLedger:
         self._table = table
         self._now = now
 
-    def run_finished(self, user_id: str, at: datetime) -> dict[str, Any]:
-        """The atomic ADD of one finished run, for use in the run's finishing transaction
-        (so a retried finish can never count a run twice)."""
-        return {
-            "TableName": self._table.name,
-            "Key": {"PK": table.user_key(user_id), "SK": table.usage_sort_key(day_of(at))},
-            "UpdateExpression": "ADD runs :one SET expires_at = if_not_exists(expires_at, :exp)",
-            "ExpressionAttributeValues": {
-                ":one": 1,
-                ":exp": int((at + LEDGER_RETENTION).timestamp()),
-            },
-        }
-
     def count_once(
         self, user_id: str, thread_id: str, remote_id: str, usage: Usage, at: datetime
     ) -> bool:
@@ -67,41 +62,91 @@ class UsageLedger:
         return condition_held(
             self._table.meta.client.transact_write_items,
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": {
-                            "PK": table.thread_key(thread_id),
-                            "SK": table.remote_sort_key(remote_id),
-                            "remote_id": remote_id,
-                            "user_id": user_id,
-                            "counted_at": clock.iso(at),
-                            **usage.model_dump(),
-                        },
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table.name,
-                        "Key": {
-                            "PK": table.user_key(user_id),
-                            "SK": table.usage_sort_key(day_of(at)),
-                        },
-                        "UpdateExpression": (
-                            "ADD input_tokens :input, output_tokens :output, "
-                            "total_tokens :total SET expires_at = if_not_exists(expires_at, :exp)"
-                        ),
-                        "ExpressionAttributeValues": {
-                            ":input": usage.input_tokens,
-                            ":output": usage.output_tokens,
-                            ":total": usage.total_tokens,
-                            ":exp": int((at + LEDGER_RETENTION).timestamp()),
-                        },
-                    }
-                },
+                {"Put": self._counted(user_id, thread_id, remote_id, usage, at)},
+                {"Update": self._add_to_day(user_id, at, usage)},
             ],
         )
+
+    def count_finished_run(
+        self,
+        finishing: dict[str, Any],
+        user_id: str,
+        thread_id: str,
+        settled: dict[str, Usage],
+        at: datetime,
+    ) -> bool:
+        """Count a run as it finishes, in one transaction: `finishing` (the update that records
+        its outcome, once), one more run on the user's day, and the tokens of each of its
+        settled remote objects (by id) that nobody counted yet. One a webhook counted first is
+        left out and the rest tried again. False if `finishing`'s condition failed: the run
+        had finished before, and all of this was written then."""
+        uncounted = dict(settled)
+        # A transaction takes 100 items: the objects of very long runs go one by one first.
+        for remote_id in list(uncounted)[: max(0, len(uncounted) - MAX_COUNTED_WITH_RUN)]:
+            self.count_once(user_id, thread_id, remote_id, uncounted.pop(remote_id), at)
+        # The resource's client takes native values, which its TypedDicts do not describe.
+        transact: Callable[..., object] = self._table.meta.client.transact_write_items
+        while True:
+            remote_ids = list(uncounted)
+            tokens = sum(uncounted.values(), Usage())
+            try:
+                transact(
+                    TransactItems=[
+                        {"Update": finishing},
+                        {"Update": self._add_to_day(user_id, at, tokens, runs=1)},
+                        *(
+                            {"Put": self._counted(user_id, thread_id, remote_id, usage, at)}
+                            for remote_id, usage in uncounted.items()
+                        ),
+                    ]
+                )
+            except ClientError as error:
+                refused = refused_items(error)
+                if not refused:
+                    raise
+                if 0 in refused:
+                    return False
+                for index in refused:
+                    del uncounted[remote_ids[index - 2]]
+                continue
+            return True
+
+    def _counted(
+        self, user_id: str, thread_id: str, remote_id: str, usage: Usage, at: datetime
+    ) -> dict[str, Any]:
+        """The put of an object's counted marker, refused if it was counted before."""
+        return {
+            "TableName": self._table.name,
+            "Item": {
+                "PK": table.thread_key(thread_id),
+                "SK": table.remote_sort_key(remote_id),
+                "remote_id": remote_id,
+                "user_id": user_id,
+                "counted_at": clock.iso(at),
+                **usage.model_dump(),
+            },
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }
+
+    def _add_to_day(
+        self, user_id: str, at: datetime, usage: Usage, *, runs: int = 0
+    ) -> dict[str, Any]:
+        """The atomic ADD of tokens (and finished runs) to the user's day."""
+        return {
+            "TableName": self._table.name,
+            "Key": {"PK": table.user_key(user_id), "SK": table.usage_sort_key(day_of(at))},
+            "UpdateExpression": (
+                "ADD runs :runs, input_tokens :input, output_tokens :output, "
+                "total_tokens :total SET expires_at = if_not_exists(expires_at, :exp)"
+            ),
+            "ExpressionAttributeValues": {
+                ":runs": runs,
+                ":input": usage.input_tokens,
+                ":output": usage.output_tokens,
+                ":total": usage.total_tokens,
+                ":exp": int((at + LEDGER_RETENTION).timestamp()),
+            },
+        }
 
     def count_each(
         self, user_id: str, thread_id: str, usage_by_remote_id: dict[str, Usage], at: datetime

@@ -104,6 +104,7 @@ class AssistantsBackend(OpenAIFiles):
         context: RunContext,
         *,
         owner: RunOwner,
+        answered_usage: Usage,
     ) -> RunHandle:
         try:
             with translated_errors("submit tool outputs"):

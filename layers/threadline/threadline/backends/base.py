@@ -115,7 +115,12 @@ class AssistantBackend(Protocol):
         context: RunContext,
         *,
         owner: RunOwner,
-    ) -> RunHandle: ...
+        answered_usage: Usage,
+    ) -> RunHandle:
+        """Hand the outputs back. `answered_usage` is the final usage of the remote run whose
+        calls they answer, as the check that found the calls read it (a Responses chain keeps
+        it per response without reading the response again)."""
+        ...
 
     def cancel_run(self, handle: RunHandle) -> RunView:
         """Ask for the run to stop; returns how it stands after (it may have ended first)."""

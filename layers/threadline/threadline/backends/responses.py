@@ -100,8 +100,8 @@ class ResponsesBackend(OpenAIFiles):
         context: RunContext,
         *,
         owner: RunOwner,
+        answered_usage: Usage,
     ) -> RunHandle:
-        finished = self._retrieve(handle.run_remote_id)[0]
         items: ResponseInputParam = [
             {"type": "function_call_output", "call_id": output.call_id, "output": output.output}
             for output in outputs
@@ -117,7 +117,7 @@ class ResponsesBackend(OpenAIFiles):
         return RunHandle(
             thread_remote_id=handle.thread_remote_id,
             run_remote_id=response.id,
-            finished_usage={**handle.finished_usage, handle.run_remote_id: usage_of(finished)},
+            finished_usage={**handle.finished_usage, handle.run_remote_id: answered_usage},
         )
 
     def get_run(self, handle: RunHandle) -> RunView:

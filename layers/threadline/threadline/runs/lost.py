@@ -13,7 +13,6 @@ idempotent.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -22,7 +21,7 @@ from pydantic import BaseModel
 
 from threadline.backends.base import RunHandle
 from threadline.clock import utc_now
-from threadline.errors import NotFoundError, ThreadlineError
+from threadline.errors import NotFoundError
 from threadline.runs.records import RunRecord, RunStore
 from threadline.runs.state import CaughtError, RunState
 from threadline.runs.steps import RunSteps
@@ -115,9 +114,6 @@ class LostRuns:
             error=LOST,
         )
         # FinishRun's own rules: the remote run is stopped (and its usage taken if that
-        # settles it), the outcome recorded once, the thread released.
+        # settles it), the outcome recorded once, each response the record lists counted
+        # once, the thread released.
         self._steps.finish_run(state)
-        for remote_id in record.remote_object_ids:  # the run's earlier responses, once each
-            # Best effort: cleanup counts what is left when the thread goes.
-            with contextlib.suppress(ThreadlineError):
-                self._steps.counting.count_remote(remote_id)

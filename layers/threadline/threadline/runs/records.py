@@ -214,24 +214,19 @@ class RunStore:
             },
         )
 
-    def finish(
-        self,
-        thread_id: str,
-        run_id: str,
-        outcome: RunOutcome,
-        *,
-        together_with: list[dict[str, Any]] | None = None,
-    ) -> bool:
-        """Record the outcome once; False if the run had already finished (a retry).
+    def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
+        """Record the outcome once; False if the run had already finished (a retry)."""
+        update = self.finish_update(thread_id, run_id, outcome)
+        return condition_held(self._table.meta.client.update_item, **update)
 
-        `together_with` are updates (e.g. the usage ledger's) applied in the same transaction,
-        so they too happen exactly once.
-        """
+    def finish_update(self, thread_id: str, run_id: str, outcome: RunOutcome) -> dict[str, Any]:
+        """The update that records the outcome, refused once the run has finished: for a
+        transaction that must happen exactly once with it (see `UsageLedger.count_finished_run`)."""
         fields = to_item(outcome.model_dump(mode="json", exclude_none=True))
         if outcome.reason is not None:
             fields["reason"] = short_reason(outcome.reason)
         fields["finished_at"] = clock.iso(outcome.finished_at)
-        update = {
+        return {
             "TableName": self._table.name,
             "Key": self._key(thread_id, run_id),
             "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in fields),
@@ -239,13 +234,6 @@ class RunStore:
             "ExpressionAttributeNames": {f"#{name}": name for name in fields},
             "ExpressionAttributeValues": {f":{name}": value for name, value in fields.items()},
         }
-        client = self._table.meta.client
-        if not together_with:
-            return condition_held(client.update_item, **update)
-        return condition_held(
-            client.transact_write_items,
-            TransactItems=[{"Update": update}, *({"Update": u} for u in together_with)],
-        )
 
     def remote_objects(self, thread_id: str) -> list[str]:
         """The ids of every remote object the thread's runs made (see `remote_object_ids`)."""

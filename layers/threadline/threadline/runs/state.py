@@ -114,6 +114,15 @@ class RunState(BaseModel):
         """The state with the usage a look at the remote run reported."""
         return self.model_copy(update={"usage": view.usage, "usage_settled": view.settled})
 
+    def settled_usage(self) -> dict[str, Usage]:
+        """The final usage of each remote object of the run known to have settled, by id."""
+        if self.handle is None:
+            return {}
+        settled = dict(self.handle.finished_usage)
+        if self.usage_settled:
+            settled[self.handle.run_remote_id] = self.usage - self.handle.carried_usage
+        return settled
+
     def express_until(self, express_tier_seconds: int) -> datetime:
         """When the Express tier hands the run on (`express_tier_seconds` is at most 180, so
         two minutes of the Express execution's five are left for the last steps)."""

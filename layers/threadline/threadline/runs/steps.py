@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from threadline.assistant_config import AssistantConfig, load_assistant
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
 from threadline.clock import utc_now
-from threadline.errors import ThreadlineError
+from threadline.errors import NotFoundError, ThreadlineError
 from threadline.files.generated import store_generated_files
 from threadline.files.records import FileStore, run_context
 from threadline.models import RunStatus
@@ -30,6 +30,8 @@ from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from threadline.runs.webhook_waits import WebhookWaitStore
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class RunSteps:
     usage: Callable[[], UsageLedger]
     files: Callable[[], FileStore]
     s3: Callable[[], S3Client]
+    waits: Callable[[], WebhookWaitStore]
     # Whether OpenAI's webhooks reach this deployment (a webhook secret is configured).
     webhooks_configured: Callable[[], bool] = field(default=lambda: False)
     now: Callable[[], datetime] = field(default=utc_now)
@@ -78,6 +81,7 @@ class RunSteps:
             self.settings.run_timeout_seconds,
         )
         context = run_context(thread, self.files())
+        wait_mode = self._wait_mode()
         handle = self.backend().start_run(
             thread,
             request.message,
@@ -91,6 +95,7 @@ class RunSteps:
             request.run_id,
             remote_run_id=handle.run_remote_id,
         )
+        self._hold(handle, request.run_id, wait_mode)
         self.counting.count_earlier_runs(thread, now)
         state = RunState(
             run_id=request.run_id,
@@ -103,7 +108,7 @@ class RunSteps:
             deadline=now + timedelta(seconds=timeout),
             status=RunStatus.QUEUED,
             tier=request.tier,
-            wait_mode=self._wait_mode(),
+            wait_mode=wait_mode,
         )
         state = state.model_copy(update={"timeline": state.entered("started", now)})
         return state.model_copy(update=self.while_running(state))
@@ -115,10 +120,17 @@ class RunSteps:
             return "push" if pushable else "poll"
         return mode
 
+    def _hold(self, handle: RunHandle, run_id: str, wait_mode: WaitMode) -> None:
+        """In push mode every response's webhook comes: the run holds the response it just
+        recorded, so that the webhook leaves its counting to the run (see runs.webhook_waits).
+        Held only once the run's record lists it, so a retried step's response is not lost."""
+        if wait_mode == "push":
+            self.waits().hold(handle.run_remote_id, run_id)
+
     @property
     def counting(self) -> RunUsage:
         """How the run's tokens are counted (builds nothing until it counts)."""
-        return RunUsage(backend=self.backend, usage=self.usage, now=self.now)
+        return RunUsage(backend=self.backend, usage=self.usage, waits=self.waits, now=self.now)
 
     def while_running(
         self, state: RunState, poll_hint: float | None = None, *, after_check: bool = False
@@ -164,6 +176,7 @@ class RunSteps:
             tools,
             state.context,
             owner=RunOwner.model_validate(state, from_attributes=True),
+            answered_usage=state.usage - handle.carried_usage,
         )
         self.runs().add_tool_round(
             state.thread_id,
@@ -180,6 +193,7 @@ class RunSteps:
             ],
             remote_run_id=handle.run_remote_id,
         )
+        self._hold(handle, state.run_id, state.wait_mode)
         state = state.model_copy(
             update={
                 "handle": handle,
@@ -245,12 +259,11 @@ class RunSteps:
             if state.generated_files
             else [],
         )
-        self.counting.count_finished(state, now)
-        first = self.runs().finish(
-            state.thread_id,
-            state.run_id,
-            outcome,
-            together_with=[self.usage().run_finished(state.user_id, now)],
+        first = self.counting.count_finished(
+            state,
+            self.runs().finish_update(state.thread_id, state.run_id, outcome),
+            made=self._remote_objects_made(state),
+            now=now,
         )
         self.lock().release(
             state.user_id,
@@ -271,6 +284,14 @@ class RunSteps:
             }
         )
         return finished, outcome, first
+
+    def _remote_objects_made(self, state: RunState) -> list[str]:
+        """Every remote object the run's steps made, as its record lists them (none if the
+        run failed before its record was written)."""
+        try:
+            return self.runs().get(state.thread_id, state.run_id).remote_object_ids
+        except NotFoundError:
+            return []
 
     def _stop_abandoned(self, state: RunState) -> RunState:
         """A run that ends here while its remote run still goes (a step failed for good) stops

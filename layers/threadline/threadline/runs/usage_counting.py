@@ -1,19 +1,27 @@
-"""Counting a run's tokens: each settled remote object once, whoever sees it settle first
-(FinishRun, the webhook, or a later StartRun of the thread; see `UsageLedger.count_once`)."""
+"""Counting a run's tokens: each settled remote object once, whoever sees it settle first.
+
+A run counts the responses whose final usage it read, in the transaction that records its
+outcome (`UsageLedger.count_finished_run`). A response it made but cannot count (still going
+when it ended, or made by a step that failed and was retried) is counted by its webhook or,
+if that already came, here (`WebhookWaitStore.let_go`); a response no run knows (its create
+reply was lost) by its webhook; on a backend without webhooks, a later StartRun of the thread
+counts what settled after its run ended.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadline.errors import ThreadlineError
 
 if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
     from threadline.runs.state import RunState
+    from threadline.runs.webhook_waits import WebhookWaitStore
     from threadline.threads.records import Thread
     from threadline.usage import UsageLedger
 
@@ -24,28 +32,25 @@ class RunUsage:
 
     backend: Callable[[], AssistantBackend]
     usage: Callable[[], UsageLedger]
+    waits: Callable[[], WebhookWaitStore]
     now: Callable[[], datetime]
 
-    def count_finished(self, state: RunState, now: datetime) -> None:
-        """Count the tokens of each of the run's remote responses that settled, once each.
-        One still going is counted by its webhook when it settles (`count_remote`), or, on a
-        backend without webhooks, by a later StartRun of the thread that finds it settled."""
-        if state.handle is None:
-            return
-        self.usage().count_each(state.user_id, state.thread_id, state.handle.finished_usage, now)
-        self.count_settled(state, now)
-
-    def count_settled(self, state: RunState, now: datetime | None = None) -> bool:
-        """Count the current remote response's tokens if it settled and nobody has."""
-        if state.handle is None or not state.usage_settled:
-            return False
-        return self.usage().count_once(
-            state.user_id,
-            state.thread_id,
-            state.handle.run_remote_id,
-            state.usage - state.handle.carried_usage,
-            now or self.now(),
+    def count_finished(
+        self, state: RunState, finishing: dict[str, Any], made: Iterable[str], now: datetime
+    ) -> bool:
+        """Record the run's end (`finishing`) with its count, once; True if this call did.
+        `made` are the remote objects the run's record lists (every one its steps made)."""
+        settled = state.settled_usage()
+        first = self.usage().count_finished_run(
+            finishing, state.user_id, state.thread_id, settled, now
         )
+        current = [state.handle.run_remote_id] if state.handle else []
+        for remote_id in dict.fromkeys([*made, *current]):
+            if remote_id not in settled and not self.waits().let_go(remote_id):
+                # Best effort: cleanup counts what is left when the thread goes.
+                with contextlib.suppress(ThreadlineError):
+                    self.count_remote(remote_id)
+        return first
 
     def count_remote(self, remote_id: str) -> bool:
         """Count a settled remote object's tokens if nobody has: a response whose create reply

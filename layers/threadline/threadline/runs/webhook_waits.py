@@ -2,12 +2,21 @@
 the response finished, then the run state moves on without any status polling while the model
 works.
 
-The waiting execution and the webhook meet on one item per awaited response: PK
-`RESPONSE#{response_id}`, SK `WAIT`. The execution's WaitForWebhook task writes its task token
-there; the webhook writes the event it got. They may come in either order (a webhook can beat
-the token), so each writer then tries to *claim* the item, which succeeds only once both halves
-are present and nobody claimed it before: whichever writes second finishes the wait, exactly
-once.
+The run, its waiting execution and the webhook meet on one item per response: PK
+`RESPONSE#{response_id}`, SK `WAIT`.
+- The step that made the response *holds* it there (`run_id`) once the run's record lists it:
+  the run counts that response's tokens when it finishes, so its webhook need not read the
+  response again. A response nobody holds (its create reply was lost, so no run knows it) is
+  counted by its webhook.
+- The WaitForWebhook task writes its task token; the webhook writes the event it got. They may
+  come in either order (a webhook can beat the token), so whichever writes second *claims* the
+  item, which succeeds only once both halves are present and nobody claimed it before: the wait
+  ends exactly once.
+- A run that finishes without knowing a held response's final usage (it was still going, or a
+  retried step made it) lets go of it: if its webhook has not come, the webhook counts it;
+  if it came (and left it to the run), the run counts it now. Each write returns the item, so
+  exactly one side sees the other's half.
+Every write is idempotent, so a redelivered webhook changes nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +47,12 @@ FINISHED_EVENTS = frozenset(
 EventOutcome = Literal["resumed", "recorded", "ignored"]
 
 
+class EventHandled(BaseModel):
+    outcome: EventOutcome
+    resumed: RunState | None = None  # the state the waiting execution was sent on with
+    counted: bool = False  # this event counted the response's tokens (nobody held it)
+
+
 class WebhookWaits:
     """Both halves of a wait: the WaitForWebhook task's and the webhook's."""
 
@@ -53,17 +68,20 @@ class WebhookWaits:
         if state.handle is None:
             raise ValueError(f"run {state.run_id} has no remote response to wait for")
         response_id = state.handle.run_remote_id
-        self._store.register_wait(response_id, task_token, state)
-        return self._resume(response_id) is not None
+        item = self._store.register_wait(response_id, task_token, state)
+        return item.event_type is not None and self._resume(response_id) is not None
 
-    def on_event(self, event_type: str, response_id: str) -> tuple[EventOutcome, RunState | None]:
-        """Handle one verified webhook event; unknown responses are simply remembered. With
-        "resumed" comes the run state the waiting execution was sent on with."""
+    def on_event(self, event_type: str, response_id: str) -> EventHandled:
+        """Handle one verified webhook event: wake the run waiting for the response, and count
+        the tokens of a response no run holds (see the module's docstring)."""
         if event_type not in FINISHED_EVENTS:
-            return "ignored", None
-        self._store.record_event(response_id, event_type)
-        resumed = self._resume(response_id)
-        return ("resumed", resumed) if resumed else ("recorded", None)
+            return EventHandled(outcome="ignored")
+        item = self._store.record_event(response_id, event_type)
+        resumed = self._resume(response_id) if item.awaited else None
+        counted = item.run_id is None and self._steps.counting.count_remote(response_id)
+        return EventHandled(
+            outcome="recorded" if resumed is None else "resumed", resumed=resumed, counted=counted
+        )
 
     def _resume(self, response_id: str) -> RunState | None:
         claimed = self._store.claim(response_id)
@@ -88,6 +106,20 @@ class WebhookWaits:
                 raise
 
 
+class WaitItem(BaseModel):
+    """What a write to a response's item found there afterwards."""
+
+    run_id: str | None = None
+    event_type: str | None = None
+    has_token: bool = False
+    claimed: bool = False
+
+    @property
+    def awaited(self) -> bool:
+        """An execution waits for this response and nobody has woken it yet."""
+        return self.has_token and not self.claimed
+
+
 class ClaimedWait(BaseModel):
     task_token: str
     state: RunState
@@ -95,7 +127,7 @@ class ClaimedWait(BaseModel):
 
 
 class WebhookWaitStore:
-    """The wait items in the table."""
+    """The response items in the table."""
 
     def __init__(self, table: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table
@@ -104,22 +136,47 @@ class WebhookWaitStore:
     def _key(self, response_id: str) -> dict[str, str]:
         return {"PK": f"RESPONSE#{response_id}", "SK": "WAIT"}
 
-    def _set(self, response_id: str, assignments: dict[str, Any]) -> None:
+    def _set(self, response_id: str, assignments: dict[str, Any]) -> WaitItem:
         values = {f":{name}": value for name, value in assignments.items()}
         values[":expires"] = int((self._now() + WAIT_RETENTION).timestamp())
-        self._table.update_item(
+        item = self._table.update_item(
             Key=self._key(response_id),
             UpdateExpression="SET "
             + ", ".join(f"{name} = :{name}" for name in assignments)
             + ", expires_at = :expires",
             ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _wait_item(item)
+
+    def hold(self, response_id: str, run_id: str) -> None:
+        """The run counts this response's tokens when it finishes (see `let_go`)."""
+        self._set(response_id, {"run_id": run_id})
+
+    def let_go(self, response_id: str) -> bool:
+        """The run will not count a response it holds after all: True if its webhook has not
+        come, so the webhook counts it; False if it came (or nobody held the response), so
+        the caller counts it."""
+        try:
+            item = self._table.update_item(
+                Key=self._key(response_id),
+                UpdateExpression="REMOVE run_id",
+                ConditionExpression="attribute_exists(run_id)",
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return "event_type" not in item
+
+    def register_wait(self, response_id: str, task_token: str, state: RunState) -> WaitItem:
+        return self._set(
+            response_id, {"task_token": task_token, "run_state": state.model_dump_json()}
         )
 
-    def register_wait(self, response_id: str, task_token: str, state: RunState) -> None:
-        self._set(response_id, {"task_token": task_token, "run_state": state.model_dump_json()})
-
-    def record_event(self, response_id: str, event_type: str) -> None:
-        self._set(response_id, {"event_type": event_type})
+    def record_event(self, response_id: str, event_type: str) -> WaitItem:
+        return self._set(response_id, {"event_type": event_type})
 
     def release(self, response_id: str, task_token: str) -> None:
         """Give a claimed wait back (its resume failed), so a retry of either half can claim
@@ -154,3 +211,12 @@ class WebhookWaitStore:
             state=RunState.model_validate_json(str(item["run_state"])),
             event_type=str(item["event_type"]),
         )
+
+
+def _wait_item(item: dict[str, Any]) -> WaitItem:
+    return WaitItem(
+        run_id=str(item["run_id"]) if "run_id" in item else None,
+        event_type=str(item["event_type"]) if "event_type" in item else None,
+        has_token="task_token" in item,
+        claimed="claimed_at" in item,
+    )

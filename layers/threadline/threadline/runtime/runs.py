@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from threadline.runs.starting import RunStarter
     from threadline.runs.steps import RunSteps
     from threadline.runs.tiers import RunHandOff
-    from threadline.runs.webhook_waits import WebhookWaits
+    from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
     from threadline.tools import ToolRegistry
 
 
@@ -57,17 +57,26 @@ class RunParts(Parts):
                 usage=self.usage_ledger,
                 files=self.file_store,
                 s3=self.s3_client,
+                waits=self.webhook_wait_store,
                 webhooks_configured=self.webhooks_configured,
             )
 
         return self._part("run_steps", build)
 
+    def webhook_wait_store(self) -> WebhookWaitStore:
+        def build() -> WebhookWaitStore:
+            from threadline.runs.webhook_waits import WebhookWaitStore
+
+            return WebhookWaitStore(self.table())
+
+        return self._part("webhook_wait_store", build)
+
     def webhook_waits(self) -> WebhookWaits:
         def build() -> WebhookWaits:
-            from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
+            from threadline.runs.webhook_waits import WebhookWaits
 
             return WebhookWaits(
-                store=WebhookWaitStore(self.table()),
+                store=self.webhook_wait_store(),
                 steps=self.run_steps(),
                 stepfunctions=self.stepfunctions(),
             )

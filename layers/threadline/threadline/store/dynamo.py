@@ -24,12 +24,15 @@ def to_item(value: Any) -> Any:
 
 def is_conditional_failure(error: ClientError) -> bool:
     code = error.response["Error"]["Code"]
-    if code == "ConditionalCheckFailedException":
-        return True
-    if code == "TransactionCanceledException":
-        reasons = error.response.get("CancellationReasons", [])
-        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
-    return False
+    return code == "ConditionalCheckFailedException" or bool(refused_items(error))
+
+
+def refused_items(error: ClientError) -> set[int]:
+    """The indexes of a cancelled transaction's items whose condition failed."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return set()
+    reasons = error.response.get("CancellationReasons", [])
+    return {i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
 
 
 def condition_held(write: Callable[..., object], **request: Any) -> bool:
