@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 import boto3
 from moto import mock_aws
 
-from local.aws import LocalStack, deliver_s3_notifications, install, provision, run_schedules
+from local.aws import (
+    EnvironmentDeaths,
+    LocalStack,
+    deliver_s3_notifications,
+    install,
+    provision,
+    run_schedules,
+)
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.aws.http_api import LocalHttpApi
 from local.openai_server import OpenAIServer
@@ -54,6 +61,8 @@ class LocalThreadline:
     stack: LocalStack
     openai: OpenAIServer | None  # None when talking to the real OpenAI API
     environment: dict[str, str]
+    # Makes the functions' invocations die as an execution environment can (fault tests).
+    lambda_deaths: EnvironmentDeaths = field(default_factory=EnvironmentDeaths)
     sfn: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -214,7 +223,7 @@ def local_threadline(
             stack_of_contexts.enter_context(_tracing_to(trace_to))
         _forget_cached_configuration()
         stack_of_contexts.callback(_forget_cached_configuration)
-        stack_of_contexts.enter_context(
+        lambda_deaths = stack_of_contexts.enter_context(
             install(local_stack.registry, active_tracing=trace_to is not None)
         )
         # After install(): on exit it delivers what is queued before the handlers unload.
@@ -223,7 +232,9 @@ def local_threadline(
             stack_of_contexts.enter_context(
                 run_schedules(local_stack, time_scale=schedule_time_scale)
             )
-        session = LocalThreadline(stack=local_stack, openai=server, environment=environment)
+        session = LocalThreadline(
+            stack=local_stack, openai=server, environment=environment, lambda_deaths=lambda_deaths
+        )
         stack_of_contexts.callback(session.stop_running_executions)
         if server is not None and webhooks:
             server.webhook_sender = _deliver_through_local_api(session)

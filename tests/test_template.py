@@ -226,3 +226,44 @@ def test_no_bucket_wide_s3_grants_and_the_tools_never_read_users_files() -> None
         {"Fn::Sub": "${FilesBucket.Arn}/uploads/*"},
         {"Fn::Sub": "${FilesBucket.Arn}/outputs/*"},
     ]
+
+
+def _task_states() -> list[tuple[str, str, dict[str, object]]]:
+    """(state machine, state name, state) of every Task state of both run state machines."""
+    found = []
+    for machine in ("RunStateMachine", "RunExpressStateMachine"):
+        definition_uri = template()["Resources"][machine]["Properties"]["DefinitionUri"]
+        states = json.loads((REPO / definition_uri).read_text())["States"]
+        found += [(machine, name, s) for name, s in states.items() if s["Type"] == "Task"]
+    return found
+
+
+def _function_timeout(state: dict[str, object]) -> int:
+    """The timeout of the function a task invokes (`${XFunctionArn}` or its Parameters')."""
+    text = json.dumps(state)
+    (logical_id,) = set(re.findall(r"\$\{(\w+Function)Arn\}", text))
+    default = template()["Globals"]["Function"]["Timeout"]
+    return int(FUNCTIONS[logical_id].get("Timeout", default))
+
+
+@pytest.mark.parametrize(("machine", "name", "state"), _task_states())
+def test_every_task_is_retried_when_its_execution_environment_dies(
+    machine: str, name: str, state: dict[str, object]
+) -> None:
+    """Out of memory or time, Lambda reports Lambda.Unknown: a task retries it (every task is
+    idempotent) rather than failing the run. One that died in the middle of its work holds
+    its idempotency record until the invocation's time would have run out: its retries wait
+    longer than that."""
+    retriers = state["Retry"]
+    assert isinstance(retriers, list)
+    covered = {error for retrier in retriers for error in retrier["ErrorEquals"]}
+    assert covered & {"Lambda.Unknown", "States.ALL"}, f"{machine}.{name}"
+    for retrier in retriers:
+        if "IdempotencyAlreadyInProgressError" in retrier["ErrorEquals"]:
+            waits = [
+                retrier["IntervalSeconds"] * retrier["BackoffRate"] ** attempt
+                for attempt in range(retrier["MaxAttempts"])
+            ]
+            assert sum(waits) > _function_timeout(state), f"{machine}.{name}"
+    if name in ("StartRun", "ProcessToolCalls"):  # the tasks with an idempotency record
+        assert "IdempotencyAlreadyInProgressError" in covered, f"{machine}.{name}"

@@ -9,7 +9,7 @@ from local.aws.event_sources import (
     fire_schedule,
     run_schedules,
 )
-from local.aws.lambda_runtime import install
+from local.aws.lambda_runtime import EnvironmentDeaths, install
 from local.aws.local_stack import FunctionInvocationError, LocalStack
 from local.aws.records import FunctionSpec
 from local.aws.resources.context import UnsupportedResource
@@ -18,6 +18,7 @@ from local.aws.stack import provision
 __all__ = [
     "AmbiguousSchedule",
     "Delivery",
+    "EnvironmentDeaths",
     "EventSources",
     "FunctionInvocationError",
     "FunctionSpec",

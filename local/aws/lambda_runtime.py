@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from moto.awslambda.models import LambdaFunction
@@ -126,8 +126,37 @@ class _EnvironmentPool:
             self.idle.append(environment)
 
 
+Death = Literal["before_work", "after_work"]
+
+
+class EnvironmentDeaths:
+    """Execution environments that die, on request: the next invocation of a function ends
+    with `Lambda.Unknown` (what Step Functions reports for a function that ran out of memory
+    or time) before its handler runs, or after it ran (its work done, its answer lost). The
+    environment is gone: the function's next invocation is a cold start."""
+
+    def __init__(self) -> None:
+        self._planned: dict[str, list[Death]] = {}
+        self._lock = threading.Lock()
+        self.died: list[tuple[str, Death]] = []  # (function name, when), in order
+
+    def plan(self, function_name: str, when: Death, *, times: int = 1) -> None:
+        with self._lock:
+            self._planned.setdefault(function_name, []).extend([when] * times)
+
+    def take(self, function_name: str) -> Death | None:
+        with self._lock:
+            planned = self._planned.get(function_name)
+            if not planned:
+                return None
+            when = planned.pop(0)
+            self.died.append((function_name, when))
+            return when
+
+
 class _InProcessRuntime:
     def __init__(self, registry: Mapping[str, FunctionSpec], *, active_tracing: bool) -> None:
+        self.deaths = EnvironmentDeaths()
         self._registry = registry
         self._active_tracing = active_tracing
         self._pools = {function_name: _EnvironmentPool() for function_name in registry}
@@ -150,10 +179,16 @@ class _InProcessRuntime:
             environment = pool.take() or self._cold_start(spec)
         except _HandlerLoadError as error:
             return _error_payload(error.error_type, str(error), request_id), True, ""
-        try:
-            return self._run(spec, environment, event, request_id, started)
-        finally:
-            pool.give_back(environment)
+        death = self.deaths.take(function_name)
+        if death is None:
+            try:
+                return self._run(spec, environment, event, request_id, started)
+            finally:
+                pool.give_back(environment)
+        if death == "after_work":
+            self._run(spec, environment, event, request_id, started)
+        message = f"the execution environment died ({death.replace('_', ' ')})"
+        return _error_payload("Lambda.Unknown", message, request_id), True, ""
 
     def unload(self) -> None:
         with self._load_lock:
@@ -358,9 +393,10 @@ def _logs(spec: FunctionSpec, request_id: str, started: float) -> str:
 @contextmanager
 def install(
     registry: Mapping[str, FunctionSpec], *, active_tracing: bool = False
-) -> Iterator[None]:
+) -> Iterator[EnvironmentDeaths]:
     """Route moto's Lambda invocations of the registered functions (by function name) to their
-    handlers while the context is active; handler modules are unloaded on exit.
+    handlers while the context is active; handler modules are unloaded on exit. Yields the
+    runtime's `EnvironmentDeaths`, to make invocations fail as a dying environment would.
 
     `active_tracing`: run each invocation in an X-Ray segment, as Lambda does for functions
     with `Tracing: Active`.
@@ -375,7 +411,7 @@ def install(
     # assignment to a method.
     LambdaFunction._invoke_lambda = invoke_in_process  # type: ignore[method-assign]
     try:
-        yield
+        yield runtime.deaths
     finally:
         LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
         runtime.unload()

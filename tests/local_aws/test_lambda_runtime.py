@@ -220,3 +220,36 @@ def test_handler_modules_are_unloaded_on_exit(stack: LocalStack) -> None:
 def test_unregistered_function_fails_with_a_clear_error(stack: LocalStack) -> None:
     with install({}), pytest.raises(FunctionInvocationError, match="no in-process handler"):
         stack.invoke("PrepareFunction", {})
+
+
+WORK_DONE: list[int] = []  # what the counting handler did, whichever environment did it
+# Records its work where the test sees it, and which module instance (environment) did it.
+COUNTING_HANDLER = f"""
+import uuid
+from {__name__} import WORK_DONE
+MODULE_INSTANCE = uuid.uuid4().hex
+def handler(event, context):
+    WORK_DONE.append(event["n"])
+    return {{"module_instance": MODULE_INSTANCE}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "work_done"), [("before_work", [1, 3]), ("after_work", [1, 2, 3])]
+)
+def test_a_dying_environment_fails_the_invocation_and_the_next_starts_cold(
+    stack: LocalStack, tmp_path: Path, when: str, work_done: list[int]
+) -> None:
+    WORK_DONE.clear()
+    (tmp_path / "app.py").write_text(COUNTING_HANDLER)
+    spec = dataclasses.replace(stack.functions["PrepareFunction"], code_dir=tmp_path)
+    with install({spec.name: spec}) as deaths:
+        first = stack.invoke(spec.name, {"n": 1})
+        deaths.plan(spec.name, when)  # type: ignore[arg-type]
+        with pytest.raises(FunctionInvocationError) as error:
+            stack.invoke(spec.name, {"n": 2})
+        after = stack.invoke(spec.name, {"n": 3})
+    assert error.value.payload["errorType"] == "Lambda.Unknown"
+    assert deaths.died == [(spec.name, when)]
+    assert work_done == WORK_DONE
+    assert after["module_instance"] != first["module_instance"], "a cold start"
