@@ -267,3 +267,19 @@ def test_every_task_is_retried_when_its_execution_environment_dies(
             assert sum(waits) > _function_timeout(state), f"{machine}.{name}"
     if name in ("StartRun", "ProcessToolCalls"):  # the tasks with an idempotency record
         assert "IdempotencyAlreadyInProgressError" in covered, f"{machine}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("machine", "filename"),
+    [("RunStateMachine", "run.asl.json"), ("RunExpressStateMachine", "run_express.asl.json")],
+)
+def test_the_functions_running_executions_call_survive_a_deploy(
+    machine: str, filename: str
+) -> None:
+    """An execution keeps the definition it started with for its whole life (a Standard one up
+    to a day): every function the last landed release's definition calls must still be there,
+    under the same logical id. Renaming or removing one fails the runs in flight at a deploy."""
+    released = (REPO / "tests" / "fixtures" / "released" / filename).read_text()
+    called = {part.split("}")[0] for part in released.split("${")[1:]}
+    provided = template()["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
+    assert called <= set(provided)

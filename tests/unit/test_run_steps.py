@@ -22,7 +22,7 @@ from tests.unit.fakes import (
 from threadline.errors import BackendRequestError, ThreadBusyError, TransientBackendError
 from threadline.models import RunStatus, Usage
 from threadline.runs.polling import next_wait_seconds
-from threadline.runs.state import CaughtError, RunState
+from threadline.runs.state import CaughtError, RunState, StartRunInput
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "run.asl.json"
 BOTH: list[Api] = ["responses", "assistants"]
@@ -448,3 +448,15 @@ def test_a_settled_response_known_from_its_webhook_is_counted_once() -> None:
     # FinishRun then counts nothing twice.
     world.steps.finish_run(world.steps.check_run(state))
     assert world.tokens_today() == 12
+
+
+def test_a_field_a_newer_release_adds_to_the_state_is_ignored_during_a_deploy() -> None:
+    """While a deploy rolls out, a newer API or task can hand this code a state with fields it
+    does not know yet: they are ignored, and the run goes on."""
+    world = World(api="responses")
+    world.backend.script.append(Reply.say("done"))
+    newer = {**world.request().model_dump(mode="json"), "priority": "high"}
+    state = world.steps.start_run(StartRunInput.model_validate(newer))
+    newer_state = {**state.model_dump(mode="json"), "streaming": {"listeners": 2}}
+    checked = world.steps.check_run(RunState.model_validate(newer_state))
+    assert checked.status is RunStatus.COMPLETED

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunView
 from threadline.models import RunStatus, ToolCall, Usage
@@ -28,9 +28,9 @@ TOOL_ROUND_HEADROOM = timedelta(seconds=60)
 
 
 class StartRunInput(BaseModel):
-    """The execution's input, as the API starts it."""
-
-    model_config = ConfigDict(extra="forbid")
+    """The execution's input, as the API starts it. A field it does not know is ignored, as
+    every state the tasks pass is: during a deploy a newer API can start a run that an older
+    StartRun handles."""
 
     run_id: str = Field(min_length=1)
     thread_id: str = Field(min_length=1)

@@ -1,0 +1,94 @@
+"""A deploy while runs are going. An execution keeps the definition it started with and calls
+the functions' new code; a run the Express tier hands on crosses into the Standard machine's
+new definition. The run starts on the definitions of the last landed release
+(`tests/fixtures/released/`, refreshed when a release lands) and the stack is redeployed with
+the current ones while it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.chaos import history_at_server, tokens_by_user
+from local.openai_server import Step
+from local.stack_session import LocalThreadline, local_threadline
+from tests.conftest import REPO
+from tests.integration.conftest import RunDriver
+from threadline import runtime
+from threadline.errors import NotFoundError
+from threadline.models import RunStatus
+
+RELEASED = REPO / "tests" / "fixtures" / "released"
+CURRENT = REPO / "statemachine"
+DEFINITIONS = {"RunStateMachine": "run.asl.json", "RunExpressStateMachine": "run_express.asl.json"}
+
+
+@pytest.fixture(scope="module")
+def product() -> Iterator[LocalThreadline]:
+    parameters = {"Backend": "responses", "ExpressTierSeconds": "2", "RunWaitMode": "push"}
+    with local_threadline(parameters=parameters, webhooks=True) as session:
+        yield session
+
+
+def deploy(product: LocalThreadline, definitions: Path) -> None:
+    """Update both run state machines to the definitions in `definitions`, as a deploy does."""
+    for logical_id, filename in DEFINITIONS.items():
+        definition = re.sub(
+            r"\$\{(\w+Function)Arn\}",
+            lambda match: product.stack.function(match.group(1)).arn,
+            (definitions / filename).read_text(),
+        )
+        product.sfn.update_state_machine(
+            stateMachineArn=product.stack.state_machines[logical_id], definition=definition
+        )
+
+
+def wait_until_started(thread_id: str, run_id: str) -> None:
+    """Until StartRun has started the model: the run is going."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(NotFoundError):
+            if runtime.current().run_store().get(thread_id, run_id).remote_run_id:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"run {run_id} did not start")
+
+
+def test_a_run_started_before_a_deploy_finishes_after_it(driver: RunDriver) -> None:
+    product = driver.product
+    server = product.openai
+    assert server is not None
+    thread = driver.new_thread()
+    server.script.extend(
+        [Step.call("get_table_schema", {"table_name": "sales"}).taking(1), Step.say("42")],
+        key=thread.remote_id,
+    )
+    runs = runtime.current().run_store()
+    deploy(product, RELEASED)
+    try:
+        execution = product.start_run(thread.thread_id, driver.user_id, "How many?", tier="express")
+        run_id = execution.rsplit(":", 1)[1]
+        wait_until_started(thread.thread_id, run_id)
+    finally:
+        deploy(product, CURRENT)
+    product.wait_for_run(run_id)
+    assert server.flush_webhooks()
+
+    record = runs.get(thread.thread_id, run_id)
+    assert record.status is RunStatus.COMPLETED, record.reason
+    assert [entry.step for entry in record.timeline] == [
+        "started",
+        "handed_off",
+        "tool_round",
+        "finished",
+    ]
+    thread = runtime.current().thread_store().get(driver.user_id, thread.thread_id)
+    assert thread.active_run_id is None
+    assert history_at_server(server, thread) == [("user", "How many?"), ("assistant", "42")]
+    ledger = runtime.current().usage_ledger().today(driver.user_id)
+    assert ledger.total_tokens == tokens_by_user(server)[driver.user_id] > 0
