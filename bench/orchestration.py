@@ -105,6 +105,7 @@ def _measure_run(
     express = histories.get("RunExpressStateMachine")
     started = (express or histories["RunStateMachine"])[0]["timestamp"]
     express_seconds = (express[-1]["timestamp"] - started).total_seconds() if express else 0.0
+    detection = round(min(known) - stats.model_finished_at, 3)
     return RunMeasurement(
         run_index=run.script.index,
         length_s=run.script.length_s,
@@ -115,7 +116,9 @@ def _measure_run(
         if "RunStateMachine" in facts
         else 0,
         lambda_invocations=sum(invocations.values()),
-        detection_delay_s=round(min(known) - stats.model_finished_at, 3),
+        detection_delay_s=detection,
+        check_intervals_s=stats.check_intervals_s,
+        check_latency_s=stats.check_latency_s(detection),
         end_to_end_s=round((description["stopDate"] - started).total_seconds(), 3),
         express_executions=1 if express else 0,
         express_seconds=round(express_seconds, 3),

@@ -47,7 +47,7 @@ def print_report(document: dict[str, Any], mode_labels: list[str]) -> None:
     _print_runs(document, mode_labels)
     _print_summary(document, mode_labels)
     _print_costs(document, mode_labels)
-    _print_run_lengths(document)
+    _print_run_lengths(document, mode_labels)
     _print_cold_starts(document)
     _print_throughput(document["throughput"])
     for problem in document["problems"]:
@@ -175,7 +175,7 @@ def _print_costs(document: dict[str, Any], labels: list[str]) -> None:
             )
 
 
-def _print_run_lengths(document: dict[str, Any]) -> None:
+def _print_run_lengths(document: dict[str, Any], labels: list[str]) -> None:
     """Every design at every length: cost for each tool-round count, then the 1-round run's
     detection delay, status calls and transitions; * marks a measured figure."""
     rows = document["by_run_length"]
@@ -219,6 +219,15 @@ def _print_run_lengths(document: dict[str, Any]) -> None:
                 table_rows,
             )
         )
+    say(
+        "\nExpected detection delay (the mean wait for the next check after a finish at a random "
+        "moment, from every interval between checks, plus the latency to knowing): "
+        + ", ".join(
+            f"{label} {document[label]['expected_detection_delay_s']} s"
+            for label in labels
+            if document[label].get("expected_detection_delay_s") is not None
+        )
+    )
     misses = document["goal"]
     say(
         "\nGoal (threadline: cost at most the 512 MB loop's, half of it from 30 s; one hour "

@@ -68,7 +68,10 @@ def build_results(  # noqa: PLR0917 - the parts of one document
             for row in threadline_rows(Design(label, parameters, modes[label]), architecture)
         ),
     ]
-    document["goal"] = goal_check(document["by_run_length"])
+    document["goal"] = goal_check(
+        document["by_run_length"],
+        {label: mode.expected_detection_delay_s() for label, mode in modes.items()},
+    )
     document["cold_import_ms"] = {c.function: c.as_json()["import_ms_median"] for c in cold_starts}
     document["libraries_import_ms"] = {
         c.function: c.as_json()["libraries_ms_median"] for c in cold_starts

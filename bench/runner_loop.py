@@ -189,6 +189,7 @@ def _one_lambda_per_run(runner_runs: list[RunnerRun]) -> LambdaUsage:
 def _measurement(
     script: RunScript, runner_run: RunnerRun, stats: RemoteRunStats, time_scale: float
 ) -> RunMeasurement:
+    detection = round(runner_run.completion_seen_at - stats.model_finished_at, 3)
     return RunMeasurement(
         run_index=script.index,
         length_s=script.length_s,
@@ -197,6 +198,8 @@ def _measurement(
         status_calls=stats.status_calls,
         state_transitions=0,
         lambda_invocations=1,
-        detection_delay_s=round(runner_run.completion_seen_at - stats.model_finished_at, 3),
+        detection_delay_s=detection,
+        check_intervals_s=stats.check_intervals_s,
+        check_latency_s=stats.check_latency_s(detection),
         end_to_end_s=round(runner_run.end_to_end_s, 3),
     )

@@ -284,7 +284,7 @@ def list_runs(srv: OpenAIServer, request: Request, thread_id: str) -> Response:
 def retrieve_run(srv: OpenAIServer, _request: Request, thread_id: str, run_id: str) -> Response:
     run = _find_run(srv, thread_id, run_id)
     advance(srv, run)
-    srv.stats.retrieved(run_id)
+    srv.stats.retrieved(run_id, srv.clock())
     return json_response(run.body, headers=srv.poll_headers())
 
 

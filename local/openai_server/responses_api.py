@@ -117,7 +117,7 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
 def retrieve_response(srv: OpenAIServer, _request: Request, response_id: str) -> Response:
     record = find(srv.state.responses, response_id, "response")
     advance(srv, record)
-    srv.stats.retrieved(response_id)
+    srv.stats.retrieved(response_id, srv.clock())
     return json_response(record.body, headers=srv.poll_headers())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class State:
 class ObjectStats:
     created_at: float
     retrieves: int = 0
+    retrieved_at: list[float] = field(default_factory=list)  # server clock, in order
     finished_at: float | None = None  # when the model finished its latest turn (server clock)
 
 
@@ -120,10 +122,11 @@ class Stats:
         with self._lock:
             self.objects[object_id] = ObjectStats(created_at=at)
 
-    def retrieved(self, object_id: str) -> None:
+    def retrieved(self, object_id: str, at: float) -> None:
         with self._lock:
             if object_id in self.objects:
                 self.objects[object_id].retrieves += 1
+                self.objects[object_id].retrieved_at.append(at)
 
     def finished(self, object_id: str, at: float) -> None:
         with self._lock:
@@ -140,7 +143,7 @@ class Stats:
             return {
                 "endpoints": dict(self.endpoints),
                 "faults": dict(self.faults),
-                "objects": {key: vars(value).copy() for key, value in self.objects.items()},
+                "objects": {key: copy.deepcopy(vars(value)) for key, value in self.objects.items()},
             }
 
     def reset(self) -> None:

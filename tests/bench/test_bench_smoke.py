@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 PER_MODE_KEYS = (
     "status_calls_per_run",
     "detection_delay_s",
+    "expected_detection_delay_s",
     "end_to_end_s",
     "transitions_per_run",
     "lambda_invocations_per_run",
