@@ -32,6 +32,7 @@ from threadline.errors import (
     BudgetExceededError,
     InvalidRequestError,
     NotFoundError,
+    QueueFullError,
     ServiceUnavailableError,
     ThreadBusyError,
     TransientBackendError,
@@ -125,6 +126,11 @@ def not_found(error: NotFoundError) -> Response:
 @app.exception_handler(ThreadBusyError)
 def thread_busy(error: ThreadBusyError) -> Response:
     return error_response(409, "run_active", str(error), {"active_run_id": error.active_run_id})
+
+
+@app.exception_handler(QueueFullError)
+def queue_full(error: QueueFullError) -> Response:
+    return error_response(409, "queue_full", str(error), {"limit": error.limit})
 
 
 @app.exception_handler(IdempotencyValidationError)

@@ -11,10 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local.aws.apigw import http_api_event
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
-from threadline import runtime
+from tests.integration.lambda_api import Client
 from threadline.ids import new_id
 
 
@@ -22,58 +21,6 @@ from threadline.ids import new_id
 def product() -> Iterator[LocalThreadline]:
     with local_threadline() as session:
         yield session
-
-
-class Client:
-    def __init__(self, product: LocalThreadline, user: str | None) -> None:
-        self.product = product
-        self.user = user
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        raw: str | None = None,
-        headers: dict[str, str] | None = None,
-        query: str = "",
-    ) -> tuple[int, Any, dict[str, str]]:
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        event = http_api_event(
-            method,
-            path,
-            body=payload,
-            headers={"content-type": "application/json", **(headers or {})},
-            query=query,
-            claims={"sub": self.user} if self.user else None,
-        )
-        result = self.product.stack.invoke("ApiFunction", event)
-        text = result.get("body") or ""
-        return result["statusCode"], json.loads(text) if text else None, result.get("headers", {})
-
-    def thread(self, purpose: str = "analysis") -> str:
-        status, body, _ = self.call("POST", "/threads", {"purpose": purpose})
-        assert status in (200, 201), body
-        return body["id"]
-
-    def script(self, thread_id: str, step: Step) -> None:
-        """The model's next turn on this thread only: a run another test left going must not
-        take it."""
-        assert self.product.openai is not None
-        assert self.user is not None
-        remote_id = runtime.current().thread_store().get(self.user, thread_id).remote_id
-        self.product.openai.script.push(step, key=remote_id)
-
-    def finished_run(self, thread_id: str, message: str) -> dict[str, Any]:
-        status, accepted, headers = self.call(
-            "POST", f"/threads/{thread_id}/runs", {"message": message}
-        )
-        assert status == 202, accepted
-        self.product.wait_for_run(accepted["id"])
-        status, run, _ = self.call("GET", headers["Location"])
-        assert status == 200
-        return run
 
 
 @pytest.fixture

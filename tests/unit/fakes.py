@@ -37,6 +37,7 @@ from threadline.files.records import FileRecord
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.runs.lost import LostRuns
 from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
+from threadline.runs.starting import RunLauncher
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 from threadline.runs.steps import RunSteps
 from threadline.runs.tiers import RunHandOff
@@ -541,7 +542,7 @@ class FakeRunStore:
     def set_execution(self, thread_id: str, run_id: str, execution_arn: str) -> None:
         self._update(thread_id, run_id, execution_arn=execution_arn)
 
-    def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> None:
+    def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> RunRecord:
         """`RunStore.mark_started`: refused (ClientError) once the run has finished."""
         record = self.get(thread_id, run_id)
         if record.finished_at is not None:
@@ -554,6 +555,7 @@ class FakeRunStore:
             started_at=self._now(),
             remote_object_ids=[*record.remote_object_ids, remote_run_id],
         )
+        return self.get(thread_id, run_id)
 
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
@@ -752,6 +754,17 @@ class FakeWebhookWaitStore:
             item.claimed = False
 
 
+class EmptyRunQueue:
+    """`RunQueue` of threads nobody queues a run on (the tests of queueing run on moto:
+    tests/integration/test_run_queue.py)."""
+
+    def next_run(self, user_id: str, thread_id: str) -> RunRecord | None:
+        return None
+
+    def position(self, record: RunRecord) -> int | None:
+        return None
+
+
 class FakeStepFunctions:
     """The two Step Functions calls the run logic makes; `fail_with` is the error code the
     next call gets (a ClientError, as boto3 raises)."""
@@ -847,6 +860,7 @@ class World:
             poll_max_seconds=15,
             express_tier_seconds=self.express_tier_seconds,
         )
+        self.stepfunctions = FakeStepFunctions()
         self.steps = RunSteps(
             settings=self.settings,
             backend=lambda: self.backend,
@@ -858,6 +872,13 @@ class World:
             files=lambda: self.files,  # type: ignore[arg-type,return-value]
             s3=no_s3,
             waits=lambda: self.waits,  # type: ignore[arg-type,return-value]
+            queue=EmptyRunQueue,  # type: ignore[arg-type]
+            launcher=lambda: RunLauncher(
+                runs=self.runs,  # type: ignore[arg-type]
+                stepfunctions=self.stepfunctions,  # type: ignore[arg-type]
+                state_machine_arn=STANDARD_MACHINE,
+                express_state_machine_arn=None,
+            ),
             now=self.clock,
         )
         self.lost_runs = LostRuns(
@@ -867,7 +888,6 @@ class World:
             steps=self.steps,
             now=self.clock,
         )
-        self.stepfunctions = FakeStepFunctions()
         self.hand_off = RunHandOff(
             settings=self.settings,
             runs=self.runs,  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.fakes import (
     USER,
+    EmptyRunQueue,
     FakeClock,
     FakeRunLock,
     FakeRunStore,
@@ -19,7 +20,7 @@ from tests.unit.fakes import (
 )
 from threadline.errors import BudgetExceededError, ServiceUnavailableError, ThreadBusyError
 from threadline.models import RunStatus
-from threadline.runs.starting import RunStarter
+from threadline.runs.starting import RunLauncher, RunStarter
 from threadline.threads.records import Thread
 from threadline.usage import budget_resets_at, day_of
 
@@ -118,9 +119,13 @@ class Starter:
             threads=self.threads,  # type: ignore[arg-type]
             lock=self.lock,  # type: ignore[arg-type]
             runs=self.runs,  # type: ignore[arg-type]
-            stepfunctions=self.sfn,  # type: ignore[arg-type]
-            state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:run",
-            express_state_machine_arn=None,
+            queue=EmptyRunQueue(),  # type: ignore[arg-type]
+            launcher=RunLauncher(
+                runs=self.runs,  # type: ignore[arg-type]
+                stepfunctions=self.sfn,  # type: ignore[arg-type]
+                state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:run",
+                express_state_machine_arn=None,
+            ),
             run_timeout_seconds=300,
             usage=ledger,  # type: ignore[arg-type]
             daily_token_budget=BUDGET,

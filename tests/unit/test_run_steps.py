@@ -22,6 +22,7 @@ from tests.unit.fakes import (
 from threadline.errors import BackendRequestError, ThreadBusyError, TransientBackendError
 from threadline.models import RunStatus, Usage
 from threadline.runs.polling import next_wait_seconds
+from threadline.runs.records import RunRecord
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "run.asl.json"
@@ -460,3 +461,49 @@ def test_a_field_a_newer_release_adds_to_the_state_is_ignored_during_a_deploy() 
     newer_state = {**state.model_dump(mode="json"), "streaming": {"listeners": 2}}
     checked = world.steps.check_run(RunState.model_validate(newer_state))
     assert checked.status is RunStatus.COMPLETED
+
+
+# -- a run another one interrupts (if_busy=interrupt) -------------------------------------------
+
+
+def interrupt(world: World, run_id: str = "run_1") -> None:
+    record = world.record(run_id)
+    world.runs.records[(record.thread_id, run_id)] = record.model_copy(
+        update={"interrupted_by": "run_2"}
+    )
+
+
+def test_an_interrupted_run_answers_no_tool_calls_and_ends_cancelled() -> None:
+    world = World(api="responses")
+    state = world.steps.check_run(started(world, Reply.call(("lookup", '{"key": "a"}'))))
+    assert state.next == "run_tools"
+    interrupt(world)
+    state = world.steps.process_tool_calls(state)
+    assert "submit_tool_outputs" not in world.backend.calls
+    assert (state.status, state.next) == (RunStatus.CANCELLED, "finish")
+    _finished, outcome, _first = world.steps.finish_run(state)
+    assert (outcome.status, outcome.reason) == (RunStatus.CANCELLED, "interrupted")
+    thread = world.current_thread()
+    assert thread.active_run_id is None
+    assert thread.head_response_id is None, "its unanswered calls are not the thread's history"
+
+
+def test_a_run_interrupted_while_it_started_stops_at_once() -> None:
+    world = World(api="responses")
+    world.backend.script.append(Reply.forever())
+    world.runs.put_new(
+        RunRecord(
+            run_id="run_1",
+            thread_id=world.thread.thread_id,
+            user_id=USER,
+            assistant="data_analyst",
+            message="How are sales?",
+            created_at=world.clock(),
+            interrupted_by="run_2",
+        )
+    )
+    state = world.steps.check_run(world.start())
+    assert world.backend.calls.count("cancel_run") == 1
+    assert state.status is RunStatus.CANCELLED
+    _finished, outcome, _first = world.steps.finish_run(state)
+    assert outcome.reason == "interrupted"

@@ -27,12 +27,21 @@ IdempotencyKey = Annotated[str | None, Header(alias="idempotency-key", max_lengt
 def start_run(
     thread_id: Id, body: StartRunBody, idempotency_key: IdempotencyKey = None
 ) -> Response[RunAccepted]:
-    run = wiring.runs().start(
-        caller(router), thread_id, body.message, body.assistant, idempotency_key=idempotency_key
+    started = wiring.runs().start(
+        caller(router),
+        thread_id,
+        body.message,
+        body.assistant,
+        idempotency_key=idempotency_key,
+        if_busy=body.if_busy,
     )
-    status_url = f"/threads/{thread_id}/runs/{run.run_id}"
+    status_url = f"/threads/{thread_id}/runs/{started.run.run_id}"
     accepted = RunAccepted(
-        id=run.run_id, thread_id=thread_id, status=run.status, status_url=status_url
+        id=started.run.run_id,
+        thread_id=thread_id,
+        status=started.run.status,
+        status_url=status_url,
+        queue_position=started.queue_position,
     )
     return json_response(HTTPStatus.ACCEPTED, accepted, headers={"Location": status_url})
 
@@ -44,12 +53,12 @@ def start_run(
 )
 def get_run(thread_id: Id, run_id: Id) -> RunResource:
     found = wiring.runs().get(caller(router), thread_id, run_id)
-    return RunResource.of(found.run, found.files)
+    return RunResource.of(found.run, found.files, found.queue_position)
 
 
 @router.post(
     "/threads/<thread_id>/runs/<run_id>/cancel",
-    summary="Cancel an active run (the state machine records it as cancelled)",
+    summary="Cancel a run: a queued one leaves the queue, an active one is stopped",
     responses=answers(_202=RunResource),
 )
 def cancel_run(thread_id: Id, run_id: Id) -> Response[RunResource]:

@@ -12,8 +12,10 @@ from threadline.files.generated import DownloadLink
 from threadline.files.records import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
 from threadline.runs.records import RunRecord, ToolCallRecord
+from threadline.runs.starting import IfBusy
 from threadline.runs.state import TimelineEntry
 from threadline.threads.records import Thread
+from threadline.threads.run_queue import MAX_QUEUED
 from threadline.usage import DailyUsage, UsageSummary
 
 
@@ -40,6 +42,14 @@ else:
 class StartRunBody(StrictBody):
     message: str = Field(min_length=1, description="The user's message.")
     assistant: AssistantName = Field(default="data_analyst", description="Which assistant runs.")
+    if_busy: IfBusy = Field(
+        default="reject",
+        description="What to do when the thread has an active (or queued) run: `reject` "
+        "answers 409 `run_active`; `enqueue` queues this run (202, status `queued`, its place "
+        "in `queue_position`) to start when the thread frees, in arrival order, at most "
+        f"{MAX_QUEUED} per thread (409 `queue_full` beyond); `interrupt` cancels the active "
+        "run (recorded `cancelled`, reason `interrupted`) and starts this one right after it.",
+    )
 
 
 class ThreadView(BaseModel):
@@ -86,6 +96,10 @@ class RunResource(BaseModel):
     files: list[DownloadLink] = Field(
         default_factory=list, description="Files the model made, with short-lived download URLs."
     )
+    queue_position: int | None = Field(
+        default=None,
+        description="While the run waits in its thread's queue: its place (1 starts next).",
+    )
     timeline: list[TimelineEntry] = Field(
         default_factory=list,
         description="The run's course once it ended: started, each tool round, the hand-off "
@@ -94,7 +108,12 @@ class RunResource(BaseModel):
     )
 
     @classmethod
-    def of(cls, run: RunRecord, files: list[DownloadLink] | None = None) -> RunResource:
+    def of(
+        cls,
+        run: RunRecord,
+        files: list[DownloadLink] | None = None,
+        queue_position: int | None = None,
+    ) -> RunResource:
         return cls(
             id=run.run_id,
             thread_id=run.thread_id,
@@ -111,6 +130,7 @@ class RunResource(BaseModel):
             reason=run.reason,
             files=files or [],
             timeline=run.timeline,
+            queue_position=queue_position,
         )
 
 
@@ -119,6 +139,9 @@ class RunAccepted(BaseModel):
     thread_id: str
     status: RunStatus
     status_url: str
+    queue_position: int | None = Field(
+        default=None, description="Queued (`if_busy=enqueue` or `interrupt`): its place."
+    )
 
 
 class MessageView(BaseModel):

@@ -76,6 +76,15 @@ class ThreadBusyError(ThreadlineError):
         self.active_run_id = active_run_id
 
 
+class QueueFullError(ThreadlineError):
+    """The thread's queue of runs is at its limit."""
+
+    def __init__(self, thread_id: str, limit: int) -> None:
+        super().__init__(f"thread {thread_id} already has {limit} queued runs")
+        self.thread_id = thread_id
+        self.limit = limit
+
+
 class InvalidRequestError(ThreadlineError):
     """The request is well-formed JSON but asks for something that cannot be done."""
 

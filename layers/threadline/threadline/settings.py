@@ -84,14 +84,21 @@ class Settings(BaseSettings):
 
 
 class HandOffSettings(Settings):
-    """The functions that start runs' executions: the API and HandOffRun."""
+    """The functions that start runs' executions: HandOffRun (in the Standard one), and those
+    that start runs (`LaunchSettings`)."""
 
     state_machine_arn: str = Field(min_length=20)  # the Standard one
 
 
-class ApiSettings(HandOffSettings):
+class LaunchSettings(HandOffSettings):
+    """The functions that start a run's first execution: the API, and FinishRun and
+    FinishLostRuns, which start the run queued next on a thread they free."""
+
     # Runs start here when the Express tier is on (EXPRESS_TIER_SECONDS > 0).
     express_state_machine_arn: str | None = None
+
+
+class ApiSettings(LaunchSettings):
     max_message_chars: PositiveInt = 32_000
     daily_token_budget: int = Field(default=0, ge=0)  # per user per UTC day; 0: no budget
 
@@ -123,3 +130,8 @@ def load_api_settings() -> ApiSettings:
 @cache
 def load_hand_off_settings() -> HandOffSettings:
     return _load(HandOffSettings)
+
+
+@cache
+def load_launch_settings() -> LaunchSettings:
+    return _load(LaunchSettings)

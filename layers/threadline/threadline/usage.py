@@ -18,6 +18,7 @@ from threadline.store.dynamo import (
     delete_by_prefix,
     items_with_prefix,
     refused_items,
+    transact_write,
 )
 
 if TYPE_CHECKING:
@@ -84,21 +85,20 @@ class UsageLedger:
         # A transaction takes 100 items: the objects of very long runs go one by one first.
         for remote_id in list(uncounted)[: max(0, len(uncounted) - MAX_COUNTED_WITH_RUN)]:
             self.count_once(user_id, thread_id, remote_id, uncounted.pop(remote_id), at)
-        # The resource's client takes native values, which its TypedDicts do not describe.
-        transact: Callable[..., object] = self._table.meta.client.transact_write_items
         while True:
             remote_ids = list(uncounted)
             tokens = sum(uncounted.values(), Usage())
             try:
-                transact(
-                    TransactItems=[
+                transact_write(
+                    self._table,
+                    [
                         {"Update": finishing},
                         {"Update": self._add_to_day(user_id, at, tokens, runs=1)},
                         *(
                             {"Put": self._counted(user_id, thread_id, remote_id, usage, at)}
                             for remote_id, usage in uncounted.items()
                         ),
-                    ]
+                    ],
                 )
             except ClientError as error:
                 refused = refused_items(error)

@@ -37,6 +37,7 @@ LOST = CaughtError(
 class LostRunsReport(BaseModel):
     finished: int = 0  # runs finished here
     released: int = 0  # locks of runs that had finished, released here
+    started: int = 0  # queued runs handed their thread whose execution never started
     failed: int = 0  # threads whose run could not be finished now (the next sweep tries)
 
 
@@ -77,6 +78,8 @@ class LostRuns:
                 report.finished += 1
             elif outcome == "released":
                 report.released += 1
+            elif outcome == "started":
+                report.started += 1
         return report
 
     def _finish_thread(self, user_id: str, thread_id: str, now: datetime) -> str | None:
@@ -93,7 +96,12 @@ class LostRuns:
         if record is None or record.status.is_terminal:
             # Finished, but its lock was never released (FinishRun died in between).
             released = self._lock.release(user_id, thread_id, thread.active_run_id)
+            self._steps.start_next(user_id, thread_id)
             return "released" if released else None
+        if record.queued_at is not None and record.execution_arn is None:
+            # Handed the thread from its queue, but its execution never started.
+            self._steps.start_next(user_id, thread_id)
+            return "started"
         self._finish_lost(thread, record)
         return "finished"
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from threadline import clock
@@ -17,6 +18,7 @@ from threadline.store import table
 from threadline.store.dynamo import (
     condition_held,
     delete_by_prefix,
+    is_conditional_failure,
     items_with_prefix,
     query_page,
     to_item,
@@ -48,6 +50,10 @@ class RunRecord(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     execution_arn: str | None = None
+    # Set for a run that waited in its thread's queue (threads.run_queue) until it started.
+    queued_at: datetime | None = None
+    # The run that interrupts this one (`if_busy=interrupt`): it is cancelled, then that starts.
+    interrupted_by: str | None = None
     remote_run_id: str | None = None
     # Every remote object the run made that outlives it on its own (Responses: each response
     # of its chain), so deleting the thread deletes them too.
@@ -117,13 +123,17 @@ class RunStore:
             "expires_at": int((record.created_at + RUN_RETENTION).timestamp()),
         }
 
-    def put_new(self, record: RunRecord, *, with_lock: dict[str, Any] | None = None) -> bool:
-        """Write a new run; with a lock update, both or neither. False if it already exists."""
-        put = {
+    def new_item(self, record: RunRecord) -> dict[str, Any]:
+        """The put of a new run, refused if it exists: alone or in a transaction."""
+        return {
             "TableName": self._table.name,
             "Item": self._item(record),
             "ConditionExpression": "attribute_not_exists(PK)",
         }
+
+    def put_new(self, record: RunRecord, *, with_lock: dict[str, Any] | None = None) -> bool:
+        """Write a new run; with a lock update, both or neither. False if it already exists."""
+        put = self.new_item(record)
         client = self._table.meta.client
         if with_lock is None:
             return condition_held(client.put_item, **put)
@@ -174,8 +184,9 @@ class RunStore:
             ExpressionAttributeValues={":execution": execution_arn},
         )
 
-    def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> None:
-        self._table.update_item(
+    def mark_started(self, thread_id: str, run_id: str, *, remote_run_id: str) -> RunRecord:
+        """The run as started (refused once it has finished)."""
+        item = self._table.update_item(
             Key=self._key(thread_id, run_id),
             UpdateExpression=(
                 "SET #status = :status, remote_run_id = :remote, started_at = :at, "
@@ -190,7 +201,29 @@ class RunStore:
                 ":ids": [remote_run_id],
                 ":empty": [],
             },
-        )
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return RunRecord.model_validate(item)
+
+    def request_interrupt(self, thread_id: str, run_id: str, *, by: str) -> RunRecord | None:
+        """Mark a going run as interrupted by the run `by`; the run as marked, None if it has
+        finished (or was interrupted before)."""
+        try:
+            item = self._table.update_item(
+                Key=self._key(thread_id, run_id),
+                UpdateExpression="SET interrupted_by = :by",
+                ConditionExpression=(
+                    "attribute_exists(PK) AND attribute_not_exists(finished_at) "
+                    "AND attribute_not_exists(interrupted_by)"
+                ),
+                ExpressionAttributeValues={":by": by},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return None
+            raise
+        return RunRecord.model_validate(item)
 
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from threadline import clock
 from threadline.errors import InvalidRequestError
 from threadline.files.generated import DownloadLink, download_urls
-from threadline.runs.records import RunRecord
+from threadline.models import RunStatus, Usage
+from threadline.runs.records import RunOutcome, RunRecord
+from threadline.runs.starting import IfBusy
 from threadline.store.idempotency import Once
 
 if TYPE_CHECKING:
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
     from threadline.runs.records import RunStore
     from threadline.runs.starting import RunStarter
     from threadline.store.idempotency import Idempotency
-    from threadline.threads.records import ThreadStore
+    from threadline.threads.records import Thread, ThreadStore
+    from threadline.threads.run_queue import RunQueue
 
 # The idempotency records' key prefix: the same in every execution environment.
 IDEMPOTENCY_KEY_PREFIX = "api.start_run"
@@ -34,7 +38,7 @@ IDEMPOTENCY_KEY_PREFIX = "api.start_run"
 START_ONCE = Once(
     key_prefix=IDEMPOTENCY_KEY_PREFIX,
     key_path="[user_id, thread_id, idempotency_key]",
-    payload_path="[message, assistant]",
+    payload_path="[message, assistant, if_busy]",
     raise_on_no_key=False,
 )
 
@@ -47,6 +51,7 @@ class RunRequest(BaseModel):
     idempotency_key: str | None
     message: str
     assistant: str
+    if_busy: IfBusy = "reject"
 
 
 class RunStartingError(Exception):
@@ -57,6 +62,7 @@ class RunStartingError(Exception):
 class RunWithFiles:
     run: RunRecord
     files: list[DownloadLink]  # the files the model made, with short-lived download URLs
+    queue_position: int | None = None  # while it waits in its thread's queue
 
 
 class RunService:
@@ -66,6 +72,7 @@ class RunService:
         threads: ThreadStore,
         runs: RunStore,
         starter: Callable[[], RunStarter],
+        queue: Callable[[], RunQueue],
         backend: Callable[[], AssistantBackend],
         s3: Callable[[], S3Client],
         bucket: str,
@@ -75,6 +82,7 @@ class RunService:
         self._threads = threads
         self._runs = runs
         self._starter = starter
+        self._queue = queue
         self._backend = backend
         self._s3 = s3
         self._bucket = bucket
@@ -90,11 +98,13 @@ class RunService:
         assistant: str,
         *,
         idempotency_key: str | None,
-    ) -> RunRecord:
+        if_busy: IfBusy = "reject",
+    ) -> RunWithFiles:
         """Start a run on the user's thread; with an idempotency key, a request made again
         with the same key and body gets the first one's run (IdempotencyValidationError with
         another body). InvalidRequestError for a message over the limit; ThreadBusyError,
-        NotFoundError, BudgetExceededError from the starter."""
+        NotFoundError, BudgetExceededError, QueueFullError from the starter. A queued run comes
+        with its place in the queue."""
         if len(message) > self._max_message_chars:
             raise InvalidRequestError(
                 "message_too_long",
@@ -106,19 +116,46 @@ class RunService:
             idempotency_key=idempotency_key,
             message=message,
             assistant=assistant,
+            if_busy=if_busy,
         )
         if not idempotency_key:
-            return self._start(request)
-        if self._start_once is None:
-            self._start_once = self._idempotency().guard(
-                self._start, START_ONCE, data_keyword="request", result_type=RunRecord
-            )
-        run: RunRecord = self._start_once(request=request)
-        return run
+            run = self._start(request)
+        else:
+            if self._start_once is None:
+                self._start_once = self._idempotency().guard(
+                    self._start, START_ONCE, data_keyword="request", result_type=RunRecord
+                )
+            run = self._start_once(request=request)
+        return RunWithFiles(run, [], self._queue().position(run))
 
     def _start(self, request: RunRequest) -> RunRecord:
-        return self._starter().start(
-            request.user_id, request.thread_id, request.message, request.assistant
+        run = self._starter().start(
+            request.user_id,
+            request.thread_id,
+            request.message,
+            request.assistant,
+            request.if_busy,
+        )
+        if request.if_busy == "interrupt" and run.queued_at is not None:
+            self._interrupt_active_run(request.user_id, request.thread_id, by=run.run_id)
+        return run
+
+    def _interrupt_active_run(self, user_id: str, thread_id: str, *, by: str) -> None:
+        """Stop the thread's active run for the run `by`, queued first: it is recorded
+        cancelled (reason `interrupted`) as it ends, and `by` starts then. One still starting
+        stops as soon as it has started (StartRun sees the mark)."""
+        thread = self._threads.get(user_id, thread_id)
+        if thread.active_run_id is None:
+            return  # it ended meanwhile: `by` is next anyway
+        marked = self._runs.request_interrupt(thread_id, thread.active_run_id, by=by)
+        if marked is not None and marked.remote_run_id:
+            self._cancel_remote(thread, marked.remote_run_id)
+
+    def _cancel_remote(self, thread: Thread, remote_run_id: str) -> None:
+        from threadline.backends.base import RunHandle
+
+        self._backend().cancel_run(
+            RunHandle(thread_remote_id=thread.remote_id, run_remote_id=remote_run_id)
         )
 
     def get(self, user_id: str, thread_id: str, run_id: str) -> RunWithFiles:
@@ -126,21 +163,34 @@ class RunService:
         self._threads.get(user_id, thread_id)  # ownership
         run = self._runs.get(thread_id, run_id)
         # Download URLs are made at read time: they expire within minutes.
-        return RunWithFiles(run, download_urls(self._s3(), self._bucket, run.generated_files))
+        files = download_urls(self._s3(), self._bucket, run.generated_files)
+        return RunWithFiles(run, files, self._queue().position(run))
 
     def cancel(self, user_id: str, thread_id: str, run_id: str) -> RunRecord:
-        """Ask the backend to stop the user's active run (the state machine then records it as
-        cancelled); the run as it stood. InvalidRequestError if the run is not the thread's
-        active one, RunStartingError while it has no remote run yet."""
-        from threadline.backends.base import RunHandle
-
+        """Cancel the user's run: one waiting in the thread's queue leaves it and is recorded
+        cancelled at once; the active one is stopped at the backend (the state machine then
+        records it cancelled). The run as it stood (or as cancelled, from the queue).
+        InvalidRequestError if the run is neither, RunStartingError while it has no remote
+        run yet."""
         thread = self._threads.get(user_id, thread_id)
         run = self._runs.get(thread_id, run_id)
+        if self._queue().position(run) is not None and self._queue().remove(run):
+            return self._finish_queued(run)
         if run.status.is_terminal or thread.active_run_id != run_id:
             raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
         if not run.remote_run_id:
             raise RunStartingError(run_id)
-        self._backend().cancel_run(
-            RunHandle(thread_remote_id=thread.remote_id, run_remote_id=run.remote_run_id)
-        )
+        self._cancel_remote(thread, run.remote_run_id)
         return run
+
+    def _finish_queued(self, run: RunRecord) -> RunRecord:
+        now = clock.utc_now()
+        outcome = RunOutcome(
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            duration_seconds=0.0,
+            usage=Usage(),
+            reason="cancelled while queued",
+        )
+        self._runs.finish(run.thread_id, run.run_id, outcome)
+        return self._runs.get(run.thread_id, run.run_id)

@@ -1,10 +1,11 @@
-"""Starting a run from the API: lock the thread, record the run, start its execution."""
+"""Starting a run from the API: lock the thread (or queue the run), record the run, start its
+execution."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,10 +18,52 @@ from threadline.runs.records import RunOutcome, RunRecord, RunStore
 from threadline.runs.state import StartRunInput
 from threadline.threads.records import ThreadStore
 from threadline.threads.run_lock import RunLock, run_lock_lease
+from threadline.threads.run_queue import RunQueue
 from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+
+
+class RunLauncher:
+    """Starts a recorded run's execution (named by the run): in the Express state machine
+    when the Express tier is on, else in the Standard one."""
+
+    def __init__(
+        self,
+        *,
+        runs: RunStore,
+        stepfunctions: SFNClient,
+        state_machine_arn: str,
+        express_state_machine_arn: str | None,
+    ) -> None:
+        self._runs = runs
+        self._sfn = stepfunctions
+        self._state_machine_arn = state_machine_arn
+        self._express_state_machine_arn = express_state_machine_arn
+
+    def launch(self, record: RunRecord) -> RunRecord:
+        """The run with its execution's ARN; ClientError or BotoCoreError if it did not start."""
+        if record.message is None:
+            raise ValueError(f"run {record.run_id} has no message to start with")
+        execution_input = StartRunInput(
+            run_id=record.run_id,
+            thread_id=record.thread_id,
+            user_id=record.user_id,
+            message=record.message,
+            assistant=record.assistant,
+            tier="express" if self._express_state_machine_arn else "standard",
+        )
+        execution = self._sfn.start_execution(
+            stateMachineArn=self._express_state_machine_arn or self._state_machine_arn,
+            name=record.run_id,
+            input=execution_input.model_dump_json(),
+        )
+        self._runs.set_execution(record.thread_id, record.run_id, execution["executionArn"])
+        return record.model_copy(update={"execution_arn": execution["executionArn"]})
+
+
+IfBusy = Literal["reject", "enqueue", "interrupt"]
 
 
 class RunStarter:
@@ -30,9 +73,8 @@ class RunStarter:
         threads: ThreadStore,
         lock: RunLock,
         runs: RunStore,
-        stepfunctions: SFNClient,
-        state_machine_arn: str,
-        express_state_machine_arn: str | None,
+        queue: RunQueue,
+        launcher: RunLauncher,
         run_timeout_seconds: int,
         usage: UsageLedger,
         daily_token_budget: int,
@@ -41,20 +83,27 @@ class RunStarter:
         self._threads = threads
         self._lock = lock
         self._runs = runs
-        self._sfn = stepfunctions
-        self._state_machine_arn = state_machine_arn
-        # With the Express tier on, a run starts there (threadline.runs.tiers).
-        self._express_state_machine_arn = express_state_machine_arn
+        self._queue = queue
+        self._launcher = launcher
         self._lease = run_lock_lease(run_timeout_seconds)
         self._usage = usage
         self._daily_token_budget = daily_token_budget
         self._now = now
 
-    def start(self, user_id: str, thread_id: str, message: str, assistant_name: str) -> RunRecord:
-        """Start a run; ThreadBusyError if one is active, NotFoundError if no such thread.
+    def start(
+        self,
+        user_id: str,
+        thread_id: str,
+        message: str,
+        assistant_name: str,
+        if_busy: IfBusy = "reject",
+    ) -> RunRecord:
+        """Start a run, or queue it on a busy thread (`if_busy`). ThreadBusyError if the
+        thread is busy and the run is not to wait, QueueFullError if its queue is full,
+        NotFoundError if no such thread.
 
         The lock is taken here, in one transaction with the run record, so a second request
-        is refused at once; the execution's StartRun finds the lock already its own.
+        is refused (or queued) at once; the execution's StartRun finds the lock its own.
         """
         assistant = load_assistant(assistant_name)
         self._threads.get(user_id, thread_id)
@@ -67,31 +116,26 @@ class RunStarter:
             message=message,
             created_at=self._now(),
         )
-        lock = self._lock.acquire_update(user_id, thread_id, record.run_id, self._lease)
-        if not self._runs.put_new(record, with_lock=lock):
-            self._lock.raise_conflict(user_id, thread_id)
-        execution_input = StartRunInput(
-            run_id=record.run_id,
-            thread_id=thread_id,
-            user_id=user_id,
-            message=message,
-            assistant=assistant.name,
-            tier="express" if self._express_state_machine_arn else "standard",
-        )
+        for _attempt in range(3):  # the thread may free, or fill, between two writes
+            lock = self._lock.acquire_update(user_id, thread_id, record.run_id, self._lease)
+            if self._runs.put_new(record, with_lock=lock):
+                return self._launch(record)
+            if if_busy == "reject":
+                self._lock.raise_conflict(user_id, thread_id)
+            if self._queue.enqueue(record, interrupting=if_busy == "interrupt"):
+                return self._runs.get(thread_id, record.run_id)
+        raise ServiceUnavailableError("the thread kept changing; try again")
+
+    def _launch(self, record: RunRecord) -> RunRecord:
         try:
-            execution = self._sfn.start_execution(
-                stateMachineArn=self._express_state_machine_arn or self._state_machine_arn,
-                name=record.run_id,
-                input=execution_input.model_dump_json(),
-            )
+            return self._launcher.launch(record)
         except (ClientError, BotoCoreError) as error:
             self._abandon(record, f"could not start the run's execution: {error}")
             raise ServiceUnavailableError("could not start the run; try again") from error
-        self._runs.set_execution(thread_id, record.run_id, execution["executionArn"])
-        return record.model_copy(update={"execution_arn": execution["executionArn"]})
 
     def _abandon(self, record: RunRecord, reason: str) -> None:
-        """Undo a start whose execution never began: fail the run, free the thread."""
+        """Undo a start whose execution never began: fail the run, free the thread (and
+        start the run queued next, if any)."""
         now = self._now()
         self._runs.finish(
             record.thread_id,
@@ -105,3 +149,6 @@ class RunStarter:
             ),
         )
         self._lock.release(record.user_id, record.thread_id, record.run_id)
+        next_run = self._queue.next_run(record.user_id, record.thread_id)
+        if next_run is not None:
+            self._launch(next_run)

@@ -31,7 +31,12 @@ from threadline.usage import UsageLedger
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from threadline.runs.starting import RunLauncher
     from threadline.runs.webhook_waits import WebhookWaitStore
+    from threadline.threads.run_queue import RunQueue
+
+
+INTERRUPTED = "interrupted"  # the reason of a run another one interrupted (if_busy=interrupt)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class RunSteps:
     files: Callable[[], FileStore]
     s3: Callable[[], S3Client]
     waits: Callable[[], WebhookWaitStore]
+    queue: Callable[[], RunQueue]
+    launcher: Callable[[], RunLauncher]
     # Whether OpenAI's webhooks reach this deployment (a webhook secret is configured).
     webhooks_configured: Callable[[], bool] = field(default=lambda: False)
     now: Callable[[], datetime] = field(default=utc_now)
@@ -90,12 +97,14 @@ class RunSteps:
             context,
             owner=RunOwner.model_validate(request, from_attributes=True),
         )
-        self.runs().mark_started(
+        started = self.runs().mark_started(
             request.thread_id,
             request.run_id,
             remote_run_id=handle.run_remote_id,
         )
         self._hold(handle, request.run_id, wait_mode)
+        if started.interrupted_by:  # interrupted while it was starting: it stops at once
+            self.backend().cancel_run(handle)
         self.counting.count_earlier_runs(thread, now)
         state = RunState(
             run_id=request.run_id,
@@ -164,6 +173,11 @@ class RunSteps:
 
     def process_tool_calls(self, state: RunState) -> RunState:
         handle, _deadline = _started(state)
+        if self.runs().get(state.thread_id, state.run_id).interrupted_by:
+            # Its calls stay unanswered; only a completed run moves the thread's head.
+            return state.model_copy(
+                update={"status": RunStatus.CANCELLED, "reason": INTERRUPTED, "next": "finish"}
+            )
         assistant = load_assistant(state.assistant)
         tools = self.tools_for(assistant)
         outputs = run_tool_calls(
@@ -236,7 +250,10 @@ class RunSteps:
     def finish_run(self, state: RunState) -> tuple[RunState, RunOutcome, bool]:
         """Record the outcome and release the thread; True if this call recorded it first."""
         state = self._stop_abandoned(state)
+        record = self._record_of(state)
         status, reason = state.outcome()
+        if status is RunStatus.CANCELLED and record is not None and record.interrupted_by:
+            reason = INTERRUPTED
         now = self.now()
         started = state.started_at or now
         outcome = RunOutcome(
@@ -262,7 +279,7 @@ class RunSteps:
         first = self.counting.count_finished(
             state,
             self.runs().finish_update(state.thread_id, state.run_id, outcome),
-            made=self._remote_objects_made(state),
+            made=record.remote_object_ids if record else [],
             now=now,
         )
         self.lock().release(
@@ -274,6 +291,7 @@ class RunSteps:
             if status is RunStatus.COMPLETED and state.handle
             else None,
         )
+        self.start_next(state.user_id, state.thread_id)
         finished = state.model_copy(
             update={
                 "status": status,
@@ -285,13 +303,20 @@ class RunSteps:
         )
         return finished, outcome, first
 
-    def _remote_objects_made(self, state: RunState) -> list[str]:
-        """Every remote object the run's steps made, as its record lists them (none if the
-        run failed before its record was written)."""
+    def start_next(self, user_id: str, thread_id: str) -> None:
+        """Start the run queued next on a thread whose run ended (if any): handed the lock,
+        then its execution started. A retry after a failure in between finishes the job."""
+        next_run = self.queue().next_run(user_id, thread_id)
+        if next_run is not None:
+            self.launcher().launch(next_run)
+
+    def _record_of(self, state: RunState) -> RunRecord | None:
+        """The run's record: the remote objects its steps made, whether it was interrupted
+        (None if the run failed before its record was written)."""
         try:
-            return self.runs().get(state.thread_id, state.run_id).remote_object_ids
+            return self.runs().get(state.thread_id, state.run_id)
         except NotFoundError:
-            return []
+            return None
 
     def _stop_abandoned(self, state: RunState) -> RunState:
         """A run that ends here while its remote run still goes (a step failed for good) stops

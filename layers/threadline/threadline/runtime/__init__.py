@@ -40,11 +40,17 @@ def reset(root: Runtime | None = None) -> Runtime:
     """Start over as a new cold start would: `root` (or a new default root) becomes current,
     and the settings read from the environment are read again."""
     from threadline.assistant_config import available_assistants
-    from threadline.settings import load_api_settings, load_hand_off_settings, load_settings
+    from threadline.settings import (
+        load_api_settings,
+        load_hand_off_settings,
+        load_launch_settings,
+        load_settings,
+    )
 
     load_settings.cache_clear()
     load_api_settings.cache_clear()
     load_hand_off_settings.cache_clear()
+    load_launch_settings.cache_clear()
     available_assistants.cache_clear()
     with _Current.lock:
         _Current.root = root if root is not None else Runtime()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
     from threadline.files.records import FileStore
     from threadline.runs.records import RunStore
-    from threadline.settings import ApiSettings, HandOffSettings
+    from threadline.settings import ApiSettings, HandOffSettings, LaunchSettings
     from threadline.store.idempotency import Idempotency
     from threadline.threads.records import ThreadStore
     from threadline.threads.run_lock import RunLock
@@ -91,6 +91,11 @@ class Parts:
         from threadline.settings import load_hand_off_settings
 
         return self._part("hand_off_settings", load_hand_off_settings)
+
+    def launch_settings(self) -> LaunchSettings:
+        from threadline.settings import load_launch_settings
+
+        return self._part("launch_settings", load_launch_settings)
 
     def table(self) -> Table:
         def build() -> Table:

@@ -12,10 +12,11 @@ if TYPE_CHECKING:
     from threadline.assistant_config import AssistantConfig
     from threadline.runs.lost import LostRuns
     from threadline.runs.service import RunService
-    from threadline.runs.starting import RunStarter
+    from threadline.runs.starting import RunLauncher, RunStarter
     from threadline.runs.steps import RunSteps
     from threadline.runs.tiers import RunHandOff
     from threadline.runs.webhook_waits import WebhookWaits, WebhookWaitStore
+    from threadline.threads.run_queue import RunQueue
     from threadline.tools import ToolRegistry
 
 
@@ -58,6 +59,8 @@ class RunParts(Parts):
                 files=self.file_store,
                 s3=self.s3_client,
                 waits=self.webhook_wait_store,
+                queue=self.run_queue,
+                launcher=self.run_launcher,
                 webhooks_configured=self.webhooks_configured,
             )
 
@@ -109,6 +112,36 @@ class RunParts(Parts):
 
         return self._part("lost_runs", build)
 
+    def run_queue(self) -> RunQueue:
+        def build() -> RunQueue:
+            from threadline.threads.run_lock import run_lock_lease
+            from threadline.threads.run_queue import RunQueue
+
+            return RunQueue(
+                self.table(),
+                threads=self.thread_store(),
+                runs=self.run_store(),
+                lease=run_lock_lease(self.settings().run_timeout_seconds),
+            )
+
+        return self._part("run_queue", build)
+
+    def run_launcher(self) -> RunLauncher:
+        def build() -> RunLauncher:
+            from threadline.runs.starting import RunLauncher
+
+            settings = self.launch_settings()
+            return RunLauncher(
+                runs=self.run_store(),
+                stepfunctions=self.stepfunctions(),
+                state_machine_arn=settings.state_machine_arn,
+                express_state_machine_arn=settings.express_state_machine_arn
+                if settings.express_tier_seconds
+                else None,
+            )
+
+        return self._part("run_launcher", build)
+
     def run_starter(self) -> RunStarter:
         def build() -> RunStarter:
             from threadline.runs.starting import RunStarter
@@ -118,11 +151,8 @@ class RunParts(Parts):
                 threads=self.thread_store(),
                 lock=self.run_lock(),
                 runs=self.run_store(),
-                stepfunctions=self.stepfunctions(),
-                state_machine_arn=settings.state_machine_arn,
-                express_state_machine_arn=settings.express_state_machine_arn
-                if settings.express_tier_seconds
-                else None,
+                queue=self.run_queue(),
+                launcher=self.run_launcher(),
                 run_timeout_seconds=settings.run_timeout_seconds,
                 usage=self.usage_ledger(),
                 daily_token_budget=settings.daily_token_budget,
@@ -139,6 +169,7 @@ class RunParts(Parts):
                 threads=self.thread_store(),
                 runs=self.run_store(),
                 starter=self.run_starter,
+                queue=self.run_queue,
                 backend=self.backend,
                 s3=self.s3_client,
                 bucket=settings.bucket_name,

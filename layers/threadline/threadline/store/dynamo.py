@@ -35,6 +35,13 @@ def refused_items(error: ClientError) -> set[int]:
     return {i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
 
 
+def transact_write(table: Table, items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems on the table's client, whose resource injects the conversion of
+    native values (its TypedDicts describe the low-level form only)."""
+    write: Callable[..., object] = table.meta.client.transact_write_items
+    write(TransactItems=items)
+
+
 def condition_held(write: Callable[..., object], **request: Any) -> bool:
     """Make a conditional write; False (not an error) when its condition did not hold."""
     try:

@@ -47,6 +47,7 @@ class Thread(BaseModel):
     # backend reads it; an Assistants thread keeps its history itself.
     head_response_id: str | None = None
     lock_expires_at: int | None = None  # epoch seconds; the run lock's lease
+    queued_runs: int = 0  # runs waiting for the thread (threads.run_queue)
     vector_store_id: str | None = None
     # Set when cleanup starts deleting the thread: from then on it is gone for everyone.
     purging_since: datetime | None = None
@@ -174,7 +175,8 @@ class ThreadStore:
         return vector_store_id
 
     def claim_for_purge(self, thread: Thread, *, idle_for: timedelta) -> bool:
-        """Mark a stale thread as being deleted; False if it is active again or gone.
+        """Mark a stale thread as being deleted; False if it is active again (or has runs
+        queued), or gone.
 
         Once claimed, `get` no longer finds it and no run can take its lock, so nothing new
         is made under a thread whose remote objects are being deleted.
@@ -189,9 +191,11 @@ class ThreadStore:
             UpdateExpression="SET purging_since = if_not_exists(purging_since, :now)",
             ConditionExpression=(
                 "attribute_exists(PK) AND last_activity < :cutoff AND "
-                "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch)"
+                "(attribute_not_exists(active_run_id) OR lock_expires_at < :epoch) AND "
+                "(attribute_not_exists(queued_runs) OR queued_runs <= :zero)"
             ),
             ExpressionAttributeValues={
+                ":zero": 0,
                 ":now": clock.iso(now),
                 ":cutoff": clock.iso(now - idle_for),
                 ":epoch": int(now.timestamp()),

@@ -50,10 +50,11 @@ class RunLock:
     ) -> dict[str, Any]:
         """The conditional update that takes the run lock, for use alone or in a transaction.
 
-        Taken if free or already held by this run (retries are harmless). A lock whose lease
-        has passed is not taken over: its run's execution was lost, and FinishLostRuns
-        finishes that run and frees the thread within minutes (`threadline.runs.lost`); a
-        takeover would leave the run unfinished for ever.
+        Taken if already held by this run (retries are harmless), or if free with no run
+        queued (a queued run is handed the lock by `RunQueue.next_run`, in order). A lock
+        whose lease has passed is not taken over: its run's execution was lost, and
+        FinishLostRuns finishes that run and frees the thread within minutes
+        (`threadline.runs.lost`); a takeover would leave the run unfinished for ever.
         """
         now = self._now()
         return {
@@ -65,10 +66,12 @@ class RunLock:
             ),
             "ConditionExpression": (
                 "attribute_exists(PK) AND attribute_not_exists(purging_since) AND "
-                "(attribute_not_exists(active_run_id) OR active_run_id = :run)"
+                "(active_run_id = :run OR (attribute_not_exists(active_run_id) AND "
+                "(attribute_not_exists(queued_runs) OR queued_runs <= :zero)))"
             ),
             "ExpressionAttributeValues": {
                 ":run": run_id,
+                ":zero": 0,
                 ":locked": table.LOCKED_PARTITION,
                 ":lease_end": int((now + lease).timestamp()),
                 ":now": clock.iso(now),

@@ -1,0 +1,149 @@
+"""A busy thread's policy (`if_busy`): runs asked for while a run is active are refused, or
+queued and started in arrival order as the thread frees, however the run before them ended;
+a queued run can be cancelled; the queue holds ten. Through the HTTP API on the local stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.chaos import history_at_server
+from local.openai_server import Step
+from local.stack_session import LocalThreadline, local_threadline
+from tests.integration.lambda_api import Client
+from threadline import runtime
+from threadline.ids import new_id
+from threadline.threads.run_queue import MAX_QUEUED
+
+
+@pytest.fixture(scope="module")
+def product() -> Iterator[LocalThreadline]:
+    with local_threadline(parameters={"Backend": "responses"}) as session:
+        yield session
+
+
+@pytest.fixture
+def alice(product: LocalThreadline) -> Client:
+    assert product.openai is not None
+    product.openai.script.clear()
+    return Client(product, new_id("alice"))
+
+
+def ask(alice: Client, thread_id: str, message: str, if_busy: str = "reject") -> tuple[int, Any]:
+    status, body, _ = alice.call(
+        "POST", f"/threads/{thread_id}/runs", {"message": message, "if_busy": if_busy}
+    )
+    return status, body
+
+
+def run_view(alice: Client, thread_id: str, run_id: str) -> dict[str, Any]:
+    status, body, _ = alice.call("GET", f"/threads/{thread_id}/runs/{run_id}")
+    assert status == 200, body
+    return body
+
+
+def wait_until_started(alice: Client, thread_id: str, run_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while run_view(alice, thread_id, run_id)["started_at"] is None:
+        assert time.monotonic() < deadline, f"run {run_id} did not start"
+        time.sleep(0.02)
+
+
+def cancel_when_started(alice: Client, thread_id: str, run_id: str) -> None:
+    """Cancel the active run once it has a remote response to cancel (a run still starting
+    cannot be cancelled yet: 409 run_starting)."""
+    wait_until_started(alice, thread_id, run_id)
+    status, body, _ = alice.call("POST", f"/threads/{thread_id}/runs/{run_id}/cancel")
+    assert status == 202, body
+
+
+def test_queued_runs_start_in_order_however_the_one_before_ended(alice: Client) -> None:
+    thread_id = alice.thread()
+    for step in (Step.hang(), Step.fail(), Step.say("third")):
+        alice.script(thread_id, step)
+    status, first = ask(alice, thread_id, "one")
+    assert status == 202
+    status, refused = ask(alice, thread_id, "not now")
+    assert status == 409
+    assert refused["error"]["code"] == "run_active"
+    status, second = ask(alice, thread_id, "two", "enqueue")
+    assert (status, second["status"], second["queue_position"]) == (202, "queued", 1)
+    status, third = ask(alice, thread_id, "three", "enqueue")
+    assert (status, third["queue_position"]) == (202, 2)
+    assert run_view(alice, thread_id, second["id"])["queue_position"] == 1
+
+    cancel_when_started(alice, thread_id, first["id"])
+    for run in (first, second, third):
+        alice.product.wait_for_run(run["id"])
+    runs = [run_view(alice, thread_id, run["id"]) for run in (first, second, third)]
+    assert [run["status"] for run in runs] == ["cancelled", "failed", "completed"]
+    assert runs[0]["finished_at"] <= runs[1]["started_at"]
+    assert runs[1]["finished_at"] <= runs[2]["started_at"]
+    assert all(run["queue_position"] is None for run in runs)
+    thread = runtime.current().thread_store().get(alice.user or "", thread_id)
+    assert (thread.active_run_id, thread.queued_runs) == (None, 0)
+    assert alice.product.openai is not None
+    history = history_at_server(alice.product.openai, thread)
+    assert [text for _role, text in history] == ["three", "third"]
+
+
+def test_a_queued_run_cancelled_leaves_the_queue_and_the_rest_move_up(alice: Client) -> None:
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.hang())
+    alice.script(thread_id, Step.say("third"))
+    _status, first = ask(alice, thread_id, "one")
+    _status, second = ask(alice, thread_id, "two", "enqueue")
+    _status, third = ask(alice, thread_id, "three", "enqueue")
+    status, cancelled, _ = alice.call("POST", f"/threads/{thread_id}/runs/{second['id']}/cancel")
+    assert (status, cancelled["status"]) == (202, "cancelled")
+    assert cancelled["reason"] == "cancelled while queued"
+    assert run_view(alice, thread_id, third["id"])["queue_position"] == 1
+    cancel_when_started(alice, thread_id, first["id"])
+    alice.product.wait_for_run(first["id"])
+    alice.product.wait_for_run(third["id"])
+    assert run_view(alice, thread_id, third["id"])["output_text"] == "third"
+    assert run_view(alice, thread_id, second["id"])["started_at"] is None
+
+
+def test_the_queue_holds_ten_runs(alice: Client) -> None:
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.hang())
+    _status, first = ask(alice, thread_id, "one")
+    queued = [ask(alice, thread_id, f"queued {index}", "enqueue") for index in range(MAX_QUEUED)]
+    assert [status for status, _ in queued] == [202] * MAX_QUEUED
+    assert [body["queue_position"] for _, body in queued] == list(range(1, MAX_QUEUED + 1))
+    status, full = ask(alice, thread_id, "one too many", "enqueue")
+    assert status == 409
+    assert (full["error"]["code"], full["error"]["details"]) == ("queue_full", {"limit": 10})
+    for _status, body in queued:  # empty the queue again
+        status, _cancelled, _ = alice.call("POST", f"/threads/{thread_id}/runs/{body['id']}/cancel")
+        assert status == 202
+    cancel_when_started(alice, thread_id, first["id"])
+    alice.product.wait_for_run(first["id"])
+    thread = runtime.current().thread_store().get(alice.user or "", thread_id)
+    assert (thread.active_run_id, thread.queued_runs) == (None, 0)
+
+
+def test_an_interrupting_run_cancels_the_active_one_and_starts_next(alice: Client) -> None:
+    thread_id = alice.thread()
+    for step in (Step.hang(), Step.say("interrupter"), Step.say("waited")):
+        alice.script(thread_id, step)
+    _status, first = ask(alice, thread_id, "one")
+    _status, waiting = ask(alice, thread_id, "two", "enqueue")
+    wait_until_started(alice, thread_id, first["id"])
+    status, interrupting = ask(alice, thread_id, "stop that", "interrupt")
+    assert (status, interrupting["queue_position"]) == (202, 1)
+    assert run_view(alice, thread_id, waiting["id"])["queue_position"] == 2
+    for run in (first, interrupting, waiting):
+        alice.product.wait_for_run(run["id"])
+    interrupted = run_view(alice, thread_id, first["id"])
+    assert (interrupted["status"], interrupted["reason"]) == ("cancelled", "interrupted")
+    answers = [run_view(alice, thread_id, run["id"]) for run in (interrupting, waiting)]
+    assert [run["output_text"] for run in answers] == ["interrupter", "waited"]
+    thread = runtime.current().thread_store().get(alice.user or "", thread_id)
+    assert alice.product.openai is not None
+    history = history_at_server(alice.product.openai, thread)
+    assert [text for _role, text in history] == ["stop that", "interrupter", "two", "waited"]
