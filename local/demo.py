@@ -25,6 +25,7 @@ from local.tokens import issue_token
 LOG_FILE = REPO / ".local" / "demo.log"
 QUESTION = "What is our revenue by region?"
 FOLLOW_UP = "And which are the top products?"
+LAST_QUESTION = "Which region should we focus on?"
 # Short, so that the tool run (two 2 s turns) is handed to the Standard tier before the end.
 EXPRESS_TIER_SECONDS = 3
 
@@ -66,11 +67,20 @@ def expect(condition: bool, what: str) -> None:
 
 
 def ask(product: LocalThreadline, api: Api, thread_id: str, question: str) -> dict[str, Any]:
+    return answered(product, api, started(api, thread_id, question))
+
+
+def started(api: Api, thread_id: str, question: str) -> dict[str, Any]:
     say(f'\n  alice asks: "{question}"')
     status, accepted = api.call("POST", f"/threads/{thread_id}/runs", {"message": question})
     expect(status == 202, f"run accepted (202, run {accepted and accepted.get('id')})")
+    return dict(accepted)
+
+
+def answered(product: LocalThreadline, api: Api, accepted: dict[str, Any]) -> dict[str, Any]:
+    """The run once it ended, its course, tool calls, usage and answer printed."""
     product.wait_for_run(accepted["id"], timeout=120)
-    status, run = api.call("GET", accepted["status_url"])
+    _status, run = api.call("GET", accepted["status_url"])
     print_timeline(run)
     for call in run["tool_calls"]:
         summary = call["summary"]
@@ -129,14 +139,28 @@ def story(product: LocalThreadline, base_url: str) -> None:
     first = ask(product, alice, thread["id"], QUESTION)
     expect(first["tool_rounds"] >= 1, "the model asked for a tool and got its output")
 
-    say("\n4. a second question reuses the same thread")
+    say("\n4. a second question reuses the same thread; one typed while it runs waits its turn")
     status, again = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
     expect(status == 200 and again["id"] == thread["id"], "same thread returned (200)")
-    ask(product, alice, thread["id"], FOLLOW_UP)
+    follow_up = started(alice, thread["id"], FOLLOW_UP)
+    say(f'\n  alice asks at once: "{LAST_QUESTION}" (if_busy=enqueue)')
+    status, queued = alice.call(
+        "POST",
+        f"/threads/{thread['id']}/runs",
+        {"message": LAST_QUESTION, "if_busy": "enqueue"},
+    )
+    expect(
+        status == 202 and queued["status"] == "queued" and queued["queue_position"] == 1,
+        "accepted (202) and queued, first in line, while the thread is busy",
+    )
+    earlier = answered(product, alice, follow_up)
+    say(f'\n  then "{LAST_QUESTION}" starts')
+    later = answered(product, alice, queued)
+    expect(later["started_at"] >= earlier["finished_at"], "it started when the thread freed")
     status, messages = alice.call("GET", f"/threads/{thread['id']}/messages?order=asc")
     expect(
-        status == 200 and len(messages["messages"]) == 6,
-        "the thread's history holds all three questions and their answers",
+        status == 200 and len(messages["messages"]) == 8,
+        "the thread's history holds all four questions and their answers, in order",
     )
 
     say("\n5. other people cannot see alice's thread")
