@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from local.aws import fire_schedule
 from local.chaos import history_at_server
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.lambda_api import Client
 from threadline import runtime
 from threadline.ids import new_id
+from threadline.runs.records import RunRecord
 from threadline.threads.run_queue import MAX_QUEUED
 
 
@@ -147,3 +150,43 @@ def test_an_interrupting_run_cancels_the_active_one_and_starts_next(alice: Clien
     assert alice.product.openai is not None
     history = history_at_server(alice.product.openai, thread)
     assert [text for _role, text in history] == ["stop that", "interrupter", "two", "waited"]
+
+
+def test_a_run_handed_the_thread_whose_start_was_lost_is_started_by_the_sweep(
+    alice: Client,
+) -> None:
+    """FinishRun hands the thread to the queue's head, then dies before starting it (and no
+    retry comes): once the lock's lease has ended, FinishLostRuns starts it."""
+    user = alice.user or ""
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.say("late but here"))
+    parts = runtime.current()
+    holder = RunRecord(
+        run_id=new_id("run"),
+        thread_id=thread_id,
+        user_id=user,
+        assistant="data_analyst",
+        message="a run whose execution nobody will see",
+        created_at=datetime.now(UTC),
+    )
+    lock = parts.run_lock().acquire_update(user, thread_id, holder.run_id, timedelta(hours=1))
+    assert parts.run_store().put_new(holder, with_lock=lock)
+    status, queued = ask(alice, thread_id, "waiting", "enqueue")
+    assert (status, queued["queue_position"]) == (202, 1)
+    # The holder ends; the thread is handed on, and whoever did it dies before the start.
+    assert parts.run_lock().release(user, thread_id, holder.run_id)
+    handed = parts.run_queue().next_run(user, thread_id)
+    assert handed is not None
+    assert handed.run_id == queued["id"]
+    assert run_view(alice, thread_id, queued["id"])["queue_position"] is None
+    assert parts.run_queue().next_run(user, thread_id) == handed, "asked again: the same"
+
+    alice.product.table.update_item(
+        Key={"PK": f"USER#{user}", "SK": f"THREAD#{thread_id}"},
+        UpdateExpression="SET lock_expires_at = :past, GSI2SK = :past",
+        ExpressionAttributeValues={":past": int(time.time()) - 1},
+    )
+    report = fire_schedule(alice.product.stack, "FinishLostRunsFunction")
+    assert (report["started"], report["finished"]) == (1, 0)
+    alice.product.wait_for_run(queued["id"])
+    assert run_view(alice, thread_id, queued["id"])["output_text"] == "late but here"
