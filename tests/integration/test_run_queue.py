@@ -17,6 +17,7 @@ from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.lambda_api import Client
 from threadline import runtime
+from threadline.backends.base import RunHandle
 from threadline.ids import new_id
 from threadline.runs.records import RunRecord
 from threadline.threads.run_queue import MAX_QUEUED
@@ -174,12 +175,13 @@ def test_a_run_handed_the_thread_whose_start_was_lost_is_started_by_the_sweep(
     status, queued = ask(alice, thread_id, "waiting", "enqueue")
     assert (status, queued["queue_position"]) == (202, 1)
     # The holder ends; the thread is handed on, and whoever did it dies before the start.
-    assert parts.run_lock().release(user, thread_id, holder.run_id)
-    handed = parts.run_queue().next_run(user, thread_id)
+    assert not parts.run_lock().release(user, thread_id, holder.run_id), "not with a queue"
+    handed = parts.run_queue().end_turn(user, thread_id, holder.run_id)
     assert handed is not None
     assert handed.run_id == queued["id"]
     assert run_view(alice, thread_id, queued["id"])["queue_position"] is None
-    assert parts.run_queue().next_run(user, thread_id) == handed, "asked again: the same"
+    again = parts.run_queue().end_turn(user, thread_id, holder.run_id)
+    assert again == handed, "asked again: the same run, still to start"
 
     alice.product.table.update_item(
         Key={"PK": f"USER#{user}", "SK": f"THREAD#{thread_id}"},
@@ -190,3 +192,43 @@ def test_a_run_handed_the_thread_whose_start_was_lost_is_started_by_the_sweep(
     assert (report["started"], report["finished"]) == (1, 0)
     alice.product.wait_for_run(queued["id"])
     assert run_view(alice, thread_id, queued["id"])["output_text"] == "late but here"
+
+
+def test_a_run_handed_the_thread_is_started_once_however_many_callers_start_it(
+    alice: Client,
+) -> None:
+    """FinishRun's retries, FinishLostRuns and a failed start may each try to start the run
+    handed the thread; Express executions are not deduplicated by name, so the start is
+    claimed first."""
+    user = alice.user or ""
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.hang())
+    alice.script(thread_id, Step.say("once"))
+    _status, first = ask(alice, thread_id, "one")
+    _status, queued = ask(alice, thread_id, "two", "enqueue")
+    wait_until_started(alice, thread_id, first["id"])
+    parts = runtime.current()
+    # The first run ends its turn (as FinishRun would) and three callers start the next.
+    parts.run_store().request_interrupt(thread_id, first["id"], by=queued["id"])
+    handed = parts.run_queue().end_turn(user, thread_id, first["id"])
+    assert handed is not None
+    assert handed.run_id == queued["id"]
+    for _caller in range(3):
+        parts.run_launcher().launch(handed)
+    alice.product.wait_for_run(queued["id"])
+    executions = alice.product.sfn.list_executions(
+        stateMachineArn=alice.product.stack.state_machines["RunExpressStateMachine"]
+    )["executions"]
+    assert [e["name"] for e in executions].count(queued["id"]) == 1
+    assert run_view(alice, thread_id, queued["id"])["output_text"] == "once"
+    # The first run, no longer the thread's, stops as an interrupted one does.
+    remote_run_id = parts.run_store().get(thread_id, first["id"]).remote_run_id
+    assert remote_run_id is not None
+    parts.backend().cancel_run(
+        RunHandle(
+            thread_remote_id=parts.thread_store().get(user, thread_id).remote_id,
+            run_remote_id=remote_run_id,
+        )
+    )
+    alice.product.wait_for_run(first["id"])
+    assert run_view(alice, thread_id, first["id"])["reason"] == "interrupted"

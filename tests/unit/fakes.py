@@ -559,7 +559,7 @@ class FakeRunStore:
 
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
-    ) -> None:
+    ) -> RunRecord:
         record = self.get(thread_id, run_id)
         self._update(
             thread_id,
@@ -569,6 +569,7 @@ class FakeRunStore:
             remote_run_id=remote_run_id,
             remote_object_ids=[*record.remote_object_ids, remote_run_id],
         )
+        return self.get(thread_id, run_id)
 
     def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
         """`RunStore.finish`: the outcome, once; False on a retry."""
@@ -756,9 +757,15 @@ class FakeWebhookWaitStore:
 
 class EmptyRunQueue:
     """`RunQueue` of threads nobody queues a run on (the tests of queueing run on moto:
-    tests/integration/test_run_queue.py)."""
+    tests/integration/test_run_queue.py): ending a run's turn releases its lock."""
 
-    def next_run(self, user_id: str, thread_id: str) -> RunRecord | None:
+    def __init__(self, lock: FakeRunLock) -> None:
+        self._lock = lock
+
+    def end_turn(
+        self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
+    ) -> RunRecord | None:
+        self._lock.release(user_id, thread_id, run_id, head_response_id=head_response_id)
         return None
 
     def position(self, record: RunRecord) -> int | None:
@@ -872,7 +879,7 @@ class World:
             files=lambda: self.files,  # type: ignore[arg-type,return-value]
             s3=no_s3,
             waits=lambda: self.waits,  # type: ignore[arg-type,return-value]
-            queue=EmptyRunQueue,  # type: ignore[arg-type]
+            queue=lambda: EmptyRunQueue(self.lock),  # type: ignore[arg-type,return-value]
             launcher=lambda: RunLauncher(
                 runs=self.runs,  # type: ignore[arg-type]
                 stepfunctions=self.stepfunctions,  # type: ignore[arg-type]

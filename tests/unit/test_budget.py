@@ -119,7 +119,7 @@ class Starter:
             threads=self.threads,  # type: ignore[arg-type]
             lock=self.lock,  # type: ignore[arg-type]
             runs=self.runs,  # type: ignore[arg-type]
-            queue=EmptyRunQueue(),  # type: ignore[arg-type]
+            queue=EmptyRunQueue(self.lock),  # type: ignore[arg-type]
             launcher=RunLauncher(
                 runs=self.runs,  # type: ignore[arg-type]
                 stepfunctions=self.sfn,  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from threadline.runs.records import RunRecord, RunStore
 from threadline.runs.state import CaughtError, RunState
 from threadline.runs.steps import RunSteps
 from threadline.threads.records import Thread, ThreadStore
-from threadline.threads.run_lock import RunLock
+from threadline.threads.run_lock import RunLock, run_lock_lease
 
 logger = logging.getLogger(__name__)
 LOST = CaughtError(
@@ -94,14 +94,15 @@ class LostRuns:
         except NotFoundError:
             record = None
         if record is None or record.status.is_terminal:
-            # Finished, but its lock was never released (FinishRun died in between).
-            released = self._lock.release(user_id, thread_id, thread.active_run_id)
-            self._steps.start_next(user_id, thread_id)
-            return "released" if released else None
-        if record.queued_at is not None and record.execution_arn is None:
-            # Handed the thread from its queue, but its execution never started.
-            self._steps.start_next(user_id, thread_id)
-            return "started"
+            # Finished, but its thread never freed (FinishRun died in between).
+            self._steps.end_turn(user_id, thread_id, thread.active_run_id)
+            return "released"
+        if record.queued_at is not None and record.started_at is None and not record.relaunched:
+            # Handed the thread from its queue, but its start never came: start it once more.
+            lease = run_lock_lease(self._steps.settings.run_timeout_seconds)
+            self._lock.acquire(user_id, thread_id, record.run_id, lease=lease)
+            started = self._steps.launcher().launch(record, relaunch=True)
+            return "started" if started.execution_arn else None
         self._finish_lost(thread, record)
         return "finished"
 

@@ -54,6 +54,10 @@ class RunRecord(BaseModel):
     queued_at: datetime | None = None
     # The run that interrupts this one (`if_busy=interrupt`): it is cancelled, then that starts.
     interrupted_by: str | None = None
+    # When a caller claimed the start of this queued run (`RunLauncher`), and whether
+    # FinishLostRuns started it again after a start that never came.
+    launch_claimed_at: datetime | None = None
+    relaunched: bool = False
     remote_run_id: str | None = None
     # Every remote object the run made that outlives it on its own (Responses: each response
     # of its chain), so deleting the thread deletes them too.
@@ -205,6 +209,29 @@ class RunStore:
         )["Attributes"]
         return RunRecord.model_validate(item)
 
+    def claim_launch(self, thread_id: str, run_id: str, *, relaunch: bool = False) -> bool:
+        """Claim the start of a queued run that has not started: once, and once more to
+        start it again after a start that never came (`relaunch`); False if claimed."""
+        claimed = (
+            "(attribute_not_exists(relaunched) OR relaunched = :no)"
+            if relaunch
+            else "attribute_not_exists(launch_claimed_at)"
+        )
+        return condition_held(
+            self._table.update_item,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET launch_claimed_at = :now"
+            + (", relaunched = :yes" if relaunch else ""),
+            ConditionExpression=(
+                f"attribute_exists(PK) AND attribute_not_exists(finished_at) AND "
+                f"attribute_not_exists(started_at) AND {claimed}"
+            ),
+            ExpressionAttributeValues={
+                ":now": clock.iso(self._now()),
+                **({":yes": True, ":no": False} if relaunch else {}),
+            },
+        )
+
     def request_interrupt(self, thread_id: str, run_id: str, *, by: str) -> RunRecord | None:
         """Mark a going run as interrupted by the run `by`; the run as marked, None if it has
         finished (or was interrupted before)."""
@@ -227,8 +254,9 @@ class RunStore:
 
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
-    ) -> None:
-        self._table.update_item(
+    ) -> RunRecord:
+        """The run with its tool round recorded."""
+        item = self._table.update_item(
             Key=self._key(thread_id, run_id),
             UpdateExpression=(
                 "SET tool_calls = list_append(if_not_exists(tool_calls, :empty), :calls), "
@@ -245,7 +273,9 @@ class RunStore:
                 ":remote": remote_run_id,
                 ":ids": [remote_run_id],
             },
-        )
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return RunRecord.model_validate(item)
 
     def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
         """Record the outcome once; False if the run had already finished (a retry)."""

@@ -8,6 +8,7 @@ context on the helper.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from threadline import clock
-from threadline.errors import InvalidRequestError
+from threadline.errors import InvalidRequestError, ThreadlineError
 from threadline.files.generated import DownloadLink, download_urls
 from threadline.models import RunStatus, Usage
 from threadline.runs.records import RunOutcome, RunRecord
@@ -145,11 +146,13 @@ class RunService:
         cancelled (reason `interrupted`) as it ends, and `by` starts then. One still starting
         stops as soon as it has started (StartRun sees the mark)."""
         thread = self._threads.get(user_id, thread_id)
-        if thread.active_run_id is None:
-            return  # it ended meanwhile: `by` is next anyway
+        if thread.active_run_id in (None, by):
+            return  # it ended meanwhile: `by` is next, or has the thread already
         marked = self._runs.request_interrupt(thread_id, thread.active_run_id, by=by)
         if marked is not None and marked.remote_run_id:
-            self._cancel_remote(thread, marked.remote_run_id)
+            # Best effort: the mark alone stops the run at its next step.
+            with contextlib.suppress(ThreadlineError):
+                self._cancel_remote(thread, marked.remote_run_id)
 
     def _cancel_remote(self, thread: Thread, remote_run_id: str) -> None:
         from threadline.backends.base import RunHandle
@@ -172,25 +175,24 @@ class RunService:
         records it cancelled). The run as it stood (or as cancelled, from the queue).
         InvalidRequestError if the run is neither, RunStartingError while it has no remote
         run yet."""
-        thread = self._threads.get(user_id, thread_id)
+        self._threads.get(user_id, thread_id)  # ownership
         run = self._runs.get(thread_id, run_id)
-        if self._queue().position(run) is not None and self._queue().remove(run):
-            return self._finish_queued(run)
+        if self._queue().position(run) is not None:
+            cancelled = RunOutcome(
+                status=RunStatus.CANCELLED,
+                finished_at=clock.utc_now(),
+                duration_seconds=0.0,
+                usage=Usage(),
+                reason="cancelled while queued",
+            )
+            finishing = self._runs.finish_update(thread_id, run_id, cancelled)
+            if self._queue().remove(run, finishing):
+                return self._runs.get(thread_id, run_id)
+            run = self._runs.get(thread_id, run_id)  # it was handed the thread meanwhile
+        thread = self._threads.get(user_id, thread_id)
         if run.status.is_terminal or thread.active_run_id != run_id:
             raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
         if not run.remote_run_id:
             raise RunStartingError(run_id)
         self._cancel_remote(thread, run.remote_run_id)
         return run
-
-    def _finish_queued(self, run: RunRecord) -> RunRecord:
-        now = clock.utc_now()
-        outcome = RunOutcome(
-            status=RunStatus.CANCELLED,
-            finished_at=now,
-            duration_seconds=0.0,
-            usage=Usage(),
-            reason="cancelled while queued",
-        )
-        self._runs.finish(run.thread_id, run.run_id, outcome)
-        return self._runs.get(run.thread_id, run.run_id)

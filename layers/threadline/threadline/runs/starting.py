@@ -3,6 +3,7 @@ execution."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -24,6 +25,8 @@ from threadline.usage import UsageLedger
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
+logger = logging.getLogger(__name__)
+
 
 class RunLauncher:
     """Starts a recorded run's execution (named by the run): in the Express state machine
@@ -42,10 +45,18 @@ class RunLauncher:
         self._state_machine_arn = state_machine_arn
         self._express_state_machine_arn = express_state_machine_arn
 
-    def launch(self, record: RunRecord) -> RunRecord:
-        """The run with its execution's ARN; ClientError or BotoCoreError if it did not start."""
+    def launch(self, record: RunRecord, *, relaunch: bool = False) -> RunRecord:
+        """Start the run's execution; the run with its ARN. A queued run's start is claimed
+        first, so that of the callers that may start it (FinishRun and its retries,
+        FinishLostRuns, a failed start) one does; `relaunch` claims it once more, to start it
+        again after a start that never came. ClientError or BotoCoreError if it did not
+        start."""
         if record.message is None:
             raise ValueError(f"run {record.run_id} has no message to start with")
+        if record.queued_at is not None and not self._runs.claim_launch(
+            record.thread_id, record.run_id, relaunch=relaunch
+        ):
+            return record  # another caller starts it
         execution_input = StartRunInput(
             run_id=record.run_id,
             thread_id=record.thread_id,
@@ -54,13 +65,16 @@ class RunLauncher:
             assistant=record.assistant,
             tier="express" if self._express_state_machine_arn else "standard",
         )
-        execution = self._sfn.start_execution(
-            stateMachineArn=self._express_state_machine_arn or self._state_machine_arn,
-            name=record.run_id,
-            input=execution_input.model_dump_json(),
-        )
-        self._runs.set_execution(record.thread_id, record.run_id, execution["executionArn"])
-        return record.model_copy(update={"execution_arn": execution["executionArn"]})
+        machine = self._express_state_machine_arn or self._state_machine_arn
+        try:
+            execution_arn = self._sfn.start_execution(
+                stateMachineArn=machine, name=record.run_id, input=execution_input.model_dump_json()
+            )["executionArn"]
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            # Standard executions are named once: an earlier start made it.
+            execution_arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{record.run_id}"
+        self._runs.set_execution(record.thread_id, record.run_id, execution_arn)
+        return record.model_copy(update={"execution_arn": execution_arn})
 
 
 IfBusy = Literal["reject", "enqueue", "interrupt"]
@@ -134,8 +148,8 @@ class RunStarter:
             raise ServiceUnavailableError("could not start the run; try again") from error
 
     def _abandon(self, record: RunRecord, reason: str) -> None:
-        """Undo a start whose execution never began: fail the run, free the thread (and
-        start the run queued next, if any)."""
+        """Undo a start whose execution never began: fail the run, and free the thread or
+        hand it to the run queued next (started here if it can be)."""
         now = self._now()
         self._runs.finish(
             record.thread_id,
@@ -148,7 +162,12 @@ class RunStarter:
                 reason=reason,
             ),
         )
-        self._lock.release(record.user_id, record.thread_id, record.run_id)
-        next_run = self._queue.next_run(record.user_id, record.thread_id)
+        next_run = self._queue.end_turn(record.user_id, record.thread_id, record.run_id)
         if next_run is not None:
-            self._launch(next_run)
+            try:
+                self._launcher.launch(next_run)
+            except (ClientError, BotoCoreError):
+                # It holds the thread: FinishLostRuns starts it once its lease has ended.
+                logger.exception(
+                    "the run queued next not started", extra={"run_id": next_run.run_id}
+                )

@@ -104,7 +104,7 @@ class RunSteps:
         )
         self._hold(handle, request.run_id, wait_mode)
         if started.interrupted_by:  # interrupted while it was starting: it stops at once
-            self.backend().cancel_run(handle)
+            self._stop_remote(handle)
         self.counting.count_earlier_runs(thread, now)
         state = RunState(
             run_id=request.run_id,
@@ -175,6 +175,7 @@ class RunSteps:
         handle, _deadline = _started(state)
         if self.runs().get(state.thread_id, state.run_id).interrupted_by:
             # Its calls stay unanswered; only a completed run moves the thread's head.
+            self._stop_remote(handle)
             return state.model_copy(
                 update={"status": RunStatus.CANCELLED, "reason": INTERRUPTED, "next": "finish"}
             )
@@ -192,7 +193,7 @@ class RunSteps:
             owner=RunOwner.model_validate(state, from_attributes=True),
             answered_usage=state.usage - handle.carried_usage,
         )
-        self.runs().add_tool_round(
+        recorded = self.runs().add_tool_round(
             state.thread_id,
             state.run_id,
             [
@@ -208,6 +209,8 @@ class RunSteps:
             remote_run_id=handle.run_remote_id,
         )
         self._hold(handle, state.run_id, state.wait_mode)
+        if recorded.interrupted_by:  # interrupted while its tools ran: the new response stops
+            self._stop_remote(handle)
         state = state.model_copy(
             update={
                 "handle": handle,
@@ -252,8 +255,8 @@ class RunSteps:
         state = self._stop_abandoned(state)
         record = self._record_of(state)
         status, reason = state.outcome()
-        if status is RunStatus.CANCELLED and record is not None and record.interrupted_by:
-            reason = INTERRUPTED
+        if status is not RunStatus.COMPLETED and record is not None and record.interrupted_by:
+            status, reason = RunStatus.CANCELLED, INTERRUPTED
         now = self.now()
         started = state.started_at or now
         outcome = RunOutcome(
@@ -282,7 +285,7 @@ class RunSteps:
             made=record.remote_object_ids if record else [],
             now=now,
         )
-        self.lock().release(
+        self.end_turn(
             state.user_id,
             state.thread_id,
             state.run_id,
@@ -291,7 +294,6 @@ class RunSteps:
             if status is RunStatus.COMPLETED and state.handle
             else None,
         )
-        self.start_next(state.user_id, state.thread_id)
         finished = state.model_copy(
             update={
                 "status": status,
@@ -303,12 +305,22 @@ class RunSteps:
         )
         return finished, outcome, first
 
-    def start_next(self, user_id: str, thread_id: str) -> None:
-        """Start the run queued next on a thread whose run ended (if any): handed the lock,
-        then its execution started. A retry after a failure in between finishes the job."""
-        next_run = self.queue().next_run(user_id, thread_id)
+    def end_turn(
+        self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
+    ) -> None:
+        """Free the run's thread, or hand it to the run queued next and start that one. A
+        retry after a failure in between finishes the job (threads.run_queue)."""
+        next_run = self.queue().end_turn(
+            user_id, thread_id, run_id, head_response_id=head_response_id
+        )
         if next_run is not None:
             self.launcher().launch(next_run)
+
+    def _stop_remote(self, handle: RunHandle) -> None:
+        """Cancel a remote run this run no longer wants, best effort: the run's next check
+        sees it stopped, and FinishRun stops an abandoned one again."""
+        with contextlib.suppress(ThreadlineError):
+            self.backend().cancel_run(handle)
 
     def _record_of(self, state: RunState) -> RunRecord | None:
         """The run's record: the remote objects its steps made, whether it was interrupted

@@ -121,6 +121,7 @@ class RunParts(Parts):
                 self.table(),
                 threads=self.thread_store(),
                 runs=self.run_store(),
+                lock=self.run_lock(),
                 lease=run_lock_lease(self.settings().run_timeout_seconds),
             )
 

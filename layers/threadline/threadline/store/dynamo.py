@@ -27,6 +27,14 @@ def is_conditional_failure(error: ClientError) -> bool:
     return code == "ConditionalCheckFailedException" or bool(refused_items(error))
 
 
+def is_transaction_conflict(error: ClientError) -> bool:
+    """A transaction cancelled because another request was changing one of its items."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+
+
 def refused_items(error: ClientError) -> set[int]:
     """The indexes of a cancelled transaction's items whose condition failed."""
     if error.response["Error"]["Code"] != "TransactionCanceledException":

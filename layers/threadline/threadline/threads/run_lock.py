@@ -97,8 +97,9 @@ class RunLock:
     def release(
         self, user_id: str, thread_id: str, run_id: str, *, head_response_id: str | None = None
     ) -> bool:
-        """Release the lock if this run holds it, moving the thread's head to the run's last
-        remote response when given (a completed run); False if it was already released."""
+        """Release the lock if this run holds it and no run is queued for the thread (then
+        `RunQueue.end_turn` hands it on instead), moving the thread's head to the run's last
+        remote response when given (a completed run); False if not released."""
         now = self._now()
         head = "head_response_id = :head, " if head_response_id else ""
         return condition_held(
@@ -108,9 +109,13 @@ class RunLock:
                 "REMOVE active_run_id, lock_expires_at, GSI2PK, GSI2SK "
                 f"SET {head}last_activity = :now, GSI1SK = :now, expires_at = :exp"
             ),
-            ConditionExpression="active_run_id = :run",
+            ConditionExpression=(
+                "active_run_id = :run AND "
+                "(attribute_not_exists(queued_runs) OR queued_runs <= :zero)"
+            ),
             ExpressionAttributeValues={
                 ":run": run_id,
+                ":zero": 0,
                 ":now": clock.iso(now),
                 ":exp": record_expiry(now, self._retention),
                 **({":head": head_response_id} if head_response_id else {}),

@@ -8,11 +8,12 @@ the run lock is never taken over the queue's head (`RunLock.acquire_update`), an
 cannot grow past `MAX_QUEUED`.
 
 Handing the thread on: whoever ends a run (FinishRun, FinishLostRuns, a start that failed)
-releases the lock and then calls `next_run`, which gives the lock to the queue's head in one
-transaction with removing its item. The caller then starts that run's execution. Both steps
-are idempotent, so a caller that fails in between and is retried finishes the job: a run
-handed the lock but not started yet (`RunRecord.queued_at` set, no execution) is started by
-the next `next_run` on the thread.
+calls `end_turn`, which releases the lock only if nothing is queued, and otherwise gives it to
+the queue's head in one transaction with taking its item out: the thread is never free while
+runs wait. The caller then starts that run (`RunLauncher.launch`, which claims the start so
+that only one caller starts it). Both steps are idempotent: asked again after a failure,
+`end_turn` hands over nothing twice and returns the run it handed the thread to while that
+has not started.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from threadline import clock
-from threadline.errors import QueueFullError
+from threadline.errors import NotFoundError, QueueFullError, ServiceUnavailableError
 from threadline.runs.records import RunRecord, RunStore
 from threadline.store import table
 from threadline.store.dynamo import (
     is_conditional_failure,
+    is_transaction_conflict,
     items_with_prefix,
     refused_items,
     transact_write,
 )
-from threadline.threads.records import ThreadStore
+from threadline.threads.records import Thread, ThreadStore
+from threadline.threads.run_lock import RunLock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -50,18 +53,20 @@ class RunQueue:
         *,
         threads: ThreadStore,
         runs: RunStore,
+        lock: RunLock,
         lease: timedelta,
         now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._table = table
         self._threads = threads
         self._runs = runs
+        self._lock = lock
         self._lease = lease
         self._now = now
 
     def enqueue(self, record: RunRecord, *, interrupting: bool = False) -> bool:
-        """Record the run as queued on its busy thread; False if the thread is free and its
-        queue empty (start the run instead). QueueFullError at `MAX_QUEUED`."""
+        """Record the run as queued on its busy thread; False if the thread is free (start the
+        run instead). QueueFullError at `MAX_QUEUED`."""
         now = self._now()
         record = record.model_copy(update={"queued_at": now})
         rank = INTERRUPTING if interrupting else WAITING
@@ -104,12 +109,11 @@ class RunQueue:
             "UpdateExpression": "ADD queued_runs :one SET last_activity = :now, GSI1SK = :now",
             "ConditionExpression": (
                 "attribute_exists(PK) AND attribute_not_exists(purging_since) "
-                "AND (attribute_exists(active_run_id) OR queued_runs > :zero) "
+                "AND attribute_exists(active_run_id) "
                 "AND (attribute_not_exists(queued_runs) OR queued_runs < :max)"
             ),
             "ExpressionAttributeValues": {
                 ":one": 1,
-                ":zero": 0,
                 ":max": MAX_QUEUED,
                 ":now": clock.iso(now),
             },
@@ -129,8 +133,9 @@ class RunQueue:
         queued = self.queued(record.thread_id)
         return queued.index(record.run_id) + 1 if record.run_id in queued else None
 
-    def remove(self, record: RunRecord) -> bool:
-        """Take a run out of the queue (it is cancelled); False if it had left it."""
+    def remove(self, record: RunRecord, finishing: dict[str, Any]) -> bool:
+        """Take a queued run out of the queue, in one transaction with `finishing` (the update
+        that records it cancelled); False if it had left the queue (handed the thread)."""
         item = self._item_of(record.thread_id, record.run_id)
         if item is None:
             return False
@@ -146,6 +151,7 @@ class RunQueue:
                         }
                     },
                     {"Update": self._uncount_update(record.user_id, record.thread_id)},
+                    {"Update": finishing},
                 ],
             )
         except ClientError as error:
@@ -154,22 +160,45 @@ class RunQueue:
             raise
         return True
 
-    def next_run(self, user_id: str, thread_id: str) -> RunRecord | None:
-        """The queued run to start now on a thread its last run released: the queue's head,
-        handed the lock here, or one handed it before and not started yet. None if the
-        thread is busy with a started run, or has nothing queued."""
-        for _attempt in range(3):
-            thread = self._threads.get(user_id, thread_id)
-            if thread.active_run_id is not None:
-                record = self._runs.get(thread_id, thread.active_run_id)
-                handed_on = record.queued_at is not None and record.execution_arn is None
-                return record if handed_on and not record.status.is_terminal else None
+    def end_turn(
+        self,
+        user_id: str,
+        thread_id: str,
+        run_id: str,
+        *,
+        head_response_id: str | None = None,
+    ) -> RunRecord | None:
+        """End `run_id`'s turn on its thread: release the lock (moving the thread's head when
+        given: a completed run), or hand it to the run queued next. The run handed the thread
+        that has not started yet, if any: start it. ServiceUnavailableError if the queue kept
+        changing (the caller retries)."""
+        for _attempt in range(5):
+            try:
+                thread = self._threads.get(user_id, thread_id)
+            except NotFoundError:
+                return None  # deleted meanwhile: nothing to hand on
+            if thread.active_run_id != run_id:
+                return self._not_started(thread)  # released or handed on before
             if thread.queued_runs <= 0:
-                return None
+                if self._lock.release(
+                    user_id, thread_id, run_id, head_response_id=head_response_id
+                ):
+                    return None
+                continue  # a run was queued meanwhile
             head = self._head(thread_id)
-            if head is not None and self._hand_over(user_id, thread_id, head):
+            if head is not None and self._hand_over(
+                user_id, thread_id, run_id, head, head_response_id
+            ):
                 return self._runs.get(thread_id, str(head["run_id"]))
-        return None  # the queue kept changing under us: the caller's retry looks again
+        raise ServiceUnavailableError(f"the queue of thread {thread_id} kept changing")
+
+    def _not_started(self, thread: Thread) -> RunRecord | None:
+        """The thread's active run if the queue handed it the thread and it has not started."""
+        if thread.active_run_id is None:
+            return None
+        record = self._runs.get(thread.thread_id, thread.active_run_id)
+        waiting = record.queued_at is not None and record.started_at is None
+        return record if waiting and not record.status.is_terminal else None
 
     def _head(self, thread_id: str) -> dict[str, Any] | None:
         page = self._table.query(
@@ -183,9 +212,18 @@ class RunQueue:
         )
         return page["Items"][0] if page["Items"] else None
 
-    def _hand_over(self, user_id: str, thread_id: str, head: dict[str, Any]) -> bool:
+    def _hand_over(
+        self,
+        user_id: str,
+        thread_id: str,
+        run_id: str,
+        head: dict[str, Any],
+        head_response_id: str | None,
+    ) -> bool:
+        """Give `run_id`'s lock to the queue's `head`, taking its item out of the queue."""
         now = self._now()
         lease_end = int((now + self._lease).timestamp())
+        moved_head = "head_response_id = :head, " if head_response_id else ""
         try:
             transact_write(
                 self._table,
@@ -201,27 +239,27 @@ class RunQueue:
                         "Update": {
                             **self._uncount_update(user_id, thread_id),
                             "UpdateExpression": (
-                                "ADD queued_runs :minus_one SET active_run_id = :run, "
-                                "lock_expires_at = :lease_end, GSI2PK = :locked, "
-                                "GSI2SK = :lease_end, last_activity = :now, GSI1SK = :now"
+                                f"ADD queued_runs :minus_one SET {moved_head}"
+                                "active_run_id = :next, lock_expires_at = :lease_end, "
+                                "GSI2PK = :locked, GSI2SK = :lease_end, last_activity = :now, "
+                                "GSI1SK = :now"
                             ),
-                            "ConditionExpression": (
-                                "attribute_exists(PK) AND attribute_not_exists(purging_since) "
-                                "AND attribute_not_exists(active_run_id)"
-                            ),
+                            "ConditionExpression": "active_run_id = :run",
                             "ExpressionAttributeValues": {
                                 ":minus_one": -1,
-                                ":run": str(head["run_id"]),
+                                ":run": run_id,
+                                ":next": str(head["run_id"]),
                                 ":lease_end": lease_end,
                                 ":locked": table.LOCKED_PARTITION,
                                 ":now": clock.iso(now),
+                                **({":head": head_response_id} if head_response_id else {}),
                             },
                         }
                     },
                 ],
             )
         except ClientError as error:
-            if is_conditional_failure(error):
+            if is_conditional_failure(error) or is_transaction_conflict(error):
                 return False
             raise
         return True
