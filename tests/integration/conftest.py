@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.stack_session import LocalThreadline, local_threadline
+from tests.integration.lambda_api import Client
 from threadline import runtime
 from threadline.ids import new_id
 from threadline.threads.records import Thread
@@ -61,3 +62,11 @@ def driver(product: LocalThreadline) -> RunDriver:
     product.openai.faults.clear()
     product.openai.latency_seconds = 0
     return RunDriver(product=product, user_id=new_id("user"))
+
+
+@pytest.fixture
+def alice(product: LocalThreadline) -> Client:
+    """A user calling the HTTP API through its Lambda, the model's script emptied."""
+    assert product.openai is not None
+    product.openai.script.clear()
+    return Client(product, new_id("alice"))

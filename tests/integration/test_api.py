@@ -24,13 +24,6 @@ def product() -> Iterator[LocalThreadline]:
 
 
 @pytest.fixture
-def alice(product: LocalThreadline) -> Client:
-    assert product.openai is not None
-    product.openai.script.clear()
-    return Client(product, new_id("alice"))
-
-
-@pytest.fixture
 def mallory(product: LocalThreadline) -> Client:
     return Client(product, new_id("mallory"))
 

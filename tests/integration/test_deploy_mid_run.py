@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from local.chaos import history_at_server, tokens_by_user
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.conftest import REPO
 from tests.integration.conftest import RunDriver
+from tests.integration.run_checks import assert_completed_cleanly
 from threadline import runtime
 from threadline.errors import NotFoundError
-from threadline.models import RunStatus
 
 RELEASED = REPO / "tests" / "fixtures" / "released"
 CURRENT = REPO / "statemachine"
@@ -68,7 +67,6 @@ def test_a_run_started_before_a_deploy_finishes_after_it(driver: RunDriver) -> N
         [Step.call("get_table_schema", {"table_name": "sales"}).taking(1), Step.say("42")],
         key=thread.remote_id,
     )
-    runs = runtime.current().run_store()
     deploy(product, RELEASED)
     try:
         execution = product.start_run(thread.thread_id, driver.user_id, "How many?", tier="express")
@@ -79,16 +77,4 @@ def test_a_run_started_before_a_deploy_finishes_after_it(driver: RunDriver) -> N
     product.wait_for_run(run_id)
     assert server.flush_webhooks()
 
-    record = runs.get(thread.thread_id, run_id)
-    assert record.status is RunStatus.COMPLETED, record.reason
-    assert [entry.step for entry in record.timeline] == [
-        "started",
-        "handed_off",
-        "tool_round",
-        "finished",
-    ]
-    thread = runtime.current().thread_store().get(driver.user_id, thread.thread_id)
-    assert thread.active_run_id is None
-    assert history_at_server(server, thread) == [("user", "How many?"), ("assistant", "42")]
-    ledger = runtime.current().usage_ledger().today(driver.user_id)
-    assert ledger.total_tokens == tokens_by_user(server)[driver.user_id] > 0
+    assert_completed_cleanly(server, thread, run_id, question="How many?", answer="42")

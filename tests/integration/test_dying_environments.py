@@ -11,12 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from local.aws.lambda_runtime import Death
-from local.chaos import history_at_server, tokens_by_user
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
-from threadline import runtime
-from threadline.models import RunStatus
+from tests.integration.run_checks import assert_completed_cleanly
 
 # Every task the run passes through, in the Express tier and after its hand-off.
 STEPS = (
@@ -56,17 +54,4 @@ def test_a_run_survives_an_environment_dying_at_each_step(driver: RunDriver, whe
 
     died = {name for name, _when in product.lambda_deaths.died}
     assert died == {product.stack.function(logical_id).name for logical_id in STEPS}
-    record = runtime.current().run_store().get(thread.thread_id, run_id)
-    assert record.status is RunStatus.COMPLETED, record.reason
-    assert [entry.step for entry in record.timeline] == [
-        "started",
-        "handed_off",
-        "tool_round",
-        "finished",
-    ]
-    thread = runtime.current().thread_store().get(driver.user_id, thread.thread_id)
-    assert thread.active_run_id is None
-    assert history_at_server(server, thread) == [("user", "How many?"), ("assistant", "42")]
-    ledger = runtime.current().usage_ledger().today(driver.user_id)
-    assert ledger.total_tokens == tokens_by_user(server)[driver.user_id] > 0
-    assert ledger.runs == 1
+    assert_completed_cleanly(server, thread, run_id, question="How many?", answer="42")

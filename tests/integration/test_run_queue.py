@@ -29,13 +29,6 @@ def product() -> Iterator[LocalThreadline]:
         yield session
 
 
-@pytest.fixture
-def alice(product: LocalThreadline) -> Client:
-    assert product.openai is not None
-    product.openai.script.clear()
-    return Client(product, new_id("alice"))
-
-
 def ask(alice: Client, thread_id: str, message: str, if_busy: str = "reject") -> tuple[int, Any]:
     status, body, _ = alice.call(
         "POST", f"/threads/{thread_id}/runs", {"message": message, "if_busy": if_busy}

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from threadline import clock
@@ -18,10 +17,10 @@ from threadline.store import table
 from threadline.store.dynamo import (
     condition_held,
     delete_by_prefix,
-    is_conditional_failure,
     items_with_prefix,
     query_page,
     to_item,
+    updated_if_held,
 )
 
 if TYPE_CHECKING:
@@ -235,22 +234,17 @@ class RunStore:
     def request_interrupt(self, thread_id: str, run_id: str, *, by: str) -> RunRecord | None:
         """Mark a going run as interrupted by the run `by`; the run as marked, None if it has
         finished (or was interrupted before)."""
-        try:
-            item = self._table.update_item(
-                Key=self._key(thread_id, run_id),
-                UpdateExpression="SET interrupted_by = :by",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND attribute_not_exists(finished_at) "
-                    "AND attribute_not_exists(interrupted_by)"
-                ),
-                ExpressionAttributeValues={":by": by},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return None
-            raise
-        return RunRecord.model_validate(item)
+        item = updated_if_held(
+            self._table,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET interrupted_by = :by",
+            ConditionExpression=(
+                "attribute_exists(PK) AND attribute_not_exists(finished_at) "
+                "AND attribute_not_exists(interrupted_by)"
+            ),
+            ExpressionAttributeValues={":by": by},
+        )
+        return None if item is None else RunRecord.model_validate(item)
 
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str

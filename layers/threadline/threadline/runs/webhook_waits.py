@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from threadline import clock
 from threadline.runs.state import RunState
-from threadline.store.dynamo import condition_held, is_conditional_failure
+from threadline.store.dynamo import condition_held, updated_if_held
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -157,18 +157,13 @@ class WebhookWaitStore:
         """The run will not count a response it holds after all: True if its webhook has not
         come, so the webhook counts it; False if it came (or nobody held the response), so
         the caller counts it."""
-        try:
-            item = self._table.update_item(
-                Key=self._key(response_id),
-                UpdateExpression="REMOVE run_id",
-                ConditionExpression="attribute_exists(run_id)",
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return "event_type" not in item
+        item = updated_if_held(
+            self._table,
+            Key=self._key(response_id),
+            UpdateExpression="REMOVE run_id",
+            ConditionExpression="attribute_exists(run_id)",
+        )
+        return item is not None and "event_type" not in item
 
     def register_wait(self, response_id: str, task_token: str, state: RunState) -> WaitItem:
         return self._set(
@@ -191,21 +186,18 @@ class WebhookWaitStore:
 
     def claim(self, response_id: str) -> ClaimedWait | None:
         """The wait to finish, if both halves are here and nobody claimed it yet."""
-        try:
-            item = self._table.update_item(
-                Key=self._key(response_id),
-                UpdateExpression="SET claimed_at = :now",
-                ConditionExpression=(
-                    "attribute_exists(task_token) AND attribute_exists(event_type) "
-                    "AND attribute_not_exists(claimed_at)"
-                ),
-                ExpressionAttributeValues={":now": clock.iso(self._now())},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return None
-            raise
+        item = updated_if_held(
+            self._table,
+            Key=self._key(response_id),
+            UpdateExpression="SET claimed_at = :now",
+            ConditionExpression=(
+                "attribute_exists(task_token) AND attribute_exists(event_type) "
+                "AND attribute_not_exists(claimed_at)"
+            ),
+            ExpressionAttributeValues={":now": clock.iso(self._now())},
+        )
+        if item is None:
+            return None
         return ClaimedWait(
             task_token=str(item["task_token"]),
             state=RunState.model_validate_json(str(item["run_state"])),

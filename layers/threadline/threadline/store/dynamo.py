@@ -50,6 +50,16 @@ def transact_write(table: Table, items: list[dict[str, Any]]) -> None:
     write(TransactItems=items)
 
 
+def updated_if_held(table: Table, **request: Any) -> dict[str, Any] | None:
+    """Make a conditional update; the item after it, or None when its condition did not hold."""
+    try:
+        return table.update_item(**request, ReturnValues="ALL_NEW")["Attributes"]
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return None
+        raise
+
+
 def condition_held(write: Callable[..., object], **request: Any) -> bool:
     """Make a conditional write; False (not an error) when its condition did not hold."""
     try:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from threadline import clock
 from threadline.ids import new_id
 from threadline.store import table
-from threadline.store.dynamo import is_conditional_failure
+from threadline.store.dynamo import is_conditional_failure, updated_if_held
 from threadline.threads.records import Thread, ThreadStore, record_expiry
 
 if TYPE_CHECKING:
@@ -84,25 +84,22 @@ class ThreadCreator:
 
     def _fresh_thread(self, user_id: str, thread_id: str, reuse_for: timedelta) -> Thread | None:
         now = self._now()
-        try:
-            attributes = self._table.update_item(
-                Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
-                UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND last_activity >= :cutoff AND "
-                    "attribute_not_exists(purging_since)"
-                ),
-                ExpressionAttributeValues={
-                    ":now": clock.iso(now),
-                    ":cutoff": clock.iso(now - reuse_for),
-                    ":exp": self._expiry(now),
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return None
-            raise
+        attributes = updated_if_held(
+            self._table,
+            Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
+            UpdateExpression="SET last_activity = :now, GSI1SK = :now, expires_at = :exp",
+            ConditionExpression=(
+                "attribute_exists(PK) AND last_activity >= :cutoff AND "
+                "attribute_not_exists(purging_since)"
+            ),
+            ExpressionAttributeValues={
+                ":now": clock.iso(now),
+                ":cutoff": clock.iso(now - reuse_for),
+                ":exp": self._expiry(now),
+            },
+        )
+        if attributes is None:
+            return None
         return Thread.from_item(attributes)
 
     def _new_thread(

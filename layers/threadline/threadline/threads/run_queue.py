@@ -143,13 +143,7 @@ class RunQueue:
             transact_write(
                 self._table,
                 [
-                    {
-                        "Delete": {
-                            "TableName": self._table.name,
-                            "Key": {"PK": item["PK"], "SK": item["SK"]},
-                            "ConditionExpression": "attribute_exists(PK)",
-                        }
-                    },
+                    {"Delete": self._leaving(item)},
                     {"Update": self._uncount_update(record.user_id, record.thread_id)},
                     {"Update": finishing},
                 ],
@@ -228,13 +222,7 @@ class RunQueue:
             transact_write(
                 self._table,
                 [
-                    {
-                        "Delete": {
-                            "TableName": self._table.name,
-                            "Key": {"PK": head["PK"], "SK": head["SK"]},
-                            "ConditionExpression": "attribute_exists(PK)",
-                        }
-                    },
+                    {"Delete": self._leaving(head)},
                     {
                         "Update": {
                             **self._uncount_update(user_id, thread_id),
@@ -263,6 +251,14 @@ class RunQueue:
                 return False
             raise
         return True
+
+    def _leaving(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The delete of a queue item, refused if it has left the queue already."""
+        return {
+            "TableName": self._table.name,
+            "Key": {"PK": item["PK"], "SK": item["SK"]},
+            "ConditionExpression": "attribute_exists(PK)",
+        }
 
     def _uncount_update(self, user_id: str, thread_id: str) -> dict[str, Any]:
         return {
