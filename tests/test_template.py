@@ -283,3 +283,13 @@ def test_the_functions_running_executions_call_survive_a_deploy(
     called = {part.split("}")[0] for part in released.split("${")[1:]}
     provided = template()["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
     assert called <= set(provided)
+
+
+def test_no_run_state_machine_is_named() -> None:
+    """Giving a state machine a name (or changing it) replaces it on the next deploy, and a
+    deleted state machine's running executions are terminated at their next transition: the
+    run machines keep the names CloudFormation gives them (FinishRun finds them through SSM
+    parameters instead)."""
+    resources = template()["Resources"]
+    for machine in ("RunStateMachine", "RunExpressStateMachine"):
+        assert "Name" not in resources[machine]["Properties"], machine

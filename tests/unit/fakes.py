@@ -411,7 +411,7 @@ class FakeBackend:
 
 @dataclass
 class FakeUpdate:
-    """A write a store hands to another's transaction (`acquire_update`, `run_finished`): the
+    """A write a store hands to another's transaction (`acquire_update`, `finish_update`): the
     transaction checks every condition first, then applies all of them or none."""
 
     holds: Callable[[], bool]

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024
     upload_allowed_types: str | None = None  # None: every type threadline.files.policy checks
     analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
+    # FinishRun, which the run state machines call, finds them through these SSM parameters.
+    state_machine_arn_parameter: str | None = None
+    express_state_machine_arn_parameter: str | None = None
 
     @field_validator(
         "openai_base_url",

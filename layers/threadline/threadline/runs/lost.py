@@ -36,7 +36,7 @@ LOST = CaughtError(
 
 class LostRunsReport(BaseModel):
     finished: int = 0  # runs finished here
-    released: int = 0  # locks of runs that had finished, released here
+    released: int = 0  # threads of runs that had finished, freed (or handed on) here
     started: int = 0  # queued runs handed their thread whose execution never started
     failed: int = 0  # threads whose run could not be finished now (the next sweep tries)
 
@@ -94,7 +94,10 @@ class LostRuns:
         except NotFoundError:
             record = None
         if record is None or record.status.is_terminal:
-            # Finished, but its thread never freed (FinishRun died in between).
+            # Finished, but FinishRun died before it had counted every response and freed
+            # the thread: both again (each is safe to repeat).
+            if record is not None:
+                self._steps.counting.count_left_over(record.remote_object_ids)
             self._steps.end_turn(user_id, thread_id, thread.active_run_id)
             return "released"
         if record.queued_at is not None and record.started_at is None and not record.relaunched:

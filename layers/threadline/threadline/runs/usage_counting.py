@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from threadline.errors import ThreadlineError
+from threadline.errors import BackendRequestError, ThreadlineError
 
 if TYPE_CHECKING:
     from threadline.backends.base import AssistantBackend
@@ -45,12 +45,20 @@ class RunUsage:
             finishing, state.user_id, state.thread_id, settled, now
         )
         current = [state.handle.run_remote_id] if state.handle else []
-        for remote_id in dict.fromkeys([*made, *current]):
-            if remote_id not in settled and not self.waits().let_go(remote_id):
-                # Best effort: cleanup counts what is left when the thread goes.
-                with contextlib.suppress(ThreadlineError):
-                    self.count_remote(remote_id)
+        self.count_left_over([*made, *current], counted=settled.keys())
         return first
+
+    def count_left_over(self, made: Iterable[str], *, counted: Iterable[str] = ()) -> None:
+        """Count the run's remote objects it could not count itself (`counted` it did): each
+        is let go, so that its webhook counts it if it has not come, or counted here if it
+        has. Safe to repeat. A transient OpenAI error is raised, so that the caller's retry
+        (FinishRun's, or the next FinishLostRuns) counts it then; an object OpenAI refuses to
+        show is not Threadline's to count."""
+        skip = set(counted)
+        for remote_id in dict.fromkeys(made):
+            if remote_id not in skip and not self.waits().let_go(remote_id):
+                with contextlib.suppress(BackendRequestError):
+                    self.count_remote(remote_id)
 
     def count_remote(self, remote_id: str) -> bool:
         """Count a settled remote object's tokens if nobody has: a response whose create reply

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from threadline.errors import ConfigurationError
 from threadline.runtime.parts import Parts
 
+PARAMETER_MAX_AGE_SECONDS = 3600  # a machine's ARN changes only when a deploy replaces it
+
 if TYPE_CHECKING:
     from threadline.assistant_config import AssistantConfig
     from threadline.runs.lost import LostRuns
@@ -131,17 +133,30 @@ class RunParts(Parts):
         def build() -> RunLauncher:
             from threadline.runs.starting import RunLauncher
 
-            settings = self.launch_settings()
+            standard, express = self._state_machine_arns()
             return RunLauncher(
                 runs=self.run_store(),
                 stepfunctions=self.stepfunctions(),
-                state_machine_arn=settings.state_machine_arn,
-                express_state_machine_arn=settings.express_state_machine_arn
-                if settings.express_tier_seconds
-                else None,
+                state_machine_arn=standard,
+                express_state_machine_arn=express if self.settings().express_tier_seconds else None,
             )
 
         return self._part("run_launcher", build)
+
+    def _state_machine_arns(self) -> tuple[str, str | None]:
+        """The Standard and Express run state machines' ARNs: from the environment, or (in
+        FinishRun, which the machines call) from the SSM parameters that hold them."""
+        settings = self.settings()
+        if settings.state_machine_arn_parameter is None:
+            launch = self.launch_settings()
+            return launch.state_machine_arn, launch.express_state_machine_arn
+        from aws_lambda_powertools.utilities import parameters
+
+        def read(name: str) -> str:
+            return str(parameters.get_parameter(name, max_age=PARAMETER_MAX_AGE_SECONDS))
+
+        express = settings.express_state_machine_arn_parameter
+        return read(settings.state_machine_arn_parameter), read(express) if express else None
 
     def run_starter(self) -> RunStarter:
         def build() -> RunStarter:
