@@ -69,5 +69,8 @@ def _intervals(entry: dict[str, Any]) -> list[float]:
     """The intervals between the object's creation and its checks, up to the first check
     after it finished."""
     last = _first_check_after_finish(entry)
-    times = [entry["created_at"], *(at for at in entry["retrieved_at"] if last and at <= last)]
+    times = [
+        entry["created_at"],
+        *(at for at in entry["retrieved_at"] if last is not None and at <= last),
+    ]
     return [later - earlier for earlier, later in itertools.pairwise(times)]
