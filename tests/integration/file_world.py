@@ -19,7 +19,7 @@ from local.openai_server import OpenAIServer, sdk_client
 from threadline.assistant_config import load_assistant
 from threadline.backends import RunView, make_backend
 from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
-from threadline.cleanup import Cleaner
+from threadline.cleanup import S3_DELETE_BATCH, Cleaner
 from threadline.files.ingest import Ingestor
 from threadline.files.policy import UploadPolicy
 from threadline.files.records import FileStore, run_context
@@ -99,7 +99,9 @@ class World:
         report = self.sweeper().run(deadline_ms=lambda: 10**9, ingest=self.ingestor().ingest)
         return {name: count for name, count in report.model_dump().items() if count}
 
-    def cleaner(self, backend: AssistantBackend | None = None) -> Cleaner:
+    def cleaner(
+        self, backend: AssistantBackend | None = None, *, delete_batch: int = S3_DELETE_BATCH
+    ) -> Cleaner:
         return Cleaner(
             threads=self.threads,
             files=self.files,
@@ -109,6 +111,7 @@ class World:
             s3_client=self.s3,
             bucket=self.bucket,
             retention=RETENTION,
+            delete_batch=delete_batch,
             now=self.clock,
         )
 

@@ -85,6 +85,7 @@ class Cleaner:
         bucket: str,
         retention: timedelta,
         margin_ms: int = DEFAULT_MARGIN_MS,
+        delete_batch: int = S3_DELETE_BATCH,
         now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
@@ -96,6 +97,7 @@ class Cleaner:
         self._bucket = bucket
         self._retention = retention
         self._margin_ms = margin_ms
+        self._delete_batch = delete_batch
         self._now = now
 
     def run(
@@ -206,8 +208,8 @@ class Cleaner:
         return stored
 
     def _delete_objects(self, stored: StoredObjects) -> None:
-        for start in range(0, len(stored.identifiers), S3_DELETE_BATCH):
-            batch: Any = stored.identifiers[start : start + S3_DELETE_BATCH]
+        for start in range(0, len(stored.identifiers), self._delete_batch):
+            batch: Any = stored.identifiers[start : start + self._delete_batch]
             errors = self._s3.delete_objects(
                 Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
             ).get("Errors", [])

@@ -1,8 +1,15 @@
-"""A deploy while runs are going. An execution keeps the definition it started with and calls
-the functions' new code; a run the Express tier hands on crosses into the Standard machine's
-new definition. The run starts on the definitions of the last landed release
-(`tests/fixtures/released/`, refreshed when a release lands) and the stack is redeployed with
-the current ones while it runs."""
+"""Faults of the platform around a run, on a stack that starts runs in the Express tier (a
+2 s stretch) and hands them to the Standard one, in push mode with webhooks:
+
+- An execution environment of any step dies (out of memory or time: Lambda.Unknown), before
+  its work or after it (the work done, the answer lost): the step is retried, and the run
+  completes as if nothing had happened - its message once in the thread, each token counted
+  once, its thread released.
+- A deploy while runs are going: an execution keeps the definition it started with and calls
+  the functions' new code; a run the Express tier hands on crosses into the Standard
+  machine's new definition. The run starts on the definitions of the last landed release
+  (`tests/fixtures/released/`, refreshed when a release lands) and the stack is redeployed
+  with the current ones while it runs."""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from local.aws.lambda_runtime import Death
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.conftest import REPO
@@ -22,6 +30,15 @@ from tests.integration.run_checks import assert_completed_cleanly
 from threadline import runtime
 from threadline.errors import NotFoundError
 
+# Every task of the Express tier, and ProcessToolCalls and FinishRun after the hand-off (the
+# push wait's WaitForWebhook is left out: a death after its work leaves the wait to its timeout).
+STEPS = (
+    "StartRunFunction",
+    "CheckRunFunction",
+    "ProcessToolCallsFunction",
+    "HandOffRunFunction",
+    "FinishRunFunction",
+)
 RELEASED = REPO / "tests" / "fixtures" / "released"
 CURRENT = REPO / "statemachine"
 DEFINITIONS = {"RunStateMachine": "run.asl.json", "RunExpressStateMachine": "run_express.asl.json"}
@@ -32,6 +49,30 @@ def product() -> Iterator[LocalThreadline]:
     parameters = {"Backend": "responses", "ExpressTierSeconds": "2", "RunWaitMode": "push"}
     with local_threadline(parameters=parameters, webhooks=True) as session:
         yield session
+
+
+@pytest.mark.parametrize("when", ["before_work", "after_work"])
+def test_a_run_survives_an_environment_dying_at_each_step(driver: RunDriver, when: Death) -> None:
+    product = driver.product
+    server = product.openai
+    assert server is not None
+    thread = driver.new_thread()
+    # Tools asked for in the Express stretch's last minute (all of a 2 s one) run after the
+    # hand-off: the run passes through every step.
+    server.script.extend(
+        [Step.call("get_table_schema", {"table_name": "sales"}), Step.say("42")],
+        key=thread.remote_id,
+    )
+    for logical_id in STEPS:
+        product.lambda_deaths.plan(product.stack.function(logical_id).name, when)
+    execution = product.start_run(thread.thread_id, driver.user_id, "How many?", tier="express")
+    run_id = execution.rsplit(":", 1)[1]
+    product.wait_for_run(run_id)
+    assert server.flush_webhooks()
+
+    died = {name for name, death in product.lambda_deaths.died if death == when}
+    assert died == {product.stack.function(logical_id).name for logical_id in STEPS}
+    assert_completed_cleanly(server, thread, run_id, question="How many?", answer="42")
 
 
 def deploy(product: LocalThreadline, definitions: Path) -> None:
