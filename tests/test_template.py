@@ -278,11 +278,18 @@ def test_the_functions_running_executions_call_survive_a_deploy(
 ) -> None:
     """An execution keeps the definition it started with for its whole life (a Standard one up
     to a day): every function the last landed release's definition calls must still be there,
-    under the same logical id. Renaming or removing one fails the runs in flight at a deploy."""
-    released = (REPO / "tests" / "fixtures" / "released" / filename).read_text()
+    under the same logical id (`substitutions.json` records which each placeholder named then).
+    Renaming or removing one deletes the function that runs in flight still call."""
+    released_dir = REPO / "tests" / "fixtures" / "released"
+    released = (released_dir / filename).read_text()
     called = {part.split("}")[0] for part in released.split("${")[1:]}
+    named_then = json.loads((released_dir / "substitutions.json").read_text())[machine]
     provided = template()["Resources"][machine]["Properties"]["DefinitionSubstitutions"]
-    assert called <= set(provided)
+    assert called <= set(named_then)
+    for placeholder in called:
+        assert provided.get(placeholder) == {"Fn::GetAtt": [named_then[placeholder], "Arn"]}, (
+            f"{machine}: {placeholder} no longer names {named_then[placeholder]}"
+        )
 
 
 def test_no_run_state_machine_is_named() -> None:
