@@ -24,5 +24,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("lost runs finished", extra=report.model_dump())
     metrics.add_metric("LostRunsFinished", MetricUnit.Count, report.finished)
     metrics.add_metric("StaleLocksReleased", MetricUnit.Count, report.released)
+    metrics.add_metric("QueuedRunsStarted", MetricUnit.Count, report.started)
     metrics.add_metric("LostRunsNotFinished", MetricUnit.Count, report.failed)
     return report.model_dump()

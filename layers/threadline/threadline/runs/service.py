@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -79,6 +80,7 @@ class RunService:
         bucket: str,
         max_message_chars: int,
         idempotency: Callable[[], Idempotency],
+        now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
         self._runs = runs
@@ -89,6 +91,7 @@ class RunService:
         self._bucket = bucket
         self._max_message_chars = max_message_chars
         self._idempotency = idempotency
+        self._now = now
         self._start_once: Callable[..., Any] | None = None
 
     def start(
@@ -180,7 +183,7 @@ class RunService:
         if self._queue().position(run) is not None:
             cancelled = RunOutcome(
                 status=RunStatus.CANCELLED,
-                finished_at=clock.utc_now(),
+                finished_at=self._now(),
                 duration_seconds=0.0,
                 usage=Usage(),
                 reason="cancelled while queued",

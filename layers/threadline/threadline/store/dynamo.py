@@ -29,18 +29,20 @@ def is_conditional_failure(error: ClientError) -> bool:
 
 def is_transaction_conflict(error: ClientError) -> bool:
     """A transaction cancelled because another request was changing one of its items."""
-    if error.response["Error"]["Code"] != "TransactionCanceledException":
-        return False
-    reasons = error.response.get("CancellationReasons", [])
-    return any(reason.get("Code") == "TransactionConflict" for reason in reasons)
+    return "TransactionConflict" in _cancellation_codes(error)
 
 
 def refused_items(error: ClientError) -> set[int]:
     """The indexes of a cancelled transaction's items whose condition failed."""
+    codes = _cancellation_codes(error)
+    return {index for index, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+
+
+def _cancellation_codes(error: ClientError) -> list[str | None]:
+    """Each item's reason code of a cancelled transaction (none for any other error)."""
     if error.response["Error"]["Code"] != "TransactionCanceledException":
-        return set()
-    reasons = error.response.get("CancellationReasons", [])
-    return {i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+        return []
+    return [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
 
 
 def transact_write(table: Table, items: list[dict[str, Any]]) -> None:

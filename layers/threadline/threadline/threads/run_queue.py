@@ -167,6 +167,10 @@ class RunQueue:
         that has not started yet, if any: start it. ServiceUnavailableError if the queue kept
         changing (the caller retries)."""
         for _attempt in range(5):
+            # Most threads have nothing queued: the conditional release is the only write, and
+            # the thread is read only when it refuses (a queue, or not this run's lock).
+            if self._lock.release(user_id, thread_id, run_id, head_response_id=head_response_id):
+                return None
             try:
                 thread = self._threads.get(user_id, thread_id)
             except NotFoundError:
@@ -174,11 +178,7 @@ class RunQueue:
             if thread.active_run_id != run_id:
                 return self._not_started(thread)  # released or handed on before
             if thread.queued_runs <= 0:
-                if self._lock.release(
-                    user_id, thread_id, run_id, head_response_id=head_response_id
-                ):
-                    return None
-                continue  # a run was queued meanwhile
+                continue  # the queue emptied meanwhile: release again
             head = self._head(thread_id)
             if head is not None and self._hand_over(
                 user_id, thread_id, run_id, head, head_response_id
