@@ -47,13 +47,10 @@ def test_token_first_then_the_webhook_resumes_the_execution(push: Push) -> None:
     state = push.waiting(Reply.say("done"))
     assert push.waits.wait_for_webhook(state, "token-1") is False
     assert push.sfn.sent == []
-    handled = push.waits.on_event("response.completed", response_id(state))
-    outcome, resumed = handled.outcome, handled.resumed
-    assert outcome == "resumed"
-    assert resumed is not None
-    assert (resumed.next, resumed.status) == ("finish", RunStatus.COMPLETED)
+    assert push.waits.on_event("response.completed", response_id(state)).outcome == "resumed"
     assert [token for token, _ in push.sfn.sent] == ["token-1"]
-    assert push.sent_states() == [resumed]
+    (resumed,) = push.sent_states()
+    assert (resumed.next, resumed.status) == ("finish", RunStatus.COMPLETED)
     assert resumed.output_text == "done"
 
 
@@ -97,9 +94,8 @@ def test_an_event_for_an_unknown_response_is_only_remembered(push: Push) -> None
 def test_the_webhook_resumes_with_the_tool_round_the_response_asks_for(push: Push) -> None:
     state = push.waiting(Reply.call(("lookup", '{"key": "a"}')))
     push.waits.wait_for_webhook(state, "token-1")
-    handled = push.waits.on_event("response.completed", response_id(state))
-    resumed = handled.resumed
-    assert resumed is not None
+    push.waits.on_event("response.completed", response_id(state))
+    (resumed,) = push.sent_states()
     assert resumed.next == "run_tools"
     assert [call.name for call in resumed.pending_tool_calls] == ["lookup"]
 
@@ -162,20 +158,19 @@ def test_a_held_response_is_counted_by_its_run_and_its_webhook_reads_nothing(pus
     push.waits.wait_for_webhook(state, "token-1")
     push.world.backend.script.append(Reply.say("done", tokens=7))
     handled = push.waits.on_event("response.completed", first)
-    assert handled.resumed is not None
-    assert handled.counted is False
-    state = push.world.steps.process_tool_calls(handled.resumed)
+    assert (handled.outcome, handled.counted) == ("resumed", False)
+    state = push.world.steps.process_tool_calls(push.sent_states()[-1])
     push.waits.wait_for_webhook(state, "token-2")
     handled = push.waits.on_event("response.completed", response_id(state))
-    assert handled.resumed is not None
-    assert handled.counted is False
+    assert (handled.outcome, handled.counted) == ("resumed", False)
+    resumed = push.sent_states()[-1]
     for _ in range(2):  # redelivered: still nothing to read or count
         assert push.waits.on_event("response.completed", first).counted is False
     assert "settled_usage" not in push.world.backend.calls
     assert push.world.tokens_today() == 0, "left to the run"
-    finish(push, handled.resumed)
+    finish(push, resumed)
     assert push.world.tokens_today() == 12
-    finish(push, handled.resumed)  # a retried FinishRun
+    finish(push, resumed)  # a retried FinishRun
     assert push.world.tokens_today() == 12
     assert push.world.usage.today("user-1").runs == 1
 

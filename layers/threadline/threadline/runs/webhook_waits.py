@@ -49,7 +49,6 @@ EventOutcome = Literal["resumed", "recorded", "ignored"]
 
 class EventHandled(BaseModel):
     outcome: EventOutcome
-    resumed: RunState | None = None  # the state the waiting execution was sent on with
     counted: bool = False  # this event counted the response's tokens (nobody held it)
 
 
@@ -79,9 +78,7 @@ class WebhookWaits:
         item = self._store.record_event(response_id, event_type)
         resumed = self._resume(response_id) if item.awaited else None
         counted = item.run_id is None and self._steps.counting.count_remote(response_id)
-        return EventHandled(
-            outcome="recorded" if resumed is None else "resumed", resumed=resumed, counted=counted
-        )
+        return EventHandled(outcome="recorded" if resumed is None else "resumed", counted=counted)
 
     def _resume(self, response_id: str) -> RunState | None:
         claimed = self._store.claim(response_id)
