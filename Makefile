@@ -23,7 +23,7 @@ export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test coverage unit integration lint format build deploy demo serve token bench chaos requirements openapi fire clean
+.PHONY: help dev test coverage unit integration lint format build deploy demo serve events token bench chaos requirements openapi fire clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ demo: dev ## Run the whole product locally and tell its story
 
 serve: dev ## Run the local stack on 127.0.0.1:$${PORT:-3000}
 	$(PY) -m local.serve --port $${PORT:-3000}
+
+events: ## Follow the events `make serve` publishes (.local/events.jsonl)
+	@mkdir -p .local && touch .local/events.jsonl && tail -n 20 -f .local/events.jsonl
 
 token: $(VENV)/.synced ## Print a local API token: make token USER=alice
 	@$(PY) -m local.tokens $${USER:-alice}

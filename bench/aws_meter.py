@@ -1,7 +1,7 @@
 """Meter the product's AWS usage with botocore event hooks: every DynamoDB request (with its
-estimated request units) and every Lambda invocation (with the duration the in-process Lambda
-runtime reports in the log tail the meter asks for), whichever code makes them - handlers,
-Step Functions tasks, webhooks.
+estimated request units), every event put on EventBridge and every Lambda invocation (with
+the duration the in-process Lambda runtime reports in the log tail the meter asks for),
+whichever code makes them - handlers, Step Functions tasks, webhooks, the table's stream.
 
 The hooks go on the default boto3 session and into botocore's built-in handlers, so sessions
 created while they are installed get them too (Step Functions' interpreter and Powertools
@@ -31,6 +31,7 @@ from bench.measurements import DynamoDBUsage, LambdaUsage
 DYNAMODB_REQUEST = "before-parameter-build.dynamodb"
 LAMBDA_REQUEST = "before-parameter-build.lambda.Invoke"
 LAMBDA_RESPONSE = "after-call.lambda.Invoke"
+EVENTS_PUT = "before-parameter-build.events.PutEvents"
 REPORTED_DURATION = re.compile(r"^REPORT .*\bDuration: ([0-9.]+) ms", re.MULTILINE)
 TRANSACTION_FACTOR = 2
 READS = {"GetItem", "Query", "Scan"}
@@ -46,6 +47,7 @@ class AwsMeter:
         self._write_units = 0.0
         self._lambda_billed_ms: dict[str, list[int]] = {}  # by function name
         self._unreported_invocations = 0  # no REPORT line: not run by the in-process runtime
+        self._events_put = 0  # EventBridge entries (each under 64 KB: one billed event)
 
     @contextmanager
     def window(self) -> Iterator[None]:
@@ -65,6 +67,15 @@ class AwsMeter:
                 self._dynamodb_calls[model.name] += 1
                 self._read_units += read_units
                 self._write_units += write_units
+
+    def record_events(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            if self._counting:
+                self._events_put += len(params.get("Entries", []))
+
+    def events_per_run(self, runs: int) -> float:
+        with self._lock:
+            return self._events_put / runs
 
     @staticmethod
     def prepare_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -142,6 +153,7 @@ def metered_aws() -> Iterator[AwsMeter]:
         (DYNAMODB_REQUEST, meter.record_dynamodb),
         (LAMBDA_REQUEST, meter.prepare_invoke),
         (LAMBDA_RESPONSE, meter.record_lambda),
+        (EVENTS_PUT, meter.record_events),
     ]
     existing_sessions = [boto3.DEFAULT_SESSION] if boto3.DEFAULT_SESSION is not None else []
     botocore.handlers.BUILTIN_HANDLERS.extend(hooks)

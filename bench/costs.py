@@ -18,10 +18,17 @@ class CostPer1000Runs:
     lambda_requests: float
     lambda_duration: float
     dynamodb: float
+    events: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.step_functions + self.lambda_requests + self.lambda_duration + self.dynamodb
+        return (
+            self.step_functions
+            + self.lambda_requests
+            + self.lambda_duration
+            + self.dynamodb
+            + self.events
+        )
 
     def as_json(self) -> dict[str, float]:
         return {
@@ -33,7 +40,7 @@ class CostPer1000Runs:
 def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) -> CostPer1000Runs:
     """Standard-workflow transitions and Express executions, Lambda requests and GB-seconds
     (each invocation's billed duration at its function's memory), DynamoDB on-demand request
-    units."""
+    units, EventBridge events put."""
     transitions = mode.per_run_means()["transitions"]
     express = statistics.fmean(
         run.express_executions * prices.step_functions_express_per_request
@@ -52,6 +59,7 @@ def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) 
             mode.dynamodb.write_units * prices.dynamodb_per_write_unit
             + mode.dynamodb.read_units * prices.dynamodb_per_read_unit
         ),
+        events=RUNS * mode.events_put_per_run * prices.eventbridge_per_event,
     )
 
 

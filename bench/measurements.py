@@ -55,6 +55,7 @@ class ModeResult:
     runs: list[RunMeasurement]
     lambda_usage: LambdaUsage
     dynamodb: DynamoDBUsage = field(default_factory=DynamoDBUsage)
+    events_put_per_run: float = 0.0  # Threadline's events on EventBridge
     wall_time_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ class ModeResult:
             "end_to_end_max_s": round(max(end_to_end), 3),
             "lambda_per_run": asdict(self.lambda_usage),
             "dynamodb_per_run": asdict(self.dynamodb),
+            "events_put_per_run": round(self.events_put_per_run, 3),
             "wall_time_s": round(self.wall_time_s, 3),
         }
 

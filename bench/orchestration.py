@@ -69,6 +69,7 @@ def measure_threadline(
         runs=measurements,
         lambda_usage=meter.lambda_per_run(len(runs), functions),
         dynamodb=meter.dynamodb_per_run(len(runs)),
+        events_put_per_run=meter.events_per_run(len(runs)),
         wall_time_s=wall_time,
         details={
             "backend": backend,

@@ -3,7 +3,8 @@
 Sources, as published for us-east-1: https://aws.amazon.com/step-functions/pricing/ (Standard
 per state transition; Express per request and per GB-second, billed in 100 ms and 64 MB
 steps), https://aws.amazon.com/lambda/pricing/ (arm64), https://aws.amazon.com/dynamodb/pricing/
-on-demand/. Free tiers are left out: the model prices usage beyond them.
+on-demand/, https://aws.amazon.com/eventbridge/pricing/ (custom events). Free tiers are left
+out: the model prices usage beyond them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class PriceTable:
     lambda_per_gb_second: dict[str, float]  # by architecture, as template.yaml names it
     dynamodb_per_write_unit: float  # on-demand
     dynamodb_per_read_unit: float  # on-demand
+    eventbridge_per_event: float  # custom events put, each 64 KB chunk one event
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,4 +40,5 @@ PRICES = PriceTable(
     lambda_per_gb_second={"arm64": 0.0000133334, "x86_64": 0.0000166667},
     dynamodb_per_write_unit=0.625 / 1_000_000,
     dynamodb_per_read_unit=0.125 / 1_000_000,
+    eventbridge_per_event=1.00 / 1_000_000,
 )

@@ -162,7 +162,16 @@ def _print_costs(document: dict[str, Any], labels: list[str]) -> None:
     ]
     say(
         table(
-            ["mode", "Step Functions", "Lambda requests", "Lambda GB-s", "DynamoDB", "total"], rows
+            [
+                "mode",
+                "Step Functions",
+                "Lambda requests",
+                "Lambda GB-s",
+                "DynamoDB",
+                "events",
+                "total",
+            ],
+            rows,
         )
     )
     say("  runner loop: one Lambda per run for the whole run (billed = end-to-end time)")

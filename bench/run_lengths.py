@@ -155,10 +155,14 @@ class _Walker:
 @dataclass(frozen=True)
 class UnitCosts:
     """A design's measured costs per unit: GB-seconds per invocation of each function,
-    DynamoDB per run, and the webhook's median delivery delay."""
+    DynamoDB and events per run, and the webhook's median delivery delay."""
 
     gb_seconds_per_invocation: dict[str, float]
     dynamodb_per_run_usd: float
+    # Publishing the run's events: PublishEvents' invocations (no step of the walk: the
+    # table's stream invokes it) and the events it puts.
+    stream_invocations_per_run: dict[str, float]
+    events_put_per_run: float
     detection_delay_s: dict[str, float]  # by how the end was noticed
 
     def lambda_usd(self, invocations: Counter[str], prices: PriceTable, arch: str) -> float:
@@ -178,8 +182,11 @@ def walk_cost_usd(walk_: Walk, units: UnitCosts, prices: PriceTable, arch: str) 
         walk_.transitions * prices.step_functions_standard_per_transition
         + walk_.express_executions * prices.step_functions_express_per_request
         + express_gb_seconds(walk_.express_seconds) * prices.step_functions_express_per_gb_second
-        + units.lambda_usd(walk_.invocations, prices, arch)
+        + units.lambda_usd(
+            walk_.invocations + Counter(units.stream_invocations_per_run), prices, arch
+        )
         + units.dynamodb_per_run_usd
+        + units.events_put_per_run * prices.eventbridge_per_event
     )
     return per_run * RUNS
 
@@ -224,6 +231,9 @@ class Design:
         return "push" if mode == "auto" else mode
 
 
+STREAM_FUNCTIONS = ("PublishEventsFunction",)  # invoked by the table's stream, not a state
+
+
 def unit_costs(mode: ModeResult, detections: dict[str, float]) -> UnitCosts:
     usage = mode.lambda_usage
     gb_s = {
@@ -234,7 +244,10 @@ def unit_costs(mode: ModeResult, detections: dict[str, float]) -> UnitCosts:
         mode.dynamodb.write_units * PRICES.dynamodb_per_write_unit
         + mode.dynamodb.read_units * PRICES.dynamodb_per_read_unit
     )
-    return UnitCosts(gb_s, dynamodb, detections)
+    streamed = {
+        name: usage.invocations[name] for name in STREAM_FUNCTIONS if name in usage.invocations
+    }
+    return UnitCosts(gb_s, dynamodb, streamed, mode.events_put_per_run, detections)
 
 
 def threadline_rows(design: Design, arch: str) -> list[dict[str, Any]]:

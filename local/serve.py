@@ -8,10 +8,12 @@ import signal
 import sys
 import threading
 
+from local.event_log import event_log
 from local.stack_session import REPO, local_threadline
 from local.tokens import issue_token
 
 LOG_FILE = REPO / ".local" / "serve.log"
+EVENTS_FILE = REPO / ".local" / "events.jsonl"
 
 
 def main() -> int:
@@ -33,12 +35,14 @@ def main() -> int:
             },
             schedule_time_scale=1.0,
         ) as product,
+        event_log(product.stack, EVENTS_FILE),
     ):
         api = product.http_api()
         base_url = api.start(arguments.port)
         token = issue_token("alice")
         print(
-            f"Threadline is serving on {base_url} (logs: {LOG_FILE.relative_to(REPO)})\n\n"
+            f"Threadline is serving on {base_url} (logs: {LOG_FILE.relative_to(REPO)}; "
+            f"events: {EVENTS_FILE.relative_to(REPO)}, `make events` follows them)\n\n"
             f"  TOKEN=$(make -s token USER=alice)\n"
             f'  curl -s -X POST {base_url}/threads -H "Authorization: Bearer $TOKEN" '
             f"-H 'content-type: application/json' -d '{{\"purpose\": \"sales\"}}'\n\n"

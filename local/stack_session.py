@@ -32,6 +32,7 @@ from local.aws import (
     run_schedules,
 )
 from local.aws.atomic_dynamodb import atomic_item_writes
+from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, verified_claims
@@ -227,7 +228,8 @@ def local_threadline(
             install(local_stack.registry, active_tracing=trace_to is not None)
         )
         # After install(): on exit it delivers what is queued before the handlers unload.
-        stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
+        sources = stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
+        stack_of_contexts.enter_context(deliver_table_streams(sources))
         if schedule_time_scale is not None:  # off unless asked: timed firing is for serving
             stack_of_contexts.enter_context(
                 run_schedules(local_stack, time_scale=schedule_time_scale)

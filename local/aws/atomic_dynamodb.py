@@ -16,13 +16,14 @@ from typing import Any
 from moto.dynamodb.models import DynamoDBBackend
 
 ITEM_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
-_lock = threading.RLock()
+# Every item operation holds it; table streams also hand their records on under it.
+ITEM_LOCK = threading.RLock()
 
 
 def _serialised(operation: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(operation)
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
+        with ITEM_LOCK:
             return operation(*args, **kwargs)
 
     return locked

@@ -4,6 +4,9 @@ thread, so the request (or the clock tick) that caused an event never waits for 
 - `deliver_s3_notifications(stack)`: while active, every object created in moto (put_object,
   presigned POST, copy_object, CompleteMultipartUpload) notifies the matching
   `stack.s3_subscriptions`.
+- `local.aws.dynamodb_streams.deliver_table_streams(stack.event_sources)`: while active, every
+  write moto commits to a table with a stream reaches the matching `stack.stream_subscriptions`
+  (filtered by their FilterCriteria, in order, retried as Lambda retries a stream batch).
 - `run_schedules(stack, time_scale=...)`: fires the enabled `rate(...)` schedules on a clock;
   `cron(...)` and `at(...)` schedules fire only on demand.
 - `fire_schedule(stack, function)`: fires a function's schedule now and returns its result.
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from moto.events.models import EventPattern
 from moto.s3 import notifications
 from moto.s3.notifications import S3NotificationEvent
 
@@ -44,7 +48,7 @@ from local.aws.local_stack import (
     OBJECT_CREATED_PUT,
     FunctionInvocationError,
 )
-from local.aws.records import AsyncInvokeConfig, ScheduleSpec
+from local.aws.records import AsyncInvokeConfig, ScheduleSpec, StreamSubscription
 
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 S3_SOURCE = "aws:s3"
+DYNAMODB_SOURCE = "aws:dynamodb"
 EVENTS_SOURCE = "aws.events"  # Schedule events: an EventBridge rule
 SCHEDULER_SOURCE = "aws.scheduler"  # ScheduleV2 events: an EventBridge Scheduler schedule
 _HISTORY_LENGTH = 1000
@@ -84,6 +89,7 @@ class _Queued:
     event: Any
     # One asynchronous invocation: its retries keep the request id, as on AWS.
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    stream: StreamSubscription | None = None  # a stream batch: retried as Lambda retries one
 
 
 class EventSources:
@@ -128,7 +134,14 @@ class EventSources:
             with self._state:
                 del self._losing[source]
 
-    def submit(self, source: str, function_logical_id: str, event: Any) -> None:
+    def submit(
+        self,
+        source: str,
+        function_logical_id: str,
+        event: Any,
+        *,
+        stream: StreamSubscription | None = None,
+    ) -> None:
         """Queue an invocation; it runs on the worker thread, after those queued before it."""
         with self._state:
             if not self._accepting:
@@ -137,7 +150,27 @@ class EventSources:
                 self._losing[source].append(event)
                 return
             self._pending += 1
-            self._inbox.put(_Queued(source, function_logical_id, event))
+            self._inbox.put(_Queued(source, function_logical_id, event, stream=stream))
+
+    def streams(self, table_name: str) -> bool:
+        """Whether a function is subscribed to the table's stream."""
+        return any(sub.table_name == table_name for sub in self._stack.stream_subscriptions)
+
+    def table_written(self, records: list[tuple[str, Any]]) -> None:
+        """Queue the stream batches of one committed write: (table name, record) pairs."""
+        for subscription in self._stack.stream_subscriptions:
+            patterns = [EventPattern.load(pattern) for pattern in subscription.patterns]
+            passed = [
+                {**record, "eventSourceARN": subscription.stream_arn}
+                for table_name, record in records
+                if table_name == subscription.table_name
+                and (not patterns or any(pattern.matches_event(record) for pattern in patterns))
+            ]
+            for start in range(0, len(passed), subscription.batch_size):
+                batch = {"Records": passed[start : start + subscription.batch_size]}
+                self.submit(
+                    DYNAMODB_SOURCE, subscription.function_logical_id, batch, stream=subscription
+                )
 
     def wait_idle(self, timeout: float = 10) -> None:
         """Wait until every queued delivery has run; TimeoutError if some still have not."""
@@ -194,6 +227,8 @@ class EventSources:
                 self._state.notify_all()
 
     def _deliver(self, item: _Queued) -> Delivery:
+        if item.stream is not None:
+            return self._deliver_stream_batch(item, item.stream)
         delivery = self._invoke(item)
         if delivery.error is None:
             return delivery
@@ -214,6 +249,33 @@ class EventSources:
             )
             return delivery
         return replace(delivery, on_failure=config.on_failure)
+
+    def _deliver_stream_batch(self, item: _Queued, stream: StreamSubscription) -> Delivery:
+        """Invoke until the batch succeeds: a failed invocation retries the batch, a reported
+        item failure the batch from that record on; after MaximumRetryAttempts, a record of
+        what failed goes to the OnFailure destination and the stream moves on."""
+        attempts = 0
+        while True:
+            delivery = self._invoke(item)
+            attempts += 1
+            failed_from = _first_failed_record(delivery, item.event["Records"], stream)
+            if failed_from is None:
+                return replace(delivery, attempts=attempts)
+            item = replace(item, event={"Records": item.event["Records"][failed_from:]})
+            if 0 <= stream.maximum_retry_attempts < attempts:
+                break
+            time.sleep(self.retry_delays[min(attempts, len(self.retry_delays)) - 1])
+        delivery = replace(delivery, attempts=attempts)
+        if stream.on_failure is None:
+            return delivery
+        try:
+            self._stack.send_to_queue(
+                stream.on_failure, stream_failure_record(self._stack, item, stream, attempts)
+            )
+        except Exception:  # the worker outlives a destination that refuses the record
+            logger.exception("the failed batch not sent to %s", stream.on_failure)
+            return delivery
+        return replace(delivery, on_failure=stream.on_failure)
 
     def _async_invoke_config(self, item: _Queued) -> AsyncInvokeConfig:
         try:
@@ -256,6 +318,49 @@ class EventSources:
             bucket.name, key.name, event_name, head
         ):
             self.submit(S3_SOURCE, function_logical_id, event)
+
+
+def _first_failed_record(
+    delivery: Delivery, records: list[Any], stream: StreamSubscription
+) -> int | None:
+    """Where Lambda retries a stream batch from: None if it succeeded, 0 if the invocation
+    failed (or reported a failure it cannot place), else the first record reported."""
+    if delivery.error is not None:
+        return 0
+    if not stream.partial_batch_responses or not isinstance(delivery.result, dict):
+        return None
+    reported = {
+        failure.get("itemIdentifier") for failure in delivery.result.get("batchItemFailures") or []
+    }
+    if not reported:
+        return None
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    return min((numbers.index(number) for number in reported if number in numbers), default=0)
+
+
+def stream_failure_record(
+    stack: LocalStack, item: _Queued, stream: StreamSubscription, attempts: int
+) -> Any:
+    """What Lambda sends a stream mapping's OnFailure destination: where the batch it gave up
+    on lies in the stream (not the records themselves)."""
+    records = item.event["Records"]
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": item.request_id,
+            "functionArn": stack.function(stream.function_logical_id).arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-local",
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "batchSize": len(records),
+            "streamArn": stream.stream_arn,
+        },
+    }
 
 
 def invocation_record(stack: LocalStack, item: _Queued, delivery: Delivery) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from local.aws.records import (
     HttpRoute,
     S3Subscription,
     ScheduleSpec,
+    StreamSubscription,
 )
 from local.aws.s3_events import OBJECT_CREATED_PUT, object_created_event
 
@@ -61,8 +62,10 @@ class LocalStack:
     http_routes: list[HttpRoute] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     s3_subscriptions: list[S3Subscription] = field(default_factory=list)
+    stream_subscriptions: list[StreamSubscription] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
-    # S3 notifications and schedules delivered asynchronously (see local/aws/event_sources.py).
+    # S3 notifications, table streams and schedules delivered asynchronously (see
+    # local/aws/event_sources.py).
     event_sources: EventSources = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

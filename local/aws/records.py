@@ -99,3 +99,19 @@ class S3Subscription:
                 for pattern in self.events
             )
         )
+
+
+@dataclass(frozen=True)
+class StreamSubscription:
+    """A `DynamoDB` event: Lambda reads the table's stream and invokes the function with
+    batches of the records its filters pass (all, without filters)."""
+
+    function_logical_id: str
+    event_name: str
+    table_name: str
+    stream_arn: str
+    patterns: tuple[str, ...]  # FilterCriteria patterns, as JSON
+    batch_size: int
+    maximum_retry_attempts: int  # -1: until the record expires, as Lambda's default
+    partial_batch_responses: bool  # FunctionResponseTypes has ReportBatchItemFailures
+    on_failure: str | None  # the ARN of an SQS queue

@@ -106,3 +106,9 @@ def test_every_design_has_every_run_length_measured_or_modelled(results: dict[st
     assert ("threadline", 5, 0) in measured
     assert ("seed_loop_512", 30, 1) in measured
     assert isinstance(results["goal"], list)
+
+
+def test_threadline_pays_for_publishing_each_runs_start_and_end(results: dict[str, Any]) -> None:
+    threadline = results["threadline"]
+    assert threadline["events_put_per_run"] >= 2  # Run Started, and how it ended
+    assert threadline["lambda_per_run"]["invocations"]["PublishEventsFunction"] > 0

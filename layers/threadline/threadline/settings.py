@@ -106,6 +106,15 @@ class ApiSettings(LaunchSettings):
     daily_token_budget: int = Field(default=0, ge=0)  # per user per UTC day; 0: no budget
 
 
+class EventSettings(Settings):
+    """PublishEvents: where Threadline's events go and what they carry."""
+
+    event_bus_name: str = Field(min_length=1)
+    # Whether run events carry the user's message and the answer (off: ids, numbers, reasons).
+    events_include_text: bool = False
+    daily_token_budget: int = Field(default=0, ge=0)  # Budget Exceeded when a day crosses it
+
+
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
@@ -133,6 +142,11 @@ def load_api_settings() -> ApiSettings:
 @cache
 def load_hand_off_settings() -> HandOffSettings:
     return _load(HandOffSettings)
+
+
+@cache
+def load_event_settings() -> EventSettings:
+    return _load(EventSettings)
 
 
 @cache

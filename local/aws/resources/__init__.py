@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from local.aws.resources.context import Provisioner, UnsupportedResource
 from local.aws.resources.dynamodb import provision_table
-from local.aws.resources.events import provision_rule
+from local.aws.resources.events import provision_event_bus, provision_rule
 from local.aws.resources.functions import provision_function, provision_layer
 from local.aws.resources.http_apis import provision_http_api
 from local.aws.resources.iam import provision_managed_policy
@@ -28,6 +28,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::SNS::Topic": provision_topic,
     "AWS::CloudWatch::Alarm": provision_alarm,
     "AWS::CloudWatch::Dashboard": provision_dashboard,
+    "AWS::Events::EventBus": provision_event_bus,
     "AWS::Events::Rule": provision_rule,
     "AWS::SecretsManager::Secret": provision_secret,
     "AWS::SQS::Queue": provision_queue,

@@ -1,4 +1,5 @@
-"""AWS::Events::Rule (created in moto; moto's EventBridge does not invoke targets on a
+"""AWS::Events::EventBus, and AWS::Events::Rule (created in moto; moto's EventBridge sends a
+bus's events to a rule's SQS and log group targets, but does not invoke targets on a
 schedule, so a local scheduler works from `LocalStack.schedules` instead)."""
 
 from __future__ import annotations
@@ -25,3 +26,11 @@ def provision_rule(
         bus = {key: request[key] for key in ("EventBusName",) if key in request}
         events.put_targets(Rule=name, Targets=properties["Targets"], **bus)
     return ProvisionedResource(ref=name, attributes={"Arn": arn})
+
+
+def provision_event_bus(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    name = properties.get("Name") or ctx.physical_name(logical_id, max_length=256)
+    arn = ctx.client("events").create_event_bus(Name=name)["EventBusArn"]
+    return ProvisionedResource(ref=name, attributes={"Arn": arn, "Name": name})

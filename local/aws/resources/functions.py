@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from local.aws.intrinsics import ProvisionedResource, as_template_string
-from local.aws.records import FunctionSpec, S3Subscription, ScheduleSpec
+from local.aws.records import FunctionSpec, S3Subscription, ScheduleSpec, StreamSubscription
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
 from local.aws.resources.http_apis import route_for_event
 from local.aws.resources.iam import create_execution_role
@@ -199,6 +199,28 @@ def _record_event(
                     expression=properties["ScheduleExpression"],
                     input=properties.get("Input"),
                     enabled=properties.get("State", "ENABLED") == "ENABLED",
+                )
+            )
+        case "DynamoDB":
+            stream_arn = properties["Stream"]
+            ctx.stack.stream_subscriptions.append(
+                StreamSubscription(
+                    function_logical_id=function_logical_id,
+                    event_name=event_name,
+                    # arn:aws:dynamodb:{region}:{account}:table/{name}/stream/{label}
+                    table_name=stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0],
+                    stream_arn=stream_arn,
+                    patterns=tuple(
+                        item["Pattern"]
+                        for item in properties.get("FilterCriteria", {}).get("Filters", [])
+                    ),
+                    batch_size=int(properties.get("BatchSize", 100)),
+                    maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+                    partial_batch_responses="ReportBatchItemFailures"
+                    in properties.get("FunctionResponseTypes", []),
+                    on_failure=properties.get("DestinationConfig", {})
+                    .get("OnFailure", {})
+                    .get("Destination"),
                 )
             )
         case _:

@@ -2,7 +2,7 @@
 
 One `Runtime` holds everything a handler uses, each part built on first use (a cold start pays
 only for what it touches) and kept for the execution environment. Its parts are grouped as the
-package is: the shared clients and stores (`parts`), then runs, threads and files. Handlers
+package is: the shared clients and stores (`parts`), then runs, threads, files and events. Handlers
 reach the one current root with `current()`; `reset()` starts a new one (a new cold start: the
 local stack calls it between stacks, tests to swap parts). A root takes overrides for its leaf
 clients and stores, so tests and the local stack can pass fakes or fresh clients.
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 
+from threadline.runtime.events import EventParts
 from threadline.runtime.files import FileParts
 from threadline.runtime.runs import RunParts
 from threadline.runtime.threads import ThreadParts
 
 
-class Runtime(RunParts, ThreadParts, FileParts):
+class Runtime(RunParts, ThreadParts, FileParts, EventParts):
     """The dependencies of one execution environment, each built once, on first use."""
 
 
@@ -42,6 +43,7 @@ def reset(root: Runtime | None = None) -> Runtime:
     from threadline.assistant_config import available_assistants
     from threadline.settings import (
         load_api_settings,
+        load_event_settings,
         load_hand_off_settings,
         load_launch_settings,
         load_settings,
@@ -49,6 +51,7 @@ def reset(root: Runtime | None = None) -> Runtime:
 
     load_settings.cache_clear()
     load_api_settings.cache_clear()
+    load_event_settings.cache_clear()
     load_hand_off_settings.cache_clear()
     load_launch_settings.cache_clear()
     available_assistants.cache_clear()

@@ -1,0 +1,1 @@
+"""Threadline's events: made from the table's changes, published to EventBridge."""

@@ -1,0 +1,189 @@
+"""Threadline's events on the local stack: the table's stream, PublishEvents and the event
+bus, subscribed to as an operator would (an EventBridge rule with an SQS queue as target).
+
+Each change is published once: a step that dies after its write and is retried publishes
+nothing more, and a publisher that dies before its PutEvents publishes on its retry; one that
+dies after it publishes again with the same `event_id`, which is what subscribers dedupe on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.aws.lambda_runtime import Death
+from local.aws.s3_browser import post_presigned
+from local.event_log import event_log
+from local.openai_server import Step
+from local.stack_session import LocalThreadline, local_threadline
+from tests.integration.conftest import RunDriver
+from tests.integration.lambda_api import Client
+from threadline.ids import new_id
+
+BUDGET = 200  # tokens a day: a few local runs cross it
+
+
+@pytest.fixture(scope="module")
+def product() -> Iterator[LocalThreadline]:
+    parameters = {"Backend": "responses", "DailyTokenBudget": str(BUDGET)}
+    with local_threadline(parameters=parameters) as session:
+        yield session
+
+
+class Subscriber:
+    """An SQS queue that a rule on Threadline's bus sends every Threadline event to."""
+
+    def __init__(self, product: LocalThreadline) -> None:
+        self.product = product
+        self._sqs = boto3.client("sqs")
+        events = boto3.client("events")
+        name = new_id("subscriber")
+        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
+        bus = product.stack.resources["EventBus"]
+        events.put_rule(
+            Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["threadline"]})
+        )
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}],
+        )
+
+    def received(self, *, about: str) -> list[dict[str, Any]]:
+        """Every event received so far whose detail names `about` (a run, upload or user)."""
+        self.product.stack.event_sources.wait_idle(30)
+        events = []
+        while messages := self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        self._kept = [*getattr(self, "_kept", []), *events]
+        return [event for event in self._kept if about in event["detail"].values()]
+
+
+@pytest.fixture
+def subscriber(product: LocalThreadline) -> Subscriber:
+    return Subscriber(product)
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [event["detail-type"] for event in events]
+
+
+def test_a_run_publishes_its_start_and_its_end_once_without_its_text(
+    alice: Client, subscriber: Subscriber
+) -> None:
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.say("Forty-two."))
+    run = alice.finished_run(thread_id, "What is the answer?")
+
+    events = subscriber.received(about=run["id"])
+    assert kinds(events) == ["Run Started", "Run Completed"]
+    completed = events[1]
+    assert completed["source"] == "threadline"
+    detail = completed["detail"]
+    assert detail["version"] == "1"
+    assert detail["event_id"] == f"{run['id']}.completed"
+    assert detail["user_id"] == alice.user
+    assert detail["thread_id"] == thread_id
+    assert detail["status"] == "completed"
+    assert detail["usage"] == run["usage"]
+    assert detail["duration_seconds"] == run["duration_seconds"]
+    assert detail["callback"] is False
+    text = json.dumps(events)
+    assert "What is the answer?" not in text
+    assert "Forty-two." not in text
+
+
+def test_a_failed_run_says_why(alice: Client, subscriber: Subscriber) -> None:
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.fail("rate_limit_exceeded", "slow down"))
+    run = alice.finished_run(thread_id, "Hello?")
+    assert run["status"] == "failed"
+
+    events = subscriber.received(about=run["id"])
+    assert kinds(events) == ["Run Started", "Run Failed"]
+    assert events[1]["detail"]["reason"] == run["reason"]
+
+
+@pytest.mark.parametrize("when", ["before_work", "after_work"])
+def test_steps_retried_after_dying_publish_each_change_once(
+    driver: RunDriver, subscriber: Subscriber, when: Death
+) -> None:
+    product = driver.product
+    thread = driver.new_thread()
+    assert product.openai is not None
+    product.openai.script.extend(
+        [Step.call("get_table_schema", {"table_name": "sales"}), Step.say("42")],
+        key=thread.remote_id,
+    )
+    for step in ("StartRunFunction", "ProcessToolCallsFunction", "FinishRunFunction"):
+        product.lambda_deaths.plan(product.stack.function(step).name, when)
+    _, record = driver.run(thread, "How many?")
+    assert record.status == "completed"
+
+    assert kinds(subscriber.received(about=record.run_id)) == ["Run Started", "Run Completed"]
+
+
+def test_a_publisher_that_dies_publishes_on_its_retry_with_the_same_event_ids(
+    alice: Client, subscriber: Subscriber
+) -> None:
+    product = alice.product
+    publisher = product.stack.function("PublishEventsFunction").name
+    # The run's start: first the environment dies before publishing, then on the retry after.
+    product.lambda_deaths.plan(publisher, "before_work")
+    product.lambda_deaths.plan(publisher, "after_work")
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.say("Done."))
+    run = alice.finished_run(thread_id, "Go")
+
+    events = subscriber.received(about=run["id"])
+    assert kinds(events) == ["Run Started", "Run Started", "Run Completed"]
+    assert len({event["detail"]["event_id"] for event in events}) == 2
+
+
+def test_uploads_and_the_budget_publish_when_they_settle_and_cross(
+    alice: Client, subscriber: Subscriber
+) -> None:
+    thread_id = alice.thread()
+    status, upload, _ = alice.call(
+        "POST",
+        f"/threads/{thread_id}/files",
+        {"filename": "notes.txt", "content_type": "text/plain", "size": 5},
+    )
+    assert status == 201, upload
+    assert post_presigned(upload["url"], upload["fields"], "notes.txt", b"hello") == 204
+
+    uploaded = subscriber.received(about=upload["upload_id"])
+    assert kinds(uploaded) == ["Upload Ingested"]
+    assert uploaded[0]["detail"]["bytes"] == 5
+
+    alice.script(thread_id, Step.say("An answer."))
+    alice.finished_run(thread_id, "One run crosses the budget")
+    status, refused, _ = alice.call("POST", f"/threads/{thread_id}/runs", {"message": "More?"})
+    assert status == 429, refused
+    crossed = [e for e in subscriber.received(about=alice.user) if "day" in e["detail"]]
+    assert kinds(crossed) == ["Budget Exceeded"]
+    assert crossed[0]["detail"]["daily_token_budget"] == BUDGET
+    assert crossed[0]["detail"]["total_tokens"] >= BUDGET
+
+
+def test_the_local_event_log_keeps_each_event_as_a_json_line(alice: Client, tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    with event_log(alice.product.stack, log, poll_seconds=0.01):
+        thread_id = alice.thread()
+        alice.script(thread_id, Step.say("Logged."))
+        run = alice.finished_run(thread_id, "Log it")
+        alice.product.stack.event_sources.wait_idle(30)
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["detail-type"] for e in logged if e["detail"].get("run_id") == run["id"]] == [
+        "Run Started",
+        "Run Completed",
+    ]
