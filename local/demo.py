@@ -14,15 +14,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import boto3
+from standardwebhooks import Webhook
+
 from local.aws import fire_schedule
 from local.aws.s3_browser import post_presigned
+from local.callback_receiver import CallbackReceiver
+from local.event_log import event_log
 from local.stack_session import REPO, LocalThreadline, local_threadline
 from local.tokens import issue_token
 
 LOG_FILE = REPO / ".local" / "demo.log"
+EVENTS_FILE = REPO / ".local" / "demo-events.jsonl"
 QUESTION = "What is our revenue by region?"
 FOLLOW_UP = "And which are the top products?"
 LAST_QUESTION = "Which region should we focus on?"
@@ -109,7 +116,20 @@ def print_timeline(run: dict[str, Any]) -> None:
         say(f"      {offset:6.2f} s  {entry['step']:<11} {entry['tier']:<9} {checks}")
 
 
-def story(product: LocalThreadline, base_url: str) -> None:
+def expect_callback(product: LocalThreadline, receiver: CallbackReceiver, run_id: str) -> None:
+    """The run's callback arrived at the receiver, signed with the deployment's secret."""
+    (callback,) = receiver.wait_for(1)
+    secret = product.stack.resources["CallbackSigningSecret"]
+    signing_secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret)
+    payload = Webhook(signing_secret["SecretString"]).verify(callback.body, callback.headers)
+    expect(
+        payload["type"] == "run.completed" and payload["data"]["id"] == run_id,
+        f"its callback arrived: POST {callback.path}, {payload['type']}, "
+        f"webhook-id {callback.headers['webhook-id']}, signature verified (standardwebhooks)",
+    )
+
+
+def story(product: LocalThreadline, base_url: str, receiver: CallbackReceiver) -> None:
     alice = Api(base_url, issue_token("alice"))
     say("\n1. alice gets a thread for her analysis")
     status, thread = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
@@ -143,11 +163,15 @@ def story(product: LocalThreadline, base_url: str) -> None:
     status, again = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
     expect(status == 200 and again["id"] == thread["id"], "same thread returned (200)")
     follow_up = started(alice, thread["id"], FOLLOW_UP)
-    say(f'\n  alice asks at once: "{LAST_QUESTION}" (if_busy=enqueue)')
+    say(f'\n  alice asks at once: "{LAST_QUESTION}" (if_busy=enqueue, callback_url={receiver.url})')
     status, queued = alice.call(
         "POST",
         f"/threads/{thread['id']}/runs",
-        {"message": LAST_QUESTION, "if_busy": "enqueue"},
+        {
+            "message": LAST_QUESTION,
+            "if_busy": "enqueue",
+            "callback_url": f"{receiver.url}/alice/runs",
+        },
     )
     expect(
         status == 202 and queued["status"] == "queued" and queued["queue_position"] == 1,
@@ -157,6 +181,7 @@ def story(product: LocalThreadline, base_url: str) -> None:
     say(f'\n  then "{LAST_QUESTION}" starts')
     later = answered(product, alice, queued)
     expect(later["started_at"] >= earlier["finished_at"], "it started when the thread freed")
+    expect_callback(product, receiver, queued["id"])
     status, messages = alice.call("GET", f"/threads/{thread['id']}/messages?order=asc")
     expect(
         status == 200 and len(messages["messages"]) == 8,
@@ -171,6 +196,23 @@ def story(product: LocalThreadline, base_url: str) -> None:
     status, _ = Api(base_url, "not-a-token").call("GET", "/threads")
     expect(status == 401, "a forged token -> 401")
 
+    cleanup_story(product, base_url, alice, thread["id"])
+
+
+def published(product: LocalThreadline) -> None:
+    """What the story published on the event bus, as a rule on it received."""
+    kinds = Counter(
+        json.loads(line)["detail-type"] for line in EVENTS_FILE.read_text().splitlines()
+    )
+    say("\n7. every change was published once to the event bus (make events follows them)")
+    expect(
+        # alice's four questions, and her upload
+        kinds["Run Started"] == kinds["Run Completed"] == 4 and kinds["Upload Ingested"] == 1,
+        ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())),
+    )
+
+
+def cleanup_story(product: LocalThreadline, base_url: str, alice: Api, thread_id: str) -> None:
     say("\n6. the scheduled cleanup removes a stale thread and all it owns")
     bob = Api(base_url, issue_token("bob"))
     status, old = bob.call("POST", "/threads", {"purpose": "last-quarter"})
@@ -188,7 +230,7 @@ def story(product: LocalThreadline, base_url: str) -> None:
     )
     status, _ = bob.call("GET", f"/threads/{old['id']}")
     expect(status == 404, "bob's stale thread is gone (404)")
-    status, _ = alice.call("GET", f"/threads/{thread['id']}")
+    status, _ = alice.call("GET", f"/threads/{thread_id}")
     expect(status == 200, "alice's active thread is untouched")
 
 
@@ -221,10 +263,13 @@ def main() -> int:
             ) as product:
                 api = product.http_api()
                 base_url = api.start()
+                EVENTS_FILE.unlink(missing_ok=True)
                 try:
-                    story(product, base_url)
+                    with CallbackReceiver() as receiver, event_log(product.stack, EVENTS_FILE):
+                        story(product, base_url, receiver)
                 finally:
                     api.stop()
+                published(product)
         except StoryFailed as failure:
             say(f"\nFAILED: {failure}  (see {LOG_FILE.relative_to(REPO)})")
             return 1

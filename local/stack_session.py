@@ -217,6 +217,9 @@ def local_threadline(
         stack_of_contexts.enter_context(atomic_item_writes())
         local_stack = provision(TEMPLATE, parameters=overrides)
         environment = local_stack.environment()
+        # The local stack alone lets callbacks go to http://127.0.0.1 and localhost (a
+        # receiver on this machine); a deployment cannot.
+        environment["CALLBACK_ALLOW_LOCAL_HTTP"] = "true"
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)
         os.environ.pop("OPENAI_API_KEY", None)  # the handlers read the key from the secret

@@ -7,6 +7,10 @@ thread, so the request (or the clock tick) that caused an event never waits for 
 - `local.aws.dynamodb_streams.deliver_table_streams(stack.event_sources)`: while active, every
   write moto commits to a table with a stream reaches the matching `stack.stream_subscriptions`
   (filtered by their FilterCriteria, in order, retried as Lambda retries a stream batch).
+- While running, the queues of `stack.queue_subscriptions` are polled as Lambda polls them:
+  a batch of visible messages per invocation; a message the function handled is deleted,
+  one it reported failed (ReportBatchItemFailures), or every one of a failed invocation, is
+  received again once its visibility timeout (which the function may have changed) ends.
 - `run_schedules(stack, time_scale=...)`: fires the enabled `rate(...)` schedules on a clock;
   `cron(...)` and `at(...)` schedules fire only on demand.
 - `fire_schedule(stack, function)`: fires a function's schedule now and returns its result.
@@ -33,12 +37,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from moto.events.models import EventPattern
 from moto.s3 import notifications
 from moto.s3.notifications import S3NotificationEvent
@@ -48,10 +53,16 @@ from local.aws.local_stack import (
     OBJECT_CREATED_PUT,
     FunctionInvocationError,
 )
-from local.aws.records import AsyncInvokeConfig, ScheduleSpec, StreamSubscription
+from local.aws.records import (
+    AsyncInvokeConfig,
+    QueueSubscription,
+    ScheduleSpec,
+    StreamSubscription,
+)
 
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
+    from mypy_boto3_sqs import SQSClient
 
     from local.aws.local_stack import LocalStack
 
@@ -59,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 S3_SOURCE = "aws:s3"
 DYNAMODB_SOURCE = "aws:dynamodb"
+SQS_SOURCE = "aws:sqs"
+QUEUE_POLL_SECONDS = 0.05
 EVENTS_SOURCE = "aws.events"  # Schedule events: an EventBridge rule
 SCHEDULER_SOURCE = "aws.scheduler"  # ScheduleV2 events: an EventBridge Scheduler schedule
 _HISTORY_LENGTH = 1000
@@ -90,6 +103,7 @@ class _Queued:
     # One asynchronous invocation: its retries keep the request id, as on AWS.
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     stream: StreamSubscription | None = None  # a stream batch: retried as Lambda retries one
+    queue: QueueSubscription | None = None  # messages received from a queue
 
 
 class EventSources:
@@ -107,6 +121,10 @@ class EventSources:
         self._pending = 0
         self._losing: dict[str, list[Any]] = {}  # source -> the events it lost meanwhile
         self._history: deque[Delivery] = deque(maxlen=_HISTORY_LENGTH)
+        self._poller: threading.Thread | None = None
+        self._sqs_client: SQSClient | None = None
+        self._queue_urls: dict[str, str] = {}  # by queue ARN
+        self._poller_stop = threading.Event()
         # The wait before each retry; a function's MaximumRetryAttempts (Lambda's default: 2)
         # says how many of them it gets.
         self.retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS
@@ -152,6 +170,59 @@ class EventSources:
             self._pending += 1
             self._inbox.put(_Queued(source, function_logical_id, event, stream=stream))
 
+    def _poll_queues(self, stop: threading.Event) -> None:
+        """Receive from each subscribed queue and queue its batches, until `stop`."""
+        sqs = self._sqs()
+        while not stop.wait(QUEUE_POLL_SECONDS):
+            for subscription in self._stack.queue_subscriptions:
+                url = self._queue_url(subscription)
+                with self._state:
+                    if not self._accepting:
+                        return
+                    # Counted before the receive: wait_idle never sees a message in neither
+                    # the queue nor the worker's inbox.
+                    self._pending += 1
+                    inbox = self._inbox
+                received = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(subscription.batch_size, 10),
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+                if not received:
+                    self._settle_one()
+                    continue
+                event = {"Records": [sqs_record(message, subscription) for message in received]}
+                inbox.put(
+                    _Queued(SQS_SOURCE, subscription.function_logical_id, event, queue=subscription)
+                )
+
+    def _settle_one(self) -> None:
+        with self._state:
+            self._pending -= 1
+            self._state.notify_all()
+
+    def _sqs(self) -> SQSClient:
+        if self._sqs_client is None:
+            self._sqs_client = boto3.client("sqs", region_name=self._stack.region)
+        return self._sqs_client
+
+    def _queue_url(self, subscription: QueueSubscription) -> str:
+        if subscription.queue_arn not in self._queue_urls:
+            url = self._sqs().get_queue_url(QueueName=subscription.queue_name)["QueueUrl"]
+            self._queue_urls[subscription.queue_arn] = url
+        return self._queue_urls[subscription.queue_arn]
+
+    def _queues_hold_visible_messages(self) -> bool:
+        for subscription in self._stack.queue_subscriptions:
+            attributes = self._sqs().get_queue_attributes(
+                QueueUrl=self._queue_url(subscription),
+                AttributeNames=["ApproximateNumberOfMessages"],
+            )["Attributes"]
+            if int(attributes["ApproximateNumberOfMessages"]):
+                return True
+        return False
+
     def streams(self, table_name: str) -> bool:
         """Whether a function is subscribed to the table's stream."""
         return any(sub.table_name == table_name for sub in self._stack.stream_subscriptions)
@@ -173,10 +244,18 @@ class EventSources:
                 )
 
     def wait_idle(self, timeout: float = 10) -> None:
-        """Wait until every queued delivery has run; TimeoutError if some still have not."""
+        """Wait until every queued delivery has run and the subscribed queues hold no message
+        to receive now (one waiting out a visibility timeout does not count); TimeoutError if
+        some still have not."""
+        deadline = time.monotonic() + timeout
         with self._state:
-            if not self._state.wait_for(lambda: self._pending == 0, timeout):
-                raise TimeoutError(f"{self._pending} deliveries still pending after {timeout} s")
+            while not (self._pending == 0 and not self._queues_hold_visible_messages()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{self._pending} deliveries still pending after {timeout} s"
+                    )
+                self._state.wait(min(left, QUEUE_POLL_SECONDS))
 
     def deliveries(self) -> list[Delivery]:
         """The deliveries that have run (the latest 1000), oldest first."""
@@ -201,14 +280,31 @@ class EventSources:
                 daemon=True,
             )
             self._worker.start()
+            if self._stack.queue_subscriptions:
+                self._poller_stop = threading.Event()
+                self._poller = threading.Thread(
+                    target=self._poll_queues,
+                    args=(self._poller_stop,),
+                    name=f"queue-poller-{self._stack.stack_name}",
+                    daemon=True,
+                )
+                self._poller.start()
 
     def _stop(self, drain_timeout: float) -> None:
         with self._lifecycle:
             self._users -= 1
             if self._users > 0 or self._worker is None:
                 return
+            try:
+                self.wait_idle(drain_timeout)
+            except TimeoutError as error:
+                logger.warning("stopping the event sources with deliveries queued: %s", error)
             with self._state:
                 self._accepting = False
+            if self._poller is not None:
+                self._poller_stop.set()
+                self._poller.join(drain_timeout)
+                self._poller = None
             try:
                 self.wait_idle(drain_timeout)
             except TimeoutError as error:
@@ -229,6 +325,11 @@ class EventSources:
     def _deliver(self, item: _Queued) -> Delivery:
         if item.stream is not None:
             return self._deliver_stream_batch(item, item.stream)
+        if item.queue is not None:
+            return self._deliver_messages(item, item.queue)
+        return self._deliver_asynchronously(item)
+
+    def _deliver_asynchronously(self, item: _Queued) -> Delivery:
         delivery = self._invoke(item)
         if delivery.error is None:
             return delivery
@@ -277,6 +378,29 @@ class EventSources:
             return delivery
         return replace(delivery, on_failure=stream.on_failure)
 
+    def _deliver_messages(self, item: _Queued, queue: QueueSubscription) -> Delivery:
+        """Invoke once; delete the messages it handled (none if it failed)."""
+        delivery = self._invoke(item)
+        records = item.event["Records"]
+        if delivery.error is not None:
+            return delivery
+        failed = set()
+        if queue.partial_batch_responses and isinstance(delivery.result, dict):
+            failed = {
+                failure.get("itemIdentifier")
+                for failure in delivery.result.get("batchItemFailures") or []
+            }
+        handled = [record for record in records if record["messageId"] not in failed]
+        if handled:
+            self._sqs().delete_message_batch(
+                QueueUrl=self._queue_url(queue),
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
+                    for index, record in enumerate(handled)
+                ],
+            )
+        return delivery
+
     def _async_invoke_config(self, item: _Queued) -> AsyncInvokeConfig:
         try:
             return self._stack.async_invoke_config(item.function_logical_id)
@@ -318,6 +442,21 @@ class EventSources:
             bucket.name, key.name, event_name, head
         ):
             self.submit(S3_SOURCE, function_logical_id, event)
+
+
+def sqs_record(message: Mapping[str, Any], queue: QueueSubscription) -> dict[str, Any]:
+    """One received message as Lambda hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": SQS_SOURCE,
+        "eventSourceARN": queue.queue_arn,
+        "awsRegion": queue.queue_arn.split(":")[3],
+    }
 
 
 def _first_failed_record(

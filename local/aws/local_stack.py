@@ -16,6 +16,7 @@ from local.aws.records import (
     FunctionSpec,
     HttpApiSpec,
     HttpRoute,
+    QueueSubscription,
     S3Subscription,
     ScheduleSpec,
     StreamSubscription,
@@ -63,6 +64,7 @@ class LocalStack:
     schedules: list[ScheduleSpec] = field(default_factory=list)
     s3_subscriptions: list[S3Subscription] = field(default_factory=list)
     stream_subscriptions: list[StreamSubscription] = field(default_factory=list)
+    queue_subscriptions: list[QueueSubscription] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     # S3 notifications, table streams and schedules delivered asynchronously (see
     # local/aws/event_sources.py).

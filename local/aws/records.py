@@ -102,6 +102,21 @@ class S3Subscription:
 
 
 @dataclass(frozen=True)
+class QueueSubscription:
+    """An event source mapping from an SQS queue: Lambda polls the queue and invokes the
+    function with batches of the messages it receives."""
+
+    function_logical_id: str
+    queue_arn: str
+    batch_size: int
+    partial_batch_responses: bool  # FunctionResponseTypes has ReportBatchItemFailures
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue_arn.rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True)
 class StreamSubscription:
     """A `DynamoDB` event: Lambda reads the table's stream and invokes the function with
     batches of the records its filters pass (all, without filters)."""

@@ -304,7 +304,7 @@ def test_the_queue_is_created_with_its_properties(stack: LocalStack) -> None:
     assert attributes == {"MessageRetentionPeriod": "1209600"}
 
 
-def test_an_event_source_mapping_invokes_the_function_with_each_message(
+def test_an_event_source_mapping_polls_its_queue_and_deletes_what_the_function_handled(
     aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     template = tmp_path / "template.yaml"
@@ -314,6 +314,8 @@ def test_an_event_source_mapping_invokes_the_function_with_each_message(
         "Resources:\n"
         "  Jobs:\n"
         "    Type: AWS::SQS::Queue\n"
+        "    Properties:\n"
+        "      VisibilityTimeout: 1\n"
         "  WorkerFunction:\n"
         "    Type: AWS::Serverless::Function\n"
         "    Properties:\n"
@@ -329,18 +331,37 @@ def test_an_event_source_mapping_invokes_the_function_with_each_message(
         "      FunctionResponseTypes: [ReportBatchItemFailures]\n"
     )
     sqs = boto3.client("sqs", region_name=REGION)
-    with installed_stack(template, "mapped", monkeypatch) as mapped:
+    with (
+        installed_stack(template, "mapped", monkeypatch) as mapped,
+        mapped.event_sources.running() as sources,
+    ):
         queue = mapped.resources["Jobs"]
-        sqs.send_message(QueueUrl=queue, MessageBody="fine")
-        assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == [], "consumed"
+        sqs.send_message_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(n), "MessageBody": body} for n, body in enumerate(["a", "refused"])
+            ],
+        )
+        sources.wait_idle()
         sqs.send_message(QueueUrl=queue, MessageBody="poison")
-        (kept,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+        sources.wait_idle()
+        # Received again once their visibility timeout ends: what the function did not handle.
+        time.sleep(1.1)
+        sources.wait_idle()
+        deliveries = sources.deliveries()
 
-    assert kept["Body"] == "poison", "a failed invocation leaves its message in the queue"
-    (mapping,) = boto3.client("lambda", region_name=REGION).list_event_source_mappings()[
-        "EventSourceMappings"
+    handled, failed, *again = deliveries
+    assert [record["body"] for record in handled.event["Records"]] == ["a", "refused"]
+    assert handled.result["batchItemFailures"] == [
+        {"itemIdentifier": handled.event["Records"][1]["messageId"]}
     ]
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert failed.error is not None
+    received_again = sorted(
+        (record["body"], record["attributes"]["ApproximateReceiveCount"])
+        for delivery in again
+        for record in delivery.event["Records"]
+    )
+    assert received_again == [("poison", "2"), ("refused", "2")]
 
 
 def test_destinations_other_than_an_sqs_on_failure_queue_are_refused(

@@ -34,6 +34,7 @@ def start_run(
         body.assistant,
         idempotency_key=idempotency_key,
         if_busy=body.if_busy,
+        callback_url=body.callback_url,
     )
     status_url = f"/threads/{thread_id}/runs/{started.run.run_id}"
     accepted = RunAccepted(

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.assistant_config import available_assistants
+from threadline.callbacks.state import CallbackState
+from threadline.callbacks.targets import MAX_URL_LENGTH
 from threadline.files.generated import DownloadLink
 from threadline.files.records import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
@@ -49,6 +51,13 @@ class StartRunBody(StrictBody):
         "in `queue_position`) to start when the thread frees, in arrival order, at most "
         f"{MAX_QUEUED} per thread (409 `queue_full` beyond); `interrupt` cancels the active "
         "run (recorded `cancelled`, reason `interrupted`) and starts this one right after it.",
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="Where to POST the run's view when it ends, signed per Standard Webhooks "
+        "(README: Callbacks). An https URL whose host the deployment allows "
+        "(CallbackAllowedHosts); 400 `callback_url_not_allowed` otherwise.",
     )
 
 
@@ -100,6 +109,9 @@ class RunResource(BaseModel):
         default=None,
         description="While the run waits in its thread's queue: its place (1 starts next).",
     )
+    callback: CallbackState | None = Field(
+        default=None, description="The run's callback URL and how its delivery went."
+    )
     timeline: list[TimelineEntry] = Field(
         default_factory=list,
         description="The run's course once it ended: started, each tool round, the hand-off "
@@ -131,6 +143,7 @@ class RunResource(BaseModel):
             files=files or [],
             timeline=run.timeline,
             queue_position=queue_position,
+            callback=run.callback,
         )
 
 

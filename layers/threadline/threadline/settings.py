@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # FinishRun, which the run state machines call, finds them through these SSM parameters.
     state_machine_arn_parameter: str | None = None
     express_state_machine_arn_parameter: str | None = None
+    # Hosts (comma-separated; `*.example.com` for its subdomains) that runs' callbacks may go
+    # to; none: runs take no callback_url. Only the local stack sets the local switch, which
+    # also lets callbacks go to http://127.0.0.1 and http://localhost.
+    callback_allowed_hosts: str = ""
+    callback_allow_local_http: bool = False
 
     @field_validator(
         "openai_base_url",
@@ -106,6 +111,14 @@ class ApiSettings(LaunchSettings):
     daily_token_budget: int = Field(default=0, ge=0)  # per user per UTC day; 0: no budget
 
 
+class CallbackSettings(Settings):
+    """DeliverCallbacks: its queue, the signing secret, the first retry's delay."""
+
+    callback_queue_url: str = Field(min_length=1)
+    callback_secret_name: str = Field(min_length=1)
+    callback_retry_seconds: PositiveInt = 10
+
+
 class EventSettings(Settings):
     """PublishEvents: where Threadline's events go and what they carry."""
 
@@ -142,6 +155,11 @@ def load_api_settings() -> ApiSettings:
 @cache
 def load_hand_off_settings() -> HandOffSettings:
     return _load(HandOffSettings)
+
+
+@cache
+def load_callback_settings() -> CallbackSettings:
+    return _load(CallbackSettings)
 
 
 @cache

@@ -12,7 +12,11 @@ from local.aws.resources.logs import provision_log_group
 from local.aws.resources.monitoring import provision_alarm, provision_dashboard, provision_topic
 from local.aws.resources.s3 import provision_bucket, provision_bucket_policy
 from local.aws.resources.secrets_manager import provision_secret
-from local.aws.resources.sqs import provision_event_source_mapping, provision_queue
+from local.aws.resources.sqs import (
+    provision_event_source_mapping,
+    provision_queue,
+    provision_queue_policy,
+)
 from local.aws.resources.ssm import provision_parameter
 from local.aws.resources.state_machines import provision_state_machine
 
@@ -32,6 +36,7 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::Events::Rule": provision_rule,
     "AWS::SecretsManager::Secret": provision_secret,
     "AWS::SQS::Queue": provision_queue,
+    "AWS::SQS::QueuePolicy": provision_queue_policy,
     "AWS::SSM::Parameter": provision_parameter,
     "AWS::Lambda::EventSourceMapping": provision_event_source_mapping,
     "AWS::Logs::LogGroup": provision_log_group,

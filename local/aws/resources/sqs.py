@@ -1,15 +1,20 @@
-"""AWS::SQS::Queue, and AWS::Lambda::EventSourceMapping from a queue to a function.
+"""AWS::SQS::Queue, AWS::SQS::QueuePolicy, and AWS::Lambda::EventSourceMapping from a queue
+to a function.
 
-moto's SQS invokes a mapped function itself as each message arrives, one message per
-invocation, and deletes the message unless the invocation failed (then it stays in the queue).
+A mapping is recorded on the stack (`LocalStack.queue_subscriptions`), not created in moto:
+moto's SQS would invoke the function as each message is sent, one at a time, with made-up
+attributes, and would delete a message the function reported failed. The event sources poll
+the queue as Lambda does instead (see local/aws/event_sources.py).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from local.aws.intrinsics import ProvisionedResource, as_template_string
+from local.aws.records import QueueSubscription
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
 
 # CloudFormation properties that are CreateQueue attributes under the same name.
@@ -27,14 +32,6 @@ _ATTRIBUTES = (
 )
 # Given as JSON objects in a template, as JSON strings to CreateQueue.
 _JSON_ATTRIBUTES = ("RedrivePolicy", "RedriveAllowPolicy")
-_MAPPING_PASSED_THROUGH = (
-    "EventSourceArn",
-    "FunctionName",
-    "BatchSize",
-    "Enabled",
-    "FunctionResponseTypes",
-    "MaximumBatchingWindowInSeconds",
-)
 
 
 def provision_queue(
@@ -65,10 +62,36 @@ def provision_event_source_mapping(
 ) -> ProvisionedResource:
     if ":sqs:" not in properties["EventSourceArn"]:
         raise UnsupportedResource(logical_id, "an event source mapping from anything but SQS")
-    request = {key: properties[key] for key in _MAPPING_PASSED_THROUGH if key in properties}
-    if "BatchSize" in request:
-        request["BatchSize"] = int(request["BatchSize"])
-    mapping = ctx.client("lambda").create_event_source_mapping(**request)
-    return ProvisionedResource(
-        ref=mapping["UUID"], attributes={"EventSourceMappingArn": mapping["EventSourceMappingArn"]}
+    function_name = properties["FunctionName"]
+    function = next(
+        spec
+        for spec in ctx.stack.functions.values()
+        if function_name in (spec.name, spec.arn, spec.logical_id)
     )
+    if properties.get("Enabled", True) not in (False, "false"):
+        ctx.stack.queue_subscriptions.append(
+            QueueSubscription(
+                function_logical_id=function.logical_id,
+                queue_arn=properties["EventSourceArn"],
+                batch_size=int(properties.get("BatchSize", 10)),
+                partial_batch_responses="ReportBatchItemFailures"
+                in properties.get("FunctionResponseTypes", []),
+            )
+        )
+    mapping_id = str(uuid.uuid4())
+    return ProvisionedResource(
+        ref=mapping_id,
+        attributes={
+            "EventSourceMappingArn": ctx.arn("lambda", f"event-source-mapping:{mapping_id}")
+        },
+    )
+
+
+def provision_queue_policy(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    sqs = ctx.client("sqs")
+    policy = json.dumps(properties["PolicyDocument"])
+    for url in properties["Queues"]:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    return ProvisionedResource(ref=ctx.physical_name(logical_id, max_length=128))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from threadline import clock
+from threadline.callbacks.state import CallbackState
 from threadline.errors import NotFoundError, short_reason
 from threadline.files.generated import StoredFile
 from threadline.models import RunStatus, Usage
@@ -69,6 +70,7 @@ class RunRecord(BaseModel):
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    callback: CallbackState | None = None  # the run's callback URL, and its delivery
 
 
 class Message(BaseModel):
@@ -177,6 +179,20 @@ class RunStore:
         return MessagePage(
             messages=history_of(records[::-1])[::-1] if newest_first else history_of(records),
             next_run_id=str(next_key["SK"]).removeprefix("RUN#") if next_key else None,
+        )
+
+    def record_callback(self, thread_id: str, run_id: str, state: CallbackState) -> bool:
+        """Keep how the run's callback delivery went; False (nothing written) once it was
+        delivered (a repeated attempt cannot undo that)."""
+        return condition_held(
+            self._table.update_item,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET callback = :state",
+            ConditionExpression="attribute_exists(callback) AND "
+            "attribute_not_exists(callback.delivered_at)",
+            ExpressionAttributeValues={
+                ":state": to_item(state.model_dump(mode="json", exclude_none=True))
+            },
         )
 
     def set_execution(self, thread_id: str, run_id: str, execution_arn: str) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from threadline.backends.base import AssistantBackend
+    from threadline.callbacks.targets import CallbackTargets
     from threadline.runs.records import RunStore
     from threadline.runs.starting import RunStarter
     from threadline.store.idempotency import Idempotency
@@ -40,7 +41,7 @@ IDEMPOTENCY_KEY_PREFIX = "api.start_run"
 START_ONCE = Once(
     key_prefix=IDEMPOTENCY_KEY_PREFIX,
     key_path="[user_id, thread_id, idempotency_key]",
-    payload_path="[message, assistant, if_busy]",
+    payload_path="[message, assistant, if_busy, callback_url]",
     raise_on_no_key=False,
 )
 
@@ -54,6 +55,7 @@ class RunRequest(BaseModel):
     message: str
     assistant: str
     if_busy: IfBusy = "reject"
+    callback_url: str | None = None
 
 
 class RunStartingError(Exception):
@@ -80,6 +82,7 @@ class RunService:
         bucket: str,
         max_message_chars: int,
         idempotency: Callable[[], Idempotency],
+        callback_targets: Callable[[], CallbackTargets],
         now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
@@ -91,6 +94,7 @@ class RunService:
         self._bucket = bucket
         self._max_message_chars = max_message_chars
         self._idempotency = idempotency
+        self._callback_targets = callback_targets
         self._now = now
         self._start_once: Callable[..., Any] | None = None
 
@@ -103,12 +107,16 @@ class RunService:
         *,
         idempotency_key: str | None,
         if_busy: IfBusy = "reject",
+        callback_url: str | None = None,
     ) -> RunWithFiles:
         """Start a run on the user's thread; with an idempotency key, a request made again
         with the same key and body gets the first one's run (IdempotencyValidationError with
         another body). InvalidRequestError for a message over the limit; ThreadBusyError,
         NotFoundError, BudgetExceededError, QueueFullError from the starter. A queued run comes
-        with its place in the queue."""
+        with its place in the queue; InvalidRequestError for a callback URL the deployment
+        does not send to."""
+        if callback_url is not None:
+            self._callback_targets().accept(callback_url)
         if len(message) > self._max_message_chars:
             raise InvalidRequestError(
                 "message_too_long",
@@ -121,6 +129,7 @@ class RunService:
             message=message,
             assistant=assistant,
             if_busy=if_busy,
+            callback_url=callback_url,
         )
         if not idempotency_key:
             run = self._start(request)
@@ -139,6 +148,7 @@ class RunService:
             request.message,
             request.assistant,
             request.if_busy,
+            callback_url=request.callback_url,
         )
         if request.if_busy == "interrupt" and run.queued_at is not None:
             self._interrupt_active_run(request.user_id, request.thread_id, by=run.run_id)

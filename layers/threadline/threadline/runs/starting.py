@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from threadline.assistant_config import load_assistant
+from threadline.callbacks.state import CallbackState
 from threadline.clock import utc_now
 from threadline.errors import ServiceUnavailableError
 from threadline.ids import new_id
@@ -111,6 +112,8 @@ class RunStarter:
         message: str,
         assistant_name: str,
         if_busy: IfBusy = "reject",
+        *,
+        callback_url: str | None = None,
     ) -> RunRecord:
         """Start a run, or queue it on a busy thread (`if_busy`). ThreadBusyError if the
         thread is busy and the run is not to wait, QueueFullError if its queue is full,
@@ -129,6 +132,7 @@ class RunStarter:
             assistant=assistant.name,
             message=message,
             created_at=self._now(),
+            callback=CallbackState(url=callback_url) if callback_url else None,
         )
         for _attempt in range(3):  # the thread may free, or fill, between two writes
             lock = self._lock.acquire_update(user_id, thread_id, record.run_id, self._lease)

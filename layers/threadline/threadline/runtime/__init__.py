@@ -43,6 +43,7 @@ def reset(root: Runtime | None = None) -> Runtime:
     from threadline.assistant_config import available_assistants
     from threadline.settings import (
         load_api_settings,
+        load_callback_settings,
         load_event_settings,
         load_hand_off_settings,
         load_launch_settings,
@@ -52,6 +53,7 @@ def reset(root: Runtime | None = None) -> Runtime:
     load_settings.cache_clear()
     load_api_settings.cache_clear()
     load_event_settings.cache_clear()
+    load_callback_settings.cache_clear()
     load_hand_off_settings.cache_clear()
     load_launch_settings.cache_clear()
     available_assistants.cache_clear()

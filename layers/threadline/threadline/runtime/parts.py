@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from openai import OpenAI
 
     from threadline.backends.base import AssistantBackend
+    from threadline.callbacks.targets import CallbackTargets
     from threadline.files.records import FileStore
     from threadline.runs.records import RunStore
     from threadline.settings import ApiSettings, HandOffSettings, LaunchSettings
@@ -184,6 +185,18 @@ class Parts:
             if "ResourceNotFoundException" in str(error):
                 return False  # not configured
             raise
+
+    def callback_targets(self) -> CallbackTargets:
+        def build() -> CallbackTargets:
+            from threadline.callbacks.targets import CallbackTargets
+
+            settings = self.settings()
+            return CallbackTargets(
+                settings.callback_allowed_hosts.split(","),
+                allow_local_http=settings.callback_allow_local_http,
+            )
+
+        return self._part("callback_targets", build)
 
     # -- stores ---------------------------------------------------------------------------
 

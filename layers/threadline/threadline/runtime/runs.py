@@ -191,6 +191,7 @@ class RunParts(Parts):
                 bucket=settings.bucket_name,
                 max_message_chars=settings.max_message_chars,
                 idempotency=self.idempotency,
+                callback_targets=self.callback_targets,
             )
 
         return self._part("run_service", build)
