@@ -231,8 +231,9 @@ def local_threadline(
             install(local_stack.registry, active_tracing=trace_to is not None)
         )
         # After install(): on exit it delivers what is queued before the handlers unload.
-        sources = stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
-        stack_of_contexts.enter_context(deliver_table_streams(sources))
+        # The stream hook outlasts the deliveries: those drained at the end still stream.
+        stack_of_contexts.enter_context(deliver_table_streams(local_stack.event_sources))
+        stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
         if schedule_time_scale is not None:  # off unless asked: timed firing is for serving
             stack_of_contexts.enter_context(
                 run_schedules(local_stack, time_scale=schedule_time_scale)

@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from routes import files, health, messages, runs, threads, usage
 from routes.common import UnauthorizedError, error_response, has_non_json_body, not_json
+from threadline.api_models import RunCallback
 from threadline.errors import (
     BackendRequestError,
     BudgetExceededError,
@@ -72,11 +73,46 @@ def openapi_document() -> Response[str]:
 
 
 def openapi_json() -> str:
-    return app.get_openapi_json_schema(
-        title="Threadline API",
-        version="1.0.0",
-        description="Threads, runs and messages of OpenAI assistants, run on AWS serverless.",
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title="Threadline API",
+            version="1.0.0",
+            description="Threads, runs and messages of OpenAI assistants, run on AWS serverless.",
+        )
     )
+    schemas = document["components"]["schemas"]
+    callback = RunCallback.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in callback.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas["RunCallback"] = callback
+    document["webhooks"] = {"runEnded": RUN_ENDED_WEBHOOK}
+    return json.dumps(document)
+
+
+# The callback a run started with `callback_url` POSTs there when it ends.
+RUN_ENDED_WEBHOOK = {
+    "post": {
+        "summary": "A run ended (sent to its callback_url)",
+        "description": "Signed per Standard Webhooks: verify with the deployment's signing "
+        "secret (e.g. the standardwebhooks package). Tried again until a 2xx answer, with "
+        "doubling waits, for up to 24 hours; every try has the same webhook-id.",
+        "parameters": [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}, **doc}
+            for name, doc in (
+                ("webhook-id", {"description": "The same for every try: `{run_id}.{status}`."}),
+                ("webhook-timestamp", {"description": "This try's time, in epoch seconds."}),
+                ("webhook-signature", {"description": "`v1,` and the base64 HMAC-SHA256."}),
+            )
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/RunCallback"}}
+            },
+        },
+        "responses": {"2XX": {"description": "Delivered; any other answer is tried again."}},
+    }
+}
 
 
 # -- errors: one mapping, one shape -------------------------------------------------------

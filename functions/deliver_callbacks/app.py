@@ -31,6 +31,8 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+# A try takes at most: resolving the name, 3 s to connect, 10 s to the status line.
+TRY_BUDGET_MS = 15_000
 
 
 class RunEnded(BaseModel):
@@ -45,15 +47,23 @@ class CallbackNotDelivered(Exception):
 
 
 @tracer.capture_method
-def deliver(record: SQSRecord) -> None:
+def deliver(record: SQSRecord, lambda_context: LambdaContext) -> None:
     try:
         event = RunEnded.model_validate_json(record.body)
     except ValidationError:
         logger.warning("dropped a message that is no run event")
         return
+    parts = runtime.current()
+    if lambda_context.get_remaining_time_in_millis() < TRY_BUDGET_MS:
+        # Not tried: back in the queue at once, for the next invocation.
+        parts.sqs_client().change_message_visibility(
+            QueueUrl=parts.callback_settings().callback_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=0,
+        )
+        raise CallbackNotDelivered(f"run {event.detail.run_id}: no time left to try")
     queued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
     attempt = int(record.attributes.approximate_receive_count)
-    parts = runtime.current()
     retry_in = parts.callback_deliveries().deliver(
         event.detail, attempt=attempt, queued_at=queued_at
     )
@@ -78,5 +88,8 @@ def deliver(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=deliver, processor=processor, context=context
+        event=event,
+        record_handler=deliver,
+        processor=processor,
+        context=context,
     )

@@ -4,8 +4,9 @@ Each stream record is one write; `ChangeEvents` finds the events it makes (a run
 an upload settled, a day over the token budget) and they are put on the bus. The stream's
 filter criteria pass only writes that may make one, so most writes never invoke this.
 
-Partial batch responses: a record whose events EventBridge refused is reported, and Lambda
-retries the batch from it (the records before it are done); its events may then reach a
+Partial batch responses: a record whose events EventBridge refused is reported with every
+record after it, unpublished, and Lambda retries the batch from it (the records before it are
+done): an item's events keep their order. The refused record's events may then reach a
 subscriber twice, with the same `event_id`.
 """
 
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A batch whose every record failed is reported as such too, not raised: a function error
+# would make Lambda bisect the batch, and the halves could be published out of order.
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
 
 
 @tracer.capture_method
@@ -53,10 +58,30 @@ def publish_change(record: DynamoDBRecord) -> None:
     metrics.add_metric("EventsPublished", MetricUnit.Count, len(events))
 
 
+class EarlierRecordFailed(Exception):
+    """Not published: a record before it in the batch failed, and is retried first."""
+
+
+class InOrder:
+    """Publishes a batch's records in order, failing every record after the first that fails."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def __call__(self, record: DynamoDBRecord) -> None:
+        if self.failed:
+            raise EarlierRecordFailed(record.dynamodb.sequence_number if record.dynamodb else "")
+        try:
+            publish_change(record)
+        except Exception:
+            self.failed = True
+            raise
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=publish_change, processor=processor, context=context
+        event=event, record_handler=InOrder(), processor=processor, context=context
     )

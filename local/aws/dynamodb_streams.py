@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from local.aws.event_sources import EventSources
 
+logger = logging.getLogger(__name__)
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
 _FIRST_SEQUENCE_NUMBER = 100000000000000000000
 
@@ -141,7 +143,10 @@ class _StreamHook:
         if not records:
             return
         for sources in self._listening():
-            sources.table_written(records)
+            try:
+                sources.table_written(records)
+            except Exception:  # the stream is read apart from the write: the write stands
+                logger.exception("the stream records of a write not queued")
 
 
 _STREAM_HOOK = _StreamHook()
@@ -149,7 +154,9 @@ _STREAM_HOOK = _StreamHook()
 
 @contextmanager
 def deliver_table_streams(sources: EventSources) -> Iterator[None]:
-    """While active, writes to the tables `sources`' stack subscribes functions to reach them."""
+    """While active, writes to the tables `sources`' stack subscribes functions to reach them
+    (enter it before `sources.running()`, so that the writes of the deliveries drained as
+    that ends are streamed too)."""
     _STREAM_HOOK.add(sources)
     try:
         yield

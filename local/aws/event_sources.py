@@ -27,6 +27,7 @@ Lambda sends.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -47,6 +48,7 @@ import boto3
 from moto.events.models import EventPattern
 from moto.s3 import notifications
 from moto.s3.notifications import S3NotificationEvent
+from moto.sqs.models import sqs_backends
 
 from local.aws.local_stack import (
     OBJECT_CREATED_EVENTS,
@@ -173,9 +175,11 @@ class EventSources:
     def _poll_queues(self, stop: threading.Event) -> None:
         """Receive from each subscribed queue and queue its batches, until `stop`."""
         sqs = self._sqs()
+        urls = {sub: self._queue_url(sub) for sub in self._stack.queue_subscriptions}
         while not stop.wait(QUEUE_POLL_SECONDS):
-            for subscription in self._stack.queue_subscriptions:
-                url = self._queue_url(subscription)
+            for subscription, url in urls.items():
+                if not _holds_visible_messages(subscription):
+                    continue  # no receive: polling an empty queue costs nothing here
                 with self._state:
                     if not self._accepting:
                         return
@@ -183,12 +187,16 @@ class EventSources:
                     # the queue nor the worker's inbox.
                     self._pending += 1
                     inbox = self._inbox
-                received = sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=min(subscription.batch_size, 10),
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+                try:
+                    received = sqs.receive_message(
+                        QueueUrl=url,
+                        MaxNumberOfMessages=min(subscription.batch_size, 10),
+                        MessageSystemAttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+                except Exception:  # the poller outlives a failed receive, as Lambda's does
+                    logger.exception("receiving from %s failed", subscription.queue_name)
+                    received = []
                 if not received:
                     self._settle_one()
                     continue
@@ -214,14 +222,7 @@ class EventSources:
         return self._queue_urls[subscription.queue_arn]
 
     def _queues_hold_visible_messages(self) -> bool:
-        for subscription in self._stack.queue_subscriptions:
-            attributes = self._sqs().get_queue_attributes(
-                QueueUrl=self._queue_url(subscription),
-                AttributeNames=["ApproximateNumberOfMessages"],
-            )["Attributes"]
-            if int(attributes["ApproximateNumberOfMessages"]):
-                return True
-        return False
+        return any(map(_holds_visible_messages, self._stack.queue_subscriptions))
 
     def streams(self, table_name: str) -> bool:
         """Whether a function is subscribed to the table's stream."""
@@ -230,7 +231,7 @@ class EventSources:
     def table_written(self, records: list[tuple[str, Any]]) -> None:
         """Queue the stream batches of one committed write: (table name, record) pairs."""
         for subscription in self._stack.stream_subscriptions:
-            patterns = [EventPattern.load(pattern) for pattern in subscription.patterns]
+            patterns = _loaded(subscription.patterns)
             passed = [
                 {**record, "eventSourceARN": subscription.stream_arn}
                 for table_name, record in records
@@ -281,6 +282,7 @@ class EventSources:
             )
             self._worker.start()
             if self._stack.queue_subscriptions:
+                self._sqs()  # built here: the poller and the worker share it
                 self._poller_stop = threading.Event()
                 self._poller = threading.Thread(
                     target=self._poll_queues,
@@ -316,7 +318,11 @@ class EventSources:
 
     def _work(self, inbox: queue.SimpleQueue[Any]) -> None:
         while (item := inbox.get()) is not _STOP:
-            delivery = self._deliver(item)
+            try:
+                delivery = self._deliver(item)
+            except Exception as error:  # the worker outlives a failure around an invocation
+                logger.exception("%s delivery to %s failed", item.source, item.function_logical_id)
+                delivery = _failed(item, error)
             with self._state:
                 self._history.append(delivery)
                 self._pending -= 1
@@ -422,8 +428,7 @@ class EventSources:
             return Delivery(item.source, item.function_logical_id, item.event, error=error.payload)
         except Exception as error:  # the worker outlives any failure, as S3 and EventBridge do
             logger.exception("%s event to %s not delivered", item.source, item.function_logical_id)
-            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
-            return Delivery(item.source, item.function_logical_id, item.event, error=payload)
+            return _failed(item, error)
         return Delivery(item.source, item.function_logical_id, item.event, result=result)
 
     def object_created(self, bucket: FakeBucket, key: FakeKey, event_name: str) -> None:
@@ -442,6 +447,23 @@ class EventSources:
             bucket.name, key.name, event_name, head
         ):
             self.submit(S3_SOURCE, function_logical_id, event)
+
+
+def _failed(item: _Queued, error: Exception) -> Delivery:
+    payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
+    return Delivery(item.source, item.function_logical_id, item.event, error=payload)
+
+
+@functools.cache
+def _loaded(patterns: tuple[str, ...]) -> list[EventPattern]:
+    return [EventPattern.load(pattern) for pattern in patterns]
+
+
+def _holds_visible_messages(subscription: QueueSubscription) -> bool:
+    """Whether a receive would get a message now: read from moto's queue directly, as an
+    SQS request per poll would cost the tests' CPU more than the functions they run."""
+    _, _, _, region, account, name = subscription.queue_arn.split(":")
+    return bool(sqs_backends[account][region].queues[name].messages)
 
 
 def sqs_record(message: Mapping[str, Any], queue: QueueSubscription) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from local.callback_receiver import CallbackReceiver
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.lambda_api import Client
+from threadline.api_models import RunCallback
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,7 @@ def test_a_run_calls_back_once_it_ends_signed_for_standard_webhooks(
     assert callback.path == "/hooks/runs?tenant=7"
     payload = Webhook(signing_secret(alice.product)).verify(callback.body, callback.headers)
     assert callback.headers["webhook-id"] == f"{accepted['id']}.completed"
+    assert RunCallback.model_validate(payload).data.status == "completed"  # as documented
     assert payload["type"] == "run.completed"
     assert payload["data"]["id"] == accepted["id"]
     assert payload["data"]["output_text"] == "Called back."

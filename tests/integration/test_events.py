@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.events.models import EventsBackend
 
 from local.aws.lambda_runtime import Death
 from local.aws.s3_browser import post_presigned
@@ -187,3 +188,58 @@ def test_the_local_event_log_keeps_each_event_as_a_json_line(alice: Client, tmp_
         "Run Started",
         "Run Completed",
     ]
+
+
+def stream_record(sequence: int, run_id: str, was: str, now: str) -> dict[str, Any]:
+    """A run's status change as the table's stream hands it to PublishEvents."""
+
+    def image(status: str) -> dict[str, Any]:
+        return {
+            "PK": {"S": "THREAD#thr_x"},
+            "SK": {"S": f"RUN#{run_id}"},
+            "run_id": {"S": run_id},
+            "thread_id": {"S": "thr_x"},
+            "user_id": {"S": "carol"},
+            "assistant": {"S": "data_analyst"},
+            "status": {"S": status},
+            "created_at": {"S": "2026-11-29T10:00:00.000000Z"},
+        }
+
+    return {
+        "eventID": f"e{sequence}",
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"PK": {"S": "THREAD#thr_x"}, "SK": {"S": f"RUN#{run_id}"}},
+            "OldImage": image(was),
+            "NewImage": image(now),
+            "SequenceNumber": str(sequence),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def test_a_refused_put_fails_the_rest_of_the_batch_unpublished_so_order_holds(
+    product: LocalThreadline, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = new_id("run")
+    batch = {
+        "Records": [
+            stream_record(1, run_id, "queued", "in_progress"),
+            stream_record(2, run_id, "in_progress", "completed"),
+        ]
+    }
+    refusals = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}]
+
+    def refuse_once(backend: EventsBackend, entries: list[dict[str, Any]]) -> Any:
+        monkeypatch.undo()
+        return refusals * len(entries)
+
+    monkeypatch.setattr(EventsBackend, "put_events", refuse_once)
+    result = product.stack.invoke("PublishEventsFunction", batch)
+    assert result["batchItemFailures"] == [{"itemIdentifier": "1"}, {"itemIdentifier": "2"}]
+    assert subscriber.received(about=run_id) == []
+
+    # Lambda retries from the first reported record: the start, then the end.
+    assert product.stack.invoke("PublishEventsFunction", batch) == {"batchItemFailures": []}
+    assert kinds(subscriber.received(about=run_id)) == ["Run Started", "Run Completed"]

@@ -22,8 +22,8 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     with (
         atomic_item_writes(),
         installed_stack(FIXTURES / "event_sources.yaml", "streams", monkeypatch) as provisioned,
+        deliver_table_streams(provisioned.event_sources),
         deliver_s3_notifications(provisioned) as sources,
-        deliver_table_streams(sources),
     ):
         sources.retry_delays = (0.01,)
         yield provisioned

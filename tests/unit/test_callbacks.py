@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from standardwebhooks import Webhook
 
+from local.callback_receiver import CallbackReceiver
 from tests.unit.fakes import FakeClock
 from threadline.callbacks.delivery import CallbackDeliveries, CallbackUnanswered, retry_delay
+from threadline.callbacks.http import PinnedPoster
 from threadline.callbacks.state import CallbackState
 from threadline.callbacks.targets import CallbackAddressRefused, CallbackTargets, Destination
 from threadline.errors import InvalidRequestError
@@ -61,6 +65,10 @@ def test_https_urls_of_allowed_hosts_are_accepted(url: str) -> None:
         "https://hooks.example.com/" + "a" * 2048,
         "javascript:alert(1)",
         "http://127.0.0.1:8080/hook",  # a deployment never allows local http
+        "https://a..tenants.example.org/",
+        "https://b\u00fccher.tenants.example.org/",  # IDNA hosts are given encoded (xn--)
+        "https://" + "x" * 64 + ".tenants.example.org/",
+        "https://hooks.example.com./",
     ],
 )
 def test_other_urls_are_refused_with_a_reason(url: str) -> None:
@@ -77,7 +85,7 @@ def test_no_allowed_hosts_means_no_callbacks() -> None:
 def test_the_local_stack_alone_may_call_back_over_http_to_this_machine() -> None:
     local = CallbackTargets([], allow_local_http=True)
     assert local.accept("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
-    assert local.destination("http://localhost:9/").address in ("127.0.0.1", "::1")
+    assert local.destination("http://localhost:9/").addresses[0] in ("127.0.0.1", "::1")
     with pytest.raises(InvalidRequestError):
         local.accept("http://10.0.0.1:8080/hook")
 
@@ -94,6 +102,12 @@ def test_the_local_stack_alone_may_call_back_over_http_to_this_machine() -> None
         ("fd00::1",),
         ("fe80::1%eth0",),
         ("::ffff:10.0.0.1",),
+        ("64:ff9b::a9fe:a9fe",),  # NAT64 of the metadata address
+        ("::127.0.0.1",),
+        ("::ffff:0:7f00:1",),
+        ("2002:a9fe:a9fe::1",),  # 6to4
+        ("2001::1",),  # Teredo
+        ("fec0::1",),
         ("93.184.216.34", "192.168.1.1"),  # one bad address is enough
     ],
 )
@@ -108,7 +122,7 @@ def test_a_host_resolving_to_any_non_public_address_is_refused_when_sent(
 def test_a_public_address_is_where_the_callback_connects() -> None:
     targets = CallbackTargets(HOSTS, resolver=resolving_to("93.184.216.34", "2606:2800::1"))
     destination = targets.destination("https://hooks.example.com/runs")
-    assert (destination.address, destination.port) == ("93.184.216.34", 443)
+    assert (destination.addresses, destination.port) == (("93.184.216.34", "2606:2800::1"), 443)
 
 
 def test_the_wait_doubles_from_the_first_up_to_two_hours() -> None:
@@ -229,3 +243,47 @@ def test_a_host_no_longer_allowed_or_now_private_is_given_up_without_a_post(tabl
     assert state is not None
     assert (state.status, state.last_error) == ("failed", "url_not_allowed")
     assert receiver.posts == []
+
+
+def test_a_name_that_does_not_resolve_is_tried_again_later(table: Any) -> None:
+    def unresolvable(host: str, port: int) -> Iterable[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    receiver = Receiver()
+    sending = CallbackDeliveries(
+        runs=RunStore(table),
+        targets=CallbackTargets(HOSTS, resolver=unresolvable),
+        poster=receiver,
+        secret=lambda: SECRET,
+        view=lambda run: {},
+        first_retry_seconds=10,
+        now=FakeClock(NOW),
+    )
+    ended = ended_run(RunStore(table))
+    assert sending.deliver(ended, attempt=1, queued_at=NOW) == 10
+    state = RunStore(table).get("thr_1", "run_1").callback
+    assert state is not None
+    assert (state.status, state.last_error, receiver.posts) == ("pending", "unresolved", [])
+
+
+def test_a_run_whose_thread_is_gone_has_nobody_to_call(table: Any) -> None:
+    ended = ended_run(RunStore(table)).model_copy(update={"thread_id": "thr_deleted"})
+    assert (
+        deliveries(table, Receiver(), FakeClock(NOW)).deliver(ended, attempt=1, queued_at=NOW)
+        is None
+    )
+
+
+def test_the_poster_takes_the_next_address_when_one_refuses_the_connection() -> None:
+    with CallbackReceiver() as receiver:
+        url = urlsplit(f"{receiver.url}/hook")
+        closed = socket.socket()
+        closed.bind(("127.0.0.2", url.port or 0))  # bound, never listening: refused
+        try:
+            destination = Destination(url=url, addresses=("127.0.0.2", "127.0.0.1"))
+            status = PinnedPoster().post(destination, {"webhook-id": "w1"}, b"{}")
+        finally:
+            closed.close()
+        (arrived,) = receiver.wait_for(1)
+    assert status == 204
+    assert arrived.headers["host"] == url.netloc

@@ -160,3 +160,18 @@ def test_the_stream_filter_keeps_the_writes_that_make_no_event_away() -> None:
     for old, new in quiet:
         record = json.loads(json.dumps(stream_record(old, new), default=str))
         assert not any(p.matches_event(record) for p in patterns), (old, new)
+
+
+def test_long_texts_are_cut_so_the_event_fits_an_eventbridge_entry() -> None:
+    with_text = ChangeEvents(include_text=True, daily_token_budget=0)
+    long_answer = "é" * 100_000  # 200 KB in UTF-8
+    (event,) = with_text.of(
+        run_item(RunStatus.IN_PROGRESS),
+        run_item(RunStatus.COMPLETED, output_text=long_answer, message="q" * 300_000),
+    )
+    detail = event.detail.model_dump_json(exclude_none=True)
+    assert len(detail.encode()) < 256 * 1024
+    dumped = event.detail.model_dump()
+    assert dumped["text_truncated"] is True
+    assert long_answer.startswith(dumped["output_text"])
+    assert len(dumped["output_text"].encode()) <= 64 * 1024

@@ -147,6 +147,14 @@ class RunResource(BaseModel):
         )
 
 
+class RunCallback(BaseModel):
+    """What a run's callback POSTs when the run ends (docs/callbacks.md)."""
+
+    type: str = Field(description="`run.` and the run's status, e.g. `run.completed`.")
+    timestamp: datetime = Field(description="When this try was sent.")
+    data: RunResource = Field(description="The run, as GET .../runs/{run_id} shows it.")
+
+
 class RunAccepted(BaseModel):
     id: str
     thread_id: str

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from threadline import clock
 from threadline.callbacks.state import CallbackState
 from threadline.callbacks.targets import CallbackAddressRefused, CallbackTargets, Destination
-from threadline.errors import InvalidRequestError
+from threadline.errors import InvalidRequestError, NotFoundError
 from threadline.events.changes import RunEventDetail
 from threadline.runs.records import RunRecord, RunStore
 
@@ -72,26 +72,14 @@ class CallbackDeliveries:
         """Send the callback of the run `ended` reports (its `attempt`th try; the event was
         queued at `queued_at`). None once there is nothing more to do (delivered, given up,
         no callback); otherwise the seconds to wait before trying again."""
-        run = self._runs.get(ended.thread_id, ended.run_id)
-        state = run.callback
-        if state is None or state.delivered_at or state.gave_up_at:
+        run = self._awaiting_callback(ended)
+        if run is None or run.callback is None:
             return None
         now = self._now()
-        body = json.dumps(
-            {
-                "type": f"run.{ended.status.value}",
-                "timestamp": clock.iso(now),
-                "data": self._view(run),
-            },
-            default=str,
-        )
+        state = run.callback
         state = state.model_copy(update={"attempts": state.attempts + 1, "last_attempt_at": now})
         try:
-            status = self._poster.post(
-                self._targets.destination(state.url),
-                self._headers(ended.event_id, now, body),
-                body.encode(),
-            )
+            status = self._send(run, state, ended, now)
         except CallbackAddressRefused:
             return self._record(run, state, error="address_not_allowed", give_up=True)
         except InvalidRequestError:  # the deployment no longer allows its host
@@ -105,6 +93,36 @@ class CallbackDeliveries:
             )
             return None
         return self._retry_or_give_up(run, state, attempt, queued_at)
+
+    def _awaiting_callback(self, ended: RunEventDetail) -> RunRecord | None:
+        """The run, if its callback is still to be delivered."""
+        try:
+            run = self._runs.get(ended.thread_id, ended.run_id)
+        except NotFoundError:
+            return None  # its thread was deleted meanwhile: nobody to tell about what
+        state = run.callback
+        if state is None or state.delivered_at or state.gave_up_at:
+            return None
+        return run
+
+    def _send(
+        self, run: RunRecord, state: CallbackState, ended: RunEventDetail, now: datetime
+    ) -> int:
+        """POST the run's view; the receiver's status."""
+        try:
+            destination = self._targets.destination(state.url)
+        except OSError:  # the name did not resolve (for now)
+            raise CallbackUnanswered("unresolved") from None
+        body = json.dumps(
+            {
+                "type": f"run.{ended.status.value}",
+                "timestamp": clock.iso(now),
+                "data": self._view(run),
+            },
+            default=str,
+        )
+        headers = self._headers(ended.event_id, now, body)
+        return self._poster.post(destination, headers, body.encode())
 
     def _headers(self, webhook_id: str, now: datetime, body: str) -> dict[str, str]:
         return {

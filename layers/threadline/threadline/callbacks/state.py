@@ -16,7 +16,7 @@ class CallbackState(BaseModel):
     )
     last_error: str | None = Field(
         default=None,
-        description="Why the last attempt got no answer: timeout, unreachable, "
+        description="Why the last attempt got no answer: timeout, unreachable, unresolved, "
         "address_not_allowed, url_not_allowed.",
     )
     last_attempt_at: datetime | None = None

@@ -8,6 +8,7 @@ between). The local stack alone may allow `http://127.0.0.1:<port>` and `localho
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,22 @@ from threadline.errors import InvalidRequestError
 MAX_URL_LENGTH = 2048
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 NOT_ALLOWED = "callback_url_not_allowed"
+# A DNS name as it is looked up: labels of letters, digits and hyphens (IDNA-encoded).
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# IPv6 ranges that carry or translate to an IPv4 address, or are no longer assigned, which
+# `is_global` may call global: an address in them is never called back.
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in (
+        "::/96",  # IPv4-compatible
+        "::ffff:0:0:0/96",  # IPv4-translated
+        "64:ff9b::/96",  # NAT64
+        "64:ff9b:1::/48",  # local NAT64
+        "2002::/16",  # 6to4
+        "2001::/32",  # Teredo
+        "fec0::/10",  # site-local
+    )
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[str]]  # host, port -> addresses
@@ -28,18 +45,17 @@ class CallbackAddressRefused(Exception):
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to."""
-    return sorted(
-        {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-    )
+    """Every address `host` resolves to, IPv4 first (Lambda outside a VPC has no IPv6 route)."""
+    found = {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    return sorted(found, key=lambda address: (":" in address, address))
 
 
 @dataclass(frozen=True)
 class Destination:
-    """A checked callback URL, and the address to connect to."""
+    """A checked callback URL, and the addresses to connect to, in order."""
 
     url: SplitResult
-    address: str
+    addresses: tuple[str, ...]
 
     @property
     def port(self) -> int:
@@ -87,7 +103,7 @@ class CallbackTargets:
             refused = [address for address in addresses if not _public(_address(address))]
             if refused:
                 raise CallbackAddressRefused(f"{host} resolves to a non-public address")
-        return Destination(url=parts, address=addresses[0])
+        return Destination(url=parts, addresses=tuple(addresses))
 
     def _parts(self, url: str) -> SplitResult:
         if len(url) > MAX_URL_LENGTH:
@@ -99,6 +115,8 @@ class CallbackTargets:
             raise _refused(f"is not a URL ({error})") from None
         if not parts.hostname or parts.username is not None or parts.password is not None:
             raise _refused("needs a host, and no user name or password")
+        if _ip(parts.hostname) is None and not _dns_name(parts.hostname):
+            raise _refused("must name its host in ASCII letters, digits, hyphens and dots")
         if parts.fragment:
             raise _refused("must not have a #fragment")
         return parts
@@ -131,8 +149,16 @@ def _address(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone index is not an address
 
 
+def _dns_name(host: str) -> bool:
+    labels = host.split(".")
+    return len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
 def _public(address: IPAddress) -> bool:
     """A globally routable unicast address (an IPv4-mapped IPv6 address as its IPv4 one)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in network for network in _REFUSED_V6):
+            return False
     return address.is_global and not address.is_multicast

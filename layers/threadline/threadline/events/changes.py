@@ -44,6 +44,9 @@ UPLOAD_DETAIL_TYPES = {
     FileStatus.FAILED: "Upload Failed",
 }
 BUDGET_EXCEEDED = "Budget Exceeded"
+# With text on, each of a run event's texts is cut to this many UTF-8 bytes: an EventBridge
+# entry holds 256 KB, and an event too large would never be published.
+TEXT_LIMIT_BYTES = 64 * 1024
 
 Item = Mapping[str, Any]
 
@@ -73,6 +76,7 @@ class RunEventDetail(EventDetail):
     # Only where the deployment's EventsIncludeText parameter is true.
     message: str | None = None
     output_text: str | None = None
+    text_truncated: bool | None = None  # a text was cut to TEXT_LIMIT_BYTES
 
 
 class UploadEventDetail(EventDetail):
@@ -145,8 +149,7 @@ class ChangeEvents:
             usage=run.usage,
             tool_rounds=run.tool_rounds,
             callback="callback" in new,
-            message=run.message if self._include_text else None,
-            output_text=run.output_text if self._include_text else None,
+            **(_texts(run) if self._include_text else {}),
         )
         return [
             ThreadlineEvent(
@@ -196,3 +199,14 @@ class ChangeEvents:
             resets_at=budget_resets_at(day),
         )
         return [ThreadlineEvent(detail_type=BUDGET_EXCEEDED, detail=detail)]
+
+
+def _texts(run: RunRecord) -> dict[str, Any]:
+    """The run's message and answer, each cut to TEXT_LIMIT_BYTES."""
+    texts: dict[str, Any] = {"message": run.message, "output_text": run.output_text}
+    for name, text in list(texts.items()):
+        encoded = (text or "").encode()
+        if len(encoded) > TEXT_LIMIT_BYTES:
+            texts[name] = encoded[:TEXT_LIMIT_BYTES].decode(errors="ignore")
+            texts["text_truncated"] = True
+    return texts
