@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         contextlib.redirect_stderr(log),
     ):
         say(f"Cold start: importing {profile.cold_start_repeats}x per function ...")
-        cold_starts = measure_cold_starts(profile.cold_start_repeats)
+        cold_starts = measure_cold_starts(
+            profile.cold_start_repeats, warm_up=profile.cold_start_warm_up
+        )
         scripts = profile.scripts()
         say(f"Runner loop: {len(scripts)} concurrent runs ...")
         modes: dict[str, ModeResult] = {"runner_loop": measure_runner_loop(profile, scripts)}

@@ -50,19 +50,21 @@ class ColdStart:
         }
 
 
-def measure_cold_starts(repeats: int) -> list[ColdStart]:
-    return [_measure(function, repeats) for function in functions()]
+def measure_cold_starts(repeats: int, *, warm_up: bool = True) -> list[ColdStart]:
+    return [_measure(function, repeats, warm_up=warm_up) for function in functions()]
 
 
-def _measure(function: FunctionFacts, repeats: int) -> ColdStart:
+def _measure(function: FunctionFacts, repeats: int, *, warm_up: bool) -> ColdStart:
     environment = _lambda_environment(function)
     handler_arguments = ["handler", str(function.code_dir), function.handler_module]
-    # The first import warms the bytecode caches and is not counted; it lists the modules.
-    warm_up = _probe(handler_arguments, environment, function.code_dir)
-    modules: list[str] = warm_up["third_party_modules"]
-    samples, library_samples = [], []
-    for _ in range(repeats):  # interleaved, so that background load hits both alike
-        samples.append(_probe(handler_arguments, environment, function.code_dir))
+    # The first import lists the modules; with `warm_up` it only warms the bytecode caches,
+    # without it it is the first sample.
+    first = _probe(handler_arguments, environment, function.code_dir)
+    modules: list[str] = first["third_party_modules"]
+    samples, library_samples = ([], []) if warm_up else ([first], [])
+    for index in range(repeats):  # interleaved, so that background load hits both alike
+        if warm_up or index > 0:
+            samples.append(_probe(handler_arguments, environment, function.code_dir))
         library_samples.append(
             _probe(["libraries"], environment, function.code_dir, stdin="\n".join(modules))
         )
@@ -73,7 +75,7 @@ def _measure(function: FunctionFacts, repeats: int) -> ColdStart:
         libraries=sorted({module.partition(".")[0] for module in modules}),
         third_party_modules=len(modules),
         failed_library_imports=library_samples[0]["failed"],
-        openai_at_import=warm_up["openai_loaded"],
+        openai_at_import=first["openai_loaded"],
     )
 
 

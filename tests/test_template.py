@@ -300,3 +300,19 @@ def test_no_run_state_machine_is_named() -> None:
     resources = template()["Resources"]
     for machine in ("RunStateMachine", "RunExpressStateMachine"):
         assert "Name" not in resources[machine]["Properties"], machine
+
+
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_every_function_is_in_one_alarm_on_its_errors_and_throttles(metric: str) -> None:
+    """Alarms on metric math take at most 10 metrics (a hard limit: a deploy fails beyond)."""
+    watched: list[str] = []
+    for resource in RESOURCES.values():
+        queries = resource.get("Properties", {}).get("Metrics", [])
+        stats = [query["MetricStat"]["Metric"] for query in queries if "MetricStat" in query]
+        assert len(stats) <= 10
+        watched += [
+            stat["Dimensions"][0]["Value"]["Ref"]
+            for stat in stats
+            if stat["Namespace"] == "AWS/Lambda" and stat["MetricName"] == metric
+        ]
+    assert sorted(watched) == sorted(FUNCTIONS)
