@@ -7,7 +7,8 @@ the invariants are checked:
 - every thread is usable: a last run on it, with the faults off, completes;
 - no message is in a thread's history twice;
 - no remote object outlives its thread: after every thread is deleted, nothing is left;
-- every token the server spent for a user is in that user's ledger, once.
+- every token the server spent for a user is in that user's ledger, once;
+- each run's start and end were published to the event bus once each, and nothing else.
 
 Seeded: the same seed gives the same fault for the same request sequence (thread scheduling
 still varies between runs, so the figures may, the invariants must not).
@@ -29,6 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from local.aws.s3_browser import post_presigned
+from local.event_log import event_log
 from local.openai_server import Fault, OpenAIServer
 from local.openai_server.assistants_api import _text_of
 from local.openai_server.responses_api import message_text
@@ -73,6 +75,7 @@ class Report:
     orphaned_objects: dict[str, int] = field(default_factory=dict)
     tokens_spent: int = 0
     tokens_not_in_ledger: int = 0
+    events_off: int = 0  # run events missing or published more than once
     locks_held: int = 0
     uploads: dict[str, int] = field(default_factory=dict)  # by the status they ended in
     faults_injected: dict[str, int] = field(default_factory=dict)
@@ -86,6 +89,7 @@ class Report:
             and self.duplicate_messages == 0
             and not any(self.orphaned_objects.values())
             and self.tokens_not_in_ledger == 0
+            and self.events_off == 0
             and self.locks_held == 0
         )
 
@@ -104,7 +108,13 @@ def run_chaos(
     }
     started = time.monotonic()
     report = Report(configuration=configuration, runs=runs, threads=threads)
-    with local_threadline(parameters=parameters, webhooks=backend == "responses") as product:
+    events_file = REPO / ".local" / f"chaos-events-{configuration}-{seed}.jsonl"
+    events_file.parent.mkdir(exist_ok=True)
+    events_file.unlink(missing_ok=True)
+    with (
+        local_threadline(parameters=parameters, webhooks=backend == "responses") as product,
+        event_log(product.stack, events_file),
+    ):
         server = product.openai
         if server is None:
             raise SystemExit("chaos needs the local OpenAI server: unset OPENAI_API_KEY")
@@ -145,6 +155,8 @@ def run_chaos(
         report.duplicate_messages = sum(_duplicates(server, runtime, t) for t in made)
         report.threads_usable = sum(_last_run_completes(product, t) for t in made)
         _drain_webhooks(server)
+        product.stack.event_sources.wait_idle(60)
+        expected = _run_events_expected(product, made)
         spent = tokens_by_user(server)
         report.tokens_spent = sum(spent.values())
         report.tokens_not_in_ledger = sum(
@@ -154,6 +166,12 @@ def run_chaos(
         for thread in made:
             _delete(runtime, thread)
         report.orphaned_objects = _left_at(server)
+    published = Counter(
+        event["detail"]["event_id"]
+        for event in map(json.loads, events_file.read_text().splitlines())
+        if "run_id" in event["detail"]
+    )
+    report.events_off = sum(((published - expected) + (expected - published)).values())
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -249,6 +267,26 @@ def history_at_server(server: OpenAIServer, thread: Any) -> list[tuple[str, str]
         ]
 
 
+def _run_events_expected(product: LocalThreadline, threads: list[Any]) -> Counter[str]:
+    """The `event_id`s the threads' runs should have published once each: its start if it
+    started, its end if it ended."""
+    from threadline.runs.records import RunRecord
+
+    expected: Counter[str] = Counter()
+    for thread in threads:
+        items = product.table.query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :run)",
+            ExpressionAttributeValues={":pk": f"THREAD#{thread.thread_id}", ":run": "RUN#"},
+            ConsistentRead=True,
+        )["Items"]
+        for run in map(RunRecord.model_validate, items):
+            if run.started_at is not None:
+                expected[f"{run.run_id}.in_progress"] += 1
+            if run.status.is_terminal:
+                expected[f"{run.run_id}.{run.status.value}"] += 1
+    return expected
+
+
 def _duplicates(server: OpenAIServer, runtime: Any, thread: Any) -> int:
     """Messages in the history more than once (every question carries its run's number)."""
     current = runtime.current().thread_store().get(thread.user_id, thread.thread_id)
@@ -325,6 +363,7 @@ def _row(report: Report) -> str:
         f"({report.runs_completed} completed), threads usable {report.threads_usable}/"
         f"{report.threads}, duplicate messages {report.duplicate_messages}, orphans {orphans}, "
         f"tokens not in ledger {report.tokens_not_in_ledger}/{report.tokens_spent}, "
+        f"run events off {report.events_off}, "
         f"locks held {report.locks_held}, uploads {report.uploads}, "
         f"faults {sum(report.faults_injected.values())} "
         f"{report.faults_injected}, {report.seconds:.0f} s "

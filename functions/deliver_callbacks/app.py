@@ -63,13 +63,10 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext) -> None:
         )
         raise CallbackNotDelivered(f"run {event.detail.run_id}: no time left to try")
     queued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
-    attempt = int(record.attributes.approximate_receive_count)
-    retry_in = parts.callback_deliveries().deliver(
-        event.detail, attempt=attempt, queued_at=queued_at
-    )
+    retry_in = parts.callback_deliveries().deliver(event.detail, queued_at=queued_at)
     logger.info(
         "callback attempted",
-        extra={"run_id": event.detail.run_id, "attempt": attempt, "retry_in": retry_in},
+        extra={"run_id": event.detail.run_id, "retry_in": retry_in},
     )
     if retry_in is None:
         metrics.add_metric("CallbacksSettled", MetricUnit.Count, 1)

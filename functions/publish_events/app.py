@@ -4,14 +4,17 @@ Each stream record is one write; `ChangeEvents` finds the events it makes (a run
 an upload settled, a day over the token budget) and they are put on the bus. The stream's
 filter criteria pass only writes that may make one, so most writes never invoke this.
 
-Partial batch responses: a record whose events EventBridge refused is reported with every
-record after it, unpublished, and Lambda retries the batch from it (the records before it are
-done): an item's events keep their order. The refused record's events may then reach a
-subscriber twice, with the same `event_id`.
+Partial batch responses: a record whose events EventBridge refused is reported, with the
+later records of the same item unpublished (an item's events keep their order); Lambda retries
+the batch from the first reported record, so the other items' records after it are published
+again - a subscriber may see an event twice, with the same `event_id`. A record that fails
+every retry loses its item's later changes in the batch with it (EventFailuresQueue says
+where), never another item's.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -62,19 +65,22 @@ class EarlierRecordFailed(Exception):
     """Not published: a record before it in the batch failed, and is retried first."""
 
 
-class InOrder:
-    """Publishes a batch's records in order, failing every record after the first that fails."""
+class InOrderPerItem:
+    """Publishes a batch's records, failing those of an item an earlier record of which
+    failed (the stream orders each item's changes, and so do its events)."""
 
     def __init__(self) -> None:
-        self.failed = False
+        self.failed_items: set[str] = set()
 
     def __call__(self, record: DynamoDBRecord) -> None:
-        if self.failed:
-            raise EarlierRecordFailed(record.dynamodb.sequence_number if record.dynamodb else "")
+        change = record.dynamodb
+        item = json.dumps(change.raw_event.get("Keys") if change else None, sort_keys=True)
+        if item in self.failed_items:
+            raise EarlierRecordFailed(change.sequence_number if change else "")
         try:
             publish_change(record)
         except Exception:
-            self.failed = True
+            self.failed_items.add(item)
             raise
 
 
@@ -83,5 +89,5 @@ class InOrder:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=InOrder(), processor=processor, context=context
+        event=event, record_handler=InOrderPerItem(), processor=processor, context=context
     )

@@ -463,7 +463,8 @@ def _holds_visible_messages(subscription: QueueSubscription) -> bool:
     """Whether a receive would get a message now: read from moto's queue directly, as an
     SQS request per poll would cost the tests' CPU more than the functions they run."""
     _, _, _, region, account, name = subscription.queue_arn.split(":")
-    return bool(sqs_backends[account][region].queues[name].messages)
+    queue = sqs_backends[account][region].queues.get(name)
+    return queue is not None and bool(queue.messages)
 
 
 def sqs_record(message: Mapping[str, Any], queue: QueueSubscription) -> dict[str, Any]:

@@ -20,3 +20,4 @@ def test_every_invariant_holds_under_random_faults(configuration: str) -> None:
     assert report.orphaned_objects == dict.fromkeys(report.orphaned_objects, 0)
     assert report.tokens_spent > 0
     assert report.tokens_not_in_ledger == 0
+    assert report.events_off == 0

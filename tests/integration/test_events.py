@@ -219,14 +219,15 @@ def stream_record(sequence: int, run_id: str, was: str, now: str) -> dict[str, A
     }
 
 
-def test_a_refused_put_fails_the_rest_of_the_batch_unpublished_so_order_holds(
+def test_a_refused_put_holds_back_its_items_later_records_so_order_holds(
     product: LocalThreadline, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_id = new_id("run")
+    run_id, other_run_id = new_id("run"), new_id("run")
     batch = {
         "Records": [
             stream_record(1, run_id, "queued", "in_progress"),
-            stream_record(2, run_id, "in_progress", "completed"),
+            stream_record(2, other_run_id, "queued", "in_progress"),
+            stream_record(3, run_id, "in_progress", "completed"),
         ]
     }
     refusals = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}]
@@ -237,8 +238,9 @@ def test_a_refused_put_fails_the_rest_of_the_batch_unpublished_so_order_holds(
 
     monkeypatch.setattr(EventsBackend, "put_events", refuse_once)
     result = product.stack.invoke("PublishEventsFunction", batch)
-    assert result["batchItemFailures"] == [{"itemIdentifier": "1"}, {"itemIdentifier": "2"}]
+    assert result["batchItemFailures"] == [{"itemIdentifier": "1"}, {"itemIdentifier": "3"}]
     assert subscriber.received(about=run_id) == []
+    assert kinds(subscriber.received(about=other_run_id)) == ["Run Started"]
 
     # Lambda retries from the first reported record: the start, then the end.
     assert product.stack.invoke("PublishEventsFunction", batch) == {"batchItemFailures": []}

@@ -5,8 +5,10 @@ state kept on the run's record (a real RunStore on moto's DynamoDB)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,16 +195,16 @@ def test_a_delivery_is_signed_retried_while_refused_and_kept_delivered(table: An
     sending = deliveries(table, receiver, clock)
     ended = ended_run(RunStore(table))
 
-    assert sending.deliver(ended, attempt=1, queued_at=NOW) == 10
+    assert sending.deliver(ended, queued_at=NOW) == 10
     state = RunStore(table).get("thr_1", "run_1").callback
     assert state is not None
     assert (state.status, state.attempts, state.last_status_code) == ("pending", 1, 500)
-    assert sending.deliver(ended, attempt=2, queued_at=NOW) == 20
+    assert sending.deliver(ended, queued_at=NOW) == 20
     state = RunStore(table).get("thr_1", "run_1").callback
     assert state is not None
     assert (state.attempts, state.last_status_code, state.last_error) == (2, None, "timeout")
-    assert sending.deliver(ended, attempt=3, queued_at=NOW) is None
-    assert sending.deliver(ended, attempt=4, queued_at=NOW) is None  # a repeat: nothing sent
+    assert sending.deliver(ended, queued_at=NOW) is None
+    assert sending.deliver(ended, queued_at=NOW) is None  # a repeat: nothing sent
 
     assert len(receiver.posts) == 3
     state = RunStore(table).get("thr_1", "run_1").callback
@@ -224,8 +226,8 @@ def test_a_delivery_is_given_up_once_its_next_try_would_pass_a_day(table: Any) -
     sending = deliveries(table, receiver, clock)
     ended = ended_run(RunStore(table))
 
-    queued_at = NOW - timedelta(hours=23, minutes=59)
-    assert sending.deliver(ended, attempt=12, queued_at=queued_at) is None
+    queued_at = NOW - timedelta(hours=24) + timedelta(seconds=5)  # the next try: in 10 s
+    assert sending.deliver(ended, queued_at=queued_at) is None
     state = RunStore(table).get("thr_1", "run_1").callback
     assert state is not None
     assert (state.status, state.last_status_code, state.gave_up_at) == ("failed", 503, NOW)
@@ -235,10 +237,7 @@ def test_a_host_no_longer_allowed_or_now_private_is_given_up_without_a_post(tabl
     clock = FakeClock(NOW)
     receiver = Receiver()
     ended = ended_run(RunStore(table))
-    assert (
-        deliveries(table, receiver, clock, hosts=[]).deliver(ended, attempt=1, queued_at=NOW)
-        is None
-    )
+    assert deliveries(table, receiver, clock, hosts=[]).deliver(ended, queued_at=NOW) is None
     state = RunStore(table).get("thr_1", "run_1").callback
     assert state is not None
     assert (state.status, state.last_error) == ("failed", "url_not_allowed")
@@ -260,7 +259,7 @@ def test_a_name_that_does_not_resolve_is_tried_again_later(table: Any) -> None:
         now=FakeClock(NOW),
     )
     ended = ended_run(RunStore(table))
-    assert sending.deliver(ended, attempt=1, queued_at=NOW) == 10
+    assert sending.deliver(ended, queued_at=NOW) == 10
     state = RunStore(table).get("thr_1", "run_1").callback
     assert state is not None
     assert (state.status, state.last_error, receiver.posts) == ("pending", "unresolved", [])
@@ -268,10 +267,7 @@ def test_a_name_that_does_not_resolve_is_tried_again_later(table: Any) -> None:
 
 def test_a_run_whose_thread_is_gone_has_nobody_to_call(table: Any) -> None:
     ended = ended_run(RunStore(table)).model_copy(update={"thread_id": "thr_deleted"})
-    assert (
-        deliveries(table, Receiver(), FakeClock(NOW)).deliver(ended, attempt=1, queued_at=NOW)
-        is None
-    )
+    assert deliveries(table, Receiver(), FakeClock(NOW)).deliver(ended, queued_at=NOW) is None
 
 
 def test_the_poster_takes_the_next_address_when_one_refuses_the_connection() -> None:
@@ -287,3 +283,30 @@ def test_the_poster_takes_the_next_address_when_one_refuses_the_connection() -> 
         (arrived,) = receiver.wait_for(1)
     assert status == 204
     assert arrived.headers["host"] == url.netloc
+
+
+def test_a_receiver_dribbling_its_answer_is_cut_off_at_the_deadline() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def dribble() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.05):  # a header at a time, never done
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"x-slow: 1\r\n")
+
+    server = threading.Thread(target=dribble, daemon=True)
+    server.start()
+    port = listener.getsockname()[1]
+    destination = Destination(url=urlsplit(f"http://127.0.0.1:{port}/"), addresses=("127.0.0.1",))
+    try:
+        with pytest.raises(CallbackUnanswered) as unanswered:
+            PinnedPoster(connect_seconds=1, answer_seconds=0.3).post(destination, {}, b"{}")
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+    assert unanswered.value.reason == "timeout"

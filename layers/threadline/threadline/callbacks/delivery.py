@@ -68,10 +68,11 @@ class CallbackDeliveries:
         self._first_retry_seconds = first_retry_seconds
         self._now = now
 
-    def deliver(self, ended: RunEventDetail, *, attempt: int, queued_at: datetime) -> int | None:
-        """Send the callback of the run `ended` reports (its `attempt`th try; the event was
-        queued at `queued_at`). None once there is nothing more to do (delivered, given up,
-        no callback); otherwise the seconds to wait before trying again."""
+    def deliver(self, ended: RunEventDetail, *, queued_at: datetime) -> int | None:
+        """Send the callback of the run `ended` reports (its event was queued at
+        `queued_at`; the tries are counted on the run's record, not by the queue's receives).
+        None once there is nothing more to do (delivered, given up, no callback); otherwise
+        the seconds to wait before trying again."""
         run = self._awaiting_callback(ended)
         if run is None or run.callback is None:
             return None
@@ -85,14 +86,14 @@ class CallbackDeliveries:
         except InvalidRequestError:  # the deployment no longer allows its host
             return self._record(run, state, error="url_not_allowed", give_up=True)
         except CallbackUnanswered as unanswered:
-            return self._retry_or_give_up(run, state, attempt, queued_at, error=unanswered.reason)
+            return self._retry_or_give_up(run, state, queued_at, error=unanswered.reason)
         state = state.model_copy(update={"last_status_code": status, "last_error": None})
         if 200 <= status < 300:
             self._runs.record_callback(
                 ended.thread_id, ended.run_id, state.model_copy(update={"delivered_at": now})
             )
             return None
-        return self._retry_or_give_up(run, state, attempt, queued_at)
+        return self._retry_or_give_up(run, state, queued_at)
 
     def _awaiting_callback(self, ended: RunEventDetail) -> RunRecord | None:
         """The run, if its callback is still to be delivered."""
@@ -137,12 +138,11 @@ class CallbackDeliveries:
         self,
         run: RunRecord,
         state: CallbackState,
-        attempt: int,
         queued_at: datetime,
         *,
         error: str | None = None,
     ) -> int | None:
-        delay = retry_delay(attempt, self._first_retry_seconds)
+        delay = retry_delay(state.attempts, self._first_retry_seconds)
         give_up = self._now() + timedelta(seconds=delay) - queued_at > GIVE_UP_AFTER
         return self._record(run, state, error=error, give_up=give_up, delay=delay)
 
