@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from routes import files, health, messages, runs, threads, usage
+from routes import assistants, files, health, messages, runs, threads, usage
 from routes.common import UnauthorizedError, error_response, has_non_json_body, not_json
 from threadline.api_models import RunCallback
 from threadline.errors import (
@@ -60,7 +60,7 @@ def read_json_body(text: str) -> Any:
 
 
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json_body)
-for resource in (health, threads, runs, files, messages, usage):
+for resource in (health, assistants, threads, runs, files, messages, usage):
     app.include_router(resource.router)
 
 # Asked of clients when the dependency did not say how long to wait.

@@ -251,3 +251,20 @@ def test_generated_files_are_copied_to_s3_with_download_urls(alice: Client) -> N
     key = link["url"].split(".amazonaws.com/", 1)[1].split("?", 1)[0]
     body = boto3.client("s3").get_object(Bucket=alice.product.environment["BUCKET_NAME"], Key=key)
     assert body["Body"].read() == png
+
+
+def test_assistants_are_listed_with_their_tools_for_signed_in_users(alice: Client) -> None:
+    status, body, _ = alice.call("GET", "/assistants")
+    assert status == 200, body
+    (analyst,) = [a for a in body["assistants"] if a["name"] == "data_analyst"]
+    assert analyst["display_name"] == "Data Analyst"
+    assert analyst["model"] == alice.product.environment["OPENAI_MODEL"]  # the default
+    assert {(tool["name"], tool["kind"]) for tool in analyst["tools"]} == {
+        ("query_database", "function"),
+        ("get_table_schema", "function"),
+        ("code_interpreter", "code_interpreter"),
+        ("file_search", "file_search"),
+    }
+    assert not any(tool["needs_approval"] for tool in analyst["tools"])
+    status, body, _ = Client(alice.product, None).call("GET", "/assistants")
+    assert status == 401, body

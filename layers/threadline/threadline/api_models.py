@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadline.assistant_config import available_assistants
+from threadline.assistant_config import AssistantConfig, available_assistants
 from threadline.callbacks.state import CallbackState
 from threadline.callbacks.targets import MAX_URL_LENGTH
 from threadline.files.generated import DownloadLink
@@ -39,6 +40,41 @@ if TYPE_CHECKING:
     AssistantName = str
 else:
     AssistantName = Literal[tuple(sorted(available_assistants()))]
+
+
+class AssistantTool(BaseModel):
+    name: str
+    kind: Literal["function", "code_interpreter", "file_search"] = Field(
+        description="A function Threadline runs, or a tool OpenAI hosts."
+    )
+    needs_approval: bool = Field(
+        default=False, description="Whether a person approves each call before it runs."
+    )
+
+
+class AssistantView(BaseModel):
+    name: str = Field(description="What `assistant` names in POST .../runs.")
+    display_name: str
+    model: str
+    tools: list[AssistantTool]
+
+    @classmethod
+    def of(cls, config: AssistantConfig, default_model: str) -> AssistantView:
+        return cls(
+            name=config.name,
+            display_name=config.display_name,
+            model=config.model or default_model,
+            tools=[AssistantTool(name=name, kind="function") for name in config.function_tools]
+            + [AssistantTool(name=hosted, kind=hosted) for hosted in config.hosted_tools],
+        )
+
+
+class AssistantList(BaseModel):
+    assistants: list[AssistantView]
+
+    @classmethod
+    def of(cls, configs: Iterable[AssistantConfig], default_model: str) -> AssistantList:
+        return cls(assistants=[AssistantView.of(config, default_model) for config in configs])
 
 
 class StartRunBody(StrictBody):
