@@ -60,7 +60,8 @@ def load_handler_module(code_dir: Path, module_path: str, module_name: str) -> M
         raise HandlerImportError(str(error)) from error
     finally:
         sys.path.remove(directory)
-        loaded = [name for name in sys.modules if _is_sibling(name, siblings)]
+        # A snapshot: invocations on other threads import modules lazily meanwhile.
+        loaded = [name for name in list(sys.modules) if _is_sibling(name, siblings)]
         for name in loaded:
             if name != module_name:
                 del sys.modules[name]  # the handler module holds the ones it uses
