@@ -22,6 +22,15 @@ OutcomeKind = Literal["calls", "text", "failed", "incomplete", "expired", "hang"
 
 ECHO_LIMIT = 200
 PREVIEW_LIMIT = 300
+# A question asks for an offered tool when it names it ("export_csv" or "export csv"), or
+# shares this many words of five letters or more with its description.
+DESCRIPTION_WORDS_TO_MATCH = 2
+_WORD = re.compile(r"[a-z]{5,}")
+_COMMON_WORDS = frozenset(
+    {"about", "there", "their", "these", "those", "which", "would", "could", "should", "other"}
+)
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def new_id(prefix: str) -> str:
@@ -281,7 +290,67 @@ def _decide(inp: ModelInput, playbook: Sequence[Rule]) -> Outcome:
                 return Outcome("calls", calls=tuple(_tool_call(n, a) for n, a in rule.calls))
     if inp.attached_filenames and re.search(r"\bfiles?\b", question, re.IGNORECASE):
         return Outcome("text", text=f"The attached files are: {', '.join(inp.attached_filenames)}.")
+    if not any(e.kind == "call" for e in since_question):
+        for tool in _offered_functions(inp):
+            if _asked_for(question, tool):
+                arguments = _arguments(tool.get("parameters") or {}, question)
+                return Outcome("calls", calls=(_tool_call(tool["name"], arguments),))
     return Outcome("text", text=f"You said: {_truncate(question, ECHO_LIMIT)}")
+
+
+def _offered_functions(inp: ModelInput) -> list[dict[str, Any]]:
+    """The function tools offered this turn (name, description, parameters), in order."""
+    offered = []
+    for tool in json.loads(inp.tools_json) if inp.tools_json else []:
+        function = tool.get("function", tool)  # Assistants nest the definition
+        if tool.get("type") == "function" and function.get("name") in inp.tool_names:
+            offered.append(function)
+    return offered
+
+
+def _asked_for(question: str, tool: dict[str, Any]) -> bool:
+    """Whether the question names the tool, or speaks of what its description says."""
+    text = question.lower()
+    name = str(tool["name"]).lower()
+    if name in text or name.replace("_", " ") in text:
+        return True
+    described = set(_WORD.findall(str(tool.get("description") or "").lower())) - _COMMON_WORDS
+    return len(described & set(_WORD.findall(text))) >= DESCRIPTION_WORDS_TO_MATCH
+
+
+def _arguments(
+    schema: dict[str, Any], question: str, defs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A value for every property of an object schema (strict tools require them all),
+    taken from the question where it says one, else the simplest the schema allows."""
+    defs = {**(defs or {}), **schema.get("$defs", {})}
+    return {
+        name: _value(spec, question, defs)
+        for name, spec in (schema.get("properties") or {}).items()
+    }
+
+
+def _value(spec: dict[str, Any], question: str, defs: dict[str, Any]) -> Any:
+    variants = spec.get("anyOf") or spec.get("oneOf")
+    if variants:  # e.g. a nullable field: its first variant that is not null
+        spec = next((v for v in variants if v.get("type") != "null"), variants[0])
+    if "$ref" in spec:  # a pydantic model's nested model: #/$defs/Name
+        spec = defs.get(str(spec["$ref"]).rsplit("/", 1)[-1], {})
+    if "enum" in spec:
+        mentioned = [v for v in spec["enum"] if str(v).lower() in question.lower()]
+        return (mentioned or spec["enum"])[0]
+    simplest: dict[str, Any] = {"boolean": True, "array": []}
+    kind = spec.get("type")
+    if kind in simplest:
+        return simplest[kind]
+    if kind == "object":
+        return _arguments(spec, question, defs)
+    if kind in ("integer", "number"):
+        found = _NUMBER.search(question)
+        value = float(found.group()) if found else spec.get("minimum", 1)
+        return int(value) if kind == "integer" else value
+    quoted = _QUOTED.search(question)
+    return (quoted.group(1) or quoted.group(2)) if quoted else question
 
 
 def _summarise(events: Sequence[Event]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
+from pydantic import BaseModel
 
 from local.openai_server.engine import (
     DEFAULT_PLAYBOOK,
@@ -142,3 +144,62 @@ def test_script_keys_and_order() -> None:
 def test_http_error_step_is_not_a_model_turn() -> None:
     with pytest.raises(ValueError, match="not a model turn"):
         respond(ask("hi"), Step.http_error(429), [])
+
+
+class Format(BaseModel):
+    kind: Literal["csv", "tsv"]
+    header: bool
+
+
+class ExportArgs(BaseModel):
+    """The arguments of a user's own tool, as the registry describes them (strict)."""
+
+    query: str
+    rows: int
+    format: Format
+    note: str | None
+
+
+EXPORT = {
+    "type": "function",
+    "name": "export_table",
+    "description": "Export a query result into a downloadable spreadsheet.",
+    "parameters": ExportArgs.model_json_schema(),
+    "strict": True,
+}
+
+
+def offered(question: str, *tools: dict[str, object], assistants: bool = False) -> ModelInput:
+    shaped = [
+        {"type": "function", "function": {k: v for k, v in t.items() if k != "type"}}
+        if assistants
+        else t
+        for t in tools
+    ]
+    names = tuple(str(t["name"]) for t in tools)
+    return ask(question, names, tools_json=json.dumps(shaped))
+
+
+@pytest.mark.parametrize("assistants", [False, True])
+def test_any_offered_tool_is_called_when_the_question_names_it(assistants: bool) -> None:
+    question = "Please export_table 'SELECT region FROM sales' for 12 rows as tsv"
+    outcome = respond(offered(question, EXPORT, assistants=assistants), None, DEFAULT_PLAYBOOK)
+    (call,) = outcome.calls
+    assert call.name == "export_table"
+    arguments = ExportArgs.model_validate_json(call.arguments)  # as the tool will parse them
+    assert arguments.query == "SELECT region FROM sales"
+    assert arguments.rows == 12
+    assert arguments.format == Format(kind="tsv", header=True)
+
+
+def test_a_question_speaking_of_a_tools_description_calls_it_and_others_do_not() -> None:
+    asked = respond(offered("export that result please", EXPORT), None, DEFAULT_PLAYBOOK)
+    assert [call.name for call in asked.calls] == ["export_table"]
+    unrelated = respond(offered("what a lovely afternoon", EXPORT), None, DEFAULT_PLAYBOOK)
+    assert (unrelated.kind, unrelated.calls) == ("text", ())
+    not_offered = respond(
+        ModelInput(events=[Event("user", "export_table now")], tools_json=json.dumps([EXPORT])),
+        None,
+        DEFAULT_PLAYBOOK,
+    )
+    assert not_offered.calls == ()  # tool_choice none: listed, not offered
