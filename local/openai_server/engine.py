@@ -309,48 +309,87 @@ def _offered_functions(inp: ModelInput) -> list[dict[str, Any]]:
 
 
 def _asked_for(question: str, tool: dict[str, Any]) -> bool:
-    """Whether the question names the tool, or speaks of what its description says."""
+    """Whether the question names the tool (as a word), or speaks of what its description
+    says - then only if it quotes the text a tool with text arguments needs (a free-form
+    question is not an argument)."""
     text = question.lower()
     name = str(tool["name"]).lower()
-    if name in text or name.replace("_", " ") in text:
+    if any(re.search(rf"\b{re.escape(form)}\b", text) for form in (name, name.replace("_", " "))):
         return True
     described = set(_WORD.findall(str(tool.get("description") or "").lower())) - _COMMON_WORDS
-    return len(described & set(_WORD.findall(text))) >= DESCRIPTION_WORDS_TO_MATCH
+    if len(described & set(_WORD.findall(text))) < DESCRIPTION_WORDS_TO_MATCH:
+        return False
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    takes_text = any(
+        isinstance(spec, dict) and spec.get("type") == "string" for spec in properties.values()
+    )
+    return not takes_text or _QUOTED.search(question) is not None
 
 
-def _arguments(
-    schema: dict[str, Any], question: str, defs: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _arguments(schema: dict[str, Any], question: str) -> dict[str, Any]:
     """A value for every property of an object schema (strict tools require them all),
     taken from the question where it says one, else the simplest the schema allows."""
-    defs = {**(defs or {}), **schema.get("$defs", {})}
-    return {
-        name: _value(spec, question, defs)
-        for name, spec in (schema.get("properties") or {}).items()
-    }
+    return _Filler(question, schema.get("$defs", {})).object(schema, expanding=frozenset())
 
 
-def _value(spec: dict[str, Any], question: str, defs: dict[str, Any]) -> Any:
-    variants = spec.get("anyOf") or spec.get("oneOf")
-    if variants:  # e.g. a nullable field: its first variant that is not null
-        spec = next((v for v in variants if v.get("type") != "null"), variants[0])
-    if "$ref" in spec:  # a pydantic model's nested model: #/$defs/Name
-        spec = defs.get(str(spec["$ref"]).rsplit("/", 1)[-1], {})
-    if "enum" in spec:
-        mentioned = [v for v in spec["enum"] if str(v).lower() in question.lower()]
-        return (mentioned or spec["enum"])[0]
-    simplest: dict[str, Any] = {"boolean": True, "array": []}
-    kind = spec.get("type")
-    if kind in simplest:
-        return simplest[kind]
-    if kind == "object":
-        return _arguments(spec, question, defs)
-    if kind in ("integer", "number"):
-        found = _NUMBER.search(question)
-        value = float(found.group()) if found else spec.get("minimum", 1)
-        return int(value) if kind == "integer" else value
-    quoted = _QUOTED.search(question)
-    return (quoted.group(1) or quoted.group(2)) if quoted else question
+@dataclass(frozen=True)
+class _Filler:
+    question: str
+    defs: dict[str, Any]
+
+    def object(self, schema: dict[str, Any], *, expanding: frozenset[str]) -> dict[str, Any]:
+        properties = schema.get("properties") or {}
+        return {name: self.value(spec, expanding=expanding) for name, spec in properties.items()}
+
+    def value(self, spec: Any, *, expanding: frozenset[str]) -> Any:  # noqa: PLR0911
+        spec = spec if isinstance(spec, dict) else {}
+        variants = spec.get("anyOf") or spec.get("oneOf")
+        if variants:  # a nullable field: its first variant that is not null, unless recursive
+            usable = [
+                v for v in variants if v.get("type") != "null" and v.get("$ref") not in expanding
+            ]
+            spec = usable[0] if usable else {"type": "null"}
+        reference = spec.get("$ref")
+        if reference is not None:  # a pydantic model's nested model: #/$defs/Name
+            if reference in expanding:
+                return None
+            expanding = expanding | {reference}
+            spec = self.defs.get(str(reference).rsplit("/", 1)[-1], {})
+        if "const" in spec:
+            return spec["const"]
+        if "enum" in spec:
+            mentioned = [v for v in spec["enum"] if str(v).lower() in self.question.lower()]
+            return (mentioned or spec["enum"])[0]
+        kind = spec.get("type")
+        if isinstance(kind, list):  # ["string", "null"]
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind in ("null", "boolean"):
+            return None if kind == "null" else True
+        if kind == "array":
+            item = self.value(spec.get("items", {}), expanding=expanding)
+            return [item] * int(spec.get("minItems", 0))
+        if kind == "object":
+            return self.object(spec, expanding=expanding)
+        if kind in ("integer", "number"):
+            return self.number(spec, integer=kind == "integer")
+        return self.text(spec)
+
+    def number(self, spec: dict[str, Any], *, integer: bool) -> float:
+        found = _NUMBER.search(self.question)
+        value = float(found.group()) if found else float(spec.get("minimum", 1))
+        step = 1 if integer else 0.001
+        low = max(spec.get("minimum", -math.inf), spec.get("exclusiveMinimum", -math.inf) + step)
+        high = min(spec.get("maximum", math.inf), spec.get("exclusiveMaximum", math.inf) - step)
+        value = min(max(value, low), high)
+        return int(value) if integer else value
+
+    def text(self, spec: dict[str, Any]) -> str:
+        formats = {"date": "2026-01-01", "date-time": "2026-01-01T00:00:00Z"}
+        if spec.get("format") in formats:
+            return formats[spec["format"]]
+        quoted = _QUOTED.search(self.question)
+        text = (quoted.group(1) or quoted.group(2)) if quoted else self.question
+        return text[: spec.get("maxLength", len(text))]
 
 
 def _summarise(events: Sequence[Event]) -> str:

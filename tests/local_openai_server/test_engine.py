@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
 import pytest
-from pydantic import BaseModel
+from openai import pydantic_function_tool
+from pydantic import BaseModel, Field
 
 from local.openai_server.engine import (
     DEFAULT_PLAYBOOK,
@@ -193,8 +195,13 @@ def test_any_offered_tool_is_called_when_the_question_names_it(assistants: bool)
 
 
 def test_a_question_speaking_of_a_tools_description_calls_it_and_others_do_not() -> None:
-    asked = respond(offered("export that result please", EXPORT), None, DEFAULT_PLAYBOOK)
+    asked = respond(offered("export that 'SELECT 1' result", EXPORT), None, DEFAULT_PLAYBOOK)
     assert [call.name for call in asked.calls] == ["export_table"]
+    # Without the text its arguments need, a question of its kind is no argument.
+    unquoted = respond(offered("export that result please", EXPORT), None, DEFAULT_PLAYBOOK)
+    assert (unquoted.kind, unquoted.calls) == ("text", ())
+    within_a_word = respond(offered("our exported_tables", EXPORT), None, DEFAULT_PLAYBOOK)
+    assert within_a_word.calls == ()
     unrelated = respond(offered("what a lovely afternoon", EXPORT), None, DEFAULT_PLAYBOOK)
     assert (unrelated.kind, unrelated.calls) == ("text", ())
     not_offered = respond(
@@ -203,3 +210,39 @@ def test_a_question_speaking_of_a_tools_description_calls_it_and_others_do_not()
         DEFAULT_PLAYBOOK,
     )
     assert not_offered.calls == ()  # tool_choice none: listed, not offered
+
+
+class Node(BaseModel):
+    label: Annotated[str, Field(max_length=5)]
+    parent: Node | None
+
+
+class Awkward(BaseModel):
+    only: Literal["only"]
+    rating: Annotated[int, Field(ge=1, le=10)]
+    tags: Annotated[list[str], Field(min_length=2)]
+    day: date
+    node: Node
+    maybe: str | None
+
+
+def test_arguments_satisfy_strict_schemas_with_bounds_constants_and_recursion() -> None:
+    awkward = pydantic_function_tool(Awkward, name="rate_it", description="Rate a thing.")
+    for raw in (awkward["function"]["parameters"], Awkward.model_json_schema()):
+        question = "rate_it 'lovely' with 20 stars"
+        tool = {"type": "function", "name": "rate_it", "description": "x", "parameters": raw}
+        (call,) = respond(offered(question, tool), None, DEFAULT_PLAYBOOK).calls
+        arguments = Awkward.model_validate_json(call.arguments)
+        assert (arguments.only, arguments.rating, arguments.tags) == ("only", 10, ["lovely"] * 2)
+        assert arguments.node == Node(label="lovel", parent=None)
+    nullable_list_type = {
+        "type": "function",
+        "name": "note_it",
+        "description": "x",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": ["string", "null"]}, "b": True},
+        },
+    }
+    (call,) = respond(offered("note_it 'x'", nullable_list_type), None, DEFAULT_PLAYBOOK).calls
+    assert json.loads(call.arguments)["a"] == "x"
