@@ -10,35 +10,51 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import boto3
 
 from local.aws import LocalStack
 
-_NAME = "local-event-log"
+
+class EventQueue:
+    """An SQS queue that a rule on the stack's bus sends every Threadline event to, as an
+    operator subscribes."""
+
+    def __init__(self, stack: LocalStack, name: str) -> None:
+        self._sqs = boto3.client("sqs")
+        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
+        bus = stack.resources["EventBus"]
+        events = boto3.client("events")
+        pattern = json.dumps({"source": ["threadline"]})
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=pattern)
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}],
+        )
+
+    def take(self) -> list[dict[str, Any]]:
+        """The events that arrived since the last take, oldest first."""
+        taken = []
+        while messages := self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                taken.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return taken
 
 
 @contextmanager
 def event_log(stack: LocalStack, path: Path, *, poll_seconds: float = 0.2) -> Iterator[None]:
     """While active, every event on the stack's bus is appended to `path` as one JSON line."""
-    sqs = boto3.client("sqs")
-    events = boto3.client("events")
-    url = sqs.create_queue(QueueName=_NAME)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    bus = stack.resources["EventBus"]
-    pattern = json.dumps({"source": ["threadline"]})
-    events.put_rule(Name=_NAME, EventBusName=bus, EventPattern=pattern)
-    events.put_targets(
-        Rule=_NAME, EventBusName=bus, Targets=[{"Id": "log", "Arn": arn["QueueArn"]}]
-    )
+    queue = EventQueue(stack, "local-event-log")
     stop = threading.Event()
 
     def drain(log: TextIO) -> None:
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-            for message in messages:
-                log.write(json.dumps(json.loads(message["Body"])) + "\n")
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        log.writelines(json.dumps(event) + "\n" for event in queue.take())
         log.flush()
 
     def append() -> None:

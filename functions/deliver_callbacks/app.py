@@ -8,7 +8,7 @@ record shows how the delivery went.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -36,7 +36,8 @@ TRY_BUDGET_MS = 15_000
 
 
 class RunEnded(BaseModel):
-    """The EventBridge event the callback rule passes on (what matters of it)."""
+    """The EventBridge event the callback rule passes on (what matters of it; not Powertools'
+    EventBridgeModel, which needs `account`: moto's SQS targets leave it out)."""
 
     detail_type: str = Field(alias="detail-type")
     detail: RunEventDetail
@@ -53,17 +54,11 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext) -> None:
     except ValidationError:
         logger.warning("dropped a message that is no run event")
         return
-    parts = runtime.current()
     if lambda_context.get_remaining_time_in_millis() < TRY_BUDGET_MS:
         # Not tried: back in the queue at once, for the next invocation.
-        parts.sqs_client().change_message_visibility(
-            QueueUrl=parts.callback_settings().callback_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=0,
-        )
-        raise CallbackNotDelivered(f"run {event.detail.run_id}: no time left to try")
+        raise_to_retry_in(record, 0, f"run {event.detail.run_id}: no time left to try")
     queued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
-    retry_in = parts.callback_deliveries().deliver(event.detail, queued_at=queued_at)
+    retry_in = runtime.current().callback_deliveries().deliver(event.detail, queued_at=queued_at)
     logger.info(
         "callback attempted",
         extra={"run_id": event.detail.run_id, "retry_in": retry_in},
@@ -71,13 +66,19 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext) -> None:
     if retry_in is None:
         metrics.add_metric("CallbacksSettled", MetricUnit.Count, 1)
         return
+    metrics.add_metric("CallbacksRetried", MetricUnit.Count, 1)
+    raise_to_retry_in(record, retry_in, f"run {event.detail.run_id}: next try in {retry_in} s")
+
+
+def raise_to_retry_in(record: SQSRecord, seconds: int, why: str) -> NoReturn:
+    """Hide the message for `seconds`, and report it failed (it stays in the queue)."""
+    parts = runtime.current()
     parts.sqs_client().change_message_visibility(
         QueueUrl=parts.callback_settings().callback_queue_url,
         ReceiptHandle=record.receipt_handle,
-        VisibilityTimeout=retry_in,
+        VisibilityTimeout=seconds,
     )
-    metrics.add_metric("CallbacksRetried", MetricUnit.Count, 1)
-    raise CallbackNotDelivered(f"run {event.detail.run_id}: next try in {retry_in} s")
+    raise CallbackNotDelivered(why)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -74,7 +74,7 @@ class InOrderPerItem:
 
     def __call__(self, record: DynamoDBRecord) -> None:
         change = record.dynamodb
-        item = json.dumps(change.raw_event.get("Keys") if change else None, sort_keys=True)
+        item = json.dumps(change.keys if change else None, sort_keys=True, default=str)
         if item in self.failed_items:
             raise EarlierRecordFailed(change.sequence_number if change else "")
         try:

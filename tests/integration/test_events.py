@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto.events.models import EventsBackend
 
 from local.aws.lambda_runtime import Death
 from local.aws.s3_browser import post_presigned
-from local.event_log import event_log
+from local.event_log import EventQueue, event_log
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
@@ -36,36 +35,17 @@ def product() -> Iterator[LocalThreadline]:
 
 
 class Subscriber:
-    """An SQS queue that a rule on Threadline's bus sends every Threadline event to."""
+    """Every Threadline event, through a queue subscribed to the bus."""
 
     def __init__(self, product: LocalThreadline) -> None:
         self.product = product
-        self._sqs = boto3.client("sqs")
-        events = boto3.client("events")
-        name = new_id("subscriber")
-        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
-        bus = product.stack.resources["EventBus"]
-        events.put_rule(
-            Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["threadline"]})
-        )
-        events.put_targets(
-            Rule=name,
-            EventBusName=bus,
-            Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}],
-        )
+        self._queue = EventQueue(product.stack, new_id("subscriber"))
+        self._kept: list[dict[str, Any]] = []
 
     def received(self, *, about: str) -> list[dict[str, Any]]:
         """Every event received so far whose detail names `about` (a run, upload or user)."""
         self.product.stack.event_sources.wait_idle(30)
-        events = []
-        while messages := self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10).get(
-            "Messages"
-        ):
-            for message in messages:
-                events.append(json.loads(message["Body"]))
-                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
-        self._kept = [*getattr(self, "_kept", []), *events]
+        self._kept.extend(self._queue.take())
         return [event for event in self._kept if about in event["detail"].values()]
 
 

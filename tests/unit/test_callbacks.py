@@ -233,7 +233,7 @@ def test_a_delivery_is_given_up_once_its_next_try_would_pass_a_day(table: Any) -
     assert (state.status, state.last_status_code, state.gave_up_at) == ("failed", 503, NOW)
 
 
-def test_a_host_no_longer_allowed_or_now_private_is_given_up_without_a_post(table: Any) -> None:
+def test_a_host_no_longer_allowed_is_given_up_without_a_post(table: Any) -> None:
     clock = FakeClock(NOW)
     receiver = Receiver()
     ended = ended_run(RunStore(table))
