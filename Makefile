@@ -70,7 +70,7 @@ lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, 
 	$(SAM) validate --lint --template template.yaml
 	$(ASL_VALIDATOR) --no-arn-check --json-path statemachine/run.asl.json --json-path statemachine/run_express.asl.json
 	$(CHECKOV) --config-file .checkov.yaml --quiet --compact --skip-download --framework cloudformation --file template.yaml
-	$(BANDIT) --quiet --recursive functions layers/threadline/threadline local
+	$(BANDIT) --quiet --recursive functions layers/threadline/threadline assistants local
 
 format: $(VENV)/.synced ## Fix lint and format
 	$(VENV)/bin/ruff check --fix .

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.template_facts import FunctionFacts, functions, global_function_setting, layer_dirs
+from local.stack_session import REPO
 
 PROBE = Path(__file__).with_name("import_probe.py")
 REGION = "us-east-1"
@@ -100,11 +101,13 @@ def _probe(
 def _lambda_environment(function: FunctionFacts) -> dict[str, str]:
     """What the Lambda runtime sets that changes what imports do (tracing is on in a function:
     Powertools patches libraries when it sees LAMBDA_TASK_ROOT), plus the template's literal
-    Globals variables; the code and layer paths are on PYTHONPATH."""
+    Globals variables; the code and layer paths are on PYTHONPATH, and the assistants folder
+    (which the build puts in the layer) is named."""
     template_variables = global_function_setting("Environment")["Variables"]
     return {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(str(path) for path in layer_dirs()),
+        "ASSISTANTS_DIR": str(REPO / "assistants"),
         "LAMBDA_TASK_ROOT": str(function.code_dir),
         "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),

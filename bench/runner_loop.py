@@ -24,16 +24,11 @@ from bench.template_facts import global_function_setting, parameter_default
 from bench.workload import QUESTION, Profile, RunScript
 from local.openai_server import OpenAIServer
 from local.stack_session import LOCAL_KEY
-from threadline.assistant_config import load_assistant
+from threadline.assistant_config import catalogue, load_assistant
 from threadline.backends.assistants import hosted_tool
 from threadline.models import ToolCall
 from threadline.settings import Settings
-from threadline.tools import (
-    ToolRegistry,
-    build_data_analyst_tools,
-    resolve_database,
-    run_tool_calls,
-)
+from threadline.tools import ToolContext, ToolRegistry, run_tool_calls
 
 FAILED_STATUSES = {"failed", "cancelled", "expired"}
 RUNNER_FUNCTION = "RunnerLoopFunction"  # a Lambda that runs the loop for the whole run
@@ -100,7 +95,12 @@ class AssistantRunnerLoop:
             ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
             for call in run.required_action.submit_tool_outputs.tool_calls
         ]
-        outputs = run_tool_calls(self.tools, calls, timeout_seconds=self.tool_timeout_s)
+        caller = ToolContext(
+            user_id="bench", thread_id=thread_id, run_id=run.id, assistant="data_analyst"
+        )
+        outputs = run_tool_calls(
+            self.tools, calls, caller=caller, timeout_seconds=self.tool_timeout_s
+        )
         self.client.beta.threads.runs.submit_tool_outputs(
             thread_id=thread_id,
             run_id=run.id,
@@ -125,7 +125,9 @@ def measure_runner_loop(profile: Profile, scripts: list[RunScript]) -> ModeResul
     base_url = server.start_background("127.0.0.1", 0)
     try:
         client = openai.OpenAI(api_key=LOCAL_KEY, base_url=base_url, max_retries=0)
-        tools = build_data_analyst_tools(resolve_database(None))
+        tools = ToolRegistry(
+            catalogue().tools[name] for name in load_assistant("data_analyst").tools
+        )
         runner = AssistantRunnerLoop(
             client,
             _create_assistant(client, tools),

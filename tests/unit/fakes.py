@@ -44,7 +44,7 @@ from threadline.runs.tiers import RunHandOff
 from threadline.runs.webhook_waits import ClaimedWait, WaitItem
 from threadline.settings import Settings
 from threadline.threads.records import Thread
-from threadline.tools import ToolRegistry
+from threadline.tools import ToolRegistry, tool
 from threadline.usage import DailyUsage, UsageLedger, day_of
 
 Api = Literal["responses", "assistants"]
@@ -816,19 +816,19 @@ class LookupArgs(BaseModel):
     key: str
 
 
+@tool(description="Look a key up.")
+def lookup(args: LookupArgs) -> dict[str, str]:
+    return {"key": args.key, "value": args.key.upper()}
+
+
+@tool(description="Always fails.")
+def broken(args: LookupArgs) -> None:
+    raise RuntimeError("the tool broke")
+
+
 def fake_tools(assistant: AssistantConfig) -> ToolRegistry:
     """The tools the scripted model calls: `lookup` answers, `broken` raises."""
-    registry = ToolRegistry()
-
-    @registry.tool(description="Look a key up.")
-    def lookup(args: LookupArgs) -> dict[str, str]:
-        return {"key": args.key, "value": args.key.upper()}
-
-    @registry.tool(description="Always fails.")
-    def broken(args: LookupArgs) -> None:
-        raise RuntimeError("the tool broke")
-
-    return registry
+    return ToolRegistry([lookup, broken])
 
 
 def no_s3() -> Any:

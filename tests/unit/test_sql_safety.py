@@ -15,16 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from assistants.data_analyst import TABLES as DATA_ANALYST_TABLES
+from assistants.sales_database import SAMPLE_DATA_DIR, resolve_database
 from threadline.tools import (
-    DATA_ANALYST_TABLES,
     QueryError,
     QueryFailed,
     QueryRejected,
     QueryTimedOut,
     ReadOnlyQueryEngine,
-    resolve_database,
 )
-from threadline.tools.database import SAMPLE_DATA_DIR
 
 SAMPLE_SALES_ROWS = 200
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel
 
 from threadline.models import ToolCall, ToolOutput
 from threadline.tools import (
+    ToolContext,
     ToolRegistry,
     ToolResult,
-    build_data_analyst_tools,
-    resolve_database,
     run_tool_calls,
+    tool,
 )
 
 
@@ -36,6 +36,9 @@ class Search(BaseModel):
     where: Region
 
 
+CALLER = ToolContext(user_id="user-1", thread_id="thread-1", run_id="run-1", assistant="tester")
+
+
 def _call(name: str, arguments: Any = None, call_id: str | None = None) -> ToolCall:
     raw = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
     return ToolCall(id=call_id or f"call_{name}", name=name, arguments=raw)
@@ -50,22 +53,26 @@ def _error(output: ToolOutput) -> dict[str, str]:
 def registry() -> ToolRegistry:
     registry = ToolRegistry()
 
-    @registry.tool(description="Echo the search back.")
+    @registry.register
+    @tool(description="Echo the search back.")
     def search(args: Search) -> ToolResult:
         return ToolResult(
             data={"limit": args.limit, "region": args.where.region},
             summary={"region": args.where.region},
         )
 
-    @registry.tool(description="Return values JSON cannot encode natively.")
+    @registry.register
+    @tool(description="Return values JSON cannot encode natively.")
     def ledger(_args: NoArgs) -> dict[str, Any]:
         return {"day": date(2024, 2, 29), "amount": Decimal("12.50"), "note": "café"}
 
-    @registry.tool(description="Always fails.")
+    @registry.register
+    @tool(description="Always fails.")
     def explode(_args: NoArgs) -> None:
         raise ValueError("the flux capacitor is empty")
 
-    @registry.tool(description="Returns something JSON cannot hold.")
+    @registry.register
+    @tool(description="Returns something JSON cannot hold.")
     def circular(_args: NoArgs) -> list[Any]:
         loop: list[Any] = []
         loop.append(loop)
@@ -78,7 +85,8 @@ def test_tools_run_concurrently(registry: ToolRegistry) -> None:
     # Each tool waits for the other to arrive: run one after the other, both would time out.
     both_running = threading.Barrier(2, timeout=5)
 
-    @registry.tool(description="Meet the other tool.")
+    @registry.register
+    @tool(description="Meet the other tool.")
     def rendezvous(_args: NoArgs) -> str:
         both_running.wait()
         return "met"
@@ -86,6 +94,7 @@ def test_tools_run_concurrently(registry: ToolRegistry) -> None:
     outputs = run_tool_calls(
         registry,
         [_call("rendezvous", call_id="a"), _call("rendezvous", call_id="b")],
+        caller=CALLER,
         timeout_seconds=10,
     )
 
@@ -95,7 +104,8 @@ def test_tools_run_concurrently(registry: ToolRegistry) -> None:
 def test_max_workers_bounds_concurrency(registry: ToolRegistry) -> None:
     both_running = threading.Barrier(2, timeout=0.2)
 
-    @registry.tool(description="Meet the other tool.")
+    @registry.register
+    @tool(description="Meet the other tool.")
     def rendezvous(_args: NoArgs) -> str:
         both_running.wait()
         return "met"
@@ -103,6 +113,7 @@ def test_max_workers_bounds_concurrency(registry: ToolRegistry) -> None:
     outputs = run_tool_calls(
         registry,
         [_call("rendezvous", call_id="a"), _call("rendezvous", call_id="b")],
+        caller=CALLER,
         timeout_seconds=10,
         max_workers=1,
     )
@@ -115,13 +126,15 @@ def test_outputs_follow_call_order_not_completion_order(registry: ToolRegistry) 
     finished: list[str] = []
     second_done = threading.Event()
 
-    @registry.tool(description="Finishes after `second`.")
+    @registry.register
+    @tool(description="Finishes after `second`.")
     def first(_args: NoArgs) -> str:
         assert second_done.wait(timeout=5)
         finished.append("first")
         return "1"
 
-    @registry.tool(description="Finishes before `first`.")
+    @registry.register
+    @tool(description="Finishes before `first`.")
     def second(_args: NoArgs) -> str:
         finished.append("second")
         second_done.set()
@@ -130,6 +143,7 @@ def test_outputs_follow_call_order_not_completion_order(registry: ToolRegistry) 
     outputs = run_tool_calls(
         registry,
         [_call("first"), _call("unknown"), _call("second")],
+        caller=CALLER,
         timeout_seconds=10,
     )
 
@@ -140,7 +154,10 @@ def test_outputs_follow_call_order_not_completion_order(registry: ToolRegistry) 
 
 def test_result_is_compact_json_with_summary(registry: ToolRegistry) -> None:
     [output] = run_tool_calls(
-        registry, [_call("search", {"limit": 3, "where": {"region": "North"}})], timeout_seconds=5
+        registry,
+        [_call("search", {"limit": 3, "where": {"region": "North"}})],
+        caller=CALLER,
+        timeout_seconds=5,
     )
 
     assert output == ToolOutput(
@@ -154,7 +171,7 @@ def test_result_is_compact_json_with_summary(registry: ToolRegistry) -> None:
 
 
 def test_dates_and_decimals_are_serialised_as_strings(registry: ToolRegistry) -> None:
-    [output] = run_tool_calls(registry, [_call("ledger")], timeout_seconds=5)
+    [output] = run_tool_calls(registry, [_call("ledger")], caller=CALLER, timeout_seconds=5)
 
     assert output.is_error is False
     assert json.loads(output.output) == {"day": "2024-02-29", "amount": "12.50", "note": "café"}
@@ -162,13 +179,13 @@ def test_dates_and_decimals_are_serialised_as_strings(registry: ToolRegistry) ->
 
 
 def test_empty_arguments_mean_no_arguments(registry: ToolRegistry) -> None:
-    [output] = run_tool_calls(registry, [_call("ledger", "")], timeout_seconds=5)
+    [output] = run_tool_calls(registry, [_call("ledger", "")], caller=CALLER, timeout_seconds=5)
 
     assert output.is_error is False
 
 
 def test_unknown_tool(registry: ToolRegistry) -> None:
-    [output] = run_tool_calls(registry, [_call("rm_rf")], timeout_seconds=5)
+    [output] = run_tool_calls(registry, [_call("rm_rf")], caller=CALLER, timeout_seconds=5)
 
     error = _error(output)
     assert error["type"] == "unknown_tool"
@@ -178,7 +195,9 @@ def test_unknown_tool(registry: ToolRegistry) -> None:
 
 @pytest.mark.parametrize("arguments", ["not json", '{"limit": 3', "{'limit': 3}"])
 def test_arguments_that_are_not_json(registry: ToolRegistry, arguments: str) -> None:
-    [output] = run_tool_calls(registry, [_call("search", arguments)], timeout_seconds=5)
+    [output] = run_tool_calls(
+        registry, [_call("search", arguments)], caller=CALLER, timeout_seconds=5
+    )
 
     error = _error(output)
     assert error["type"] == "invalid_arguments"
@@ -196,7 +215,9 @@ def test_arguments_that_are_not_json(registry: ToolRegistry, arguments: str) -> 
 def test_validation_errors_name_the_field(
     registry: ToolRegistry, arguments: dict[str, Any], field: str
 ) -> None:
-    [output] = run_tool_calls(registry, [_call("search", arguments)], timeout_seconds=5)
+    [output] = run_tool_calls(
+        registry, [_call("search", arguments)], caller=CALLER, timeout_seconds=5
+    )
 
     error = _error(output)
     assert error["type"] == "invalid_arguments"
@@ -204,7 +225,7 @@ def test_validation_errors_name_the_field(
 
 
 def test_tool_exception_becomes_tool_error(registry: ToolRegistry) -> None:
-    [output] = run_tool_calls(registry, [_call("explode")], timeout_seconds=5)
+    [output] = run_tool_calls(registry, [_call("explode")], caller=CALLER, timeout_seconds=5)
 
     assert _error(output) == {
         "type": "tool_error",
@@ -213,7 +234,7 @@ def test_tool_exception_becomes_tool_error(registry: ToolRegistry) -> None:
 
 
 def test_unserialisable_result_becomes_tool_error(registry: ToolRegistry) -> None:
-    [output] = run_tool_calls(registry, [_call("circular")], timeout_seconds=5)
+    [output] = run_tool_calls(registry, [_call("circular")], caller=CALLER, timeout_seconds=5)
 
     assert _error(output)["type"] == "tool_error"
 
@@ -222,7 +243,8 @@ def test_timeout_does_not_wait_for_the_stuck_tool(registry: ToolRegistry) -> Non
     release = threading.Event()
     finished = threading.Event()
 
-    @registry.tool(description="Blocks until released.")
+    @registry.register
+    @tool(description="Blocks until released.")
     def stuck(_args: NoArgs) -> str:
         release.wait(timeout=30)
         finished.set()
@@ -232,6 +254,7 @@ def test_timeout_does_not_wait_for_the_stuck_tool(registry: ToolRegistry) -> Non
         stuck_output, search_output = run_tool_calls(
             registry,
             [_call("stuck"), _call("search", {"limit": 1, "where": {"region": "West"}})],
+            caller=CALLER,
             timeout_seconds=0.2,
         )
         # run_tool_calls returned while the tool was still blocked.
@@ -249,13 +272,14 @@ def test_timeout_does_not_wait_for_the_stuck_tool(registry: ToolRegistry) -> Non
 def test_tool_timeout_shorter_than_the_batch_wins(registry: ToolRegistry) -> None:
     release = threading.Event()
 
-    @registry.tool(description="Blocks until released.", timeout_seconds=0.1)
+    @registry.register
+    @tool(description="Blocks until released.", timeout_seconds=0.1)
     def impatient(_args: NoArgs) -> str:
         release.wait(timeout=30)
         return "too late"
 
     try:
-        [output] = run_tool_calls(registry, [_call("impatient")], timeout_seconds=30)
+        [output] = run_tool_calls(registry, [_call("impatient")], caller=CALLER, timeout_seconds=30)
     finally:
         release.set()
 
@@ -266,7 +290,7 @@ def test_tool_timeout_shorter_than_the_batch_wins(registry: ToolRegistry) -> Non
 
 
 def test_no_calls_means_no_outputs(registry: ToolRegistry) -> None:
-    assert run_tool_calls(registry, [], timeout_seconds=1) == []
+    assert run_tool_calls(registry, [], caller=CALLER, timeout_seconds=1) == []
 
 
 def _limit(args: Search) -> int:
@@ -277,57 +301,9 @@ def _limit(args: Search) -> int:
 @given(name=st.sampled_from(["search", "nope"]), arguments=st.text())
 def test_never_raises_whatever_the_model_sends(name: str, arguments: str) -> None:
     registry = ToolRegistry()
-    registry.tool(name="search", description="Echo the limit.")(_limit)
-    [output] = run_tool_calls(registry, [_call(name, arguments)], timeout_seconds=5)
+    registry.register(tool(name="search", description="Echo the limit.")(_limit))
+    [output] = run_tool_calls(registry, [_call(name, arguments)], caller=CALLER, timeout_seconds=5)
 
     assert output.call_id == f"call_{name}"
     if output.is_error:
         assert _error(output)["type"] in {"unknown_tool", "invalid_arguments"}
-
-
-@pytest.fixture(scope="module")
-def analyst() -> ToolRegistry:
-    return build_data_analyst_tools(resolve_database(None), row_cap=3)
-
-
-def test_data_analyst_query_through_the_executor(analyst: ToolRegistry) -> None:
-    sql = "SELECT region, count(*) AS sales FROM sales GROUP BY region ORDER BY region"
-
-    [output] = run_tool_calls(analyst, [_call("query_database", {"query": sql})], timeout_seconds=5)
-
-    assert output.is_error is False
-    data = json.loads(output.output)
-    assert data["columns"] == ["region", "sales"]
-    assert [row[0] for row in data["rows"]] == ["East", "North", "South"]
-    assert (data["row_count"], data["truncated"]) == (3, True)
-    assert output.summary == {"sql": sql, "row_count": 3, "truncated": True}
-
-
-def test_data_analyst_rejection_reaches_the_model(analyst: ToolRegistry) -> None:
-    [output] = run_tool_calls(
-        analyst,
-        [_call("query_database", {"query": "SELECT 1; DROP TABLE sales"})],
-        timeout_seconds=5,
-    )
-
-    error = _error(output)
-    assert error["type"] == "tool_error"
-    assert error["message"].startswith("QueryRejected: only one SQL statement")
-
-
-def test_data_analyst_table_schema(analyst: ToolRegistry) -> None:
-    calls = [
-        _call("get_table_schema", {"table_name": "products"}, call_id="ok"),
-        _call("get_table_schema", {"table_name": "secrets"}, call_id="bad"),
-    ]
-
-    products, secrets = run_tool_calls(analyst, calls, timeout_seconds=5)
-
-    data = json.loads(products.output)
-    assert data["table"] == "products"
-    assert data["row_count"] == 12
-    assert data["columns"][0] == {"name": "id", "type": "INTEGER", "notnull": False, "pk": True}
-    assert products.summary == {"table": "products", "row_count": 12}
-    error = _error(secrets)
-    assert error["type"] == "invalid_arguments"
-    assert "table_name" in error["message"]

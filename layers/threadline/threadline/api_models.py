@@ -64,7 +64,7 @@ class AssistantView(BaseModel):
             name=config.name,
             display_name=config.display_name,
             model=config.model or default_model,
-            tools=[AssistantTool(name=name, kind="function") for name in config.function_tools]
+            tools=[AssistantTool(name=name, kind="function") for name in config.tools]
             + [AssistantTool(name=hosted, kind=hosted) for hosted in config.hosted_tools],
         )
 

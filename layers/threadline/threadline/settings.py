@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     webhook_wait_max_seconds: PositiveInt = 900
     upload_max_bytes: PositiveInt = 20 * 1024 * 1024
     upload_allowed_types: str | None = None  # None: every type threadline.files.policy checks
-    analyst_database: str | None = None  # path or s3://bucket/key; None = embedded sample data
     # FinishRun, which the run state machines call, finds them through these SSM parameters.
     state_machine_arn_parameter: str | None = None
     express_state_machine_arn_parameter: str | None = None
@@ -70,11 +69,13 @@ class Settings(BaseSettings):
     # also lets callbacks go to http://127.0.0.1 and http://localhost.
     callback_allowed_hosts: str = ""
     callback_allow_local_http: bool = False
+    # Lambda tools' functions by the names assistants' files give them (a JSON object): the
+    # template maps each to the ARN of a function it defines. A name not listed is used as is.
+    tool_functions: dict[str, str] = Field(default_factory=dict)
 
     @field_validator(
         "openai_base_url",
         "openai_api_key_secret_name",
-        "analyst_database",
         "webhook_secret_name",
         "upload_allowed_types",
         mode="before",

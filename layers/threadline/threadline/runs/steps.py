@@ -25,7 +25,7 @@ from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings, WaitMode
 from threadline.threads.records import ThreadStore
 from threadline.threads.run_lock import RunLock, run_lock_lease
-from threadline.tools import ToolRegistry, run_tool_calls
+from threadline.tools import ToolContext, ToolRegistry, run_tool_calls
 from threadline.usage import UsageLedger
 
 if TYPE_CHECKING:
@@ -182,7 +182,15 @@ class RunSteps:
         assistant = load_assistant(state.assistant)
         tools = self.tools_for(assistant)
         outputs = run_tool_calls(
-            tools, state.pending_tool_calls, timeout_seconds=self.settings.tool_timeout_seconds
+            tools,
+            state.pending_tool_calls,
+            caller=ToolContext(
+                user_id=state.user_id,
+                thread_id=state.thread_id,
+                run_id=state.run_id,
+                assistant=state.assistant,
+            ),
+            timeout_seconds=self.settings.tool_timeout_seconds,
         )
         handle = self.backend().submit_tool_outputs(
             handle,

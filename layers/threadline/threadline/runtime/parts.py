@@ -14,6 +14,7 @@ from threadline.settings import Settings, load_settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
     from openai import OpenAI
@@ -131,6 +132,19 @@ class Parts:
             return boto3.client("stepfunctions")
 
         return self._part("stepfunctions", build)
+
+    def lambda_client(self) -> LambdaClient:
+        """Invokes Lambda tools: no retries (a lost reply would run a tool twice) and a read
+        timeout past Lambda's 15-minute limit (each tool's own timeout is kept by the caller)."""
+
+        def build() -> LambdaClient:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(read_timeout=910, retries={"max_attempts": 1, "mode": "standard"})
+            return boto3.client("lambda", config=config)
+
+        return self._part("lambda_client", build)
 
     def backend_client(self) -> OpenAI:
         def build() -> OpenAI:

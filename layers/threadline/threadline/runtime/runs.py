@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from threadline.errors import ConfigurationError
 from threadline.runtime.parts import Parts
 
 PARAMETER_MAX_AGE_SECONDS = 3600  # a machine's ARN changes only when a deploy replaces it
@@ -23,28 +22,11 @@ if TYPE_CHECKING:
 
 
 class RunParts(Parts):
-    def _analyst_tools(self) -> ToolRegistry:
-        def build() -> ToolRegistry:
-            import boto3
-
-            from threadline.tools import build_data_analyst_tools, resolve_database
-
-            database = self.settings().analyst_database
-            s3 = boto3.client("s3") if (database or "").startswith("s3://") else None
-            return build_data_analyst_tools(resolve_database(database, s3_client=s3))
-
-        return self._part("analyst_tools", build)
-
     def tools_for(self, assistant: AssistantConfig) -> ToolRegistry:
-        """The function tools an assistant's configuration names, from the tool catalogue."""
-        from threadline.tools import ToolRegistry
+        """The tools an assistant's file names, Lambda tools invoked with this root's client."""
+        from threadline.assistant_config import catalogue
 
-        catalogue = self._analyst_tools()
-        named = [(name, catalogue.get(name)) for name in assistant.function_tools]
-        missing = [name for name, tool in named if tool is None]
-        if missing:
-            raise ConfigurationError(f"assistant {assistant.name} names unknown tools: {missing}")
-        return ToolRegistry(tool for _, tool in named if tool is not None)
+        return catalogue().tools_for(assistant, self.lambda_client, self.settings().tool_functions)
 
     def run_steps(self) -> RunSteps:
         def build() -> RunSteps:

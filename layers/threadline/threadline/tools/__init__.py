@@ -1,9 +1,17 @@
-"""Tools the assistants can call, how they are run, and the Data Analyst's SQL tools."""
+"""Tools the assistants can call, how they are run, and a read-only SQL engine for them."""
 
-from threadline.tools.data_analyst import DATA_ANALYST_TABLES, build_data_analyst_tools
-from threadline.tools.database import resolve_database
 from threadline.tools.executor import run_tool_calls
-from threadline.tools.registry import Tool, ToolApi, ToolRegistry, ToolResult
+from threadline.tools.lambda_tools import LambdaTool, LambdaToolConfig
+from threadline.tools.registry import (
+    FunctionTool,
+    InvalidArguments,
+    Tool,
+    ToolApi,
+    ToolContext,
+    ToolRegistry,
+    ToolResult,
+    tool,
+)
 from threadline.tools.sql import (
     ColumnInfo,
     QueryError,
@@ -16,8 +24,11 @@ from threadline.tools.sql import (
 )
 
 __all__ = [
-    "DATA_ANALYST_TABLES",
     "ColumnInfo",
+    "FunctionTool",
+    "InvalidArguments",
+    "LambdaTool",
+    "LambdaToolConfig",
     "QueryError",
     "QueryFailed",
     "QueryRejected",
@@ -27,9 +38,9 @@ __all__ = [
     "TableSchema",
     "Tool",
     "ToolApi",
+    "ToolContext",
     "ToolRegistry",
     "ToolResult",
-    "build_data_analyst_tools",
-    "resolve_database",
     "run_tool_calls",
+    "tool",
 ]

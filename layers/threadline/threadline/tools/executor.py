@@ -6,17 +6,16 @@ error output (`{"error": {"type": ..., "message": ...}}`) that the model can rea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
-
 from threadline.errors import loggable
 from threadline.models import ToolCall, ToolOutput
-from threadline.tools.registry import Tool, ToolRegistry, ToolResult
+from threadline.tools.registry import InvalidArguments, Tool, ToolContext, ToolRegistry, ToolResult
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +26,11 @@ def run_tool_calls(
     registry: ToolRegistry,
     calls: list[ToolCall],
     *,
+    caller: ToolContext,
     timeout_seconds: float,
     max_workers: int = 8,
 ) -> list[ToolOutput]:
-    """Run `calls` concurrently and return one output per call, in call order.
+    """Run `calls` concurrently for `caller` and return one output per call, in call order.
 
     Every call must finish within `timeout_seconds` (or its tool's shorter timeout) of the
     start of the batch - including time spent queued when there are more calls than workers.
@@ -47,7 +47,8 @@ def run_tool_calls(
                 continue
             tool, args = prepared
             allowed_seconds = min(timeout_seconds, tool.timeout_seconds or timeout_seconds)
-            future = pool.submit(_invoke, tool, call, args)
+            context = dataclasses.replace(caller, call_id=call.id)
+            future = pool.submit(_invoke, tool, call, args, context)
             running.append((index, call, future, allowed_seconds))
         for index, call, future, allowed_seconds in running:
             remaining = batch_started + allowed_seconds - time.monotonic()
@@ -66,7 +67,7 @@ def run_tool_calls(
     return [outputs[index] for index in range(len(calls))]
 
 
-def _prepare(registry: ToolRegistry, call: ToolCall) -> tuple[Tool[Any], BaseModel] | ToolOutput:
+def _prepare(registry: ToolRegistry, call: ToolCall) -> tuple[Tool, Any] | ToolOutput:
     """Find the tool and validate the arguments, or explain why the call cannot run."""
     started = time.monotonic()
     tool = registry.get(call.name)
@@ -79,22 +80,21 @@ def _prepare(registry: ToolRegistry, call: ToolCall) -> tuple[Tool[Any], BaseMod
             started=started,
         )
     try:
-        # Models sometimes send an empty string for a call without arguments.
-        args = tool.args_model.model_validate_json(call.arguments.strip() or "{}")
-    except ValidationError as error:
+        args = tool.parse_arguments(call.arguments)
+    except InvalidArguments as error:
         return _error_output(
             call,
             "invalid_arguments",
-            f"invalid arguments for {call.name}: {_describe_validation_error(error)}",
+            f"invalid arguments for {call.name}: {error}",
             started=started,
         )
     return tool, args
 
 
-def _invoke(tool: Tool[Any], call: ToolCall, args: BaseModel) -> ToolOutput:
+def _invoke(tool: Tool, call: ToolCall, args: Any, context: ToolContext) -> ToolOutput:
     started = time.monotonic()
     try:
-        result = tool.function(args)
+        result = tool.call(args, context)
         if not isinstance(result, ToolResult):
             result = ToolResult(data=result)
         return ToolOutput(
@@ -110,18 +110,6 @@ def _invoke(tool: Tool[Any], call: ToolCall, args: BaseModel) -> ToolOutput:
         logger.info("tool raised", extra={"tool": call.name, **loggable(error)})
         message = f"{type(error).__name__}: {error}"
         return _error_output(call, "tool_error", message, started=started)
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    """One clause per problem, each naming the offending field when there is one."""
-    problems = []
-    for detail in error.errors(include_url=False, include_input=False):
-        if detail["type"] == "json_invalid":
-            problems.append(f"the arguments are not valid JSON ({detail['msg']})")
-            continue
-        field = ".".join(str(part) for part in detail["loc"])
-        problems.append(f"{field}: {detail['msg']}" if field else detail["msg"])
-    return "; ".join(problems)
 
 
 def _error_output(

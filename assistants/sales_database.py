@@ -1,4 +1,4 @@
-"""Where the Data Analyst's SQLite database comes from: the embedded sample, a file, or S3."""
+"""Where the Data Analyst's SQLite database comes from: the bundled sample, a file, or S3."""
 
 from __future__ import annotations
 
