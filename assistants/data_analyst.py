@@ -6,6 +6,8 @@ built from `sample_data/` when that is unset. It is opened on the first call, no
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from dataclasses import asdict
 from functools import cache
@@ -13,7 +15,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from threadline.tools import ReadOnlyQueryEngine, ToolResult, tool
+from threadline.tools import ReadOnlyQueryEngine, ToolContext, ToolResult, tool
 from threadline.tools.sql import DEFAULT_ROW_CAP, DEFAULT_TIME_CAP_SECONDS
 
 from .sales_database import resolve_database
@@ -31,6 +33,11 @@ class QueryDatabaseArgs(BaseModel):
 
 class GetTableSchemaArgs(BaseModel):
     table_name: TableName = Field(description="The table to describe.")
+
+
+class ExportQueryCsvArgs(BaseModel):
+    query: str = Field(description="One SQLite SELECT statement whose rows to export.")
+    filename: str = Field(description="The CSV file's name, e.g. revenue_by_region.csv.")
 
 
 @cache
@@ -81,4 +88,36 @@ def get_table_schema(args: GetTableSchemaArgs) -> ToolResult:
             "row_count": schema.row_count,
         },
         summary={"table": schema.table, "row_count": schema.row_count},
+    )
+
+
+@tool(
+    description=(
+        "Export the rows of one read-only SELECT query over the sales database as a CSV file "
+        f"the user can download (at most {DEFAULT_ROW_CAP} rows). A person approves each "
+        "export before it runs; a denied export says why."
+    ),
+    requires_approval=True,
+)
+def export_query_csv(args: ExportQueryCsvArgs, context: ToolContext) -> ToolResult:
+    result = sales_database().query(args.query)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(result.columns)
+    writer.writerows(result.rows)
+    filename = args.filename if args.filename.endswith(".csv") else f"{args.filename}.csv"
+    saved = context.save_file(filename, text.getvalue().encode(), "text/csv")
+    return ToolResult(
+        data={
+            "filename": saved.filename,
+            "rows": result.row_count,
+            "truncated": result.truncated,
+            "download_url": saved.download_url,
+            "expires_in_seconds": saved.expires_in,
+        },
+        summary={
+            "sql": args.query[:_SUMMARY_SQL_CHARS],
+            "row_count": result.row_count,
+            "file": saved.filename,
+        },
     )

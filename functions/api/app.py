@@ -31,6 +31,7 @@ from threadline.api_models import RunCallback
 from threadline.errors import (
     BackendRequestError,
     BudgetExceededError,
+    ConflictError,
     InvalidRequestError,
     NotFoundError,
     QueueFullError,
@@ -162,6 +163,11 @@ def not_found(error: NotFoundError) -> Response:
 @app.exception_handler(ThreadBusyError)
 def thread_busy(error: ThreadBusyError) -> Response:
     return error_response(409, "run_active", str(error), {"active_run_id": error.active_run_id})
+
+
+@app.exception_handler(ConflictError)
+def conflict(error: ConflictError) -> Response:
+    return error_response(409, error.code, str(error))
 
 
 @app.exception_handler(QueueFullError)

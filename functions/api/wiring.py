@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from threadline import runtime
 
 if TYPE_CHECKING:
+    from threadline.runs.approvals import RunApprovals
     from threadline.runs.service import RunService
     from threadline.threads.service import ThreadService
 
@@ -19,3 +20,7 @@ def threads() -> ThreadService:
 
 def runs() -> RunService:
     return runtime.current().run_service()
+
+
+def approvals() -> RunApprovals:
+    return runtime.current().run_approvals()

@@ -1,8 +1,8 @@
 """DeliverCallbacks: the callback queue, where a rule on the event bus puts the events of
-ended runs that have a callback URL. Each is sent (`CallbackDeliveries`); one the receiver
-did not take is left in the queue, hidden until its next try is due (exponential backoff),
-and reported as a batch item failure; after a day it is given up. Either way the run's
-record shows how the delivery went.
+ended runs, and of runs waiting for approval, that have a callback URL. Each is sent
+(`CallbackDeliveries`); one the receiver did not take is left in the queue, hidden until its
+next try is due (exponential backoff), and reported as a batch item failure; after a day it
+is given up. Either way the run's record shows how an ended run's delivery went.
 """
 
 from __future__ import annotations
@@ -58,7 +58,15 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext) -> None:
         # Not tried: back in the queue at once, for the next invocation.
         raise_to_retry_in(record, 0, f"run {event.detail.run_id}: no time left to try")
     queued_at = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
-    retry_in = runtime.current().callback_deliveries().deliver(event.detail, queued_at=queued_at)
+    retry_in = (
+        runtime.current()
+        .callback_deliveries()
+        .deliver(
+            event.detail,
+            queued_at=queued_at,
+            attempt=int(record.attributes.approximate_receive_count),
+        )
+    )
     logger.info(
         "callback attempted",
         extra={"run_id": event.detail.run_id, "retry_in": retry_in},

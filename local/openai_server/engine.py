@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 StepKind = Literal["calls", "say", "fail", "incomplete", "expire", "http_error", "hang", "image"]
 EventKind = Literal["user", "assistant", "call", "output"]
-OutcomeKind = Literal["calls", "text", "failed", "incomplete", "expired", "hang"]
+# mcp_approval: the turn ends asking for approval of a remote MCP call (no message).
+OutcomeKind = Literal["calls", "text", "mcp_approval", "failed", "incomplete", "expired", "hang"]
 
 ECHO_LIMIT = 200
 PREVIEW_LIMIT = 300
@@ -242,13 +243,20 @@ class Outcome:
     incomplete_reason: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    # Remote MCP items the turn made (mcp_list_tools, mcp_call, mcp_approval_request), output
+    # before its message.
+    mcp_items: tuple[dict[str, Any], ...] = ()
 
 
-def respond(inp: ModelInput, step: Step | None, playbook: Sequence[Rule]) -> Outcome:
-    """One model turn: a scripted step if there is one, else the playbook, else a summary
-    of the latest tool outputs, else a plain answer."""
-    outcome = _from_step(step) if step else _decide(inp, playbook)
+def respond(
+    inp: ModelInput, step: Step | None, playbook: Sequence[Rule], decided: Outcome | None = None
+) -> Outcome:
+    """One model turn: one `decided` already (a remote MCP turn), else a scripted step if
+    there is one, else the playbook, else a summary of the latest tool outputs, else a plain
+    answer."""
+    outcome = decided or (_from_step(step) if step else _decide(inp, playbook))
     produced = outcome.text + "".join(c.name + c.arguments for c in outcome.calls)
+    produced += "".join(json.dumps(item) for item in outcome.mcp_items)
     return replace(
         outcome,
         input_tokens=count_tokens(_context_text(inp)),
@@ -292,8 +300,8 @@ def _decide(inp: ModelInput, playbook: Sequence[Rule]) -> Outcome:
         return Outcome("text", text=f"The attached files are: {', '.join(inp.attached_filenames)}.")
     if not any(e.kind == "call" for e in since_question):
         for tool in _offered_functions(inp):
-            if _asked_for(question, tool):
-                arguments = _arguments(tool.get("parameters") or {}, question)
+            if asks_for(question, tool):
+                arguments = arguments_for(tool.get("parameters") or {}, question)
                 return Outcome("calls", calls=(_tool_call(tool["name"], arguments),))
     return Outcome("text", text=f"You said: {_truncate(question, ECHO_LIMIT)}")
 
@@ -308,7 +316,7 @@ def _offered_functions(inp: ModelInput) -> list[dict[str, Any]]:
     return offered
 
 
-def _asked_for(question: str, tool: dict[str, Any]) -> bool:
+def asks_for(question: str, tool: dict[str, Any]) -> bool:
     """Whether the question names the tool (as a word), or speaks of what its description
     says - then only if it quotes the text a tool with text arguments needs (a free-form
     question is not an argument)."""
@@ -326,7 +334,7 @@ def _asked_for(question: str, tool: dict[str, Any]) -> bool:
     return not takes_text or _QUOTED.search(question) is not None
 
 
-def _arguments(schema: dict[str, Any], question: str) -> dict[str, Any]:
+def arguments_for(schema: dict[str, Any], question: str) -> dict[str, Any]:
     """A value for every property of an object schema (strict tools require them all),
     taken from the question where it says one, else the simplest the schema allows."""
     return _Filler(question, schema.get("$defs", {})).object(schema, expanding=frozenset())

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.openai_server import resources_api
 from local.openai_server.engine import Event, ModelInput, Outcome, new_id
+from local.openai_server.mcp_tools import mcp_turn
 from local.openai_server.state import ConversationRecord, ResponseRecord
 from local.openai_server.wire import (
     ApiError,
@@ -64,7 +65,10 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
     context = history + input_items
     meta = metadata(body)
     key = conversation.body["id"] if conversation else meta.get("thread")
-    turn = srv.start_turn(key, _model_input(srv, context, instructions, tools, tool_choice))
+    decided = mcp_turn(history, input_items, tools)
+    turn = srv.start_turn(
+        key, _model_input(srv, context, instructions, tools, tool_choice), decided
+    )
     if not background and srv.latency_seconds > 0:
         with srv.unlocked():  # a synchronous response answers once the model is done
             time.sleep(srv.latency_seconds)
@@ -160,7 +164,7 @@ def _finish(srv: OpenAIServer, record: ResponseRecord) -> None:
     if outcome.kind == "hang":
         body["status"] = "in_progress"
         return
-    if outcome.kind in ("calls", "text") or outcome.calls:
+    if outcome.kind in ("calls", "text", "mcp_approval") or outcome.calls:
         body["output"] = _output_items(srv, outcome, body)
         body["completed_at"] = int(srv.clock())
     if outcome.kind == "failed":
@@ -170,9 +174,14 @@ def _finish(srv: OpenAIServer, record: ResponseRecord) -> None:
     elif outcome.kind == "incomplete":
         reason = INCOMPLETE_REASONS.get(outcome.incomplete_reason, outcome.incomplete_reason)
         body["incomplete_details"] = {"reason": reason}
-    if outcome.kind in ("calls", "text", "incomplete"):
+    if outcome.kind in ("calls", "text", "mcp_approval", "incomplete"):
         body["usage"] = _usage(outcome)
-    status = {"calls": "completed", "text": "completed", "incomplete": "incomplete"}
+    status = {
+        "calls": "completed",
+        "text": "completed",
+        "mcp_approval": "completed",
+        "incomplete": "incomplete",
+    }
     srv.stats.finished(body["id"], min(record.turn.finish_at, srv.clock()))
     _settle(srv, record, status.get(outcome.kind, "failed"))
 
@@ -205,7 +214,9 @@ def _output_items(
     ]
     if calls:
         return calls
-    text, annotations, items = outcome.text, [], []
+    if outcome.kind == "mcp_approval":  # the turn waits for the approval it asks for
+        return list(outcome.mcp_items)
+    text, annotations, items = outcome.text, [], list(outcome.mcp_items)
     if outcome.image is not None:
         # As code interpreter does: the file lives in a container, next to the files the
         # code could read, and the text cites it (unless scripted not to).
@@ -408,6 +419,16 @@ def _normalize_item(item: object, param: str) -> dict[str, Any]:
             "call_id": _required_str(item, "call_id", param),
             "output": output,
             "status": "completed",
+        }
+    if kind == "mcp_approval_response":
+        if not isinstance(item.get("approve"), bool):
+            raise bad_request(f"Missing required parameter: '{param}.approve'.", f"{param}.approve")
+        return {
+            "type": "mcp_approval_response",
+            "id": new_id("mcpa_"),
+            "approval_request_id": _required_str(item, "approval_request_id", param),
+            "approve": item["approve"],
+            "reason": item.get("reason"),
         }
     if kind == "function_call":
         return {

@@ -17,7 +17,14 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.openai_server import assistants_api, engine, resources_api, responses_api
-from local.openai_server.engine import DEFAULT_PLAYBOOK, ModelInput, Script, new_id, respond
+from local.openai_server.engine import (
+    DEFAULT_PLAYBOOK,
+    ModelInput,
+    Outcome,
+    Script,
+    new_id,
+    respond,
+)
 from local.openai_server.faults import ConnectionDropped, Faults
 from local.openai_server.state import State, Stats, Turn
 from local.openai_server.webhooks import (
@@ -126,14 +133,17 @@ class OpenAIServer:
 
     # --- the model ------------------------------------------------------------------------
 
-    def start_turn(self, key: str | None, model_input: ModelInput) -> Turn:
-        """Consume the next step for `key` and decide the turn, finishing after the step's own
-        latency if it has one, else the server's; a scripted HTTP error is raised here, before
-        the caller has changed any state."""
-        step = self.script.take(key)
+    def start_turn(
+        self, key: str | None, model_input: ModelInput, decided: Outcome | None = None
+    ) -> Turn:
+        """Consume the next step for `key` and decide the turn (unless it is `decided`: a
+        remote MCP turn), finishing after the step's own latency if it has one, else the
+        server's; a scripted HTTP error is raised here, before the caller has changed any
+        state."""
+        step = self.script.take(key) if decided is None else None
         if step is not None and step.kind == "http_error":
             raise scripted_http_error(step.status, step.retry_after, step.message)
-        outcome = respond(model_input, step, self.playbook)
+        outcome = respond(model_input, step, self.playbook, decided)
         latency = self.latency_seconds
         if step is not None and step.latency_seconds is not None:
             latency = step.latency_seconds

@@ -173,7 +173,7 @@ def test_missing_identity_is_401(product: LocalThreadline) -> None:
         ({"text": "hi"}, None, "invalid_request"),
         ({"message": "hi", "user_id": "someone-else"}, None, "invalid_request"),
         ({"message": "x" * 32_001}, None, "message_too_long"),
-        ({"message": "hi", "assistant": "nobody"}, None, "invalid_request"),
+        ({"message": "hi", "assistant": "nobody"}, None, "unknown_assistant"),
     ],
     ids=["malformed", "empty", "missing", "extra-field", "too-long", "unknown-assistant"],
 )
@@ -259,12 +259,13 @@ def test_assistants_are_listed_with_their_tools_for_signed_in_users(alice: Clien
     (analyst,) = [a for a in body["assistants"] if a["name"] == "data_analyst"]
     assert analyst["display_name"] == "Data Analyst"
     assert analyst["model"] == alice.product.environment["OPENAI_MODEL"]  # the default
-    assert {(tool["name"], tool["kind"]) for tool in analyst["tools"]} == {
-        ("query_database", "function"),
-        ("get_table_schema", "function"),
-        ("code_interpreter", "code_interpreter"),
-        ("file_search", "file_search"),
+    assert {(tool["name"], tool["kind"], tool["needs_approval"]) for tool in analyst["tools"]} == {
+        ("query_database", "function", False),
+        ("get_table_schema", "function", False),
+        ("export_query_csv", "function", True),
+        ("get_sales_target", "lambda", False),
+        ("code_interpreter", "code_interpreter", False),
+        ("file_search", "file_search", False),
     }
-    assert not any(tool["needs_approval"] for tool in analyst["tools"])
     status, body, _ = Client(alice.product, None).call("GET", "/assistants")
     assert status == 401, body

@@ -291,7 +291,7 @@ class TestHostileInput:
             {"purpose": ["sales"]},
             {"purpose": {"$ne": None}},
             {"message": 1, "assistant": "data_analyst"},
-            {"message": "hi", "assistant": "no_such_assistant"},
+            {"message": "hi", "assistant": "No such assistant!"},
             {"message": ""},
             {"filename": 1, "content_type": "text/csv", "size": 1},
         ],

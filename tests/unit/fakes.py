@@ -831,6 +831,10 @@ def fake_tools(assistant: AssistantConfig) -> ToolRegistry:
     return ToolRegistry([lookup, broken])
 
 
+def no_approvals() -> Any:
+    raise AssertionError("no fake tool needs approval: runs here never wait for a person")
+
+
 def no_s3() -> Any:
     raise AssertionError("this run made no files: FinishRun must not build an S3 client")
 
@@ -886,6 +890,7 @@ class World:
                 state_machine_arn=STANDARD_MACHINE,
                 express_state_machine_arn=None,
             ),
+            approvals=no_approvals,
             now=self.clock,
         )
         self.lost_runs = LostRuns(
@@ -953,6 +958,7 @@ ROUTES = {
     "wait": "WaitForModel",
     "wait_for_webhook": "WaitForWebhook",
     "run_tools": "ProcessToolCalls",
+    "await_approval": "AwaitApproval",  # no fake tool needs approval: never taken here
     "cancel": "CancelRun",
 }
 # The same in run_express.asl.json: no webhook waits (Express has no task tokens), a hand-off.

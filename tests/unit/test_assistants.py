@@ -60,7 +60,9 @@ def test_the_shipped_assistants_load_with_strict_tools() -> None:
     not one OpenAI's strict mode accepts."""
     catalogue = load_catalogue(assistants_directory())
 
-    assert catalogue.assistants["data_analyst"].tools == ["query_database", "get_table_schema"]
+    analyst = catalogue.assistants["data_analyst"]
+    assert analyst.tools == ["query_database", "get_table_schema", "export_query_csv"]
+    assert [tool.name for tool in analyst.lambda_tools] == ["get_sales_target"]
     assert catalogue.schema_problems() == []
 
 
@@ -237,7 +239,7 @@ def _run(analyst: ToolRegistry, *calls: ToolCall) -> list[Any]:
 
 
 def test_data_analyst_descriptions_name_every_table(analyst: ToolRegistry) -> None:
-    query, schema = analyst.definitions("responses")
+    query, schema, _export = analyst.definitions("responses")
 
     for table in TABLES:
         assert table in query["description"]

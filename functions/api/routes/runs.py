@@ -1,4 +1,5 @@
-"""Runs: start one on a thread (once per Idempotency-Key), read it, cancel it."""
+"""Runs: start one on a thread (once per Idempotency-Key), read it, cancel it, decide the
+tool calls it waits on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 
 import wiring
 from routes.common import Id, answers, caller, json_bodies_only, json_response
-from threadline.api_models import RunAccepted, RunResource, StartRunBody
+from threadline.api_models import ApprovalsBody, RunAccepted, RunResource, StartRunBody
 
 router = Router()
 
@@ -65,3 +66,14 @@ def get_run(thread_id: Id, run_id: Id) -> RunResource:
 def cancel_run(thread_id: Id, run_id: Id) -> Response[RunResource]:
     run = wiring.runs().cancel(caller(router), thread_id, run_id)
     return json_response(HTTPStatus.ACCEPTED, RunResource.of(run))
+
+
+@router.post(
+    "/threads/<thread_id>/runs/<run_id>/approvals",
+    summary="Approve or deny tool calls the run waits on (the last decision resumes it)",
+    responses=answers(_200=RunResource),
+    middlewares=[json_bodies_only],
+)
+def decide_approvals(thread_id: Id, run_id: Id, body: ApprovalsBody) -> RunResource:
+    run = wiring.approvals().decide(caller(router), thread_id, run_id, body.decisions)
+    return RunResource.of(run)

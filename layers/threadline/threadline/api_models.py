@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from threadline.assistant_config import AssistantConfig, available_assistants
+from threadline.assistant_config import AssistantConfig, Catalogue
 from threadline.callbacks.state import CallbackState
 from threadline.callbacks.targets import MAX_URL_LENGTH
 from threadline.files.generated import DownloadLink
 from threadline.files.records import FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
+from threadline.runs.approvals import ApprovalDecision
 from threadline.runs.records import RunRecord, ToolCallRecord
 from threadline.runs.starting import IfBusy
 from threadline.runs.state import TimelineEntry
@@ -34,18 +34,11 @@ class CreateThreadBody(StrictBody):
     )
 
 
-# The assistants are configuration shipped with the code, so the schema can name them. A type
-# checker cannot evaluate a Literal made at run time: to it an assistant's name is a str.
-if TYPE_CHECKING:
-    AssistantName = str
-else:
-    AssistantName = Literal[tuple(sorted(available_assistants()))]
-
-
 class AssistantTool(BaseModel):
     name: str
-    kind: Literal["function", "code_interpreter", "file_search"] = Field(
-        description="A function Threadline runs, or a tool OpenAI hosts."
+    kind: Literal["function", "lambda", "code_interpreter", "file_search"] = Field(
+        description="A Python function or a Lambda function Threadline runs, or a tool OpenAI "
+        "hosts."
     )
     needs_approval: bool = Field(
         default=False, description="Whether a person approves each call before it runs."
@@ -59,13 +52,23 @@ class AssistantView(BaseModel):
     tools: list[AssistantTool]
 
     @classmethod
-    def of(cls, config: AssistantConfig, default_model: str) -> AssistantView:
+    def of(cls, config: AssistantConfig, catalogue: Catalogue, default_model: str) -> AssistantView:
+        python = [
+            AssistantTool(
+                name=name, kind="function", needs_approval=catalogue.tools[name].requires_approval
+            )
+            for name in config.tools
+        ]
+        lambdas = [
+            AssistantTool(name=tool.name, kind="lambda", needs_approval=tool.requires_approval)
+            for tool in config.lambda_tools
+        ]
+        hosted = [AssistantTool(name=hosted, kind=hosted) for hosted in config.hosted_tools]
         return cls(
             name=config.name,
             display_name=config.display_name,
             model=config.model or default_model,
-            tools=[AssistantTool(name=name, kind="function") for name in config.tools]
-            + [AssistantTool(name=hosted, kind=hosted) for hosted in config.hosted_tools],
+            tools=python + lambdas + hosted,
         )
 
 
@@ -73,13 +76,22 @@ class AssistantList(BaseModel):
     assistants: list[AssistantView]
 
     @classmethod
-    def of(cls, configs: Iterable[AssistantConfig], default_model: str) -> AssistantList:
-        return cls(assistants=[AssistantView.of(config, default_model) for config in configs])
+    def of(cls, catalogue: Catalogue, default_model: str) -> AssistantList:
+        return cls(
+            assistants=[
+                AssistantView.of(config, catalogue, default_model)
+                for config in catalogue.assistants.values()
+            ]
+        )
 
 
 class StartRunBody(StrictBody):
     message: str = Field(min_length=1, description="The user's message.")
-    assistant: AssistantName = Field(default="data_analyst", description="Which assistant runs.")
+    assistant: str = Field(
+        default="data_analyst",
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="Which assistant runs: a name GET /assistants lists.",
+    )
     if_busy: IfBusy = Field(
         default="reject",
         description="What to do when the thread has an active (or queued) run: `reject` "
@@ -124,6 +136,13 @@ class ThreadList(BaseModel):
 
 # A run as the API shows it (the backends' RunView is how a remote run stands). No docstring:
 # it would become the schema's description in the OpenAPI document.
+class PendingApproval(BaseModel):
+    call_id: str = Field(description="What a decision in POST .../approvals names.")
+    tool: str
+    arguments: str = Field(description="The model's JSON arguments for the call.")
+    requested_at: datetime
+
+
 class RunResource(BaseModel):
     id: str
     thread_id: str
@@ -147,6 +166,11 @@ class RunResource(BaseModel):
     )
     callback: CallbackState | None = Field(
         default=None, description="The run's callback URL and how its delivery went."
+    )
+    pending_approvals: list[PendingApproval] = Field(
+        default_factory=list,
+        description="While the run is requires_approval: the tool calls waiting for the "
+        "owner's decision (POST .../approvals).",
     )
     timeline: list[TimelineEntry] = Field(
         default_factory=list,
@@ -180,7 +204,22 @@ class RunResource(BaseModel):
             timeline=run.timeline,
             queue_position=queue_position,
             callback=run.callback,
+            pending_approvals=[
+                PendingApproval.model_validate(request, from_attributes=True)
+                for request in run.approvals.values()
+                if request.decision is None
+            ]
+            if run.status is RunStatus.REQUIRES_APPROVAL
+            else [],
         )
+
+
+class ApprovalsBody(StrictBody):
+    decisions: list[ApprovalDecision] = Field(
+        min_length=1,
+        max_length=100,
+        description="A decision for one or more of the run's pending approvals.",
+    )
 
 
 class RunCallback(BaseModel):

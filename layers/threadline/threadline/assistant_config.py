@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,6 +36,26 @@ if TYPE_CHECKING:
 ASSISTANTS_PACKAGE = "assistants"
 
 
+class McpServerConfig(BaseModel):
+    """A remote MCP server the model may use (a hosted `mcp` tool of the Responses API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_label: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    server_url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
+    server_description: str | None = None
+    allowed_tools: list[str] | None = Field(default=None, description="None: every tool.")
+    # "always", "never", or OpenAI's filter ({"never": {"tool_names": [...]}}).
+    require_approval: Literal["always", "never"] | dict[str, Any] = "always"
+    headers_secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9/_+=.@-]{1,200}$",
+        description="A Secrets Manager secret holding a JSON object of HTTP headers to send "
+        "(e.g. Authorization): its name under the deployment's `threadline/<Stage>/mcp/`, "
+        "read when a response is created; never kept in the file.",
+    )
+
+
 class AssistantConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +67,7 @@ class AssistantConfig(BaseModel):
         default_factory=list, description="Python tools (`@tool` functions), by name."
     )
     lambda_tools: list[LambdaToolConfig] = Field(default_factory=list)
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list)
     hosted_tools: list[Literal["code_interpreter", "file_search"]] = Field(default_factory=list)
 
     @property

@@ -93,6 +93,14 @@ class InvalidRequestError(ThreadlineError):
         self.code = code
 
 
+class ConflictError(ThreadlineError):
+    """The request conflicts with the state it acts on (answered twice, no longer waiting)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ServiceUnavailableError(ThreadlineError):
     """A dependency failed; the caller may retry."""
 

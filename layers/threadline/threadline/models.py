@@ -7,7 +7,7 @@ machine and the handlers never see which API is in use.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,8 @@ class RunStatus(StrEnum):
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
     REQUIRES_ACTION = "requires_action"
+    # Threadline's own: a tool call waits for a person to approve or deny it.
+    REQUIRES_APPROVAL = "requires_approval"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -25,7 +27,12 @@ class RunStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION)
+        return self not in (
+            RunStatus.QUEUED,
+            RunStatus.IN_PROGRESS,
+            RunStatus.REQUIRES_ACTION,
+            RunStatus.REQUIRES_APPROVAL,
+        )
 
 
 class Usage(BaseModel):
@@ -49,11 +56,14 @@ class Usage(BaseModel):
 
 
 class ToolCall(BaseModel):
-    """A function call the model asked for; `arguments` is the raw JSON string it sent."""
+    """A function call the model asked for; `arguments` is the raw JSON string it sent. An
+    `mcp_approval` is a remote MCP server's call waiting for a person (`name` is
+    `{server_label}.{tool}`, `id` the approval request's)."""
 
     id: str
     name: str
     arguments: str
+    kind: Literal["function", "mcp_approval"] = "function"
 
 
 class ToolOutput(BaseModel):
@@ -68,3 +78,5 @@ class ToolOutput(BaseModel):
     duration_ms: float = 0.0
     # Small, log-safe facts about the call (e.g. the SQL and its row count) for the timeline.
     summary: dict[str, Any] = Field(default_factory=dict)
+    # An MCP approval's answer (ToolCall.kind mcp_approval); None for a function's output.
+    approve: bool | None = None

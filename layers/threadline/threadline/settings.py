@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     poll_initial_seconds: float = Field(default=2.0, ge=0)
     poll_max_seconds: float = Field(default=15.0, ge=0)
     tool_timeout_seconds: PositiveFloat = 20.0
+    # How long a tool call that needs approval waits for a person; unanswered, it is denied.
+    approval_timeout_seconds: PositiveInt = 86_400
     # The Express tier: a run's first seconds are driven by an Express execution that checks
     # it every `express_poll_seconds`, then handed to the Standard one; 0 starts in Standard.
     express_tier_seconds: int = Field(default=180, ge=0, le=180)
@@ -72,6 +74,8 @@ class Settings(BaseSettings):
     # Lambda tools' functions by the names assistants' files give them (a JSON object): the
     # template maps each to the ARN of a function it defines. A name not listed is used as is.
     tool_functions: dict[str, str] = Field(default_factory=dict)
+    # Where the secrets an MCP server's `headers_secret` names live (the name is appended).
+    mcp_secrets_prefix: str = ""
 
     @field_validator(
         "openai_base_url",

@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 
-def make_backend(name: str, client: OpenAI, default_model: str) -> AssistantBackend:
+def make_backend(
+    name: str, client: OpenAI, default_model: str, *, mcp_secrets_prefix: str = ""
+) -> AssistantBackend:
     backend: AssistantBackend
     if name == "assistants":
         from threadline.backends.assistants import AssistantsBackend
@@ -35,8 +37,13 @@ def make_backend(name: str, client: OpenAI, default_model: str) -> AssistantBack
         backend = AssistantsBackend(client, default_model)
     else:
         from threadline.backends.responses import ResponsesBackend
+        from threadline.secret_strings import secret_json_object
 
-        backend = ResponsesBackend(client, default_model)
+        backend = ResponsesBackend(
+            client,
+            default_model,
+            secret_headers=lambda name: secret_json_object(mcp_secrets_prefix + name),
+        )
     return traced(backend)
 
 

@@ -34,7 +34,7 @@ from threadline.backends.base import (
     translated_errors,
 )
 from threadline.backends.openai_files import OpenAIFiles, supports_file_search
-from threadline.errors import BackendRequestError
+from threadline.errors import BackendRequestError, ConfigurationError
 from threadline.models import ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -81,6 +81,10 @@ class AssistantsBackend(OpenAIFiles):
         *,
         owner: RunOwner,
     ) -> RunHandle:
+        if assistant.mcp_servers:
+            raise ConfigurationError(
+                f"assistant {assistant.name} names MCP servers: they need OPENAI_BACKEND responses"
+            )
         assistant_id = self._remote_assistant(assistant, tools)
         # A create whose reply was lost has happened: find that run again rather than make a
         # second one, and stop runs of ended Threadline runs that would block the thread.

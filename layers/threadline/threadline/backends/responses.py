@@ -15,7 +15,8 @@ chain up to its head, which only a completed run moves. See docs/reliability.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from openai import OpenAI, omit
 from openai.types.responses import Response
@@ -46,6 +47,7 @@ from threadline.tools import ToolRegistry
 
 if TYPE_CHECKING:
     from openai.types.responses import ResponseInputParam, ToolParam
+    from openai.types.responses.tool_param import Mcp, McpRequireApproval
 
     from threadline.threads.records import Thread
 
@@ -59,9 +61,15 @@ class ResponsesBackend(OpenAIFiles):
 
     name = "responses"
 
-    def __init__(self, client: OpenAI, default_model: str) -> None:
+    def __init__(
+        self,
+        client: OpenAI,
+        default_model: str,
+        secret_headers: Callable[[str], dict[str, str]],
+    ) -> None:
         self._client = client
         self._default_model = default_model
+        self._secret_headers = secret_headers  # an MCP server's headers, from their secret
 
     def create_thread(self, thread_id: str) -> str:
         """Nothing to create remotely: the chain starts with the thread's first response."""
@@ -104,6 +112,12 @@ class ResponsesBackend(OpenAIFiles):
     ) -> RunHandle:
         items: ResponseInputParam = [
             {"type": "function_call_output", "call_id": output.call_id, "output": output.output}
+            if output.approve is None
+            else {
+                "type": "mcp_approval_response",
+                "approval_request_id": output.call_id,
+                "approve": output.approve,
+            }
             for output in outputs
         ]
         response = self._create(
@@ -234,7 +248,11 @@ class ResponsesBackend(OpenAIFiles):
                 model=assistant.model or self._default_model,
                 instructions=assistant.instructions,
                 input=items,
-                tools=[*tools.definitions("responses"), *_hosted_tools(assistant, context)],
+                tools=[
+                    *tools.definitions("responses"),
+                    *_hosted_tools(assistant, context),
+                    *self._mcp_tools(assistant),
+                ],
                 background=True,
                 store=True,
                 metadata={
@@ -245,6 +263,24 @@ class ResponsesBackend(OpenAIFiles):
                 },
                 previous_response_id=previous_response_id or omit,
             )
+
+    def _mcp_tools(self, assistant: AssistantConfig) -> list[ToolParam]:
+        tools: list[ToolParam] = []
+        for server in assistant.mcp_servers:
+            tool: Mcp = {
+                "type": "mcp",
+                "server_label": server.server_label,
+                "server_url": server.server_url,
+                "require_approval": cast("McpRequireApproval", server.require_approval),
+            }
+            if server.server_description:
+                tool["server_description"] = server.server_description
+            if server.allowed_tools is not None:
+                tool["allowed_tools"] = server.allowed_tools
+            if server.headers_secret:
+                tool["headers"] = self._secret_headers(server.headers_secret)
+            tools.append(tool)
+        return tools
 
     def _retrieve(self, response_id: str) -> tuple[Response, float | None]:
         with translated_errors("retrieve response"):

@@ -34,6 +34,15 @@ def run_view(
         ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
         for item in response.output
         if item.type == "function_call"
+    ] + [
+        ToolCall(
+            id=item.id,
+            name=f"{item.server_label}.{item.name}",
+            arguments=item.arguments,
+            kind="mcp_approval",
+        )
+        for item in response.output
+        if item.type == "mcp_approval_request"
     ]
     # Calls in a response that did not complete (incomplete, failed, cancelled) are never
     # answered: the run ends, and the thread's head stays where it was.

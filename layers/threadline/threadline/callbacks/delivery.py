@@ -20,6 +20,7 @@ from threadline.callbacks.state import CallbackState
 from threadline.callbacks.targets import CallbackAddressRefused, CallbackTargets, Destination
 from threadline.errors import InvalidRequestError, NotFoundError
 from threadline.events.changes import RunEventDetail
+from threadline.models import RunStatus
 from threadline.runs.records import RunRecord, RunStore
 
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -68,16 +69,24 @@ class CallbackDeliveries:
         self._first_retry_seconds = first_retry_seconds
         self._now = now
 
-    def deliver(self, ended: RunEventDetail, *, queued_at: datetime) -> int | None:
-        """Send the callback of the run `ended` reports (its event was queued at
-        `queued_at`; the tries are counted on the run's record, not by the queue's receives).
-        None once there is nothing more to do (delivered, given up, no callback); otherwise
-        the seconds to wait before trying again."""
-        run = self._awaiting_callback(ended)
+    def deliver(
+        self, event: RunEventDetail, *, queued_at: datetime, attempt: int = 1
+    ) -> int | None:
+        """Send the callback of the run `event` reports (queued at `queued_at`, received for
+        the `attempt`th time). None once there is nothing more to do (delivered, given up,
+        no callback); otherwise the seconds to wait before trying again."""
+        run = self._awaiting_callback(event)
         if run is None or run.callback is None:
             return None
+        if event.status is RunStatus.REQUIRES_APPROVAL:
+            return self._tell_waiting(run, event, queued_at, attempt)
+        return self._tell_ended(run, run.callback, event, queued_at)
+
+    def _tell_ended(
+        self, run: RunRecord, state: CallbackState, ended: RunEventDetail, queued_at: datetime
+    ) -> int | None:
+        """The run ended: the tries are counted on its record, not by the queue's receives."""
         now = self._now()
-        state = run.callback
         state = state.model_copy(update={"attempts": state.attempts + 1, "last_attempt_at": now})
         try:
             status = self._send(run, state, ended, now)
@@ -94,6 +103,26 @@ class CallbackDeliveries:
             )
             return None
         return self._retry_or_give_up(run, state, queued_at)
+
+    def _tell_waiting(
+        self, run: RunRecord, waiting: RunEventDetail, queued_at: datetime, attempt: int
+    ) -> int | None:
+        """A run waits for its owner's approval: say so while it still waits (at least once,
+        as the end's callback; the tries are the queue's receives, and the run's record
+        keeps the state of the end's callback only)."""
+        if run.status is not RunStatus.REQUIRES_APPROVAL or run.callback is None:
+            return None
+        try:
+            status = self._send(run, run.callback, waiting, self._now())
+        except (CallbackAddressRefused, InvalidRequestError):
+            return None
+        except CallbackUnanswered:
+            status = 0
+        if 200 <= status < 300:
+            return None
+        delay = retry_delay(attempt, self._first_retry_seconds)
+        late = self._now() + timedelta(seconds=delay) - queued_at > GIVE_UP_AFTER
+        return None if late else delay
 
     def _awaiting_callback(self, ended: RunEventDetail) -> RunRecord | None:
         """The run, if its callback is still to be delivered."""

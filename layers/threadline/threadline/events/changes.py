@@ -28,6 +28,7 @@ SOURCE = "threadline"
 
 RUN_DETAIL_TYPES = {
     RunStatus.IN_PROGRESS: "Run Started",
+    RunStatus.REQUIRES_APPROVAL: "Run Requires Approval",
     RunStatus.COMPLETED: "Run Completed",
     RunStatus.FAILED: "Run Failed",
     RunStatus.CANCELLED: "Run Cancelled",
@@ -57,6 +58,11 @@ class EventDetail(BaseModel):
     user_id: str
 
 
+class AwaitedCall(BaseModel):
+    call_id: str
+    tool: str
+
+
 class RunEventDetail(EventDetail):
     run_id: str
     thread_id: str
@@ -73,6 +79,9 @@ class RunEventDetail(EventDetail):
     usage: Usage
     tool_rounds: int
     callback: bool = Field(description="Whether the run has a callback URL to be told at.")
+    awaiting_approval: list[AwaitedCall] = Field(
+        default_factory=list, description="Run Requires Approval: the calls a person decides."
+    )
     # Only where the deployment's EventsIncludeText parameter is true.
     message: str | None = None
     output_text: str | None = None
@@ -123,16 +132,19 @@ class ChangeEvents:
         return []
 
     def _run(self, old: Item | None, new: Item) -> list[ThreadlineEvent]:
-        # A run is created queued; it starts once, and ends once (an ended run stays so).
+        # A run is created queued; it starts once, and ends once (an ended run stays so). It
+        # waits for a person at most once per tool round.
         status = RunStatus(new["status"])
         was = RunStatus(old["status"]) if old is not None else None
         started = was is RunStatus.QUEUED and status is RunStatus.IN_PROGRESS
         ended = was is not None and not was.is_terminal and status.is_terminal
-        if not (started or ended):
+        waiting = was not in (None, status) and status is RunStatus.REQUIRES_APPROVAL
+        if not (started or ended or waiting):
             return []
         run = RunRecord.model_validate(new)
+        change = f"{status.value}.{run.tool_rounds}" if waiting else status.value
         detail = RunEventDetail(
-            event_id=f"{run.run_id}.{status.value}",
+            event_id=f"{run.run_id}.{change}",
             user_id=run.user_id,
             run_id=run.run_id,
             thread_id=run.thread_id,
@@ -149,13 +161,20 @@ class ChangeEvents:
             usage=run.usage,
             tool_rounds=run.tool_rounds,
             callback="callback" in new,
+            awaiting_approval=[
+                AwaitedCall(call_id=request.call_id, tool=request.tool)
+                for request in run.approvals.values()
+                if request.decision is None
+            ]
+            if waiting
+            else [],
             **(_texts(run) if self._include_text else {}),
         )
         return [
             ThreadlineEvent(
                 detail_type=RUN_DETAIL_TYPES[status],
                 detail=detail,
-                time=run.finished_at or run.started_at,
+                time=run.finished_at or (None if waiting else run.started_at),
             )
         ]
 

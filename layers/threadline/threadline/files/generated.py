@@ -54,7 +54,7 @@ def store_generated_files(
     stored: list[StoredFile] = []
     taken: set[str] = set()
     for file in files:
-        name = _unique(_safe_name(file.filename), file.file_id, taken)
+        name = _unique(safe_name(file.filename), file.file_id, taken)
         key = f"{OUTPUT_PREFIX}/{user_id}/{thread_id}/{run_id}/{name}"
         size = _stored_size(s3_client, bucket, key)
         if size is None:
@@ -95,7 +95,7 @@ def download_urls(
     ]
 
 
-def _safe_name(filename: str | None) -> str:
+def safe_name(filename: str | None) -> str:
     """The model's file name reduced to safe characters (it becomes a key and a header)."""
     base = (filename or "").rsplit("/", 1)[-1]
     return _UNSAFE.sub("_", base).strip("._")[-MAX_NAME_CHARS:]
@@ -105,9 +105,9 @@ def _unique(name: str, file_id: str, taken: set[str]) -> str:
     """The name, prefixed by the file id if the run already has one so named; an unnamed
     file (an Assistants image) is `{file_id}.png`."""
     if not name:
-        name = f"{_safe_name(file_id)}.png"
+        name = f"{safe_name(file_id)}.png"
     elif name in taken:
-        name = f"{_safe_name(file_id)}-{name}"
+        name = f"{safe_name(file_id)}-{name}"
     taken.add(name)
     return name
 

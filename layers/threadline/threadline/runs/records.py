@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,12 +31,37 @@ if TYPE_CHECKING:
 RUN_RETENTION = timedelta(days=90)
 
 
+ApprovalDecision = Literal["approved", "denied", "timed_out"]
+
+
 class ToolCallRecord(BaseModel):
     call_id: str
     name: str
     is_error: bool
     duration_ms: float
     summary: dict[str, Any] = Field(default_factory=dict)
+    # For a tool that needs approval: what the person decided (timed_out: no one answered).
+    approval: ApprovalDecision | None = None
+
+
+class ApprovalRequest(BaseModel):
+    """A call waiting for a person (see runs.approvals), and what they decided."""
+
+    call_id: str
+    tool: str
+    arguments: str = Field(description="The model's JSON arguments, as it sent them.")
+    requested_at: datetime
+    decision: Literal["approved", "denied"] | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.decision == "approved"
+
+    @property
+    def outcome(self) -> ApprovalDecision:
+        return self.decision or "timed_out"
 
 
 class RunRecord(BaseModel):
@@ -71,6 +96,9 @@ class RunRecord(BaseModel):
     generated_files: list[StoredFile] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     callback: CallbackState | None = None  # the run's callback URL, and its delivery
+    # Tool calls that waited for a person, by call id, and the waiting task's token.
+    approvals: dict[str, ApprovalRequest] = Field(default_factory=dict)
+    approval_token: str | None = None
 
 
 class Message(BaseModel):
@@ -286,6 +314,23 @@ class RunStore:
             ReturnValues="ALL_NEW",
         )["Attributes"]
         return RunRecord.model_validate(item)
+
+    def add_generated_file(self, thread_id: str, run_id: str, file: StoredFile) -> None:
+        """A file a tool saved for the user; saved again (a retried call), it is listed once."""
+        run = self.get(thread_id, run_id)
+        if any(listed.s3_key == file.s3_key for listed in run.generated_files):
+            return
+        self._table.update_item(
+            Key=self._key(thread_id, run_id),
+            UpdateExpression=(
+                "SET generated_files = list_append(if_not_exists(generated_files, :empty), :file)"
+            ),
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
+            ExpressionAttributeValues={
+                ":file": [to_item(file.model_dump(mode="json"))],
+                ":empty": [],
+            },
+        )
 
     def finish(self, thread_id: str, run_id: str, outcome: RunOutcome) -> bool:
         """Record the outcome once; False if the run had already finished (a retry)."""

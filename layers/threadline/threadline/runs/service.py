@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from threadline.backends.base import AssistantBackend
     from threadline.callbacks.targets import CallbackTargets
+    from threadline.runs.approvals import RunApprovals
     from threadline.runs.records import RunStore
     from threadline.runs.starting import RunStarter
     from threadline.store.idempotency import Idempotency
@@ -83,6 +84,7 @@ class RunService:
         max_message_chars: int,
         idempotency: Callable[[], Idempotency],
         callback_targets: Callable[[], CallbackTargets],
+        approvals: Callable[[], RunApprovals],
         now: Callable[[], datetime] = clock.utc_now,
     ) -> None:
         self._threads = threads
@@ -95,6 +97,7 @@ class RunService:
         self._max_message_chars = max_message_chars
         self._idempotency = idempotency
         self._callback_targets = callback_targets
+        self._approvals = approvals
         self._now = now
         self._start_once: Callable[..., Any] | None = None
 
@@ -162,6 +165,8 @@ class RunService:
         if thread.active_run_id in (None, by):
             return  # it ended meanwhile: `by` is next, or has the thread already
         marked = self._runs.request_interrupt(thread_id, thread.active_run_id, by=by)
+        if marked is not None:
+            self._approvals().stop_waiting(marked)
         if marked is not None and marked.remote_run_id:
             # Best effort: the mark alone stops the run at its next step.
             with contextlib.suppress(ThreadlineError):
@@ -205,6 +210,13 @@ class RunService:
         thread = self._threads.get(user_id, thread_id)
         if run.status.is_terminal or thread.active_run_id != run_id:
             raise InvalidRequestError("run_not_active", f"run {run_id} is not active")
+        if run.status is RunStatus.REQUIRES_APPROVAL:
+            # Its remote run has ended, waiting for the calls' outputs: nothing to stop there.
+            # Marked as interrupted by itself, it is cancelled as soon as it wakes.
+            marked = self._runs.request_interrupt(thread_id, run_id, by=run_id)
+            if marked is not None:
+                self._approvals().stop_waiting(marked)
+            return marked or run
         if not run.remote_run_id:
             raise RunStartingError(run_id)
         self._cancel_remote(thread, run.remote_run_id)

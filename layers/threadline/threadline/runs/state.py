@@ -18,11 +18,13 @@ from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunVi
 from threadline.models import RunStatus, ToolCall, Usage
 from threadline.settings import WaitMode
 
-Next = Literal["wait", "wait_for_webhook", "run_tools", "cancel", "hand_off", "finish"]
+Next = Literal[
+    "wait", "wait_for_webhook", "run_tools", "await_approval", "cancel", "hand_off", "finish"
+]
 # Which state machine drives the run: the Express one polls every second for the run's first
 # stretch, then hands the run to the Standard one (see threadline.runs.tiers).
 Tier = Literal["express", "standard"]
-Step = Literal["started", "tool_round", "handed_off", "cancelled", "finished"]
+Step = Literal["started", "tool_round", "awaiting_approval", "handed_off", "cancelled", "finished"]
 OUTPUT_TEXT_LIMIT = 100_000
 TOOL_ROUND_HEADROOM = timedelta(seconds=60)
 
@@ -93,6 +95,9 @@ class RunState(BaseModel):
     tool_calls: int = 0
     tool_errors: int = 0
     pending_tool_calls: list[ToolCall] = Field(default_factory=list)
+    # Set while calls wait for a person (AwaitApproval); how long it waits for them.
+    approval_requested_at: datetime | None = None
+    approval_wait_seconds: int = 0
     usage: Usage = Field(default_factory=Usage)
     # The usage of the current remote response is final (it settled): FinishRun may count it.
     usage_settled: bool = False

@@ -18,9 +18,15 @@ from threadline.errors import NotFoundError, ThreadlineError
 from threadline.files.generated import store_generated_files
 from threadline.files.records import FileStore, run_context
 from threadline.models import RunStatus
+from threadline.runs.approvals import (
+    calls_needing_approval,
+    denial_output,
+    mcp_approval_answer,
+)
 from threadline.runs.polling import while_running
 from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
 from threadline.runs.state import RunState, StartRunInput, ended_remotely
+from threadline.runs.tool_files import RunFileSaver
 from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings, WaitMode
 from threadline.threads.records import ThreadStore
@@ -31,12 +37,20 @@ from threadline.usage import UsageLedger
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from threadline.runs.approvals import RunApprovals
     from threadline.runs.starting import RunLauncher
     from threadline.runs.webhook_waits import WebhookWaitStore
     from threadline.threads.run_queue import RunQueue
 
 
 INTERRUPTED = "interrupted"  # the reason of a run another one interrupted (if_busy=interrupt)
+CANCELLED_WHILE_WAITING = "cancelled while waiting for approval"
+
+
+def interruption(record: RunRecord) -> str:
+    """Why a run marked `interrupted_by` was cancelled: another run, or its owner's cancel
+    while it waited for approval (then it is marked by itself)."""
+    return CANCELLED_WHILE_WAITING if record.interrupted_by == record.run_id else INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class RunSteps:
     waits: Callable[[], WebhookWaitStore]
     queue: Callable[[], RunQueue]
     launcher: Callable[[], RunLauncher]
+    approvals: Callable[[], RunApprovals]
     # Whether OpenAI's webhooks reach this deployment (a webhook secret is configured).
     webhooks_configured: Callable[[], bool] = field(default=lambda: False)
     now: Callable[[], datetime] = field(default=utc_now)
@@ -172,26 +187,54 @@ class RunSteps:
     # -- ProcessToolCalls --------------------------------------------------------------------
 
     def process_tool_calls(self, state: RunState) -> RunState:
-        handle, _deadline = _started(state)
-        if self.runs().get(state.thread_id, state.run_id).interrupted_by:
+        handle, deadline = _started(state)
+        record = self.runs().get(state.thread_id, state.run_id)
+        if record.interrupted_by:
             # Its calls stay unanswered; only a completed run moves the thread's head.
             self._stop_remote(handle)
             return state.model_copy(
-                update={"status": RunStatus.CANCELLED, "reason": INTERRUPTED, "next": "finish"}
+                update={
+                    "status": RunStatus.CANCELLED,
+                    "reason": interruption(record),
+                    "next": "finish",
+                }
             )
         assistant = load_assistant(state.assistant)
         tools = self.tools_for(assistant)
-        outputs = run_tool_calls(
+        gated = calls_needing_approval(tools, state.pending_tool_calls)
+        if gated and state.approval_requested_at is None:
+            return self._ask_approval(state)
+        decided = self.approvals().decisions(state, gated) if gated else {}
+        approved = {call_id for call_id, request in decided.items() if request.approved}
+        runnable = [call for call in state.pending_tool_calls if call not in gated]
+        runnable += [call for call in gated if call.id in approved and call.kind == "function"]
+        ran = run_tool_calls(
             tools,
-            state.pending_tool_calls,
+            runnable,
             caller=ToolContext(
                 user_id=state.user_id,
                 thread_id=state.thread_id,
                 run_id=state.run_id,
                 assistant=state.assistant,
+                files=RunFileSaver(
+                    s3=self.s3,
+                    bucket=self.settings.bucket_name,
+                    runs=self.runs(),
+                    user_id=state.user_id,
+                    thread_id=state.thread_id,
+                    run_id=state.run_id,
+                ),
             ),
             timeout_seconds=self.settings.tool_timeout_seconds,
         )
+        by_call = {output.call_id: output for output in ran}
+        for call in gated:
+            if call.kind == "mcp_approval":  # OpenAI runs it, once told it may
+                by_call[call.id] = mcp_approval_answer(call, decided.get(call.id))
+            elif call.id not in approved:
+                wait = state.approval_wait_seconds
+                by_call[call.id] = denial_output(call, decided.get(call.id), wait)
+        outputs = [by_call[call.id] for call in state.pending_tool_calls]
         handle = self.backend().submit_tool_outputs(
             handle,
             outputs,
@@ -211,6 +254,7 @@ class RunSteps:
                     is_error=output.is_error,
                     duration_ms=output.duration_ms,
                     summary=output.summary,
+                    approval=decided[output.call_id].outcome if output.call_id in decided else None,
                 )
                 for output in outputs
             ],
@@ -219,20 +263,51 @@ class RunSteps:
         self._hold(handle, state.run_id, state.wait_mode)
         if recorded.interrupted_by:  # interrupted while its tools ran: the new response stops
             self._stop_remote(handle)
+        now = self.now()
+        # Waiting for a person does not count against the run's deadline.
+        waited = now - state.approval_requested_at if state.approval_requested_at else timedelta()
         state = state.model_copy(
             update={
                 "handle": handle,
+                "deadline": deadline + waited,
                 "pending_tool_calls": [],
+                "approval_requested_at": None,
                 "tool_rounds": state.tool_rounds + 1,
                 "tool_calls": state.tool_calls + len(outputs),
                 "tool_errors": state.tool_errors + sum(output.is_error for output in outputs),
                 "status": RunStatus.IN_PROGRESS,
-                "timeline": state.entered("tool_round", self.now()),
+                "timeline": state.entered("tool_round", now),
                 "polls": 0,
                 "webhooks": 0,
             }
         )
         return state.model_copy(update=self.while_running(state))
+
+    def _ask_approval(self, state: RunState) -> RunState:
+        """Calls that need a person wait in the Standard tier (AwaitApproval): an Express
+        execution cannot wait for a task token, so it hands the run on first."""
+        if state.tier == "express":
+            return state.model_copy(update={"next": "hand_off"})
+        now = self.now()
+        return state.model_copy(
+            update={
+                "next": "await_approval",
+                "status": RunStatus.REQUIRES_APPROVAL,
+                "approval_requested_at": now,
+                "approval_wait_seconds": self.settings.approval_timeout_seconds,
+                "timeline": state.entered("awaiting_approval", now),
+                "polls": 0,
+                "webhooks": 0,
+            }
+        )
+
+    # -- AwaitApproval -----------------------------------------------------------------------
+
+    def await_approval(self, state: RunState, task_token: str) -> None:
+        """Ask for the decisions the run's gated calls wait for, and park the token."""
+        tools = self.tools_for(load_assistant(state.assistant))
+        calls = calls_needing_approval(tools, state.pending_tool_calls)
+        self.approvals().wait(state, calls, task_token)
 
     # -- CancelRun ---------------------------------------------------------------------------
 
@@ -264,7 +339,7 @@ class RunSteps:
         record = self._record_of(state)
         status, reason = state.outcome()
         if status is not RunStatus.COMPLETED and record is not None and record.interrupted_by:
-            status, reason = RunStatus.CANCELLED, INTERRUPTED
+            status, reason = RunStatus.CANCELLED, interruption(record)
         now = self.now()
         started = state.started_at or now
         outcome = RunOutcome(
@@ -275,17 +350,21 @@ class RunSteps:
             output_text=state.output_text if status is RunStatus.COMPLETED else None,
             reason=reason,
             timeline=state.entered("finished", now),
-            generated_files=store_generated_files(
-                user_id=state.user_id,
-                thread_id=state.thread_id,
-                run_id=state.run_id,
-                files=state.generated_files,
-                backend=self.backend(),
-                s3_client=self.s3(),
-                bucket=self.settings.bucket_name,
-            )
-            if state.generated_files
-            else [],
+            # The files the run's tools saved, and those the model made.
+            generated_files=(record.generated_files if record else [])
+            + (
+                store_generated_files(
+                    user_id=state.user_id,
+                    thread_id=state.thread_id,
+                    run_id=state.run_id,
+                    files=state.generated_files,
+                    backend=self.backend(),
+                    s3_client=self.s3(),
+                    bucket=self.settings.bucket_name,
+                )
+                if state.generated_files
+                else []
+            ),
         )
         first = self.counting.count_finished(
             state,

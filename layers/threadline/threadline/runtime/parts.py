@@ -160,7 +160,10 @@ class Parts:
 
             settings = self.settings()
             return make_backend(
-                settings.openai_backend, self.backend_client(), settings.openai_model
+                settings.openai_backend,
+                self.backend_client(),
+                settings.openai_model,
+                mcp_secrets_prefix=settings.mcp_secrets_prefix,
             )
 
         return self._part("backend", build)

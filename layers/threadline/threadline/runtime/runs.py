@@ -11,6 +11,7 @@ PARAMETER_MAX_AGE_SECONDS = 3600  # a machine's ARN changes only when a deploy r
 
 if TYPE_CHECKING:
     from threadline.assistant_config import AssistantConfig
+    from threadline.runs.approvals import RunApprovals
     from threadline.runs.lost import LostRuns
     from threadline.runs.service import RunService
     from threadline.runs.starting import RunLauncher, RunStarter
@@ -45,10 +46,28 @@ class RunParts(Parts):
                 waits=self.webhook_wait_store,
                 queue=self.run_queue,
                 launcher=self.run_launcher,
+                approvals=self.run_approvals,
                 webhooks_configured=self.webhooks_configured,
             )
 
         return self._part("run_steps", build)
+
+    def run_approvals(self) -> RunApprovals:
+        def build() -> RunApprovals:
+            from threadline.runs.approvals import ApprovalStore, RunApprovals
+
+            settings = self.settings()
+            return RunApprovals(
+                store=ApprovalStore(self.table()),
+                runs=self.run_store(),
+                threads=self.thread_store(),
+                lock=self.run_lock(),
+                stepfunctions=self.stepfunctions,
+                approval_timeout_seconds=settings.approval_timeout_seconds,
+                run_timeout_seconds=settings.run_timeout_seconds,
+            )
+
+        return self._part("run_approvals", build)
 
     def webhook_wait_store(self) -> WebhookWaitStore:
         def build() -> WebhookWaitStore:
@@ -174,6 +193,7 @@ class RunParts(Parts):
                 max_message_chars=settings.max_message_chars,
                 idempotency=self.idempotency,
                 callback_targets=self.callback_targets,
+                approvals=self.run_approvals,
             )
 
         return self._part("run_service", build)

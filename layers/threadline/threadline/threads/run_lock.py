@@ -88,6 +88,18 @@ class RunLock:
                 self.raise_conflict(user_id, thread_id)
             raise
 
+    def extend(self, user_id: str, thread_id: str, run_id: str, *, lease: timedelta) -> bool:
+        """Hold the lock `lease` from now (a run waiting for a person outlives its first
+        lease); False if this run does not hold it."""
+        lease_end = int((self._now() + lease).timestamp())
+        return condition_held(
+            self._table.update_item,
+            Key={"PK": table.user_key(user_id), "SK": table.thread_sort_key(thread_id)},
+            UpdateExpression="SET lock_expires_at = :lease_end, GSI2SK = :lease_end",
+            ConditionExpression="active_run_id = :run",
+            ExpressionAttributeValues={":run": run_id, ":lease_end": lease_end},
+        )
+
     def raise_conflict(self, user_id: str, thread_id: str) -> None:
         """Explain a failed lock condition: the thread is gone (or being deleted), or another
         run holds it."""

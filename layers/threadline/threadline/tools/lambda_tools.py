@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -91,7 +91,7 @@ class LambdaTool(Tool):
         return parse_json_object(arguments)
 
     def call(self, arguments: Any, context: ToolContext) -> Any:
-        payload = {"tool": self.name, "arguments": arguments, "caller": asdict(context)}
+        payload = {"tool": self.name, "arguments": arguments, "caller": context.caller()}
         answer = self.client().invoke(
             FunctionName=self.function_name,
             InvocationType="RequestResponse",

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +40,20 @@ class ToolResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+class FileSaver(Protocol):
+    def __call__(
+        self, call_id: str, filename: str, body: bytes, content_type: str
+    ) -> SavedFile: ...
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    filename: str  # as stored: reduced to safe characters, unique within the run
+    bytes: int
+    download_url: str  # short-lived; the run's view lists the file with a fresh one
+    expires_in: int
+
+
 @dataclass(frozen=True)
 class ToolContext:
     """Whom a call is for: the run's owner, thread and run, and the model's id of the call
@@ -50,6 +64,23 @@ class ToolContext:
     run_id: str
     assistant: str
     call_id: str = ""
+    files: FileSaver | None = field(default=None, repr=False, compare=False)
+
+    def caller(self) -> dict[str, str]:
+        """The identity, as a Lambda tool receives it."""
+        return {
+            "user_id": self.user_id,
+            "thread_id": self.thread_id,
+            "run_id": self.run_id,
+            "assistant": self.assistant,
+            "call_id": self.call_id,
+        }
+
+    def save_file(self, filename: str, body: bytes, content_type: str) -> SavedFile:
+        """Hand the user a file: stored with the run's outputs, listed in its files."""
+        if self.files is None:
+            raise RuntimeError("this run cannot store files")
+        return self.files(self.call_id, filename, body, content_type)
 
 
 class InvalidArguments(ValueError):

@@ -1,0 +1,279 @@
+"""Human approval on the local stack: a tool call that needs a person pauses its run in
+`requires_approval` (a parked task token), and the run's owner approves or denies it through
+the API; no answer within ApprovalTimeoutSeconds denies; nobody else can answer; a call is
+decided once. Runs start in the Express tier, so each is handed to the Standard one to wait."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from standardwebhooks import Webhook
+
+from local.callback_receiver import CallbackReceiver
+from local.event_log import EventQueue
+from local.openai_server import Step
+from local.stack_session import LocalThreadline, local_threadline
+from tests.integration.lambda_api import Client
+from threadline import runtime
+from threadline.ids import new_id
+
+APPROVAL_TIMEOUT_SECONDS = 3
+EXPORT = {"query": "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"}
+
+
+@pytest.fixture(scope="module", params=["responses", "assistants"])
+def product(request: pytest.FixtureRequest) -> Iterator[LocalThreadline]:
+    parameters = {
+        "Backend": request.param,
+        "ApprovalTimeoutSeconds": str(APPROVAL_TIMEOUT_SECONDS),
+        "CallbackAllowedHosts": "localhost",
+    }
+    with local_threadline(parameters=parameters) as session:
+        yield session
+
+
+@pytest.fixture
+def alice(product: LocalThreadline) -> Client:
+    return Client(product, "alice-" + str(time.monotonic_ns()))
+
+
+def start_export(alice: Client, filename: str, **fields: str) -> tuple[str, str]:
+    """A run whose model asks to export a CSV; its thread and run ids."""
+    thread_id = alice.thread()
+    alice.script(thread_id, Step.call("export_query_csv", {**EXPORT, "filename": filename}))
+    status, accepted, _ = alice.call(
+        "POST", f"/threads/{thread_id}/runs", {"message": "Export revenue by region.", **fields}
+    )
+    assert status == 202, accepted
+    return thread_id, accepted["id"]
+
+
+def run_view(alice: Client, thread_id: str, run_id: str) -> dict[str, Any]:
+    status, run, _ = alice.call("GET", f"/threads/{thread_id}/runs/{run_id}")
+    assert status == 200, run
+    return run
+
+
+def waiting_for_approval(alice: Client, thread_id: str, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (run := run_view(alice, thread_id, run_id))["status"] != "requires_approval":
+        assert run["status"] not in ("completed", "failed"), run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+    return run
+
+
+def decide(alice: Client, thread_id: str, run_id: str, *decisions: dict[str, Any]) -> Any:
+    return alice.call(
+        "POST", f"/threads/{thread_id}/runs/{run_id}/approvals", {"decisions": list(decisions)}
+    )
+
+
+def waits_ended_by(product: LocalThreadline, run_id: str) -> list[str]:
+    """How each of the run's approval waits (its only task-token tasks in poll mode) ended:
+    TaskSucceeded (woken by the last answer, or by a cancel) or TaskTimedOut."""
+    history = product.history(product.execution_of("RunStateMachine", run_id))
+    ends = {
+        "TaskSucceeded": "taskSucceededEventDetails",
+        "TaskTimedOut": "taskTimedOutEventDetails",
+    }
+    return [
+        event["type"]
+        for event in history
+        if event["type"] in ends
+        and event[ends[event["type"]]]["resource"] == "invoke.waitForTaskToken"
+    ]
+
+
+def finished(product: LocalThreadline, alice: Client, thread_id: str, run_id: str) -> Any:
+    product.wait_for_run(run_id)
+    return run_view(alice, thread_id, run_id)
+
+
+def test_an_approved_call_runs_and_hands_the_user_its_file(
+    product: LocalThreadline, alice: Client
+) -> None:
+    thread_id, run_id = start_export(alice, "revenue.csv")
+
+    waiting = waiting_for_approval(alice, thread_id, run_id)
+    [pending] = waiting["pending_approvals"]
+    assert pending["tool"] == "export_query_csv"
+    assert json.loads(pending["arguments"]) == {**EXPORT, "filename": "revenue.csv"}
+    status, decided, _ = decide(
+        alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True}
+    )
+    assert status == 200, decided
+    assert decided["pending_approvals"] == []
+
+    run = finished(product, alice, thread_id, run_id)
+    assert run["status"] == "completed", run
+    [call] = run["tool_calls"]
+    assert (call["name"], call["approval"], call["is_error"]) == (
+        "export_query_csv",
+        "approved",
+        False,
+    )
+    [csv_file] = run["files"]
+    assert csv_file["filename"].endswith("-revenue.csv")
+    key = f"outputs/{alice.user}/{thread_id}/{run_id}/{csv_file['filename']}"
+    body = boto3.client("s3").get_object(Bucket=product.stack.resources["FilesBucket"], Key=key)
+    assert body["Body"].read().decode().splitlines()[0] == "region,revenue"
+    assert csv_file["filename"] in run["output_text"]
+    # The person's wait does not count against the run's deadline; the execution waited.
+    assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
+    assert "awaiting_approval" in [entry["step"] for entry in run["timeline"]]
+
+
+def test_a_denied_call_gives_the_model_the_reason(product: LocalThreadline, alice: Client) -> None:
+    thread_id, run_id = start_export(alice, "denied.csv")
+    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+
+    status, _, _ = decide(
+        alice,
+        thread_id,
+        run_id,
+        {"call_id": pending["call_id"], "approve": False, "reason": "not this quarter"},
+    )
+
+    assert status == 200
+    run = finished(product, alice, thread_id, run_id)
+    assert run["status"] == "completed", run
+    [call] = run["tool_calls"]
+    assert (call["approval"], call["is_error"]) == ("denied", True)
+    assert "a person denied this call: not this quarter" in run["output_text"]
+    assert run["files"] == []
+
+
+def test_an_unanswered_call_is_denied_when_the_wait_ends(
+    product: LocalThreadline, alice: Client
+) -> None:
+    thread_id, run_id = start_export(alice, "late.csv")
+    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+
+    run = finished(product, alice, thread_id, run_id)
+
+    assert run["status"] == "completed", run
+    assert waits_ended_by(product, run_id) == ["TaskTimedOut"]
+    assert run["tool_calls"][0]["approval"] == "timed_out"
+    assert f"no one approved this call within {APPROVAL_TIMEOUT_SECONDS} s" in run["output_text"]
+    status, late, _ = decide(
+        alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True}
+    )
+    assert (status, late["error"]["code"]) == (409, "not_awaiting_approval")
+
+
+def test_only_the_owner_answers_and_only_once(product: LocalThreadline, alice: Client) -> None:
+    thread_id, run_id = start_export(alice, "once.csv")
+    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    approve = {"call_id": pending["call_id"], "approve": True}
+    mallory = Client(product, "mallory-" + str(time.monotonic_ns()))
+
+    assert decide(mallory, thread_id, run_id, approve)[0] == 404
+    assert mallory.call("GET", f"/threads/{thread_id}/runs/{run_id}")[0] == 404
+    status, unknown, _ = decide(alice, thread_id, run_id, {"call_id": "call_nope", "approve": True})
+    assert (status, unknown["error"]["code"]) == (400, "unknown_call")
+    status, twice, _ = decide(alice, thread_id, run_id, approve, approve)
+    assert (status, twice["error"]["code"]) == (400, "duplicate_call")
+    assert run_view(alice, thread_id, run_id)["status"] == "requires_approval"
+
+    assert decide(alice, thread_id, run_id, approve)[0] == 200
+    status, again, _ = decide(alice, thread_id, run_id, approve)
+    assert (status, again["error"]["code"]) in {(409, "already_decided")}
+    assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"decisions": []},
+        {"decisions": [{"call_id": "c", "approve": "maybe"}]},
+        {"decisions": [{"call_id": "c", "approve": True, "reason": "x" * 501}]},
+        {"decisions": [{"call_id": "c", "approve": True, "extra": 1}]},
+    ],
+)
+def test_bad_answers_are_refused_with_400(alice: Client, body: dict[str, Any]) -> None:
+    thread_id = alice.thread()
+
+    status, refused, _ = alice.call("POST", f"/threads/{thread_id}/runs/run_x/approvals", body)
+
+    assert (status, refused["error"]["code"]) == (400, "invalid_request")
+
+
+def test_the_wait_holds_the_thread_and_its_lock(product: LocalThreadline, alice: Client) -> None:
+    thread_id, run_id = start_export(alice, "held.csv")
+    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+
+    thread = runtime.current().thread_store().get(alice.user or "", thread_id)
+
+    assert thread.active_run_id == run_id
+    assert thread.lock_expires_at is not None
+    assert thread.lock_expires_at > time.time() + APPROVAL_TIMEOUT_SECONDS
+    decide(alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": False})
+    assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+
+
+def test_the_wait_is_called_back_and_published(product: LocalThreadline, alice: Client) -> None:
+    events = EventQueue(product.stack, new_id("subscriber"))
+    with CallbackReceiver() as receiver:
+        thread_id, run_id = start_export(alice, "told.csv", callback_url=f"{receiver.url}/hook")
+        [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+        (told,) = receiver.wait_for(1)
+        decide(alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True})
+        assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+        receiver.wait_for(2)
+    product.stack.event_sources.wait_idle(30)
+    published = [event for event in events.take() if event["detail"]["run_id"] == run_id]
+
+    secret = boto3.client("secretsmanager").get_secret_value(
+        SecretId=product.stack.resources["CallbackSigningSecret"]
+    )["SecretString"]
+    payload = Webhook(secret).verify(told.body, told.headers)
+    assert payload["type"] == "run.requires_approval"
+    assert told.headers["webhook-id"] == f"{run_id}.requires_approval.0"
+    assert payload["data"]["pending_approvals"][0]["call_id"] == pending["call_id"]
+    waiting = [event for event in published if event["detail-type"] == "Run Requires Approval"]
+    assert len(waiting) == 1
+    assert waiting[0]["detail"]["awaiting_approval"] == [
+        {"call_id": pending["call_id"], "tool": "export_query_csv"}
+    ]
+    assert [event["detail-type"] for event in published].count("Run Completed") == 1
+
+
+def test_a_waiting_run_cancelled_by_its_owner_ends_at_once(
+    product: LocalThreadline, alice: Client
+) -> None:
+    thread_id, run_id = start_export(alice, "cancelled.csv")
+    waiting_for_approval(alice, thread_id, run_id)
+
+    status, _, _ = alice.call("POST", f"/threads/{thread_id}/runs/{run_id}/cancel")
+
+    assert status == 202
+    run = finished(product, alice, thread_id, run_id)
+    assert (run["status"], run["reason"]) == ("cancelled", "cancelled while waiting for approval")
+    assert run["tool_calls"] == []
+    assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
+    assert alice.call("POST", f"/threads/{thread_id}/runs", {"message": "Next."})[0] == 202
+
+
+def test_a_run_interrupting_a_waiting_one_starts_at_once(
+    product: LocalThreadline, alice: Client
+) -> None:
+    thread_id, run_id = start_export(alice, "interrupted.csv")
+    waiting_for_approval(alice, thread_id, run_id)
+    alice.script(thread_id, Step.say("Started after the interrupt."))
+
+    status, accepted, _ = alice.call(
+        "POST", f"/threads/{thread_id}/runs", {"message": "Never mind.", "if_busy": "interrupt"}
+    )
+
+    assert status == 202, accepted
+    interrupted = finished(product, alice, thread_id, run_id)
+    assert (interrupted["status"], interrupted["reason"]) == ("cancelled", "interrupted")
+    assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
+    assert finished(product, alice, thread_id, accepted["id"])["status"] == "completed"
