@@ -84,10 +84,10 @@ def _asked(
 def _answered(
     history: list[dict[str, Any]], answers: list[dict[str, Any]], servers: dict[str, dict[str, Any]]
 ) -> Outcome:
-    requests = {item["id"]: item for item in history if item["type"] == "mcp_approval_request"}
+    asked = {item["id"]: item for item in history if item["type"] == "mcp_approval_request"}
     calls, said = [], []
     for answer in answers:
-        request = requests.get(answer["approval_request_id"])
+        request = asked.get(answer["approval_request_id"])
         if request is None or request["server_label"] not in servers:
             raise bad_request(
                 f"No MCP approval request found with id {answer['approval_request_id']}.", "input"
