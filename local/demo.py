@@ -33,6 +33,7 @@ EVENTS_FILE = REPO / ".local" / "demo-events.jsonl"
 QUESTION = "What is our revenue by region?"
 FOLLOW_UP = "And which are the top products?"
 LAST_QUESTION = "Which region should we focus on?"
+EXPORT_QUESTION = "Export our revenue by region as a CSV file."
 # Short, so that the tool run (two 2 s turns) is handed to the Standard tier before the end.
 EXPRESS_TIER_SECONDS = 3
 
@@ -113,7 +114,7 @@ def print_timeline(run: dict[str, Any]) -> None:
         checks = f"after {entry['checks']} status check(s)" if entry["checks"] else ""
         if entry["woken_by_webhook"]:
             checks += f", {entry['woken_by_webhook']} woken by webhook"
-        say(f"      {offset:6.2f} s  {entry['step']:<11} {entry['tier']:<9} {checks}")
+        say(f"      {offset:6.2f} s  {entry['step']:<17} {entry['tier']:<9} {checks}")
 
 
 def expect_callback(product: LocalThreadline, receiver: CallbackReceiver, run_id: str) -> None:
@@ -196,7 +197,32 @@ def story(product: LocalThreadline, base_url: str, receiver: CallbackReceiver) -
     status, _ = Api(base_url, "not-a-token").call("GET", "/threads")
     expect(status == 401, "a forged token -> 401")
 
+    approval_story(product, base_url, alice, thread["id"])
     cleanup_story(product, base_url, alice, thread["id"])
+
+
+def approval_story(product: LocalThreadline, base_url: str, alice: Api, thread_id: str) -> None:
+    say("\n6. an export needs alice's approval: the run waits for her at no cost")
+    accepted = started(alice, thread_id, EXPORT_QUESTION)
+    deadline = time.monotonic() + 60
+    while (run := alice.call("GET", accepted["status_url"])[1])["status"] != "requires_approval":
+        if run["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            raise StoryFailed(f"the export run is {run['status']}, not waiting for approval")
+        time.sleep(0.1)
+    [pending] = run["pending_approvals"]
+    say(f"      waits for: {pending['tool']} {pending['arguments']}")
+    decision = {"decisions": [{"call_id": pending["call_id"], "approve": True}]}
+    approvals = f"{accepted['status_url']}/approvals"
+    status, _ = Api(base_url, issue_token("bob")).call("POST", approvals, decision)
+    expect(status == 404, "bob cannot answer for alice (404)")
+    status, _ = alice.call("POST", approvals, decision)
+    expect(status == 200, "alice approves (POST .../approvals); the run goes on")
+    run = answered(product, alice, accepted)
+    [csv_file] = run["files"]
+    expect(
+        run["tool_calls"][0]["approval"] == "approved" and csv_file["filename"].endswith(".csv"),
+        f"the approved export ran: {csv_file['filename']} ({csv_file['bytes']} bytes) to download",
+    )
 
 
 def published(product: LocalThreadline) -> None:
@@ -204,16 +230,18 @@ def published(product: LocalThreadline) -> None:
     kinds = Counter(
         json.loads(line)["detail-type"] for line in EVENTS_FILE.read_text().splitlines()
     )
-    say("\n7. every change was published once to the event bus (make events follows them)")
+    say("\n8. every change was published once to the event bus (make events follows them)")
     expect(
-        # alice's four questions, and her upload
-        kinds["Run Started"] == kinds["Run Completed"] == 4 and kinds["Upload Ingested"] == 1,
+        # alice's five questions, the export's wait for her approval, and her upload
+        kinds["Run Started"] == kinds["Run Completed"] == 5
+        and kinds["Run Requires Approval"] == 1
+        and kinds["Upload Ingested"] == 1,
         ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())),
     )
 
 
 def cleanup_story(product: LocalThreadline, base_url: str, alice: Api, thread_id: str) -> None:
-    say("\n6. the scheduled cleanup removes a stale thread and all it owns")
+    say("\n7. the scheduled cleanup removes a stale thread and all it owns")
     bob = Api(base_url, issue_token("bob"))
     status, old = bob.call("POST", "/threads", {"purpose": "last-quarter"})
     expect(status == 201, f"bob has a thread ({old['id']})")

@@ -43,12 +43,14 @@ def finance_server() -> MCPServer:
 
 
 class LocalMcpServer:
-    """Serves `finance_server()` on 127.0.0.1 in a thread; `url` is its MCP endpoint."""
+    """Serves `finance_server()` on 127.0.0.1 in a thread (on `port`, or any free port);
+    `url` is its MCP endpoint."""
 
-    def __init__(self, *, token: str | None = None) -> None:
+    def __init__(self, *, token: str | None = None, port: int = 0) -> None:
         self._token = token
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
         port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/mcp"
         app = finance_server().streamable_http_app(stateless_http=True, json_response=True)

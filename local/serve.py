@@ -9,6 +9,7 @@ import sys
 import threading
 
 from local.event_log import event_log
+from local.mcp_server import LocalMcpServer
 from local.stack_session import REPO, local_threadline
 from local.tokens import issue_token
 
@@ -19,6 +20,7 @@ EVENTS_FILE = REPO / ".local" / "events.jsonl"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--mcp-port", type=int, default=8765, help="the local MCP server's")
     arguments = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -36,6 +38,7 @@ def main() -> int:
             schedule_time_scale=1.0,
         ) as product,
         event_log(product.stack, EVENTS_FILE),
+        LocalMcpServer(port=arguments.mcp_port) as mcp,
     ):
         api = product.http_api()
         base_url = api.start(arguments.port)
@@ -46,7 +49,9 @@ def main() -> int:
             f"  TOKEN=$(make -s token USER=alice)\n"
             f'  curl -s -X POST {base_url}/threads -H "Authorization: Bearer $TOKEN" '
             f"-H 'content-type: application/json' -d '{{\"purpose\": \"sales\"}}'\n\n"
-            f"A token for alice, valid for an hour:\n  {token}\n\nCtrl-C stops it.",
+            f"A token for alice, valid for an hour:\n  {token}\n\n"
+            f"A remote MCP server for assistants' mcp_servers (README): {mcp.url}\n\n"
+            "Ctrl-C stops it.",
             file=sys.__stdout__,
             flush=True,
         )

@@ -191,6 +191,15 @@ _CUSTOMERS_BY_REGION = (
 # rule comes before the table-specific ones ("which columns does customers have?").
 DEFAULT_PLAYBOOK: list[Rule] = [
     Rule(
+        r"\bexport\b.*\bcsv\b",
+        [
+            (
+                "export_query_csv",
+                {"query": _REVENUE_BY_REGION, "filename": "revenue_by_region.csv"},
+            )
+        ],
+    ),
+    Rule(
         r"\b(schema|columns?|tables?)\b",
         [
             ("get_table_schema", {"table_name": "sales"}),

@@ -26,10 +26,12 @@ def test_demo_story_holds() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The story held" in result.stdout
-    assert result.stdout.count("ok  run completed") == 4
+    assert result.stdout.count("ok  run completed") == 5
     assert "queued, first in line, while the thread is busy" in result.stdout
     assert "ok  it started when the thread freed" in result.stdout
     assert "IngestUpload checked it and handed it to OpenAI (ingested)" in result.stdout
     assert "bob's stale thread is gone (404)" in result.stdout
     assert "bob's token -> 404" in result.stdout
+    assert "bob cannot answer for alice (404)" in result.stdout
+    assert "ok  the approved export ran" in result.stdout
     assert "woken by webhook" in result.stdout, "the demo runs in push mode by default"
