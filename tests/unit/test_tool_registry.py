@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from threadline.tools import FunctionTool, ToolContext, ToolRegistry, tool
+from threadline.tools import FunctionTool, InvalidArguments, ToolContext, ToolRegistry, tool
 
 
 class Forecast(BaseModel):
@@ -135,24 +135,44 @@ def test_a_tool_may_ask_whom_the_call_is_for() -> None:
     context = ToolContext(user_id="u", thread_id="t", run_id="r", assistant="a", call_id="c")
     decorated = tool(whose)
 
-    assert decorated.takes_context is True
+    assert decorated.context_parameter == "context"
     assert decorated.call(decorated.parse_arguments(""), context) == "u/c"
     assert tool(description="Ping.")(ping).call(Nothing(), context) == "pong"
 
 
-def test_decorator_needs_a_pydantic_parameter() -> None:
+def test_arguments_may_be_type_hints_instead_of_a_model() -> None:
+    def greet(
+        name: Annotated[str, Field(description="Whom to greet.")],
+        caller: ToolContext,
+        times: int = 1,
+    ) -> str:
+        """Greet someone."""
+        return f"{caller.user_id} greets {name} x{times}"
+
+    decorated = tool(greet)
+    context = ToolContext(user_id="u", thread_id="t", run_id="r", assistant="a")
+
+    schema = decorated.parameters
+    assert schema["properties"]["name"]["description"] == "Whom to greet."
+    assert sorted(schema["required"]) == ["name", "times"]  # strict: all of them
+    assert "caller" not in schema["properties"]
+    assert decorated.call(decorated.parse_arguments('{"name": "Ada", "times": 2}'), context) == (
+        "u greets Ada x2"
+    )
+    with pytest.raises(InvalidArguments, match="name"):
+        decorated.parse_arguments('{"times": 2}')
+
+
+def test_decorator_needs_typed_parameters_and_one_context_at_most() -> None:
     def untyped(args):  # type: ignore[no-untyped-def]
-        """No model."""
+        """No type hint."""
         return args
 
-    def two(first: Forecast, second: Forecast) -> None:
-        """A second parameter that is not the context."""
+    def two_contexts(first: ToolContext, second: ToolContext) -> None:
+        """Two contexts."""
 
-    def three(first: Forecast, context: ToolContext, extra: int) -> None:
-        """Too many parameters."""
-
-    for function in (untyped, two, three):
-        with pytest.raises(TypeError, match="pydantic model"):
+    for function in (untyped, two_contexts):
+        with pytest.raises(TypeError, match="type hint"):
             tool(function)
 
 

@@ -36,12 +36,14 @@ class CreateThreadBody(StrictBody):
 
 class AssistantTool(BaseModel):
     name: str
-    kind: Literal["function", "lambda", "code_interpreter", "file_search"] = Field(
-        description="A Python function or a Lambda function Threadline runs, or a tool OpenAI "
-        "hosts."
+    kind: Literal["function", "lambda", "mcp", "code_interpreter", "file_search"] = Field(
+        description="A Python function or a Lambda function Threadline runs, a remote MCP "
+        "server (named by its label), or a tool OpenAI hosts."
     )
     needs_approval: bool = Field(
-        default=False, description="Whether a person approves each call before it runs."
+        default=False,
+        description="Whether a person approves each call before it runs (an MCP server: some "
+        "or all of its tools' calls).",
     )
 
 
@@ -63,12 +65,20 @@ class AssistantView(BaseModel):
             AssistantTool(name=tool.name, kind="lambda", needs_approval=tool.requires_approval)
             for tool in config.lambda_tools
         ]
+        mcp = [
+            AssistantTool(
+                name=server.server_label,
+                kind="mcp",
+                needs_approval=server.require_approval != "never",
+            )
+            for server in config.mcp_servers
+        ]
         hosted = [AssistantTool(name=hosted, kind=hosted) for hosted in config.hosted_tools]
         return cls(
             name=config.name,
             display_name=config.display_name,
             model=config.model or default_model,
-            tools=python + lambdas + hosted,
+            tools=python + lambdas + mcp + hosted,
         )
 
 

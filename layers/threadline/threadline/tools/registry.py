@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 if TYPE_CHECKING:
     from openai.types.beta import FunctionToolParam as AssistantsFunctionTool
@@ -146,11 +146,14 @@ class Tool(ABC):
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionTool(Tool, Generic[ArgsT]):
-    """A Python function; `takes_context` when it has a second parameter for a ToolContext."""
+    """A Python function. Its arguments are one pydantic model (`spread` False), or its
+    parameters' type hints, gathered in a model made for it (`spread`: called with keywords);
+    `context_parameter` names the parameter that takes a ToolContext, if one does."""
 
     args_model: type[ArgsT]
     function: Callable[..., Any]
-    takes_context: bool = False
+    spread: bool = False
+    context_parameter: str | None = None
 
     @cached_property
     def parameters(self) -> dict[str, Any]:
@@ -171,9 +174,13 @@ class FunctionTool(Tool, Generic[ArgsT]):
             raise InvalidArguments(_describe_validation_error(error)) from None
 
     def call(self, arguments: Any, context: ToolContext) -> Any:
-        if self.takes_context:
-            return self.function(arguments, context)
-        return self.function(arguments)
+        given = {self.context_parameter: context} if self.context_parameter else {}
+        if self.spread:
+            return self.function(
+                **{field: getattr(arguments, field) for field in self.args_model.model_fields},
+                **given,
+            )
+        return self.function(arguments, **given)
 
 
 @overload
@@ -197,18 +204,20 @@ def tool(
 ) -> FunctionTool[Any] | Callable[[Callable[..., Any]], FunctionTool[Any]]:
     """Make the decorated function a tool; name and description default to its own.
 
-    The function takes one parameter annotated with a pydantic model (the arguments), and may
-    take a second annotated `ToolContext`.
+    Its arguments are either one parameter annotated with a pydantic model, or parameters with
+    type hints (`Annotated[str, Field(description=...)]` describes one to the model); a
+    parameter annotated `ToolContext` gets whom the call is for.
     """
 
     def decorate(function: Callable[..., Any]) -> FunctionTool[Any]:
-        args_model, takes_context = _signature_of(function)
+        args_model, spread, context_parameter = _signature_of(function)
         return FunctionTool(
             name=name or function.__name__,
             description=description or inspect.getdoc(function) or "",
             args_model=args_model,
             function=function,
-            takes_context=takes_context,
+            spread=spread,
+            context_parameter=context_parameter,
             timeout_seconds=timeout_seconds,
             requires_approval=requires_approval,
         )
@@ -275,20 +284,24 @@ def _describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _signature_of(function: Callable[..., Any]) -> tuple[type[BaseModel], bool]:
-    """The pydantic model of the function's first parameter; whether a ToolContext follows."""
-    parameters = list(inspect.signature(function).parameters)
-    hints = typing.get_type_hints(function)
-    annotation = hints.get(parameters[0]) if parameters else None
-    takes_context = len(parameters) == 2 and hints.get(parameters[1]) is ToolContext
-    if (
-        len(parameters) not in (1, 2)
-        or (len(parameters) == 2 and not takes_context)
-        or not isinstance(annotation, type)
-        or not issubclass(annotation, BaseModel)
-    ):
+def _signature_of(function: Callable[..., Any]) -> tuple[type[BaseModel], bool, str | None]:
+    """The model of the function's arguments; whether it is made from the parameters' type
+    hints (then they are passed as keywords); the parameter that takes a ToolContext."""
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function, include_extras=True)
+    context = [name for name in signature.parameters if hints.get(name) is ToolContext]
+    arguments = [p for p in signature.parameters.values() if p.name not in context]
+    if len(context) > 1 or any(p.name not in hints for p in arguments):
         raise TypeError(
-            f"tool function {function.__name__} must take one parameter annotated with a "
-            "pydantic model, and may take a second annotated ToolContext"
+            f"tool function {function.__name__}: every parameter needs a type hint (a pydantic "
+            "model, or the argument's type), and at most one may be the ToolContext"
         )
-    return annotation, takes_context
+    first = hints[arguments[0].name] if arguments else None
+    if len(arguments) == 1 and isinstance(first, type) and issubclass(first, BaseModel):
+        return first, False, context[0] if context else None
+    fields: dict[str, Any] = {
+        p.name: (hints[p.name], ... if p.default is inspect.Parameter.empty else p.default)
+        for p in arguments
+    }
+    model = create_model(f"{function.__name__}_arguments", **fields)
+    return model, True, context[0] if context else None
