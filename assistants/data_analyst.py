@@ -112,8 +112,7 @@ def export_query_csv(args: ExportQueryCsvArgs, context: ToolContext) -> ToolResu
             "filename": saved.filename,
             "rows": result.row_count,
             "truncated": result.truncated,
-            "download_url": saved.download_url,
-            "expires_in_seconds": saved.expires_in,
+            "where": "the user downloads it from this run's files",
         },
         summary={
             "sql": args.query[:_SUMMARY_SQL_CHARS],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -20,7 +21,12 @@ from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.lambda_api import Client
 from threadline import runtime
+from threadline.errors import ConflictError
 from threadline.ids import new_id
+from threadline.models import ToolCall
+from threadline.runs.approvals import ApprovalDecision, ApprovalStore, RunApprovals
+from threadline.runs.records import RunRecord
+from threadline.runs.state import RunState
 
 APPROVAL_TIMEOUT_SECONDS = 3
 EXPORT = {"query": "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"}
@@ -195,6 +201,7 @@ def test_only_the_owner_answers_and_only_once(product: LocalThreadline, alice: C
         {"decisions": [{"call_id": "c", "approve": "maybe"}]},
         {"decisions": [{"call_id": "c", "approve": True, "reason": "x" * 501}]},
         {"decisions": [{"call_id": "c", "approve": True, "extra": 1}]},
+        {"decisions": [{"call_id": f"c{index}", "approve": True} for index in range(21)]},
     ],
 )
 def test_bad_answers_are_refused_with_400(alice: Client, body: dict[str, Any]) -> None:
@@ -277,3 +284,125 @@ def test_a_run_interrupting_a_waiting_one_starts_at_once(
     assert (interrupted["status"], interrupted["reason"]) == ("cancelled", "interrupted")
     assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
     assert finished(product, alice, thread_id, accepted["id"])["status"] == "completed"
+
+
+def test_a_second_wait_in_one_run_asks_only_for_its_own_calls(
+    product: LocalThreadline, alice: Client
+) -> None:
+    thread_id = alice.thread()
+    for filename in ("first.csv", "second.csv"):
+        alice.script(thread_id, Step.call("export_query_csv", {**EXPORT, "filename": filename}))
+    status, accepted, _ = alice.call(
+        "POST", f"/threads/{thread_id}/runs", {"message": "Export twice."}
+    )
+    assert status == 202, accepted
+    run_id = accepted["id"]
+    [first] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    deadline = time.monotonic() + 30  # the first wait times out unanswered
+    while (run := run_view(alice, thread_id, run_id))["tool_rounds"] < 1:
+        assert time.monotonic() < deadline, run
+
+    [second] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    assert second["call_id"] != first["call_id"]
+    decide(alice, thread_id, run_id, {"call_id": second["call_id"], "approve": True})
+
+    done = finished(product, alice, thread_id, run_id)
+    assert [call["approval"] for call in done["tool_calls"]] == ["timed_out", "approved"]
+    assert waits_ended_by(product, run_id) == ["TaskTimedOut", "TaskSucceeded"]
+
+
+class WakeUps:
+    """Stands in for Step Functions' SendTaskSuccess: records the tokens it is sent."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def send_task_success(self, *, taskToken: str, output: str) -> None:
+        self.tokens.append(taskToken)
+
+
+@pytest.fixture
+def approvals(product: LocalThreadline) -> tuple[RunApprovals, WakeUps]:
+    parts = runtime.current()
+    wake_ups = WakeUps()
+    return (
+        RunApprovals(
+            store=ApprovalStore(parts.table()),
+            runs=parts.run_store(),
+            threads=parts.thread_store(),
+            lock=parts.run_lock(),
+            stepfunctions=lambda: wake_ups,  # type: ignore[arg-type,return-value]
+            approval_timeout_seconds=60,
+            run_timeout_seconds=60,
+        ),
+        wake_ups,
+    )
+
+
+def waiting_state(alice: Client, call_id: str) -> RunState:
+    """A run recorded as started on a new thread, with one call that needs approval."""
+    thread_id = alice.thread()
+    run_id = new_id("run")
+    runtime.current().run_store().put_new(
+        RunRecord(
+            run_id=run_id,
+            thread_id=thread_id,
+            user_id=alice.user or "",
+            assistant="data_analyst",
+            created_at=datetime.now(UTC),
+        )
+    )
+    call = ToolCall(id=call_id, name="export_query_csv", arguments="{}")
+    return RunState(
+        run_id=run_id,
+        thread_id=thread_id,
+        user_id=alice.user or "",
+        pending_tool_calls=[call],
+        approval_call_ids=[call_id],
+        approval_wait_seconds=60,
+    )
+
+
+def test_a_run_interrupted_before_its_wait_begins_is_woken_at_once(
+    alice: Client, approvals: tuple[RunApprovals, WakeUps]
+) -> None:
+    service, wake_ups = approvals
+    state = waiting_state(alice, "call_early")
+    runtime.current().run_store().request_interrupt(state.thread_id, state.run_id, by="run_next")
+
+    service.wait(state, state.pending_tool_calls, "token-1")
+
+    assert wake_ups.tokens == ["token-1"]
+
+
+def test_an_answer_after_the_wait_closed_is_refused_not_lost(
+    alice: Client, approvals: tuple[RunApprovals, WakeUps]
+) -> None:
+    service, _ = approvals
+    state = waiting_state(alice, "call_late")
+    service.wait(state, state.pending_tool_calls, "token-2")
+
+    decided = service.decisions(state, state.pending_tool_calls)  # the wait ends unanswered
+    status, late, _ = decide(
+        alice, state.thread_id, state.run_id, {"call_id": "call_late", "approve": True}
+    )
+
+    assert decided["call_late"].outcome == "timed_out"
+    assert (status, late["error"]["code"]) == (409, "not_awaiting_approval")
+    record = runtime.current().run_store().get(state.thread_id, state.run_id)
+    assert record.approvals["call_late"].decision is None
+
+
+def test_a_repeated_answer_sends_the_wake_up_again(
+    alice: Client, approvals: tuple[RunApprovals, WakeUps]
+) -> None:
+    service, wake_ups = approvals
+    state = waiting_state(alice, "call_again")
+    service.wait(state, state.pending_tool_calls, "token-3")
+    approve = ApprovalDecision(call_id="call_again", approve=True)
+
+    service.decide(alice.user or "", state.thread_id, state.run_id, [approve])
+    with pytest.raises(ConflictError, match="already decided"):
+        service.decide(alice.user or "", state.thread_id, state.run_id, [approve])
+
+    assert wake_ups.tokens == ["token-3", "token-3"]

@@ -216,18 +216,15 @@ class RunResource(BaseModel):
             callback=run.callback,
             pending_approvals=[
                 PendingApproval.model_validate(request, from_attributes=True)
-                for request in run.approvals.values()
-                if request.decision is None
-            ]
-            if run.status is RunStatus.REQUIRES_APPROVAL
-            else [],
+                for request in run.pending_approvals
+            ],
         )
 
 
 class ApprovalsBody(StrictBody):
     decisions: list[ApprovalDecision] = Field(
         min_length=1,
-        max_length=100,
+        max_length=20,
         description="A decision for one or more of the run's pending approvals.",
     )
 

@@ -179,15 +179,11 @@ def catalogue() -> Catalogue:
     return load_catalogue(assistants_directory())
 
 
-def available_assistants() -> dict[str, AssistantConfig]:
-    return catalogue().assistants
-
-
 def load_assistant(name: str) -> AssistantConfig:
     try:
-        return available_assistants()[name]
+        return catalogue().assistants[name]
     except KeyError:
-        known = ", ".join(sorted(available_assistants()))
+        known = ", ".join(sorted(catalogue().assistants))
         raise InvalidRequestError(
             "unknown_assistant", f"unknown assistant {name!r}; known: {known}"
         ) from None

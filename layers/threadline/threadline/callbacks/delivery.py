@@ -121,8 +121,11 @@ class CallbackDeliveries:
         if 200 <= status < 300:
             return None
         delay = retry_delay(attempt, self._first_retry_seconds)
-        late = self._now() + timedelta(seconds=delay) - queued_at > GIVE_UP_AFTER
-        return None if late else delay
+        return None if self._too_late(delay, queued_at) else delay
+
+    def _too_late(self, delay: int, queued_at: datetime) -> bool:
+        """Whether a try `delay` seconds from now would come after a day of trying."""
+        return self._now() + timedelta(seconds=delay) - queued_at > GIVE_UP_AFTER
 
     def _awaiting_callback(self, ended: RunEventDetail) -> RunRecord | None:
         """The run, if its callback is still to be delivered."""
@@ -172,7 +175,7 @@ class CallbackDeliveries:
         error: str | None = None,
     ) -> int | None:
         delay = retry_delay(state.attempts, self._first_retry_seconds)
-        give_up = self._now() + timedelta(seconds=delay) - queued_at > GIVE_UP_AFTER
+        give_up = self._too_late(delay, queued_at)
         return self._record(run, state, error=error, give_up=give_up, delay=delay)
 
     def _record(

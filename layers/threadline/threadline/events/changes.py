@@ -163,8 +163,7 @@ class ChangeEvents:
             callback="callback" in new,
             awaiting_approval=[
                 AwaitedCall(call_id=request.call_id, tool=request.tool)
-                for request in run.approvals.values()
-                if request.decision is None
+                for request in run.pending_approvals
             ]
             if waiting
             else [],

@@ -13,7 +13,6 @@ count against the run's deadline, and the thread's lock is held for the wait.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -43,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 500
 # A call's arguments as the run view shows them to the person deciding.
-MAX_ARGUMENTS_CHARS = 16_000
+MAX_ARGUMENTS_CHARS = 4_000
+# Approval entries written per update (an update expression holds at most 4 KB).
+ENTRIES_PER_UPDATE = 20
 
 
 class ApprovalDecision(BaseModel):
@@ -96,7 +97,8 @@ def denial_output(call: ToolCall, request: ApprovalRequest | None, wait_seconds:
 
 
 class ApprovalStore:
-    """The approvals on run records: `approvals` (by call id) and the waiting task's token."""
+    """The approvals on run records: `approvals` (every call that waited, by id), the calls
+    the current wait is for (`awaiting_calls`) and the waiting task's token."""
 
     def __init__(self, table_: Table, *, now: Callable[[], datetime] = clock.utc_now) -> None:
         self._table = table_
@@ -108,34 +110,46 @@ class ApprovalStore:
     def open(
         self, thread_id: str, run_id: str, requests: list[ApprovalRequest], task_token: str
     ) -> RunRecord | None:
-        """Mark the run as waiting with these requests (kept as they are if a retry finds
+        """Mark the run as waiting for these requests (kept as they are if a retry finds
         them, decisions included) and the waiting task's token; None if the run finished."""
-        names = {f"#c{index}": request.call_id for index, request in enumerate(requests)}
-        values = {
-            f":c{index}": to_item(request.model_dump(mode="json", exclude_none=True))
-            for index, request in enumerate(requests)
-        }
-        # A map attribute must exist before its entries can be set.
+        # A map attribute must exist before its entries can be set; the entries go in a few
+        # at a time, as an update expression is limited to 4 KB.
         self._table.update_item(
             Key=self._key(thread_id, run_id),
             UpdateExpression="SET approvals = if_not_exists(approvals, :empty)",
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={":empty": {}},
         )
-        entries = ", ".join(
-            f"approvals.#c{index} = if_not_exists(approvals.#c{index}, :c{index})"
-            for index in range(len(requests))
-        )
+        for start in range(0, len(requests), ENTRIES_PER_UPDATE):
+            chunk = requests[start : start + ENTRIES_PER_UPDATE]
+            self._table.update_item(
+                Key=self._key(thread_id, run_id),
+                UpdateExpression="SET "
+                + ", ".join(
+                    f"approvals.#c{index} = if_not_exists(approvals.#c{index}, :c{index})"
+                    for index in range(len(chunk))
+                ),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={
+                    f"#c{index}": request.call_id for index, request in enumerate(chunk)
+                },
+                ExpressionAttributeValues={
+                    f":c{index}": to_item(request.model_dump(mode="json", exclude_none=True))
+                    for index, request in enumerate(chunk)
+                },
+            )
         item = updated_if_held(
             self._table,
             Key=self._key(thread_id, run_id),
-            UpdateExpression=f"SET #status = :waiting, approval_token = :token, {entries}",
+            UpdateExpression=(
+                "SET #status = :waiting, approval_token = :token, awaiting_calls = :calls"
+            ),
             ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
-            ExpressionAttributeNames={"#status": "status", **names},
+            ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":waiting": RunStatus.REQUIRES_APPROVAL.value,
                 ":token": task_token,
-                **values,
+                ":calls": [request.call_id for request in requests],
             },
         )
         return None if item is None else RunRecord.model_validate(item)
@@ -143,21 +157,23 @@ class ApprovalStore:
     def decide(
         self, thread_id: str, run_id: str, decisions: list[ApprovalDecision]
     ) -> RunRecord | None:
-        """Record the decisions, all or none: None unless the run waits and every call named
-        waits for its decision."""
+        """Record the decisions, all or none: None unless the run waits for every call named
+        and none is decided yet."""
         now = clock.iso(self._now())
         names: dict[str, str] = {"#status": "status"}
-        values: dict[str, Any] = {":waiting": RunStatus.REQUIRES_APPROVAL.value}
+        values: dict[str, Any] = {":waiting": RunStatus.REQUIRES_APPROVAL.value, ":now": now}
         sets, conditions = [], ["#status = :waiting"]
         for index, decision in enumerate(decisions):
             names[f"#c{index}"] = decision.call_id
+            values[f":id{index}"] = decision.call_id
             values[f":d{index}"] = "approved" if decision.approve else "denied"
             values[f":r{index}"] = decision.reason or ""
             entry = f"approvals.#c{index}"
             sets += [f"{entry}.decision = :d{index}", f"{entry}.reason = :r{index}"]
             sets.append(f"{entry}.decided_at = :now")
             conditions.append(
-                f"attribute_exists({entry}) AND attribute_not_exists({entry}.decision)"
+                f"contains(awaiting_calls, :id{index}) AND attribute_exists({entry}) "
+                f"AND attribute_not_exists({entry}.decision)"
             )
         item = updated_if_held(
             self._table,
@@ -165,23 +181,25 @@ class ApprovalStore:
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=" AND ".join(conditions),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={**values, ":now": now},
+            ExpressionAttributeValues=values,
         )
         return None if item is None else RunRecord.model_validate(item)
 
-    def close(self, thread_id: str, run_id: str) -> None:
-        """The wait is over: the run goes on (unless it finished meanwhile)."""
-        with contextlib.suppress(ClientError):
-            self._table.update_item(
-                Key=self._key(thread_id, run_id),
-                UpdateExpression="SET #status = :going REMOVE approval_token",
-                ConditionExpression="#status = :waiting AND attribute_not_exists(finished_at)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":going": RunStatus.IN_PROGRESS.value,
-                    ":waiting": RunStatus.REQUIRES_APPROVAL.value,
-                },
-            )
+    def close(self, thread_id: str, run_id: str) -> RunRecord | None:
+        """End the wait: the run goes on, no answer is taken any more; the run as it was
+        closed, with every decision it got. None if it was not waiting (closed already)."""
+        item = updated_if_held(
+            self._table,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET #status = :going REMOVE approval_token",
+            ConditionExpression="#status = :waiting AND attribute_not_exists(finished_at)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":going": RunStatus.IN_PROGRESS.value,
+                ":waiting": RunStatus.REQUIRES_APPROVAL.value,
+            },
+        )
+        return None if item is None else RunRecord.model_validate(item)
 
 
 class RunApprovals:
@@ -207,8 +225,9 @@ class RunApprovals:
         self._now = now
 
     def wait(self, state: RunState, calls: list[ToolCall], task_token: str) -> None:
-        """AwaitApproval: ask for the calls' decisions and park the token; a retry that finds
-        every call decided wakes the run at once."""
+        """AwaitApproval: ask for the calls' decisions and park the token. A run interrupted
+        or cancelled before its wait began, or a retry that finds every call decided, is
+        woken at once."""
         now = self._now()
         requests = [
             ApprovalRequest(
@@ -220,10 +239,10 @@ class RunApprovals:
             for call in calls
         ]
         # The lock outlives the wait, or FinishLostRuns would take the waiting run for lost.
-        lease = timedelta(seconds=self._timeout) + run_lock_lease(self._run_timeout)
+        lease = timedelta(seconds=state.approval_wait_seconds) + run_lock_lease(self._run_timeout)
         self._lock.extend(state.user_id, state.thread_id, state.run_id, lease=lease)
         record = self._store.open(state.thread_id, state.run_id, requests, task_token)
-        if record is not None and _all_decided(record.approvals):
+        if record is not None and (record.interrupted_by or record.awaiting_decided):
             self._wake(task_token)
 
     def decide(
@@ -234,11 +253,10 @@ class RunApprovals:
         run = self._runs.get(thread_id, run_id)
         self._check(run, decisions)
         recorded = self._store.decide(thread_id, run_id, decisions)
-        if recorded is None:  # another answer got there first
+        if recorded is None:  # another answer, or the end of the wait, got there first
             self._check(self._runs.get(thread_id, run_id), decisions)
             raise ConflictError("not_awaiting_approval", "the run is no longer waiting")
-        if _all_decided(recorded.approvals) and recorded.approval_token:
-            self._wake(recorded.approval_token)
+        self._wake_if_decided(recorded)
         return recorded
 
     def _check(self, run: RunRecord, decisions: list[ApprovalDecision]) -> None:
@@ -252,30 +270,44 @@ class RunApprovals:
             )
         decided = [call_id for call_id in named if run.approvals[call_id].decision]
         if decided:
+            # A repeated answer whose reply was lost: the wake-up it sent may be lost too.
+            self._wake_if_decided(run)
             raise ConflictError("already_decided", f"already decided: {', '.join(decided)}")
-        if run.status is not RunStatus.REQUIRES_APPROVAL:
+        if run.status is not RunStatus.REQUIRES_APPROVAL or not set(named) <= set(
+            run.awaiting_calls
+        ):
             raise ConflictError(
-                "not_awaiting_approval", f"the run is {run.status.value}, not requires_approval"
+                "not_awaiting_approval", f"the run is {run.status.value}, not waiting for these"
             )
 
+    def _wake_if_decided(self, run: RunRecord) -> None:
+        if run.status is RunStatus.REQUIRES_APPROVAL and run.awaiting_decided:
+            self.stop_waiting(run)
+
     def stop_waiting(self, run: RunRecord) -> None:
-        """Wake a waiting run that was interrupted or cancelled: it finishes at once."""
+        """Wake a waiting run: decided, interrupted or cancelled, it goes on at once."""
         if run.status is RunStatus.REQUIRES_APPROVAL and run.approval_token:
             self._wake(run.approval_token)
 
     def _wake(self, task_token: str) -> None:
-        """Resume the run early; best effort (its wait ends at the timeout anyway)."""
+        """Resume the run early; best effort (its wait ends at the timeout anyway, and a
+        repeated answer sends it again)."""
         try:
             self._sfn().send_task_success(taskToken=task_token, output="{}")
         except (ClientError, BotoCoreError) as error:
             logger.warning("approval wake-up not sent", extra={"error": type(error).__name__})
 
     def decisions(self, state: RunState, calls: list[ToolCall]) -> Mapping[str, ApprovalRequest]:
-        """After the wait: each call's request with its decision; the run goes on."""
-        record = self._runs.get(state.thread_id, state.run_id)
-        self._store.close(state.thread_id, state.run_id)
+        """After the wait: each call's request with its decision, as the wait was closed (an
+        answer after that is refused, never taken and then ignored). The thread's lock goes
+        back to the run's own lease."""
+        record = self._store.close(state.thread_id, state.run_id) or self._runs.get(
+            state.thread_id, state.run_id
+        )
+        self._lock.extend(
+            state.user_id,
+            state.thread_id,
+            state.run_id,
+            lease=run_lock_lease(self._run_timeout),
+        )
         return {call.id: record.approvals[call.id] for call in calls if call.id in record.approvals}
-
-
-def _all_decided(approvals: Mapping[str, ApprovalRequest]) -> bool:
-    return bool(approvals) and all(request.decision for request in approvals.values())

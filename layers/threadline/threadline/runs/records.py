@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 RUN_RETENTION = timedelta(days=90)
 
 
-ApprovalDecision = Literal["approved", "denied", "timed_out"]
+ApprovalOutcome = Literal["approved", "denied", "timed_out"]
 
 
 class ToolCallRecord(BaseModel):
@@ -41,7 +41,7 @@ class ToolCallRecord(BaseModel):
     duration_ms: float
     summary: dict[str, Any] = Field(default_factory=dict)
     # For a tool that needs approval: what the person decided (timed_out: no one answered).
-    approval: ApprovalDecision | None = None
+    approval: ApprovalOutcome | None = None
 
 
 class ApprovalRequest(BaseModel):
@@ -60,7 +60,7 @@ class ApprovalRequest(BaseModel):
         return self.decision == "approved"
 
     @property
-    def outcome(self) -> ApprovalDecision:
+    def outcome(self) -> ApprovalOutcome:
         return self.decision or "timed_out"
 
 
@@ -96,9 +96,27 @@ class RunRecord(BaseModel):
     generated_files: list[StoredFile] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     callback: CallbackState | None = None  # the run's callback URL, and its delivery
-    # Tool calls that waited for a person, by call id, and the waiting task's token.
+    # Tool calls that waited for a person, by call id; those the current (or last) wait is
+    # for; and the waiting task's token.
     approvals: dict[str, ApprovalRequest] = Field(default_factory=dict)
+    awaiting_calls: list[str] = Field(default_factory=list)
     approval_token: str | None = None
+
+    @property
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """The calls the run waits for a decision on (none unless it is waiting)."""
+        if self.status is not RunStatus.REQUIRES_APPROVAL:
+            return []
+        waiting = [self.approvals.get(call_id) for call_id in self.awaiting_calls]
+        return [request for request in waiting if request and request.decision is None]
+
+    @property
+    def awaiting_decided(self) -> bool:
+        """Every call of the current wait is decided."""
+        return bool(self.awaiting_calls) and all(
+            call_id in self.approvals and self.approvals[call_id].decision
+            for call_id in self.awaiting_calls
+        )
 
 
 class Message(BaseModel):

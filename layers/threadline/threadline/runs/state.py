@@ -95,8 +95,9 @@ class RunState(BaseModel):
     tool_calls: int = 0
     tool_errors: int = 0
     pending_tool_calls: list[ToolCall] = Field(default_factory=list)
-    # Set while calls wait for a person (AwaitApproval); how long it waits for them.
+    # Set while calls wait for a person (AwaitApproval): since when, which, and for how long.
     approval_requested_at: datetime | None = None
+    approval_call_ids: list[str] = Field(default_factory=list)
     approval_wait_seconds: int = 0
     usage: Usage = Field(default_factory=Usage)
     # The usage of the current remote response is final (it settled): FinishRun may count it.

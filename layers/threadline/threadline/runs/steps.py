@@ -17,7 +17,7 @@ from threadline.clock import utc_now
 from threadline.errors import NotFoundError, ThreadlineError
 from threadline.files.generated import store_generated_files
 from threadline.files.records import FileStore, run_context
-from threadline.models import RunStatus
+from threadline.models import RunStatus, ToolCall
 from threadline.runs.approvals import (
     calls_needing_approval,
     denial_output,
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 
 INTERRUPTED = "interrupted"  # the reason of a run another one interrupted (if_busy=interrupt)
+# An Assistants run waiting for tool outputs expires after ten minutes: it waits for a person
+# nine at most, leaving a minute for the round.
+ASSISTANTS_APPROVAL_SECONDS = 540
 CANCELLED_WHILE_WAITING = "cancelled while waiting for approval"
 
 
@@ -201,9 +204,12 @@ class RunSteps:
             )
         assistant = load_assistant(state.assistant)
         tools = self.tools_for(assistant)
-        gated = calls_needing_approval(tools, state.pending_tool_calls)
-        if gated and state.approval_requested_at is None:
-            return self._ask_approval(state)
+        if state.approval_requested_at is None:
+            gated = calls_needing_approval(tools, state.pending_tool_calls)
+            if gated:
+                return self._ask_approval(state, gated)
+        else:  # the calls the wait was for, whatever the tools say since
+            gated = [c for c in state.pending_tool_calls if c.id in state.approval_call_ids]
         decided = self.approvals().decisions(state, gated) if gated else {}
         approved = {call_id for call_id, request in decided.items() if request.approved}
         runnable = [call for call in state.pending_tool_calls if call not in gated]
@@ -272,6 +278,7 @@ class RunSteps:
                 "deadline": deadline + waited,
                 "pending_tool_calls": [],
                 "approval_requested_at": None,
+                "approval_call_ids": [],
                 "tool_rounds": state.tool_rounds + 1,
                 "tool_calls": state.tool_calls + len(outputs),
                 "tool_errors": state.tool_errors + sum(output.is_error for output in outputs),
@@ -283,18 +290,23 @@ class RunSteps:
         )
         return state.model_copy(update=self.while_running(state))
 
-    def _ask_approval(self, state: RunState) -> RunState:
+    def _ask_approval(self, state: RunState, gated: list[ToolCall]) -> RunState:
         """Calls that need a person wait in the Standard tier (AwaitApproval): an Express
-        execution cannot wait for a task token, so it hands the run on first."""
+        execution cannot wait for a task token, so it hands the run on first. An Assistants
+        run waiting for tool outputs expires after ten minutes, which bounds its wait."""
         if state.tier == "express":
             return state.model_copy(update={"next": "hand_off"})
         now = self.now()
+        wait = self.settings.approval_timeout_seconds
+        if self.settings.openai_backend == "assistants":
+            wait = min(wait, ASSISTANTS_APPROVAL_SECONDS)
         return state.model_copy(
             update={
                 "next": "await_approval",
                 "status": RunStatus.REQUIRES_APPROVAL,
                 "approval_requested_at": now,
-                "approval_wait_seconds": self.settings.approval_timeout_seconds,
+                "approval_call_ids": [call.id for call in gated],
+                "approval_wait_seconds": wait,
                 "timeline": state.entered("awaiting_approval", now),
                 "polls": 0,
                 "webhooks": 0,
@@ -305,8 +317,7 @@ class RunSteps:
 
     def await_approval(self, state: RunState, task_token: str) -> None:
         """Ask for the decisions the run's gated calls wait for, and park the token."""
-        tools = self.tools_for(load_assistant(state.assistant))
-        calls = calls_needing_approval(tools, state.pending_tool_calls)
+        calls = [c for c in state.pending_tool_calls if c.id in state.approval_call_ids]
         self.approvals().wait(state, calls, task_token)
 
     # -- CancelRun ---------------------------------------------------------------------------

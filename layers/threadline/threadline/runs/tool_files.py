@@ -7,13 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from threadline.files.generated import (
-    DOWNLOAD_EXPIRY_SECONDS,
-    OUTPUT_PREFIX,
-    StoredFile,
-    download_urls,
-    safe_name,
-)
+from threadline.files.generated import OUTPUT_PREFIX, StoredFile, safe_name
 from threadline.runs.records import RunStore
 from threadline.tools.registry import SavedFile
 
@@ -38,11 +32,7 @@ class RunFileSaver:
         writes its own again."""
         name = f"{safe_name(call_id)}-{safe_name(filename) or 'file'}"
         key = f"{OUTPUT_PREFIX}/{self.user_id}/{self.thread_id}/{self.run_id}/{name}"
-        s3 = self.s3()
-        s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        self.s3().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         stored = StoredFile(file_id=call_id, filename=name, s3_key=key, bytes=len(body))
         self.runs.add_generated_file(self.thread_id, self.run_id, stored)
-        [link] = download_urls(s3, self.bucket, [stored], DOWNLOAD_EXPIRY_SECONDS)
-        return SavedFile(
-            filename=name, bytes=len(body), download_url=link.url, expires_in=link.expires_in
-        )
+        return SavedFile(filename=name, bytes=len(body))

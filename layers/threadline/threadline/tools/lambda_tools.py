@@ -42,7 +42,8 @@ class LambdaToolConfig(BaseModel):
         description="The function's name or ARN, or a name the deployment's TOOL_FUNCTIONS maps.",
     )
     parameters: dict[str, Any] = Field(description="The strict JSON schema of the arguments.")
-    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # At most the deployment's ToolTimeoutSeconds, whatever this says.
+    timeout_seconds: float = Field(default=20, gt=0, le=900)
     requires_approval: bool = False
 
     @field_validator("parameters")

@@ -48,10 +48,11 @@ class FileSaver(Protocol):
 
 @dataclass(frozen=True)
 class SavedFile:
+    """A file saved for the user: the run's view lists it, with a download URL made when the
+    user reads the run (a URL made now would expire before anyone used it)."""
+
     filename: str  # as stored: reduced to safe characters, unique within the run
     bytes: int
-    download_url: str  # short-lived; the run's view lists the file with a fresh one
-    expires_in: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class ToolContext:
         }
 
     def save_file(self, filename: str, body: bytes, content_type: str) -> SavedFile:
-        """Hand the user a file: stored with the run's outputs, listed in its files."""
+        """Hand the user a file: stored with the run's outputs, listed in its `files`."""
         if self.files is None:
             raise RuntimeError("this run cannot store files")
         return self.files(self.call_id, filename, body, content_type)
