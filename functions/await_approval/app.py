@@ -9,24 +9,18 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from threadline import runtime
-from threadline.runs.state import RunState
+from threadline.runs.state import ParkedState
 
 logger = Logger()
 tracer = Tracer()
 
 
-class AwaitInput(BaseModel):
-    state: RunState
-    task_token: str
-
-
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@event_parser(model=AwaitInput)
-def handler(request: AwaitInput, context: LambdaContext) -> None:
+@event_parser(model=ParkedState)
+def handler(request: ParkedState, context: LambdaContext) -> None:
     state = request.state
     logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
     runtime.current().run_steps().await_approval(state, request.task_token)

@@ -11,24 +11,18 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from threadline import runtime
-from threadline.runs.state import RunState
+from threadline.runs.state import ParkedState
 
 logger = Logger()
 tracer = Tracer()
 
 
-class WaitInput(BaseModel):
-    state: RunState
-    task_token: str
-
-
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@event_parser(model=WaitInput)
-def handler(request: WaitInput, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=ParkedState)
+def handler(request: ParkedState, context: LambdaContext) -> dict[str, Any]:
     state = request.state
     logger.append_keys(run_id=state.run_id, thread_id=state.thread_id, user_id=state.user_id)
     resumed = runtime.current().webhook_waits().wait_for_webhook(state, request.task_token)

@@ -4,6 +4,7 @@ claims as the JWT authorizer passes them."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from local.aws.apigw import http_api_event
@@ -62,3 +63,33 @@ class Client:
         status, run, _ = self.call("GET", headers["Location"])
         assert status == 200
         return run
+
+    def started(self, thread_id: str, body: dict[str, Any]) -> str:
+        """Start a run on the thread; its id."""
+        status, accepted, _ = self.call("POST", f"/threads/{thread_id}/runs", body)
+        assert status == 202, accepted
+        return str(accepted["id"])
+
+    def run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        status, run, _ = self.call("GET", f"/threads/{thread_id}/runs/{run_id}")
+        assert status == 200, run
+        return dict(run)
+
+    def finished(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        self.product.wait_for_run(run_id)
+        return self.run(thread_id, run_id)
+
+    def waiting_for_approval(self, thread_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The calls the run waits on, once it waits (bounded)."""
+        deadline = time.monotonic() + 30
+        while (run := self.run(thread_id, run_id))["status"] != "requires_approval":
+            assert run["status"] not in ("completed", "failed", "cancelled"), run
+            assert time.monotonic() < deadline, run
+            time.sleep(0.05)
+        return list(run["pending_approvals"])
+
+    def decide(self, thread_id: str, run_id: str, *decisions: dict[str, Any]) -> tuple[int, Any]:
+        status, body, _ = self.call(
+            "POST", f"/threads/{thread_id}/runs/{run_id}/approvals", {"decisions": list(decisions)}
+        )
+        return status, body

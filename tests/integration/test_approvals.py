@@ -52,32 +52,7 @@ def start_export(alice: Client, filename: str, **fields: str) -> tuple[str, str]
     """A run whose model asks to export a CSV; its thread and run ids."""
     thread_id = alice.thread()
     alice.script(thread_id, Step.call("export_query_csv", {**EXPORT, "filename": filename}))
-    status, accepted, _ = alice.call(
-        "POST", f"/threads/{thread_id}/runs", {"message": "Export revenue by region.", **fields}
-    )
-    assert status == 202, accepted
-    return thread_id, accepted["id"]
-
-
-def run_view(alice: Client, thread_id: str, run_id: str) -> dict[str, Any]:
-    status, run, _ = alice.call("GET", f"/threads/{thread_id}/runs/{run_id}")
-    assert status == 200, run
-    return run
-
-
-def waiting_for_approval(alice: Client, thread_id: str, run_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while (run := run_view(alice, thread_id, run_id))["status"] != "requires_approval":
-        assert run["status"] not in ("completed", "failed"), run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-    return run
-
-
-def decide(alice: Client, thread_id: str, run_id: str, *decisions: dict[str, Any]) -> Any:
-    return alice.call(
-        "POST", f"/threads/{thread_id}/runs/{run_id}/approvals", {"decisions": list(decisions)}
-    )
+    return thread_id, alice.started(thread_id, {"message": "Export revenue by region.", **fields})
 
 
 def waits_ended_by(product: LocalThreadline, run_id: str) -> list[str]:
@@ -96,27 +71,21 @@ def waits_ended_by(product: LocalThreadline, run_id: str) -> list[str]:
     ]
 
 
-def finished(product: LocalThreadline, alice: Client, thread_id: str, run_id: str) -> Any:
-    product.wait_for_run(run_id)
-    return run_view(alice, thread_id, run_id)
-
-
 def test_an_approved_call_runs_and_hands_the_user_its_file(
     product: LocalThreadline, alice: Client
 ) -> None:
     thread_id, run_id = start_export(alice, "revenue.csv")
 
-    waiting = waiting_for_approval(alice, thread_id, run_id)
-    [pending] = waiting["pending_approvals"]
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
     assert pending["tool"] == "export_query_csv"
     assert json.loads(pending["arguments"]) == {**EXPORT, "filename": "revenue.csv"}
-    status, decided, _ = decide(
-        alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True}
+    status, decided = alice.decide(
+        thread_id, run_id, {"call_id": pending["call_id"], "approve": True}
     )
     assert status == 200, decided
     assert decided["pending_approvals"] == []
 
-    run = finished(product, alice, thread_id, run_id)
+    run = alice.finished(thread_id, run_id)
     assert run["status"] == "completed", run
     [call] = run["tool_calls"]
     assert (call["name"], call["approval"], call["is_error"]) == (
@@ -137,17 +106,16 @@ def test_an_approved_call_runs_and_hands_the_user_its_file(
 
 def test_a_denied_call_gives_the_model_the_reason(product: LocalThreadline, alice: Client) -> None:
     thread_id, run_id = start_export(alice, "denied.csv")
-    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
 
-    status, _, _ = decide(
-        alice,
+    status, _ = alice.decide(
         thread_id,
         run_id,
         {"call_id": pending["call_id"], "approve": False, "reason": "not this quarter"},
     )
 
     assert status == 200
-    run = finished(product, alice, thread_id, run_id)
+    run = alice.finished(thread_id, run_id)
     assert run["status"] == "completed", run
     [call] = run["tool_calls"]
     assert (call["approval"], call["is_error"]) == ("denied", True)
@@ -159,38 +127,36 @@ def test_an_unanswered_call_is_denied_when_the_wait_ends(
     product: LocalThreadline, alice: Client
 ) -> None:
     thread_id, run_id = start_export(alice, "late.csv")
-    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
 
-    run = finished(product, alice, thread_id, run_id)
+    run = alice.finished(thread_id, run_id)
 
     assert run["status"] == "completed", run
     assert waits_ended_by(product, run_id) == ["TaskTimedOut"]
     assert run["tool_calls"][0]["approval"] == "timed_out"
     assert f"no one approved this call within {APPROVAL_TIMEOUT_SECONDS} s" in run["output_text"]
-    status, late, _ = decide(
-        alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True}
-    )
+    status, late = alice.decide(thread_id, run_id, {"call_id": pending["call_id"], "approve": True})
     assert (status, late["error"]["code"]) == (409, "not_awaiting_approval")
 
 
 def test_only_the_owner_answers_and_only_once(product: LocalThreadline, alice: Client) -> None:
     thread_id, run_id = start_export(alice, "once.csv")
-    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
     approve = {"call_id": pending["call_id"], "approve": True}
     mallory = Client(product, "mallory-" + str(time.monotonic_ns()))
 
-    assert decide(mallory, thread_id, run_id, approve)[0] == 404
+    assert mallory.decide(thread_id, run_id, approve)[0] == 404
     assert mallory.call("GET", f"/threads/{thread_id}/runs/{run_id}")[0] == 404
-    status, unknown, _ = decide(alice, thread_id, run_id, {"call_id": "call_nope", "approve": True})
+    status, unknown = alice.decide(thread_id, run_id, {"call_id": "call_nope", "approve": True})
     assert (status, unknown["error"]["code"]) == (400, "unknown_call")
-    status, twice, _ = decide(alice, thread_id, run_id, approve, approve)
+    status, twice = alice.decide(thread_id, run_id, approve, approve)
     assert (status, twice["error"]["code"]) == (400, "duplicate_call")
-    assert run_view(alice, thread_id, run_id)["status"] == "requires_approval"
+    assert alice.run(thread_id, run_id)["status"] == "requires_approval"
 
-    assert decide(alice, thread_id, run_id, approve)[0] == 200
-    status, again, _ = decide(alice, thread_id, run_id, approve)
+    assert alice.decide(thread_id, run_id, approve)[0] == 200
+    status, again = alice.decide(thread_id, run_id, approve)
     assert (status, again["error"]["code"]) in {(409, "already_decided")}
-    assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+    assert alice.finished(thread_id, run_id)["status"] == "completed"
 
 
 @pytest.mark.parametrize(
@@ -214,25 +180,25 @@ def test_bad_answers_are_refused_with_400(alice: Client, body: dict[str, Any]) -
 
 def test_the_wait_holds_the_thread_and_its_lock(product: LocalThreadline, alice: Client) -> None:
     thread_id, run_id = start_export(alice, "held.csv")
-    [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
 
     thread = runtime.current().thread_store().get(alice.user or "", thread_id)
 
     assert thread.active_run_id == run_id
     assert thread.lock_expires_at is not None
     assert thread.lock_expires_at > time.time() + APPROVAL_TIMEOUT_SECONDS
-    decide(alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": False})
-    assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+    alice.decide(thread_id, run_id, {"call_id": pending["call_id"], "approve": False})
+    assert alice.finished(thread_id, run_id)["status"] == "completed"
 
 
 def test_the_wait_is_called_back_and_published(product: LocalThreadline, alice: Client) -> None:
     events = EventQueue(product.stack, new_id("subscriber"))
     with CallbackReceiver() as receiver:
         thread_id, run_id = start_export(alice, "told.csv", callback_url=f"{receiver.url}/hook")
-        [pending] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+        [pending] = alice.waiting_for_approval(thread_id, run_id)
         (told,) = receiver.wait_for(1)
-        decide(alice, thread_id, run_id, {"call_id": pending["call_id"], "approve": True})
-        assert finished(product, alice, thread_id, run_id)["status"] == "completed"
+        alice.decide(thread_id, run_id, {"call_id": pending["call_id"], "approve": True})
+        assert alice.finished(thread_id, run_id)["status"] == "completed"
         receiver.wait_for(2)
     product.stack.event_sources.wait_idle(30)
     published = [event for event in events.take() if event["detail"]["run_id"] == run_id]
@@ -256,12 +222,12 @@ def test_a_waiting_run_cancelled_by_its_owner_ends_at_once(
     product: LocalThreadline, alice: Client
 ) -> None:
     thread_id, run_id = start_export(alice, "cancelled.csv")
-    waiting_for_approval(alice, thread_id, run_id)
+    alice.waiting_for_approval(thread_id, run_id)
 
     status, _, _ = alice.call("POST", f"/threads/{thread_id}/runs/{run_id}/cancel")
 
     assert status == 202
-    run = finished(product, alice, thread_id, run_id)
+    run = alice.finished(thread_id, run_id)
     assert (run["status"], run["reason"]) == ("cancelled", "cancelled while waiting for approval")
     assert run["tool_calls"] == []
     assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
@@ -272,7 +238,7 @@ def test_a_run_interrupting_a_waiting_one_starts_at_once(
     product: LocalThreadline, alice: Client
 ) -> None:
     thread_id, run_id = start_export(alice, "interrupted.csv")
-    waiting_for_approval(alice, thread_id, run_id)
+    alice.waiting_for_approval(thread_id, run_id)
     alice.script(thread_id, Step.say("Started after the interrupt."))
 
     status, accepted, _ = alice.call(
@@ -280,10 +246,10 @@ def test_a_run_interrupting_a_waiting_one_starts_at_once(
     )
 
     assert status == 202, accepted
-    interrupted = finished(product, alice, thread_id, run_id)
+    interrupted = alice.finished(thread_id, run_id)
     assert (interrupted["status"], interrupted["reason"]) == ("cancelled", "interrupted")
     assert waits_ended_by(product, run_id) == ["TaskSucceeded"]
-    assert finished(product, alice, thread_id, accepted["id"])["status"] == "completed"
+    assert alice.finished(thread_id, accepted["id"])["status"] == "completed"
 
 
 def test_a_second_wait_in_one_run_asks_only_for_its_own_calls(
@@ -297,16 +263,16 @@ def test_a_second_wait_in_one_run_asks_only_for_its_own_calls(
     )
     assert status == 202, accepted
     run_id = accepted["id"]
-    [first] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [first] = alice.waiting_for_approval(thread_id, run_id)
     deadline = time.monotonic() + 30  # the first wait times out unanswered
-    while (run := run_view(alice, thread_id, run_id))["tool_rounds"] < 1:
+    while (run := alice.run(thread_id, run_id))["tool_rounds"] < 1:
         assert time.monotonic() < deadline, run
 
-    [second] = waiting_for_approval(alice, thread_id, run_id)["pending_approvals"]
+    [second] = alice.waiting_for_approval(thread_id, run_id)
     assert second["call_id"] != first["call_id"]
-    decide(alice, thread_id, run_id, {"call_id": second["call_id"], "approve": True})
+    alice.decide(thread_id, run_id, {"call_id": second["call_id"], "approve": True})
 
-    done = finished(product, alice, thread_id, run_id)
+    done = alice.finished(thread_id, run_id)
     assert [call["approval"] for call in done["tool_calls"]] == ["timed_out", "approved"]
     assert waits_ended_by(product, run_id) == ["TaskTimedOut", "TaskSucceeded"]
 
@@ -383,8 +349,8 @@ def test_an_answer_after_the_wait_closed_is_refused_not_lost(
     service.wait(state, state.pending_tool_calls, "token-2")
 
     decided = service.decisions(state, state.pending_tool_calls)  # the wait ends unanswered
-    status, late, _ = decide(
-        alice, state.thread_id, state.run_id, {"call_id": "call_late", "approve": True}
+    status, late = alice.decide(
+        state.thread_id, state.run_id, {"call_id": "call_late", "approve": True}
     )
 
     assert decided["call_late"].outcome == "timed_out"

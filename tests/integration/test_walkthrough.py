@@ -143,40 +143,14 @@ def user(product: LocalThreadline) -> Client:
 
 
 def ask(user: Client, body: dict[str, Any]) -> tuple[str, str]:
+    """A run on a new thread; its thread and run ids."""
     thread_id = user.thread()
-    status, accepted, _ = user.call("POST", f"/threads/{thread_id}/runs", body)
-    assert status == 202, accepted
-    return thread_id, accepted["id"]
-
-
-def view(user: Client, thread_id: str, run_id: str) -> dict[str, Any]:
-    status, run, _ = user.call("GET", f"/threads/{thread_id}/runs/{run_id}")
-    assert status == 200, run
-    return run
-
-
-def finished(product: LocalThreadline, user: Client, thread_id: str, run_id: str) -> Any:
-    product.wait_for_run(run_id)
-    return view(user, thread_id, run_id)
-
-
-def waiting(user: Client, thread_id: str, run_id: str) -> dict[str, Any]:
-    """The one call the run waits on."""
-    deadline = time.monotonic() + 30
-    while (run := view(user, thread_id, run_id))["status"] != "requires_approval":
-        assert run["status"] not in ("completed", "failed", "cancelled"), run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-    [pending] = run["pending_approvals"]
-    return pending
+    return thread_id, user.started(thread_id, body)
 
 
 def decide(user: Client, thread_id: str, run_id: str, call_id: str, approve: bool) -> int:
     decision = {"call_id": call_id, "approve": approve, "reason": "checked by hand"}
-    status, _, _ = user.call(
-        "POST", f"/threads/{thread_id}/runs/{run_id}/approvals", {"decisions": [decision]}
-    )
-    return status
+    return user.decide(thread_id, run_id, decision)[0]
 
 
 def test_the_readme_walkthrough_adds_an_assistant_whose_tool_runs(
@@ -190,7 +164,7 @@ def test_the_readme_walkthrough_adds_an_assistant_whose_tool_runs(
 
     thread_id, run_id = ask(user, REQUEST)
 
-    run = finished(product, user, thread_id, run_id)
+    run = user.finished(thread_id, run_id)
     assert run["status"] == "completed", run
     [call] = run["tool_calls"]
     assert (call["name"], call["is_error"]) == ("count_words", False)
@@ -215,12 +189,12 @@ def test_a_lambda_tool_waits_for_approval(
     thread_id, run_id = ask(
         user, {"assistant": "reviewer", "message": "get_sales_target for the North, 2027 Q4"}
     )
-    pending = waiting(user, thread_id, run_id)
+    [pending] = user.waiting_for_approval(thread_id, run_id)
     assert pending["tool"] == "get_sales_target"
 
     assert decide(user, thread_id, run_id, pending["call_id"], approve) == 200
 
-    run = finished(product, user, thread_id, run_id)
+    run = user.finished(thread_id, run_id)
     [call] = run["tool_calls"]
     assert call["approval"] == ("approved" if approve else "denied")
     if approve:
@@ -237,7 +211,7 @@ def test_an_mcp_tool_the_policy_lets_through_is_called_with_the_secret_headers(
         user, {"assistant": "reviewer", "message": "Which company holidays are there in 2027?"}
     )
 
-    run = finished(product, user, thread_id, run_id)
+    run = user.finished(thread_id, run_id)
 
     assert run["status"] == "completed", run
     assert "finance.company_holidays returned" in run["output_text"]
@@ -253,13 +227,13 @@ def test_an_mcp_call_waits_for_approval(
         user,
         {"assistant": "reviewer", "message": "What is the exchange rate from 'EUR' to 'USD'?"},
     )
-    pending = waiting(user, thread_id, run_id)
+    [pending] = user.waiting_for_approval(thread_id, run_id)
     assert pending["tool"] == "finance.exchange_rate"
 
     if decision != "time out":
         assert decide(user, thread_id, run_id, pending["call_id"], decision == "approve") == 200
 
-    run = finished(product, user, thread_id, run_id)
+    run = user.finished(thread_id, run_id)
     assert run["status"] == "completed", run
     [call] = run["tool_calls"]
     expected = {"approve": "approved", "deny": "denied", "time out": "timed_out"}[decision]
@@ -279,7 +253,7 @@ def test_an_mcp_server_refusing_the_request_fails_the_run_with_a_reason(
         user, {"assistant": "intruder", "message": "Which company holidays are there in 2026?"}
     )
 
-    run = finished(product, user, thread_id, run_id)
+    run = user.finished(thread_id, run_id)
 
     assert run["status"] == "failed", run
     assert "MCP server" in run["reason"]

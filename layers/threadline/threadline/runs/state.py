@@ -153,6 +153,14 @@ class RunState(BaseModel):
         return self.model_dump(mode="json")
 
 
+class ParkedState(BaseModel):
+    """What a waitForTaskToken task passes its function: the run state and the token that
+    resumes the execution."""
+
+    state: RunState
+    task_token: str
+
+
 def ended_remotely(view: RunView) -> dict[str, object]:
     """The run-state fields of a run that ended remotely."""
     return {
