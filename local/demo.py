@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+import requests
 from standardwebhooks import Webhook
 
 from local.aws import fire_schedule
-from local.aws.s3_browser import post_presigned
 from local.callback_receiver import CallbackReceiver
 from local.event_log import event_log
 from local.stack_session import REPO, LocalThreadline, local_threadline
@@ -144,8 +144,11 @@ def story(product: LocalThreadline, base_url: str, receiver: CallbackReceiver) -
         {"filename": "targets.csv", "content_type": "text/csv", "size": len(csv)},
     )
     expect(status == 201, "presigned POST issued (201), scoped to her thread")
-    posted = post_presigned(upload["url"], upload["fields"], "targets.csv", csv)
-    expect(posted in (200, 201, 204), f"uploaded straight to S3 ({posted})")
+    # Over HTTP, as a browser or `curl -F` would: the local AWS services are served.
+    posted = requests.post(
+        upload["url"], data=upload["fields"], files={"file": ("targets.csv", csv)}, timeout=30
+    ).status_code
+    expect(posted in (200, 201, 204), f"uploaded straight to S3 at {upload['url']} ({posted})")
     product.stack.event_sources.wait_idle(30)
     status, files = alice.call("GET", f"/threads/{thread['id']}/files")
     (ingested,) = files["files"]
@@ -288,6 +291,7 @@ def main() -> int:
                     "ExpressPollSeconds": "1",
                 },
                 openai_latency_seconds=2.0,
+                aws_port=0,  # served, so the upload goes over HTTP as a user's would
             ) as product:
                 api = product.http_api()
                 base_url = api.start()

@@ -21,6 +21,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--mcp-port", type=int, default=8765, help="the local MCP server's")
+    parser.add_argument("--aws-port", type=int, default=4566, help="the local AWS services'")
     arguments = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -36,6 +37,7 @@ def main() -> int:
                 "ExpressPollSeconds": "1",
             },
             schedule_time_scale=1.0,
+            aws_port=arguments.aws_port,
         ) as product,
         event_log(product.stack, EVENTS_FILE),
         LocalMcpServer(port=arguments.mcp_port) as mcp,
@@ -51,6 +53,11 @@ def main() -> int:
             f"-H 'content-type: application/json' -d '{{\"purpose\": \"sales\"}}'\n\n"
             f"A token for alice, valid for an hour:\n  {token}\n\n"
             f"A remote MCP server for assistants' mcp_servers (README): {mcp.url}\n\n"
+            f"The local AWS services (presigned upload URLs point here; fake credentials):\n"
+            f"  aws --endpoint-url {product.aws_endpoint} stepfunctions list-executions "
+            f"--state-machine-arn {product.stack.state_machines['RunExpressStateMachine']}\n"
+            f"  aws --endpoint-url {product.aws_endpoint} s3 ls "
+            f"s3://{product.stack.resources['FilesBucket']} --recursive\n\n"
             "Ctrl-C stops it.",
             file=sys.__stdout__,
             flush=True,

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig, default_user_config
+from moto.server import ThreadedMotoServer
 
 from local.aws import (
     EnvironmentDeaths,
@@ -42,6 +44,7 @@ TEMPLATE = REPO / "template.yaml"
 LOCAL_KEY = "sk-local-threadline"  # what the local OpenAI server accepts; not a secret
 LOCAL_WEBHOOK_URL = "http://127.0.0.1/webhooks/openai"  # delivered in-process, see below
 TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}}
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",  # nosec B105: fake, for moto only
@@ -62,6 +65,8 @@ class LocalThreadline:
     stack: LocalStack
     openai: OpenAIServer | None  # None when talking to the real OpenAI API
     environment: dict[str, str]
+    # Where the local AWS services answer over HTTP (moto's server), when they were asked to.
+    aws_endpoint: str | None = None
     # Makes the functions' invocations die as an execution environment can (fault tests).
     lambda_deaths: EnvironmentDeaths = field(default_factory=EnvironmentDeaths)
     sfn: Any = field(init=False)
@@ -173,8 +178,13 @@ def local_threadline(
     schedule_time_scale: float | None = None,
     webhooks: bool | None = None,
     trace_to: TraceEmitter | None = None,
+    aws_port: int | None = None,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
+
+    `aws_port`: serve the local AWS services on 127.0.0.1 (moto's server; 0 picks a port),
+    so that presigned URLs work from curl or a browser and the AWS CLI can look in
+    (`--endpoint-url`); by default they are only reachable in-process.
 
     `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
     an OpenAI project with the endpoint configured does; by default only in push mode.
@@ -184,6 +194,8 @@ def local_threadline(
     of an X-Ray daemon. Off by default: there is no daemon here.
     """
     real_key = os.environ.get("OPENAI_API_KEY")
+    # With a key, OPENAI_BASE_URL names another OpenAI-compatible server than OpenAI's.
+    real_base_url = os.environ.get("OPENAI_BASE_URL") if real_key else None
     with ExitStack() as stack_of_contexts:
         saved_environment = dict(os.environ)
         stack_of_contexts.callback(_restore_environment, saved_environment)
@@ -211,9 +223,13 @@ def local_threadline(
             base_url = server.start_background("127.0.0.1", 0)
             stack_of_contexts.callback(server.stop)
             overrides.setdefault("OpenAIBaseUrl", base_url)
-        stack_of_contexts.enter_context(
-            mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        )
+        elif real_base_url:
+            overrides.setdefault("OpenAIBaseUrl", real_base_url)
+        aws_endpoint = None
+        if aws_port is None:
+            stack_of_contexts.enter_context(mock_aws(config=MOTO_CONFIG))
+        else:
+            aws_endpoint = stack_of_contexts.enter_context(_served_aws(aws_port))
         stack_of_contexts.enter_context(atomic_item_writes())
         local_stack = provision(TEMPLATE, parameters=overrides)
         environment = local_stack.environment()
@@ -239,13 +255,45 @@ def local_threadline(
                 run_schedules(local_stack, time_scale=schedule_time_scale)
             )
         session = LocalThreadline(
-            stack=local_stack, openai=server, environment=environment, lambda_deaths=lambda_deaths
+            stack=local_stack,
+            openai=server,
+            environment=environment,
+            lambda_deaths=lambda_deaths,
+            aws_endpoint=aws_endpoint,
         )
         stack_of_contexts.callback(session.stop_running_executions)
         if server is not None and webhooks:
             server.webhook_sender = _deliver_through_local_api(session)
             stack_of_contexts.callback(server.flush_webhooks)
         yield session
+
+
+@contextmanager
+def _served_aws(port: int) -> Iterator[str]:
+    """moto's server on 127.0.0.1 in a thread of this process, the SDK pointed at it: the same
+    backends the in-process mock uses, now also reachable over HTTP."""
+    # A line per request would drown what the demo and `make serve` print.
+    access_log = logging.getLogger("werkzeug")
+    saved_level = access_log.level
+    access_log.setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    _, bound = server.get_host_and_port()
+    endpoint = f"http://127.0.0.1:{bound}"
+    # POST /moto-api/config does this for a server in another process.
+    saved = default_user_config.get("stepfunctions")
+    default_user_config["stepfunctions"] = MOTO_CONFIG["stepfunctions"]
+    # MOTO_PORT: where moto's Step Functions interpreter sends its Lambda invocations.
+    os.environ.update({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(bound)})
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        access_log.setLevel(saved_level)
+        if saved is None:
+            default_user_config.pop("stepfunctions", None)
+        else:
+            default_user_config["stepfunctions"] = saved
 
 
 def _store_secrets(environment: dict[str, str], *, api_key: str, webhook_secret: str) -> None:
