@@ -15,7 +15,9 @@ import boto3
 import pytest
 from standardwebhooks import Webhook
 
+from local.aws.lambda_runtime import Death
 from local.callback_receiver import CallbackReceiver
+from local.chaos import history_at_server
 from local.event_log import EventQueue
 from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
@@ -372,3 +374,39 @@ def test_a_repeated_answer_sends_the_wake_up_again(
         service.decide(alice.user or "", state.thread_id, state.run_id, [approve])
 
     assert wake_ups.tokens == ["token-3", "token-3"]
+
+
+@pytest.mark.parametrize("when", ["before_work", "after_work"])
+def test_a_wait_survives_its_steps_dying(
+    product: LocalThreadline, alice: Client, when: Death
+) -> None:
+    """AwaitApproval dies once as the wait begins, and ProcessToolCalls once as it ends,
+    before their work or after it (the answer lost): each step is retried, the decision still
+    counts, and the export runs once, its question and answer once in the thread."""
+    deaths = product.lambda_deaths
+    deaths.plan(product.stack.function("AwaitApprovalFunction").name, when)
+    thread_id, run_id = start_export(alice, f"dying-{when}.csv")
+    [pending] = alice.waiting_for_approval(thread_id, run_id)
+    deaths.plan(product.stack.function("ProcessToolCallsFunction").name, when)
+
+    status, _ = alice.decide(thread_id, run_id, {"call_id": pending["call_id"], "approve": True})
+
+    assert status == 200
+    run = alice.finished(thread_id, run_id)
+    assert run["status"] == "completed", run
+    assert [(call["name"], call["approval"]) for call in run["tool_calls"]] == [
+        ("export_query_csv", "approved")
+    ]
+    assert len(run["files"]) == 1
+    died = {name for name, death in deaths.died if death == when}
+    assert {
+        product.stack.function(f).name
+        for f in ("AwaitApprovalFunction", "ProcessToolCallsFunction")
+    } <= died
+    thread = runtime.current().thread_store().get(alice.user or "", thread_id)
+    assert thread.active_run_id is None
+    assert product.openai is not None
+    assert history_at_server(product.openai, thread) == [
+        ("user", "Export revenue by region."),
+        ("assistant", run["output_text"]),
+    ]
