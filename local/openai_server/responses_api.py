@@ -12,6 +12,7 @@ from local.openai_server import resources_api
 from local.openai_server.engine import Event, ModelInput, Outcome, new_id
 from local.openai_server.mcp_tools import mcp_turn
 from local.openai_server.state import ConversationRecord, ResponseRecord
+from local.openai_server.streaming import stream_events
 from local.openai_server.wire import (
     ApiError,
     bad_request,
@@ -118,10 +119,18 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
     return json_response(record.body, headers=srv.poll_headers())
 
 
-def retrieve_response(srv: OpenAIServer, _request: Request, response_id: str) -> Response:
+def retrieve_response(srv: OpenAIServer, request: Request, response_id: str) -> Response:
     record = find(srv.state.responses, response_id, "response")
     advance(srv, record)
     srv.stats.retrieved(response_id, srv.clock())
+    if request.args.get("stream") == "true":
+        if not record.body["background"]:
+            raise bad_request("Only background responses can be streamed again.", "stream")
+        after = request.args.get("starting_after", "-1")
+        if not after.lstrip("-").isdigit():
+            raise bad_request(f"Invalid 'starting_after': {after!r}.", "starting_after")
+        events = stream_events(srv, record, int(after), advance)
+        return Response(events, mimetype="text/event-stream")
     return json_response(record.body, headers=srv.poll_headers())
 
 
@@ -165,7 +174,7 @@ def _finish(srv: OpenAIServer, record: ResponseRecord) -> None:
         body["status"] = "in_progress"
         return
     if outcome.kind in ("calls", "text", "mcp_approval") or outcome.calls:
-        body["output"] = _output_items(srv, outcome, body)
+        body["output"] = _output_items(srv, outcome, body, record.message_id)
         body["completed_at"] = int(srv.clock())
     if outcome.kind == "failed":
         body["error"] = {"code": outcome.error_code, "message": outcome.error_message}
@@ -199,7 +208,7 @@ def _settle(srv: OpenAIServer, record: ResponseRecord, status: str) -> None:
 
 
 def _output_items(
-    srv: OpenAIServer, outcome: Outcome, body: dict[str, Any]
+    srv: OpenAIServer, outcome: Outcome, body: dict[str, Any], message_id: str
 ) -> list[dict[str, Any]]:
     calls = [
         {
@@ -253,7 +262,7 @@ def _output_items(
                 "outputs": None,
             }
         )
-    items.append(_message("assistant", [_output_text(text, annotations)]))
+    items.append(_message("assistant", [_output_text(text, annotations)], record_id=message_id))
     return items
 
 
@@ -463,10 +472,12 @@ def _required_str(item: dict[str, Any], name: str, param: str) -> str:
     return value
 
 
-def _message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+def _message(
+    role: str, content: list[dict[str, Any]], record_id: str | None = None
+) -> dict[str, Any]:
     return {
         "type": "message",
-        "id": new_id("msg_"),
+        "id": record_id or new_id("msg_"),
         "role": role,
         "content": content,
         "status": "completed",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ class ResponseRecord:
     input_items: list[dict[str, Any]]
     context: list[dict[str, Any]]  # every item the model saw, this input included
     turn: Turn
+    # The id its answer's message will have: a stream names it before the answer is done.
+    message_id: str = field(default_factory=lambda: f"msg_{uuid.uuid4().hex[:24]}")
 
 
 @dataclass
