@@ -8,6 +8,7 @@ Tests, `make demo` and `make serve` all start the product through `local_threadl
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
+import requests
 from moto import mock_aws
 from moto.core.config import DefaultConfig, default_user_config
 from moto.server import ThreadedMotoServer
@@ -280,14 +282,19 @@ def _served_aws(port: int) -> Iterator[str]:
     server.start()
     _, bound = server.get_host_and_port()
     endpoint = f"http://127.0.0.1:{bound}"
+    # As mock_aws does, the stack starts and ends with empty backends (they are this
+    # process's: a later stack must not find this one's tables).
+    reset = functools.partial(requests.post, f"{endpoint}/moto-api/reset", timeout=10)
+    reset()
     # POST /moto-api/config does this for a server in another process.
     saved = default_user_config.get("stepfunctions")
-    default_user_config["stepfunctions"] = MOTO_CONFIG["stepfunctions"]
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
     # MOTO_PORT: where moto's Step Functions interpreter sends its Lambda invocations.
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(bound)})
     try:
         yield endpoint
     finally:
+        reset()
         server.stop()
         access_log.setLevel(saved_level)
         if saved is None:

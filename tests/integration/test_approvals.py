@@ -269,6 +269,7 @@ def test_a_second_wait_in_one_run_asks_only_for_its_own_calls(
     deadline = time.monotonic() + 30  # the first wait times out unanswered
     while (run := alice.run(thread_id, run_id))["tool_rounds"] < 1:
         assert time.monotonic() < deadline, run
+        time.sleep(0.05)
 
     [second] = alice.waiting_for_approval(thread_id, run_id)
     assert second["call_id"] != first["call_id"]

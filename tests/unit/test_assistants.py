@@ -207,6 +207,11 @@ def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
              "additionalProperties": False},
             "needs a type",
         ),
+        (
+            {"type": "object", "properties": {"a": {"type": "integer", "default": 1}},
+             "required": ["a"], "additionalProperties": False},
+            "default is not supported",
+        ),
     ],
 )  # fmt: skip
 def test_strict_schema_problems(schema: Any, problem: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from threadline.tools import FunctionTool, InvalidArguments, ToolContext, ToolRegistry, tool
+from threadline.tools.strict_schema import strict_schema_problems
 
 
 class Forecast(BaseModel):
@@ -36,9 +37,9 @@ def registry() -> ToolRegistry:
     return ToolRegistry(
         [
             FunctionTool(name="forecast", description="Weather forecast.", args_model=Forecast,
-                         function=forecast),
+                         function=forecast, arguments_parameter="args"),
             FunctionTool(name="ping", description="Check the line.", args_model=Nothing,
-                         function=ping),
+                         function=ping, arguments_parameter="_args"),
         ]
     )  # fmt: skip
 
@@ -121,6 +122,7 @@ def test_decorator_infers_name_description_and_model() -> None:
         description="Weather forecast for a city.",
         args_model=Forecast,
         function=forecast,
+        arguments_parameter="args",
         timeout_seconds=4,
         requires_approval=True,
     )
@@ -142,9 +144,9 @@ def test_a_tool_may_ask_whom_the_call_is_for() -> None:
 
 def test_arguments_may_be_type_hints_instead_of_a_model() -> None:
     def greet(
-        name: Annotated[str, Field(description="Whom to greet.")],
         caller: ToolContext,
-        times: int = 1,
+        name: Annotated[str, Field(description="Whom to greet.")],
+        times: int | None,
     ) -> str:
         """Greet someone."""
         return f"{caller.user_id} greets {name} x{times}"
@@ -155,12 +157,24 @@ def test_arguments_may_be_type_hints_instead_of_a_model() -> None:
     schema = decorated.parameters
     assert schema["properties"]["name"]["description"] == "Whom to greet."
     assert sorted(schema["required"]) == ["name", "times"]  # strict: all of them
+    assert strict_schema_problems(schema) == []
     assert "caller" not in schema["properties"]
     assert decorated.call(decorated.parse_arguments('{"name": "Ada", "times": 2}'), context) == (
         "u greets Ada x2"
     )
     with pytest.raises(InvalidArguments, match="name"):
         decorated.parse_arguments('{"times": 2}')
+
+
+def test_a_model_may_come_after_the_context() -> None:
+    def whose(context: ToolContext, args: Nothing) -> str:
+        """Name the caller."""
+        return context.user_id
+
+    decorated = tool(whose)
+    context = ToolContext(user_id="u", thread_id="t", run_id="r", assistant="a")
+
+    assert decorated.call(decorated.parse_arguments("{}"), context) == "u"
 
 
 def test_decorator_needs_typed_parameters_and_one_context_at_most() -> None:
@@ -173,6 +187,29 @@ def test_decorator_needs_typed_parameters_and_one_context_at_most() -> None:
 
     for function in (untyped, two_contexts):
         with pytest.raises(TypeError, match="type hint"):
+            tool(function)
+
+
+def test_decorator_refuses_what_it_could_not_call_or_strict_mode_refuses() -> None:
+    def defaulted(city: str, days: int = 3) -> None:
+        """A default the model would never leave out."""
+
+    def positional(city: str, /) -> None:
+        """Not passable by name."""
+
+    def many(*cities: str) -> None:
+        """Not passable by name."""
+
+    def reserved(model_config: str) -> None:
+        """A name pydantic keeps for itself."""
+
+    for function, problem in [
+        (defaulted, "default"),
+        (positional, "by name"),
+        (many, "by name"),
+        (reserved, "usable name"),
+    ]:
+        with pytest.raises(TypeError, match=problem):
             tool(function)
 
 

@@ -147,13 +147,14 @@ class Tool(ABC):
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionTool(Tool, Generic[ArgsT]):
-    """A Python function. Its arguments are one pydantic model (`spread` False), or its
-    parameters' type hints, gathered in a model made for it (`spread`: called with keywords);
-    `context_parameter` names the parameter that takes a ToolContext, if one does."""
+    """A Python function. Its arguments are one pydantic model, which `arguments_parameter`
+    takes, or (None) its parameters' type hints, gathered in a model made for it and passed
+    as keywords; `context_parameter` names the parameter that takes a ToolContext, if one
+    does."""
 
     args_model: type[ArgsT]
     function: Callable[..., Any]
-    spread: bool = False
+    arguments_parameter: str | None = None
     context_parameter: str | None = None
 
     @cached_property
@@ -176,12 +177,12 @@ class FunctionTool(Tool, Generic[ArgsT]):
 
     def call(self, arguments: Any, context: ToolContext) -> Any:
         given = {self.context_parameter: context} if self.context_parameter else {}
-        if self.spread:
+        if self.arguments_parameter is None:
             return self.function(
                 **{field: getattr(arguments, field) for field in self.args_model.model_fields},
                 **given,
             )
-        return self.function(arguments, **given)
+        return self.function(**{self.arguments_parameter: arguments}, **given)
 
 
 @overload
@@ -211,13 +212,13 @@ def tool(
     """
 
     def decorate(function: Callable[..., Any]) -> FunctionTool[Any]:
-        args_model, spread, context_parameter = _signature_of(function)
+        args_model, arguments_parameter, context_parameter = _signature_of(function)
         return FunctionTool(
             name=name or function.__name__,
             description=description or inspect.getdoc(function) or "",
             args_model=args_model,
             function=function,
-            spread=spread,
+            arguments_parameter=arguments_parameter,
             context_parameter=context_parameter,
             timeout_seconds=timeout_seconds,
             requires_approval=requires_approval,
@@ -285,24 +286,34 @@ def _describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _signature_of(function: Callable[..., Any]) -> tuple[type[BaseModel], bool, str | None]:
-    """The model of the function's arguments; whether it is made from the parameters' type
-    hints (then they are passed as keywords); the parameter that takes a ToolContext."""
+def _signature_of(function: Callable[..., Any]) -> tuple[type[BaseModel], str | None, str | None]:
+    """The model of the function's arguments; the parameter that takes them as one model
+    (None: its parameters are the arguments, passed as keywords); the parameter that takes a
+    ToolContext."""
+    name = function.__name__
     signature = inspect.signature(function)
     hints = typing.get_type_hints(function, include_extras=True)
-    context = [name for name in signature.parameters if hints.get(name) is ToolContext]
+    passed_by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(parameter.kind not in passed_by_name for parameter in signature.parameters.values()):
+        raise TypeError(f"tool function {name}: its parameters must be passable by name")
+    context = [p for p in signature.parameters if hints.get(p) is ToolContext]
     arguments = [p for p in signature.parameters.values() if p.name not in context]
     if len(context) > 1 or any(p.name not in hints for p in arguments):
         raise TypeError(
-            f"tool function {function.__name__}: every parameter needs a type hint (a pydantic "
-            "model, or the argument's type), and at most one may be the ToolContext"
+            f"tool function {name}: every parameter needs a type hint (a pydantic model, or "
+            "the argument's type), and at most one may be the ToolContext"
         )
+    given = context[0] if context else None
     first = hints[arguments[0].name] if arguments else None
     if len(arguments) == 1 and isinstance(first, type) and issubclass(first, BaseModel):
-        return first, False, context[0] if context else None
-    fields: dict[str, Any] = {
-        p.name: (hints[p.name], ... if p.default is inspect.Parameter.empty else p.default)
-        for p in arguments
-    }
-    model = create_model(f"{function.__name__}_arguments", **fields)
-    return model, True, context[0] if context else None
+        return first, arguments[0].name, given
+    for parameter in arguments:
+        if parameter.default is not inspect.Parameter.empty:
+            raise TypeError(
+                f"tool function {name}: {parameter.name} has a default, which OpenAI's strict "
+                "mode refuses (the model sends every argument): make it `T | None` instead"
+            )
+        if parameter.name.startswith(("_", "model_")):
+            raise TypeError(f"tool function {name}: {parameter.name} is not a usable name")
+    fields: dict[str, Any] = {p.name: (hints[p.name], ...) for p in arguments}
+    return create_model(f"{name}_arguments", **fields), None, given

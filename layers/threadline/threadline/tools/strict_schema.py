@@ -3,8 +3,8 @@
 Strict mode takes a subset of JSON Schema (OpenAI's "Supported schemas"): the root is an
 object; every object lists all its properties as required and sets additionalProperties to
 false; types are string, number, integer, boolean, object, array and null, combined with
-anyOf (not at the root); definitions and references are allowed; at most 10 levels of
-nesting and 5,000 properties. A schema outside it is refused when the run starts, so it is
+anyOf (not at the root); definitions and references are allowed; no `default`; at most 10
+levels of nesting and 5,000 properties. A schema outside it is refused when the run starts, so it is
 caught when the assistants are loaded instead.
 """
 
@@ -17,6 +17,7 @@ MAX_NESTING = 10
 MAX_PROPERTIES = 5000
 _TYPES = {"string", "number", "integer", "boolean", "object", "array", "null"}
 _UNSUPPORTED = {
+    "default",  # the model sends every property: a default would never apply
     "allOf",
     "oneOf",
     "not",
