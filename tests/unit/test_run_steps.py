@@ -20,7 +20,7 @@ from tests.unit.fakes import (
     tokens_of,
 )
 from threadline.errors import BackendRequestError, ThreadBusyError, TransientBackendError
-from threadline.models import RunStatus, Usage
+from threadline.models import RunStatus, ToolCall, Usage
 from threadline.runs.polling import next_wait_seconds
 from threadline.runs.records import RunRecord
 from threadline.runs.state import CaughtError, RunState, StartRunInput
@@ -507,3 +507,33 @@ def test_a_run_interrupted_while_it_started_stops_at_once() -> None:
     assert state.status is RunStatus.CANCELLED
     _finished, outcome, _first = world.steps.finish_run(state)
     assert outcome.reason == "interrupted"
+
+
+# -- approvals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "asked_seconds_ago", "wait"),
+    [("responses", 120, 86_400), ("assistants", 120, 420), ("assistants", 600, 1)],
+)
+def test_a_wait_for_approval_ends_before_an_assistants_run_expires(
+    api: Api, asked_seconds_ago: int, wait: int
+) -> None:
+    """An Assistants run waiting for tool outputs expires ten minutes after it asked for them:
+    its wait for a person ends a minute before (at once when that has passed)."""
+    world = World(api=api)
+    call = ToolCall(id="call_1", name="lookup", arguments='{"key": "north"}')
+    state = RunState(
+        run_id="run_1",
+        thread_id="thr_1",
+        user_id=USER,
+        tier="standard",
+        pending_tool_calls=[call],
+        tools_requested_at=world.clock() - timedelta(seconds=asked_seconds_ago),
+    )
+
+    waiting = world.steps._ask_approval(state, [call])
+
+    assert (waiting.next, waiting.status) == ("await_approval", RunStatus.REQUIRES_APPROVAL)
+    assert waiting.approval_call_ids == ["call_1"]
+    assert waiting.approval_wait_seconds == wait

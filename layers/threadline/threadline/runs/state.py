@@ -95,6 +95,9 @@ class RunState(BaseModel):
     tool_calls: int = 0
     tool_errors: int = 0
     pending_tool_calls: list[ToolCall] = Field(default_factory=list)
+    # When a check first found the remote run asking for them (an Assistants run waiting for
+    # tool outputs expires ten minutes after).
+    tools_requested_at: datetime | None = None
     # Set while calls wait for a person (AwaitApproval): since when, which, and for how long.
     approval_requested_at: datetime | None = None
     approval_call_ids: list[str] = Field(default_factory=list)

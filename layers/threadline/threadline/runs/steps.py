@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 
 
 INTERRUPTED = "interrupted"  # the reason of a run another one interrupted (if_busy=interrupt)
-# An Assistants run waiting for tool outputs expires after ten minutes: it waits for a person
-# nine at most, leaving a minute for the round.
+# An Assistants run waiting for tool outputs expires ten minutes after it asked: it waits for a
+# person until nine minutes after, leaving a minute for the round.
 ASSISTANTS_APPROVAL_SECONDS = 540
 CANCELLED_WHILE_WAITING = "cancelled while waiting for approval"
 
@@ -178,7 +178,11 @@ class RunSteps:
         }
         if view.status is RunStatus.REQUIRES_ACTION:
             tools = state.where_tools_run(self.settings.express_tier_seconds, self.now())
-            update.update(next=tools, pending_tool_calls=view.tool_calls)
+            update.update(
+                next=tools,
+                pending_tool_calls=view.tool_calls,
+                tools_requested_at=state.tools_requested_at or self.now(),
+            )
         elif view.status.is_terminal:
             update.update(ended_remotely(view))
         elif self.now() >= deadline:
@@ -277,6 +281,7 @@ class RunSteps:
                 "handle": handle,
                 "deadline": deadline + waited,
                 "pending_tool_calls": [],
+                "tools_requested_at": None,
                 "approval_requested_at": None,
                 "approval_call_ids": [],
                 "tool_rounds": state.tool_rounds + 1,
@@ -299,7 +304,8 @@ class RunSteps:
         now = self.now()
         wait = self.settings.approval_timeout_seconds
         if self.settings.openai_backend == "assistants":
-            wait = min(wait, ASSISTANTS_APPROVAL_SECONDS)
+            asked = (now - (state.tools_requested_at or now)).total_seconds()
+            wait = max(1, min(wait, ASSISTANTS_APPROVAL_SECONDS - int(asked)))
         return state.model_copy(
             update={
                 "next": "await_approval",
