@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from assistants.data_analyst import TABLES
-from threadline.assistant_config import assistants_directory, load_catalogue
+from threadline.assistant_config import assistants_directory, load_assistants, load_catalogue
 from threadline.errors import ConfigurationError
 from threadline.models import ToolCall
 from threadline.tools import ToolContext, ToolRegistry, run_tool_calls
@@ -301,3 +301,17 @@ def test_data_analyst_table_schema(analyst: ToolRegistry) -> None:
     assert data["row_count"] == 12
     assert data["columns"][0] == {"name": "id", "type": "INTEGER", "notnull": False, "pk": True}
     assert products.summary == {"table": "products", "row_count": 12}
+
+
+def test_reading_the_assistants_imports_no_tool_code(tmp_path: Path) -> None:
+    """What only needs an assistant's name or model (FinishRun's metrics, the API's start of
+    a run) reads the files; the tools' modules are imported where tools run."""
+    folder = _folder(
+        tmp_path,
+        "unimported_tools",
+        {"helper.json": _assistant(tools=["answer"]), "exploding.py": "raise ImportError('no')"},
+    )
+
+    assert list(load_assistants(folder)) == ["helper"]
+    with pytest.raises(ImportError):
+        load_catalogue(folder)

@@ -112,11 +112,10 @@ class Catalogue:
         )
 
 
-def load_catalogue(directory: Path) -> Catalogue:
-    """The assistants and Python tools of the package at `directory`; ConfigurationError
-    listing every problem found."""
+def load_assistants(directory: Path) -> dict[str, AssistantConfig]:
+    """The assistant files of the folder at `directory`, without importing its modules;
+    ConfigurationError listing every problem found."""
     problems: list[str] = []
-    tools = _python_tools(directory, problems)
     assistants: dict[str, AssistantConfig] = {}
     for path in sorted(directory.glob("*.json")):
         try:
@@ -126,10 +125,31 @@ def load_catalogue(directory: Path) -> Catalogue:
             continue
         if config.name != path.stem:
             problems.append(f"{path.name}: its name is {config.name!r}, not {path.stem!r}")
-        problems.extend(f"{path.name}: {problem}" for problem in _tool_problems(config, tools))
+        problems.extend(f"{path.name}: names {name!r} twice" for name in _twice(config))
         assistants[config.name] = config
     if not assistants:
         problems.append(f"no assistant (<name>.json) in {directory}")
+    if problems:
+        raise ConfigurationError("assistants: " + "\n".join(problems))
+    return assistants
+
+
+def load_catalogue(directory: Path) -> Catalogue:
+    """The assistants and the Python tools of the package at `directory` (its modules
+    imported); ConfigurationError listing every problem found."""
+    problems: list[str] = []
+    tools = _python_tools(directory, problems)
+    try:
+        assistants = load_assistants(directory)
+    except ConfigurationError as error:
+        problems.append(str(error).removeprefix("assistants: "))
+        assistants = {}
+    problems.extend(
+        f"{name}.json: names no tool {tool!r}"
+        for name, config in assistants.items()
+        for tool in config.tools
+        if tool not in tools
+    )
     if problems:
         raise ConfigurationError("assistants: " + "\n".join(problems))
     return Catalogue(assistants=assistants, tools=tools)
@@ -155,11 +175,9 @@ def _python_tools(directory: Path, problems: list[str]) -> dict[str, FunctionToo
     return tools
 
 
-def _tool_problems(config: AssistantConfig, tools: dict[str, FunctionTool]) -> list[str]:
-    problems = [f"names no tool {name!r}" for name in config.tools if name not in tools]
+def _twice(config: AssistantConfig) -> list[str]:
     names = [*config.tools, *(lambda_tool.name for lambda_tool in config.lambda_tools)]
-    problems += [f"names {name!r} twice" for name in sorted(set(names)) if names.count(name) > 1]
-    return problems
+    return [name for name in sorted(set(names)) if names.count(name) > 1]
 
 
 def assistants_directory() -> Path:
@@ -176,14 +194,21 @@ def assistants_directory() -> Path:
 
 @cache
 def catalogue() -> Catalogue:
+    """The assistants and their tools (for the steps that run tools, and GET /assistants)."""
     return load_catalogue(assistants_directory())
+
+
+@cache
+def assistants() -> dict[str, AssistantConfig]:
+    """The assistants alone: what reads a name or a model imports no tool code."""
+    return load_assistants(assistants_directory())
 
 
 def load_assistant(name: str) -> AssistantConfig:
     try:
-        return catalogue().assistants[name]
+        return assistants()[name]
     except KeyError:
-        known = ", ".join(sorted(catalogue().assistants))
+        known = ", ".join(sorted(assistants()))
         raise InvalidRequestError(
             "unknown_assistant", f"unknown assistant {name!r}; known: {known}"
         ) from None

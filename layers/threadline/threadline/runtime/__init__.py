@@ -40,7 +40,7 @@ def current() -> Runtime:
 def reset(root: Runtime | None = None) -> Runtime:
     """Start over as a new cold start would: `root` (or a new default root) becomes current,
     and the settings read from the environment are read again."""
-    from threadline.assistant_config import catalogue
+    from threadline.assistant_config import assistants, catalogue
     from threadline.settings import (
         load_api_settings,
         load_callback_settings,
@@ -57,6 +57,7 @@ def reset(root: Runtime | None = None) -> Runtime:
     load_hand_off_settings.cache_clear()
     load_launch_settings.cache_clear()
     catalogue.cache_clear()
+    assistants.cache_clear()
     with _Current.lock:
         _Current.root = root if root is not None else Runtime()
         return _Current.root
