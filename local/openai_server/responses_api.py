@@ -54,6 +54,9 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
     tool_choice = body.get("tool_choice") or "auto"
     instructions = field(body, "instructions", str)
     background = field(body, "background", bool, False)
+    stream = field(body, "stream", bool, False)
+    if stream and not background:
+        raise bad_request("This server streams background responses only.", "stream")
     previous_id = field(body, "previous_response_id", str)
     conversation = _conversation(srv, body.get("conversation"))
     if conversation and previous_id:
@@ -107,6 +110,7 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
         input_items=input_items,
         context=context,
         turn=turn,
+        streamed=stream,
     )
     srv.state.responses[response_id] = record
     srv.stats.created(response_id, turn.started_at)
@@ -116,6 +120,8 @@ def create_response(srv: OpenAIServer, request: Request) -> Response:
             srv.ensure_ticker()
     else:
         _finish(srv, record)
+    if stream:
+        return Response(stream_events(srv, record, -1, advance), mimetype="text/event-stream")
     return json_response(record.body, headers=srv.poll_headers())
 
 
@@ -124,8 +130,10 @@ def retrieve_response(srv: OpenAIServer, request: Request, response_id: str) -> 
     advance(srv, record)
     srv.stats.retrieved(response_id, srv.clock())
     if request.args.get("stream") == "true":
-        if not record.body["background"]:
-            raise bad_request("Only background responses can be streamed again.", "stream")
+        if not record.streamed:
+            raise bad_request(
+                "Only background responses created with stream=true can be streamed.", "stream"
+            )
         after = request.args.get("starting_after", "-1")
         if not after.lstrip("-").isdigit():
             raise bad_request(f"Invalid 'starting_after': {after!r}.", "starting_after")

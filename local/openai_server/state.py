@@ -33,6 +33,8 @@ class ResponseRecord:
     input_items: list[dict[str, Any]]
     context: list[dict[str, Any]]  # every item the model saw, this input included
     turn: Turn
+    # Created with `stream: true` (and `background`): only such a response streams again.
+    streamed: bool = False
     # The id its answer's message will have: a stream names it before the answer is done.
     message_id: str = field(default_factory=lambda: f"msg_{uuid.uuid4().hex[:24]}")
 

@@ -5,6 +5,7 @@ events again after `starting_after`, for the real SDK over HTTP."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -14,6 +15,15 @@ from local.openai_server.streaming import plan
 from tests.local_openai_server.conftest import FakeClock
 
 QUESTION = "Tell me something nice about the weather today please"
+
+
+def streamed(client: openai.OpenAI, **create: Any) -> str:
+    """Create a background response with `stream: true`, as a caller that reads only its
+    first event (the id) and hangs up: the response goes on."""
+    with client.responses.create(model="m", background=True, stream=True, **create) as events:
+        first = next(iter(events))
+    assert first.type == "response.created"
+    return first.response.id
 
 
 @pytest.fixture
@@ -29,27 +39,27 @@ def served() -> Iterator[openai.OpenAI]:
 def test_the_text_is_due_in_pieces_before_the_response_completes(clock: FakeClock) -> None:
     server = OpenAIServer(latency_seconds=10, clock=clock)
     client = sdk_client(server)
-    created = client.responses.create(model="m", input=QUESTION, background=True)
-    turn = server.state.responses[created.id].turn
+    created = streamed(client, input=QUESTION)
+    turn = server.state.responses[created].turn
 
-    events = plan(server.state.responses[created.id])
+    events = plan(server.state.responses[created])
     deltas = [e for e in events if e.event["type"] == "response.output_text.delta"]
     clock.advance(10)
-    done = client.responses.retrieve(created.id)
+    done = client.responses.retrieve(created)
 
     assert len(deltas) > 1
     assert all(turn.started_at < e.visible_at < turn.finish_at for e in deltas)
     assert "".join(e.event["delta"] for e in deltas) == done.output_text
-    assert [e.event["sequence_number"] for e in plan(server.state.responses[created.id])] == list(
-        range(len(plan(server.state.responses[created.id])))
+    assert [e.event["sequence_number"] for e in plan(server.state.responses[created])] == list(
+        range(len(plan(server.state.responses[created])))
     )
 
 
 def test_a_stream_resumes_after_the_last_event_seen(served: openai.OpenAI) -> None:
-    created = served.responses.create(model="m", input=QUESTION, background=True)
+    created = streamed(served, input=QUESTION)
 
-    events = list(served.responses.retrieve(created.id, stream=True))
-    resumed = list(served.responses.retrieve(created.id, stream=True, starting_after=5))
+    events = list(served.responses.retrieve(created, stream=True))
+    resumed = list(served.responses.retrieve(created, stream=True, starting_after=5))
 
     numbers = [event.sequence_number for event in events]
     assert numbers == list(range(len(events)))
@@ -63,8 +73,8 @@ def test_a_stream_resumes_after_the_last_event_seen(served: openai.OpenAI) -> No
 
 
 def test_calls_arrive_whole_at_the_end(served: openai.OpenAI) -> None:
-    created = served.responses.create(
-        model="m",
+    created = streamed(
+        served,
         input="What is our revenue by region?",
         tools=[
             {
@@ -73,10 +83,9 @@ def test_calls_arrive_whole_at_the_end(served: openai.OpenAI) -> None:
                 "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
             }
         ],
-        background=True,
     )
 
-    types = [event.type for event in served.responses.retrieve(created.id, stream=True)]
+    types = [event.type for event in served.responses.retrieve(created, stream=True)]
 
     assert types == [
         "response.created",
@@ -88,12 +97,15 @@ def test_calls_arrive_whole_at_the_end(served: openai.OpenAI) -> None:
 
 
 @pytest.mark.parametrize(
-    ("background", "after"), [(False, "0"), (True, "nine")], ids=["foreground", "bad-cursor"]
-)
+    ("background", "after"), [(False, "0"), (True, "0"), (True, "nine")],
+    ids=["foreground", "not-created-streaming", "bad-cursor"],
+)  # fmt: skip
 def test_bad_stream_requests_are_refused(
     served: openai.OpenAI, background: bool, after: str
 ) -> None:
     created = served.responses.create(model="m", input="hi", background=background)
+    if after == "nine":
+        created = served.responses.retrieve(streamed(served, input="hi"))
 
     with pytest.raises(openai.BadRequestError):
         served.get(
@@ -110,11 +122,14 @@ def test_a_scripted_failure_ends_the_stream_failed() -> None:
         client = openai.OpenAI(api_key="local", base_url=base_url, max_retries=0)
         conversation = client.conversations.create()
         server.script.push(Step.fail("server_error", "boom"), key=conversation.id)
-        created = client.responses.create(
-            model="m", input="hi", conversation=conversation.id, background=True
-        )
-        types = [event.type for event in client.responses.retrieve(created.id, stream=True)]
+        created = streamed(client, input="hi", conversation=conversation.id)
+        types = [event.type for event in client.responses.retrieve(created, stream=True)]
     finally:
         server.stop()
 
     assert types == ["response.created", "response.in_progress", "response.failed"]
+
+
+def test_only_a_background_response_is_created_streaming(served: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        served.responses.create(model="m", input="hi", stream=True)

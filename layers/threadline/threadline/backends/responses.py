@@ -41,7 +41,7 @@ from threadline.backends.openai_files import (
     supports_file_search,
 )
 from threadline.backends.responses_views import SETTLED, cited_files, run_view, usage_of
-from threadline.errors import NotFoundError
+from threadline.errors import NotFoundError, TransientBackendError
 from threadline.models import ToolOutput, Usage
 from threadline.tools import ToolRegistry
 
@@ -243,8 +243,12 @@ class ResponsesBackend(OpenAIFiles):
         previous_response_id: str | None,
         owner: RunOwner,
     ) -> Response:
-        with translated_errors("create response"):
-            return self._client.responses.create(
+        # Created streaming so that a listener can stream its text (`text_events`): OpenAI
+        # streams again only a background response created with `stream: true`. The create's
+        # reply is its first event; the response goes on after the stream is closed.
+        with (
+            translated_errors("create response"),
+            self._client.responses.create(
                 model=assistant.model or self._default_model,
                 instructions=assistant.instructions,
                 input=items,
@@ -262,7 +266,14 @@ class ResponsesBackend(OpenAIFiles):
                     "run": owner.run_id,
                 },
                 previous_response_id=previous_response_id or omit,
-            )
+                stream=True,
+            ) as events,
+        ):
+            for event in events:
+                if event.type == "response.created":
+                    return event.response
+        # As a lost reply: a response it made is a branch of the chain nobody continues from.
+        raise TransientBackendError("create response: the stream ended before the response")
 
     def _mcp_tools(self, assistant: AssistantConfig) -> list[ToolParam]:
         tools: list[ToolParam] = []
