@@ -4,17 +4,16 @@ Each stream record is one write; `ChangeEvents` finds the events it makes (a run
 an upload settled, a day over the token budget) and they are put on the bus. The stream's
 filter criteria pass only writes that may make one, so most writes never invoke this.
 
-Partial batch responses: a record whose events EventBridge refused is reported, with the
-later records of the same item unpublished (an item's events keep their order); Lambda retries
-the batch from the first reported record, so the other items' records after it are published
-again - a subscriber may see an event twice, with the same `event_id`. A record that fails
+Partial batch responses (`InOrderPerItem`): a record whose events EventBridge refused is
+reported, with the later records of the same item unpublished (an item's events keep their
+order); the other items' records after it are published again - a subscriber may see an event
+twice, with the same `event_id`. A record that fails
 every retry loses its item's later changes in the batch with it (EventFailuresQueue says
 where), never another item's.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,6 +27,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
+from threadline.store.stream_batches import InOrderPerItem
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -61,33 +61,13 @@ def publish_change(record: DynamoDBRecord) -> None:
     metrics.add_metric("EventsPublished", MetricUnit.Count, len(events))
 
 
-class EarlierRecordFailed(Exception):
-    """Not published: a record before it in the batch failed, and is retried first."""
-
-
-class InOrderPerItem:
-    """Publishes a batch's records, failing those of an item an earlier record of which
-    failed (the stream orders each item's changes, and so do its events)."""
-
-    def __init__(self) -> None:
-        self.failed_items: set[str] = set()
-
-    def __call__(self, record: DynamoDBRecord) -> None:
-        change = record.dynamodb
-        item = json.dumps(change.keys if change else None, sort_keys=True, default=str)
-        if item in self.failed_items:
-            raise EarlierRecordFailed(change.sequence_number if change else "")
-        try:
-            publish_change(record)
-        except Exception:
-            self.failed_items.add(item)
-            raise
-
-
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=InOrderPerItem(), processor=processor, context=context
+        event=event,
+        record_handler=InOrderPerItem(publish_change),
+        processor=processor,
+        context=context,
     )

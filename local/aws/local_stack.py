@@ -20,6 +20,7 @@ from local.aws.records import (
     S3Subscription,
     ScheduleSpec,
     StreamSubscription,
+    WebSocketApiSpec,
 )
 from local.aws.s3_events import OBJECT_CREATED_PUT, object_created_event
 
@@ -61,6 +62,7 @@ class LocalStack:
     layers: dict[str, Path] = field(default_factory=dict)  # logical id -> ContentUri
     http_apis: dict[str, HttpApiSpec] = field(default_factory=dict)
     http_routes: list[HttpRoute] = field(default_factory=list)
+    websocket_apis: dict[str, WebSocketApiSpec] = field(default_factory=dict)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     s3_subscriptions: list[S3Subscription] = field(default_factory=list)
     stream_subscriptions: list[StreamSubscription] = field(default_factory=list)

@@ -4,7 +4,7 @@ runtime, a local HTTP server and a local scheduler to use."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +130,25 @@ class StreamSubscription:
     maximum_retry_attempts: int  # -1: until the record expires, as Lambda's default
     partial_batch_responses: bool  # FunctionResponseTypes has ReportBatchItemFailures
     on_failure: str | None  # the ARN of an SQS queue
+
+
+@dataclass(frozen=True)
+class WebSocketAuthorizer:
+    """A REQUEST authorizer: its function, and the parts of the request it needs."""
+
+    function_logical_id: str
+    identity_source: tuple[str, ...]  # e.g. route.request.querystring.token
+
+
+@dataclass
+class WebSocketApiSpec:
+    """An `AWS::ApiGatewayV2::Api` with ProtocolType WEBSOCKET, and what hangs off it."""
+
+    logical_id: str
+    api_id: str
+    route_selection_expression: str
+    authorizers: dict[str, WebSocketAuthorizer] = field(default_factory=dict)  # by id
+    integrations: dict[str, str] = field(default_factory=dict)  # id -> function logical id
+    # route key -> (integration id, authorizer id or None)
+    routes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)

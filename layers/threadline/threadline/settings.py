@@ -133,7 +133,35 @@ class EventSettings(Settings):
     daily_token_budget: int = Field(default=0, ge=0)  # Budget Exceeded when a day crosses it
 
 
-SettingsT = TypeVar("SettingsT", bound=Settings)
+class StreamSettings(Settings):
+    """The functions that stream runs to WebSocket clients."""
+
+    # API Gateway's management endpoint of the WebSocket API (https://{api}.execute-api...).
+    stream_endpoint: str = Field(min_length=1)
+    # RelayText, which the subscription and PushUpdates start while a run's text is written.
+    relay_function_name: str = Field(min_length=1)
+
+
+class TokenSettings(BaseSettings):
+    """StreamAuthorizer: the JWTs it accepts, as the HTTP API's JWT authorizer does."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    jwt_issuer: str = Field(min_length=1)
+    jwt_audience: str = Field(min_length=1, description="Comma-separated accepted audiences.")
+    # Where the issuer's signing keys are; empty: {issuer}/.well-known/jwks.json (Cognito's).
+    jwks_url: str = ""
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.jwt_audience.split(",") if part.strip())
+
+    @property
+    def keys_url(self) -> str:
+        return self.jwks_url or f"{self.jwt_issuer.rstrip('/')}/.well-known/jwks.json"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def _load(settings_type: type[SettingsT]) -> SettingsT:
@@ -175,3 +203,13 @@ def load_event_settings() -> EventSettings:
 @cache
 def load_launch_settings() -> LaunchSettings:
     return _load(LaunchSettings)
+
+
+@cache
+def load_stream_settings() -> StreamSettings:
+    return _load(StreamSettings)
+
+
+@cache
+def load_token_settings() -> TokenSettings:
+    return _load(TokenSettings)

@@ -19,6 +19,14 @@ from local.aws.resources.sqs import (
 )
 from local.aws.resources.ssm import provision_parameter
 from local.aws.resources.state_machines import provision_state_machine
+from local.aws.resources.websocket_apis import (
+    provision_authorizer,
+    provision_integration,
+    provision_permission,
+    provision_route,
+    provision_stage,
+    provision_websocket_api,
+)
 
 PROVISIONERS: dict[str, Provisioner] = {
     "AWS::DynamoDB::Table": provision_table,
@@ -40,6 +48,12 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::SSM::Parameter": provision_parameter,
     "AWS::Lambda::EventSourceMapping": provision_event_source_mapping,
     "AWS::Logs::LogGroup": provision_log_group,
+    "AWS::ApiGatewayV2::Api": provision_websocket_api,
+    "AWS::ApiGatewayV2::Authorizer": provision_authorizer,
+    "AWS::ApiGatewayV2::Integration": provision_integration,
+    "AWS::ApiGatewayV2::Route": provision_route,
+    "AWS::ApiGatewayV2::Stage": provision_stage,
+    "AWS::Lambda::Permission": provision_permission,
 }
 
 

@@ -15,7 +15,7 @@ chain up to its head, which only a completed run moves. See docs/reliability.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, cast
 
 from openai import OpenAI, omit
@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from threadline.threads.records import Thread
 
 THREAD_KEY = "threadline_thread_id"  # a vector store's metadata: the thread it is for
+
+
+ENDED_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 
 
 class ResponsesBackend(OpenAIFiles):
@@ -133,6 +136,19 @@ class ResponsesBackend(OpenAIFiles):
             run_remote_id=response.id,
             finished_usage={**handle.finished_usage, handle.run_remote_id: answered_usage},
         )
+
+    def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]:
+        with (
+            translated_errors("stream response"),
+            self._client.responses.retrieve(
+                remote_id, stream=True, starting_after=after if after >= 0 else omit
+            ) as events,
+        ):
+            for event in events:
+                if event.type == "response.output_text.delta":
+                    yield event.sequence_number, event.delta
+                elif event.type in ENDED_EVENTS:
+                    return
 
     def get_run(self, handle: RunHandle) -> RunView:
         response, poll_after = self._retrieve(handle.run_remote_id)

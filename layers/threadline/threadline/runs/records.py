@@ -101,6 +101,8 @@ class RunRecord(BaseModel):
     approvals: dict[str, ApprovalRequest] = Field(default_factory=dict)
     awaiting_calls: list[str] = Field(default_factory=list)
     approval_token: str | None = None
+    # Someone subscribed to the run's updates (threadline.streams): its changes are streamed.
+    watched: bool = False
 
     @property
     def pending_approvals(self) -> list[ApprovalRequest]:
@@ -292,6 +294,19 @@ class RunStore:
                 **({":yes": True, ":no": False} if relaunch else {}),
             },
         )
+
+    def watch(self, thread_id: str, run_id: str) -> RunRecord:
+        """Mark the run watched (once: a run watched already is not written again)."""
+        item = updated_if_held(
+            self._table,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET watched = :yes",
+            ConditionExpression=(
+                "attribute_exists(PK) AND (attribute_not_exists(watched) OR watched = :no)"
+            ),
+            ExpressionAttributeValues={":yes": True, ":no": False},
+        )
+        return self.get(thread_id, run_id) if item is None else RunRecord.model_validate(item)
 
     def request_interrupt(self, thread_id: str, run_id: str, *, by: str) -> RunRecord | None:
         """Mark a going run as interrupted by the run `by`; the run as marked, None if it has

@@ -15,10 +15,11 @@ import threading
 from threadline.runtime.events import EventParts
 from threadline.runtime.files import FileParts
 from threadline.runtime.runs import RunParts
+from threadline.runtime.streams import StreamParts
 from threadline.runtime.threads import ThreadParts
 
 
-class Runtime(RunParts, ThreadParts, FileParts, EventParts):
+class Runtime(RunParts, ThreadParts, FileParts, EventParts, StreamParts):
     """The dependencies of one execution environment, each built once, on first use."""
 
 
@@ -48,6 +49,8 @@ def reset(root: Runtime | None = None) -> Runtime:
         load_hand_off_settings,
         load_launch_settings,
         load_settings,
+        load_stream_settings,
+        load_token_settings,
     )
 
     load_settings.cache_clear()
@@ -56,6 +59,8 @@ def reset(root: Runtime | None = None) -> Runtime:
     load_callback_settings.cache_clear()
     load_hand_off_settings.cache_clear()
     load_launch_settings.cache_clear()
+    load_stream_settings.cache_clear()
+    load_token_settings.cache_clear()
     catalogue.cache_clear()
     assistants.cache_clear()
     with _Current.lock:

@@ -1,0 +1,66 @@
+"""PushUpdates: the table's stream, turned into the updates of watched runs (status, tool
+calls, approvals awaited, the final view), numbered in the run's log and posted to its
+subscribers. A change that gives a listened-to run a new response starts its text relay.
+
+Only changes of watched runs invoke it (the mapping's filter). A retried change stores nothing
+new and posts the same numbered updates again, which a client drops by number.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from threadline import clock, runtime
+from threadline.store.stream_batches import InOrderPerItem
+from threadline.streams.updates import run_updates, started_a_response, watched_run
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
+
+
+@tracer.capture_method
+def push_change(record: DynamoDBRecord) -> None:
+    change = record.dynamodb
+    if change is None:
+        return
+    old, new = change.old_image or None, change.new_image or None
+    run = watched_run(new)
+    if run is None:
+        return
+    parts = runtime.current()
+    updates = run_updates(old, new, clock.utc_now())
+    stored = parts.update_log().append(run.run_id, updates, change=str(change.sequence_number))
+    listening = parts.broadcast().to_run(run.run_id, stored)
+    metrics.add_metric("UpdatesPushed", MetricUnit.Count, len(stored) * listening)
+    start_relay = parts.start_relay()
+    if listening and start_relay and started_a_response(old, new):
+        start_relay(run.thread_id, run.run_id)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event,
+        record_handler=InOrderPerItem(push_change),
+        processor=processor,
+        context=context,
+    )

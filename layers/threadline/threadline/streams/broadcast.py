@@ -1,0 +1,45 @@
+"""Posting messages to WebSocket connections through API Gateway's management API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from threadline.streams.log import Subscriptions
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+
+
+class Broadcast:
+    def __init__(
+        self, management: ApiGatewayManagementApiClient, subscriptions: Subscriptions
+    ) -> None:
+        self._management = management
+        self._subscriptions = subscriptions
+
+    def to_run(self, run_id: str, messages: Sequence[BaseModel]) -> int:
+        """Post the messages to every connection subscribed to the run, in order; forget the
+        connections that are gone. How many are still subscribed."""
+        if not messages:
+            return len(self._subscriptions.of(run_id))
+        listening = 0
+        for connection_id in self._subscriptions.of(run_id):
+            if self.to_connection(connection_id, messages):
+                listening += 1
+            else:
+                self._subscriptions.remove(run_id, connection_id)
+        return listening
+
+    def to_connection(self, connection_id: str, messages: Sequence[BaseModel]) -> bool:
+        """Post the messages to one connection, in order; False if it is gone."""
+        try:
+            for message in messages:
+                self._management.post_to_connection(
+                    ConnectionId=connection_id, Data=message.model_dump_json().encode()
+                )
+        except self._management.exceptions.GoneException:
+            return False
+        return True

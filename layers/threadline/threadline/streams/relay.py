@@ -1,0 +1,93 @@
+"""The answer's text, relayed while someone listens: a relay reads OpenAI's stream of the run's
+current response from where the last relay stopped, and stores and posts its text in pieces
+(one every `window_seconds` at most, so a fast model costs a write and a post per piece, not
+per token). It stops when the response ends, when no one is subscribed any more, or when a
+relay for a newer response takes over; the run's final view carries the whole answer anyway.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import StrEnum
+
+from threadline import clock
+from threadline.backends.base import AssistantBackend
+from threadline.runs.records import RunStore
+from threadline.streams.broadcast import Broadcast
+from threadline.streams.log import RELAY_LEASE, RelayLease, UpdateLog
+from threadline.streams.messages import TextDelta
+
+WINDOW_SECONDS = 0.2
+
+
+class Relayed(StrEnum):
+    ENDED = "ended"  # the response's stream ended
+    NOBODY_LISTENS = "nobody_listens"
+    TAKEN_OVER = "taken_over"  # a relay for a newer response holds the lease
+    NOT_NEEDED = "not_needed"  # the run ended, has no response, or is not watched
+    HELD = "held"  # another relay is at it
+
+
+class TextRelay:
+    def __init__(
+        self,
+        runs: RunStore,
+        log: UpdateLog,
+        lease: RelayLease,
+        broadcast: Broadcast,
+        backend: AssistantBackend,
+        *,
+        window_seconds: float = WINDOW_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._runs = runs
+        self._log = log
+        self._lease = lease
+        self._broadcast = broadcast
+        self._backend = backend
+        self._window = window_seconds
+        self._monotonic = monotonic
+
+    def relay(self, thread_id: str, run_id: str) -> Relayed:
+        run = self._runs.get(thread_id, run_id)
+        response_id = run.remote_run_id
+        if not run.watched or run.status.is_terminal or response_id is None:
+            return Relayed.NOT_NEEDED
+        token = self._lease.claim(run_id, response_id)
+        if token is None:
+            return Relayed.HELD
+        try:
+            return self._relay(run_id, response_id, token)
+        finally:
+            self._lease.release(run_id, token)
+
+    def _relay(self, run_id: str, response_id: str, token: str) -> Relayed:
+        through = self._log.text_through(run_id, response_id)
+        pending: list[str] = []
+        flushed_at = renewed_at = self._monotonic()
+
+        def flush() -> int:
+            piece = TextDelta(
+                run_id=run_id, at=clock.utc_now(), response_id=response_id, delta="".join(pending)
+            )
+            stored = self._log.append_text(piece, through=through or 0)
+            pending.clear()
+            return self._broadcast.to_run(run_id, [stored])
+
+        after = -1 if through is None else through
+        for sequence_number, delta in self._backend.text_deltas(response_id, after=after):
+            pending.append(delta)
+            through = sequence_number
+            now = self._monotonic()
+            if now - flushed_at >= self._window:
+                flushed_at = now
+                if flush() == 0:
+                    return Relayed.NOBODY_LISTENS
+            if now - renewed_at >= RELAY_LEASE.total_seconds() / 3:
+                renewed_at = now
+                if not self._lease.renew(run_id, response_id, token):
+                    return Relayed.TAKEN_OVER
+        if pending:
+            flush()
+        return Relayed.ENDED

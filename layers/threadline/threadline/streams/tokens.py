@@ -1,0 +1,84 @@
+"""The WebSocket API's JWT check: the same tokens the HTTP API's JWT authorizer accepts
+(signature by one of the issuer's published keys, issuer, audience, expiry, a subject).
+
+API Gateway offers JWT authorizers to HTTP APIs only, so StreamAuthorizer does it: browsers
+cannot set headers on a WebSocket, so the token comes in the `token` query parameter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError, MissingKeyError
+from joserfc.jwk import KeySet
+
+# Only signatures by a published (public) key: never `none` or a shared secret.
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA")
+# A token signed with a key not in the cached set fetches the set again, at most this often
+# (an issuer rotating its keys publishes the new one first).
+REFETCH_SECONDS = 300.0
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        issuer: str,
+        audiences: tuple[str, ...],
+        fetch_keys: Callable[[], dict[str, Any]],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._issuer = issuer
+        self._audiences = audiences
+        self._fetch_keys = fetch_keys
+        self._monotonic = monotonic
+        self._keys: KeySet | None = None
+        self._fetched_at = 0.0
+
+    def subject(self, token: str) -> str | None:
+        """The token's user (its `sub`) if the token is valid, else None."""
+        try:
+            decoded = self._decode(token)
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": self._issuer},
+                aud={"essential": True, "values": list(self._audiences)},
+                exp={"essential": True},
+                sub={"essential": True},
+            ).validate(decoded.claims)
+        except (JoseError, ValueError):
+            return None
+        subject = decoded.claims["sub"]
+        return subject if isinstance(subject, str) and subject else None
+
+    def _decode(self, token: str) -> jwt.Token:
+        keys = self._current_keys()
+        try:
+            return jwt.decode(token, keys, algorithms=ALGORITHMS)
+        except (InvalidKeyIdError, MissingKeyError):
+            if self._monotonic() - self._fetched_at < REFETCH_SECONDS:
+                raise
+            self._keys = None
+            return jwt.decode(token, self._current_keys(), algorithms=ALGORITHMS)
+
+    def _current_keys(self) -> KeySet:
+        if self._keys is None:
+            self._keys = KeySet.import_key_set(self._fetch_keys())  # type: ignore[arg-type]
+            self._fetched_at = self._monotonic()
+        return self._keys
+
+
+def fetch_json(url: str) -> Callable[[], dict[str, Any]]:
+    """A fetch of the JSON document at `url` (the issuer's key set)."""
+
+    def fetch() -> dict[str, Any]:
+        import httpx2
+
+        response = httpx2.get(url, timeout=5.0, follow_redirects=False)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
+
+    return fetch
