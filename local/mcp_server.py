@@ -7,14 +7,12 @@ assistant's `headers_secret` holds.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from mcp.server.mcpserver import MCPServer
+
+from local.served_app import ServedApp
 
 # Fixed rates, so answers are deterministic.
 RATES_TO_USD = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "JPY": 0.0067}
@@ -48,17 +46,9 @@ class LocalMcpServer:
 
     def __init__(self, *, token: str | None = None, port: int = 0) -> None:
         self._token = token
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", port))
-        port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/mcp"
         app = finance_server().streamable_http_app(stateless_http=True, json_response=True)
-        config = uvicorn.Config(self._checked(app), log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._served = ServedApp(self._checked(app), port=port, name="MCP server")
+        self.url = f"http://127.0.0.1:{self._served.port}/mcp"
         self.refused = 0  # requests without the token
 
     def _checked(self, app: Any) -> Any:
@@ -76,12 +66,7 @@ class LocalMcpServer:
         return checked
 
     def __enter__(self) -> LocalMcpServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:  # bounded: uvicorn starts in milliseconds
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the local MCP server did not start")
-            time.sleep(0.01)
+        self._served.__enter__()
         return self
 
     def __exit__(
@@ -90,6 +75,4 @@ class LocalMcpServer:
         _error: BaseException | None,
         _traceback: TracebackType | None,
     ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._served.__exit__(_type, _error, _traceback)

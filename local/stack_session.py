@@ -35,11 +35,13 @@ from local.aws import (
     provision,
     run_schedules,
 )
+from local.aws.async_invocations import invoking_asynchronously
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
+from local.aws.websocket_api import LocalWebSocketApi
 from local.openai_server import OpenAIServer
-from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, verified_claims
+from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, public_keys, verified_claims
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
@@ -69,6 +71,8 @@ class LocalThreadline:
     environment: dict[str, str]
     # Where the local AWS services answer over HTTP (moto's server), when they were asked to.
     aws_endpoint: str | None = None
+    # The template's WebSocket API, when it was asked to be served.
+    websocket: LocalWebSocketApi | None = None
     # Makes the functions' invocations die as an execution environment can (fault tests).
     lambda_deaths: EnvironmentDeaths = field(default_factory=EnvironmentDeaths)
     sfn: Any = field(init=False)
@@ -181,12 +185,16 @@ def local_threadline(
     webhooks: bool | None = None,
     trace_to: TraceEmitter | None = None,
     aws_port: int | None = None,
+    websocket_port: int | None = None,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
 
     `aws_port`: serve the local AWS services on 127.0.0.1 (moto's server; 0 picks a port),
     so that presigned URLs work from curl or a browser and the AWS CLI can look in
     (`--endpoint-url`); by default they are only reachable in-process.
+
+    `websocket_port`: serve the template's WebSocket API on 127.0.0.1 (0 picks a port), so
+    clients can subscribe to runs (`session.websocket.url`); by default it is not served.
 
     `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
     an OpenAI project with the endpoint configured does; by default only in push mode.
@@ -202,7 +210,6 @@ def local_threadline(
         saved_environment = dict(os.environ)
         stack_of_contexts.callback(_restore_environment, saved_environment)
         os.environ.update(FAKE_CREDENTIALS)
-        server = None
         overrides = {
             "PollInitialSeconds": "0",
             "PollMaxSeconds": "1",
@@ -216,17 +223,21 @@ def local_threadline(
         if webhooks is None:
             webhooks = overrides["RunWaitMode"] in ("push", "auto")
         webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        server = None
         if not real_key:
             server = OpenAIServer(
                 latency_seconds=openai_latency_seconds,
                 webhook_url=LOCAL_WEBHOOK_URL if webhooks else None,
                 webhook_secret=webhook_secret if webhooks else None,
             )
-            base_url = server.start_background("127.0.0.1", 0)
             stack_of_contexts.callback(server.stop)
+        base_url = server.start_background("127.0.0.1", 0) if server else real_base_url
+        if base_url:
             overrides.setdefault("OpenAIBaseUrl", base_url)
-        elif real_base_url:
-            overrides.setdefault("OpenAIBaseUrl", real_base_url)
+        websocket = None
+        if websocket_port is not None:
+            websocket = LocalWebSocketApi(public_keys=public_keys, port=websocket_port)
+            overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
         aws_endpoint = None
         if aws_port is None:
             stack_of_contexts.enter_context(mock_aws(config=MOTO_CONFIG))
@@ -234,10 +245,7 @@ def local_threadline(
             aws_endpoint = stack_of_contexts.enter_context(_served_aws(aws_port))
         stack_of_contexts.enter_context(atomic_item_writes())
         local_stack = provision(TEMPLATE, parameters=overrides)
-        environment = local_stack.environment()
-        # The local stack alone lets callbacks go to http://127.0.0.1 and localhost (a
-        # receiver on this machine); a deployment cannot.
-        environment["CALLBACK_ALLOW_LOCAL_HTTP"] = "true"
+        environment = _functions_environment(local_stack, websocket)
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)
         os.environ.pop("OPENAI_API_KEY", None)  # the handlers read the key from the secret
@@ -250,6 +258,7 @@ def local_threadline(
         )
         # After install(): on exit it delivers what is queued before the handlers unload.
         # The stream hook outlasts the deliveries: those drained at the end still stream.
+        stack_of_contexts.enter_context(invoking_asynchronously(local_stack))
         stack_of_contexts.enter_context(deliver_table_streams(local_stack.event_sources))
         stack_of_contexts.enter_context(deliver_s3_notifications(local_stack))
         if schedule_time_scale is not None:  # off unless asked: timed firing is for serving
@@ -262,12 +271,25 @@ def local_threadline(
             environment=environment,
             lambda_deaths=lambda_deaths,
             aws_endpoint=aws_endpoint,
+            websocket=websocket,
         )
         stack_of_contexts.callback(session.stop_running_executions)
         if server is not None and webhooks:
             server.webhook_sender = _deliver_through_local_api(session)
             stack_of_contexts.callback(server.flush_webhooks)
         yield session
+
+
+def _functions_environment(
+    local_stack: LocalStack, websocket: LocalWebSocketApi | None
+) -> dict[str, str]:
+    environment = local_stack.environment()
+    # The local stack alone lets callbacks go to http://127.0.0.1 and localhost (a receiver
+    # on this machine); a deployment cannot.
+    environment["CALLBACK_ALLOW_LOCAL_HTTP"] = "true"
+    if websocket is not None:  # its management API, where the deployed one's is
+        environment["STREAM_ENDPOINT"] = websocket.attach(local_stack)
+    return environment
 
 
 @contextmanager

@@ -14,7 +14,9 @@ from local.aws.records import WebSocketApiSpec, WebSocketAuthorizer
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
 
 # arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function arn}/invocations
-_LAMBDA_URI = re.compile(r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations$")
+_LAMBDA_URI = re.compile(
+    r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations$"
+)
 
 
 def _new_id() -> str:

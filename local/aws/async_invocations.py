@@ -1,0 +1,62 @@
+"""Asynchronous invocations through Lambda's API (`InvocationType="Event"`), as Lambda makes
+them: accepted at once (202), run on their own (here a thread each, as Lambda runs them
+concurrently), a failure retried as the function's EventInvokeConfig says. moto runs them
+synchronously, in the caller's request; while `invoking_asynchronously` is active they are
+not."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+from local.aws.event_sources import ASYNC_RETRY_DELAYS
+from local.aws.local_stack import LocalStack
+
+logger = logging.getLogger(__name__)
+JOIN_SECONDS = 10.0
+
+
+@contextmanager
+def invoking_asynchronously(stack: LocalStack) -> Iterator[None]:
+    """While active, Event invocations run on threads; on exit those still running are
+    waited for (at most JOIN_SECONDS) before the functions are unloaded."""
+    original = LambdaFunction.__dict__["invoke"]
+    running: list[threading.Thread] = []
+
+    def invoke(
+        self: LambdaFunction, body: str, request_headers: Any, response_headers: Any
+    ) -> str | bytes:
+        if request_headers.get("x-amz-invocation-type") != "Event":
+            return original(self, body, request_headers, response_headers)
+        event = json.loads(body) if body else {}
+        retries = stack.async_invoke_config(self.function_name).maximum_retry_attempts
+        thread = threading.Thread(target=_run, args=(self, event, retries), daemon=True)
+        running.append(thread)
+        thread.start()
+        return b""
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaFunction.invoke = original  # type: ignore[method-assign]
+        deadline = time.monotonic() + JOIN_SECONDS
+        for thread in running:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _run(function: LambdaFunction, event: Any, retries: int) -> None:
+    for attempt in range(retries + 1):
+        result, errored, _logs = function._invoke_lambda(event=event)
+        if not errored:
+            return
+        logger.warning("%s failed: %s", function.function_name, result)
+        if attempt < retries:
+            time.sleep(ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS) - 1)])
