@@ -38,6 +38,11 @@ THREADLINE_MODES: dict[str, dict[str, str]] = {
 }
 
 
+# The default design with a client watching every run (answers streamed): priced, not modelled
+# by run length.
+STREAMED = "threadline_streamed"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny N, durations scaled by 0.1")
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, parameters in designs.items():
             say(f"{label}: {len(scripts)} concurrent runs ...")
             modes[label] = measure_threadline(profile, scripts, label=label, parameters=parameters)
+        say(f"{STREAMED}: {len(scripts)} concurrent runs, each watched over the WebSocket API ...")
+        modes[STREAMED] = measure_threadline(profile, scripts, label=STREAMED, watched=True)
         say(f"Throughput: {profile.throughput_runs} concurrent runs ...")
         throughput = measure_throughput(profile)
     document = build_results(profile, scripts, modes, designs, cold_starts, throughput)

@@ -79,11 +79,15 @@ class AwsMeter:
 
     @staticmethod
     def prepare_invoke(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        """Note the function, and ask for the log tail: its REPORT line has the duration."""
+        """Note the function, and ask for the log tail: its REPORT line has the duration. An
+        asynchronous invocation is metered when it runs (the local runtime invokes it again)."""
         context["bench_function_name"] = str(params["FunctionName"]).rsplit(":", 1)[-1]
+        context["bench_asynchronous"] = params.get("InvocationType") == "Event"
         params["LogType"] = "Tail"
 
     def record_lambda(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("bench_asynchronous"):
+            return
         logs = base64.b64decode(parsed.get("LogResult") or b"").decode(errors="replace")
         reported = REPORTED_DURATION.search(logs)
         with self._lock:

@@ -19,6 +19,7 @@ class CostPer1000Runs:
     lambda_duration: float
     dynamodb: float
     events: float = 0.0
+    websocket: float = 0.0  # a watched run's messages and connection time
 
     @property
     def total(self) -> float:
@@ -28,6 +29,7 @@ class CostPer1000Runs:
             + self.lambda_duration
             + self.dynamodb
             + self.events
+            + self.websocket
         )
 
     def as_json(self) -> dict[str, float]:
@@ -40,8 +42,10 @@ class CostPer1000Runs:
 def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) -> CostPer1000Runs:
     """Standard-workflow transitions and Express executions, Lambda requests and GB-seconds
     (each invocation's billed duration at its function's memory), DynamoDB on-demand request
-    units, EventBridge events put."""
+    units, EventBridge events put, and for watched runs the WebSocket API's messages and
+    connection minutes."""
     transitions = mode.per_run_means()["transitions"]
+    stream = mode.details.get("stream", {})
     express = statistics.fmean(
         run.express_executions * prices.step_functions_express_per_request
         + express_gb_seconds(run.express_seconds) * prices.step_functions_express_per_gb_second
@@ -60,6 +64,11 @@ def cost_per_1000_runs(mode: ModeResult, prices: PriceTable, architecture: str) 
             + mode.dynamodb.read_units * prices.dynamodb_per_read_unit
         ),
         events=RUNS * mode.events_put_per_run * prices.eventbridge_per_event,
+        websocket=RUNS
+        * (
+            stream.get("messages_per_run", 0.0) * prices.websocket_per_message
+            + stream.get("connection_minutes_per_run", 0.0) * prices.websocket_per_connection_minute
+        ),
     )
 
 

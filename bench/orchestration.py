@@ -23,6 +23,7 @@ from bench.stack_runs import (
     wait_for_runs,
     warm_up,
 )
+from bench.watchers import Watchers
 from bench.workload import Profile, RunScript
 from local.stack_session import LocalThreadline, local_threadline
 from threadline import runtime
@@ -34,11 +35,18 @@ def measure_threadline(
     *,
     label: str,
     parameters: Mapping[str, str] | None = None,
+    watched: bool = False,
 ) -> ModeResult:
     """Run every script concurrently through the state machine of a stack deployed with the
-    profile's poll settings and `parameters`."""
+    profile's poll settings and `parameters`; `watched`: each run with a client subscribed to
+    its updates over the WebSocket API from its start to its end."""
     stack_parameters = {**profile.stack_parameters(), **(parameters or {})}
-    with metered_aws() as meter, local_threadline(parameters=stack_parameters) as product:
+    with (
+        metered_aws() as meter,
+        local_threadline(
+            parameters=stack_parameters, websocket_port=0 if watched else None
+        ) as product,
+    ):
         server = local_server(product)
         warm_up(product)
         runs = prepare_runs(product, scripts)
@@ -46,9 +54,13 @@ def measure_threadline(
         with meter.window():
             wall_started = time.monotonic()
             start_executions(product, runs)
+            watchers = Watchers(product, runs) if watched else None
             descriptions = wait_for_runs(product, runs)
             wall_time = time.monotonic() - wall_started
             server.flush_webhooks()  # so the last webhook's Lambda invocation is metered
+            if watchers is not None:  # each has its run's final view, or soon will
+                watchers.join(timeout=60)
+                product.stack.event_sources.wait_idle(60)
         webhooks = server.webhook_dispatcher.delivered - webhooks_before
         names = {spec.name: spec.logical_id for spec in product.stack.functions.values()}
         names.update({spec.arn: spec.logical_id for spec in product.stack.functions.values()})
@@ -77,8 +89,23 @@ def measure_threadline(
             "thread_locks_held": locks_held,
             "webhooks_per_run": webhooks / len(runs),  # each an API Gateway request (unpriced)
             "memory_mb": dict(functions.values()),
+            **({"stream": stream_usage(watchers, len(runs))} if watchers else {}),
         },
     )
+
+
+def stream_usage(watchers: Watchers, runs: int) -> dict[str, Any]:
+    """Per run: WebSocket messages (both ways), connection minutes, text pieces; how many
+    runs showed text before their end, and what went wrong for a client."""
+    watches = watchers.watches
+    return {
+        "messages_per_run": sum(watch.messages for watch in watches) / runs,
+        "connection_minutes_per_run": sum(watch.connected_s for watch in watches) / 60 / runs,
+        "text_pieces_per_run": sum(watch.text_pieces for watch in watches) / runs,
+        "runs_with_text_before_end": sum(watch.text_before_end for watch in watches),
+        "client_errors": [watch.error for watch in watches if watch.error],
+        "clients_not_done": sum(not watch.done.is_set() for watch in watches),
+    }
 
 
 def _measure_run(

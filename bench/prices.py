@@ -3,7 +3,9 @@
 Sources, as published for us-east-1: https://aws.amazon.com/step-functions/pricing/ (Standard
 per state transition; Express per request and per GB-second, billed in 100 ms and 64 MB
 steps), https://aws.amazon.com/lambda/pricing/ (arm64), https://aws.amazon.com/dynamodb/pricing/
-on-demand/, https://aws.amazon.com/eventbridge/pricing/ (custom events). Free tiers are left
+on-demand/, https://aws.amazon.com/eventbridge/pricing/ (custom events),
+https://aws.amazon.com/api-gateway/pricing/ (WebSocket APIs: messages in 32 KB steps, and
+connection minutes). Free tiers are left
 out: the model prices usage beyond them.
 """
 
@@ -25,6 +27,8 @@ class PriceTable:
     dynamodb_per_write_unit: float  # on-demand
     dynamodb_per_read_unit: float  # on-demand
     eventbridge_per_event: float  # custom events put, each 64 KB chunk one event
+    websocket_per_message: float  # API Gateway WebSocket APIs, each 32 KB one message
+    websocket_per_connection_minute: float
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,4 +45,6 @@ PRICES = PriceTable(
     dynamodb_per_write_unit=0.625 / 1_000_000,
     dynamodb_per_read_unit=0.125 / 1_000_000,
     eventbridge_per_event=1.00 / 1_000_000,
+    websocket_per_message=1.00 / 1_000_000,
+    websocket_per_connection_minute=0.25 / 1_000_000,
 )

@@ -169,12 +169,22 @@ def _print_costs(document: dict[str, Any], labels: list[str]) -> None:
                 "Lambda GB-s",
                 "DynamoDB",
                 "events",
+                "WebSocket",
                 "total",
             ],
             rows,
         )
     )
     say("  runner loop: one Lambda per run for the whole run (billed = end-to-end time)")
+    for label in labels:
+        stream = document[label].get("stream")
+        if stream:
+            say(
+                f"  {label}: every run watched from its start - {stream['messages_per_run']:.1f} "
+                f"WebSocket messages, {stream['text_pieces_per_run']:.1f} text pieces and "
+                f"{stream['connection_minutes_per_run']:.2f} connection minutes per run; "
+                f"{stream['runs_with_text_before_end']} runs showed text before their end"
+            )
     for label in labels:
         webhooks = document[label].get("webhooks_per_run")
         if webhooks:

@@ -110,6 +110,12 @@ def _problems(
             problems.append(f"{label}: Lambda invocations without a reported duration")
         if mode.details.get("thread_locks_held"):
             problems.append(f"{label}: {mode.details['thread_locks_held']} thread locks held")
+        stream = mode.details.get("stream")
+        if stream and (stream["client_errors"] or stream["clients_not_done"]):
+            problems.append(
+                f"{label}: {stream['clients_not_done']} clients did not get their run's end "
+                f"({stream['client_errors'][:3]})"
+            )
     for cold_start in cold_starts:
         if cold_start.flagged:
             problems.append(f"{cold_start.function} imports the OpenAI SDK at import time")

@@ -31,12 +31,8 @@ class RunWatcher:
         """Connect and subscribe from after the last update applied; the server's answer
         (`subscribed` or `error`)."""
         self._socket = connect(f"{self.url}?token={issue_token(self.user)}").__enter__()
-        self._socket.send(
-            json.dumps(
-                {"action": "subscribe", "thread_id": thread_id, "run_id": run_id,
-                 "after": self.last_seq}
-            )  # fmt: skip
-        )
+        request = {"action": "subscribe", "thread_id": thread_id, "run_id": run_id}
+        self._socket.send(json.dumps({**request, "after": self.last_seq}))
         while True:
             message = self.receive(timeout=10)
             if message["type"] in ("subscribed", "error"):

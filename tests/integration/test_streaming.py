@@ -125,14 +125,22 @@ def test_tool_calls_and_approvals_are_streamed(product: LocalThreadline, alice: 
     assert '"revenue.csv"' in call["arguments"]
     (calls,) = [update for update in updates if update["type"] == "tool.calls"]
     (made,) = calls["calls"]
-    assert made == {**made, "call_id": call["call_id"], "tool": "export_query_csv",
-                    "approval": "approved", "is_error": False}  # fmt: skip
+    assert made == {
+        **made,
+        "call_id": call["call_id"],
+        "tool": "export_query_csv",
+        "approval": "approved",
+        "is_error": False,
+    }
     assert made["duration_ms"] >= 0
     assert made["summary"]  # what the run view shows of the call
     statuses = [update["status"] for update in updates if update["type"] == "run.status"]
     assert statuses[statuses.index("in_progress") :] == [
-        "in_progress", "requires_approval", "in_progress", "completed"
-    ]  # fmt: skip
+        "in_progress",
+        "requires_approval",
+        "in_progress",
+        "completed",
+    ]
 
 
 def test_a_run_subscribed_to_after_it_ended_is_sent_whole(

@@ -1,0 +1,1 @@
+"""The local console (`make serve`; local only, never deployed)."""
