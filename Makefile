@@ -52,11 +52,18 @@ $(ASL_VALIDATOR):
 
 dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
 
-test: dev ## Run every test (unit, integration, template, end-to-end)
+# The console's browser test drives Debian's Chromium through its ChromeDriver.
+CHROMEDRIVER := /usr/bin/chromedriver
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMEDRIVER):
+	$(AS_ROOT) apt-get update -q
+	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+
+test: dev $(CHROMEDRIVER) ## Run every test (unit, integration, template, end-to-end, browser)
 	$(PY) -m pytest -n 2 -q
 
 # Python 3.11 has no sys.monitoring, so tracing costs make test about 25% (over its 4 minutes).
-coverage: dev ## Run every test and print the coverage of the layer's package and handlers
+coverage: dev $(CHROMEDRIVER) ## Run every test and print the coverage of the layer's package and handlers
 	$(PY) -m pytest -n 2 -q --cov --cov-report=term
 
 unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
