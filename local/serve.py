@@ -51,7 +51,6 @@ def main() -> int:
         base_url = api.start(arguments.port)
         console = stack.enter_context(Console(product, base_url, port=arguments.console_port))
         token = issue_token("alice")
-        assert product.websocket is not None
         print(
             f"The local console: {console.url}\n\n"
             f"Threadline is serving on {base_url} (logs: {LOG_FILE.relative_to(REPO)}; "
@@ -60,7 +59,7 @@ def main() -> int:
             f'  curl -s -X POST {base_url}/threads -H "Authorization: Bearer $TOKEN" '
             f"-H 'content-type: application/json' -d '{{\"purpose\": \"sales\"}}'\n\n"
             f"A token for alice, valid for an hour:\n  {token}\n\n"
-            f"Runs stream on {product.websocket.url}?token=$TOKEN (docs/streaming.md)\n\n"
+            f"Runs stream on {console.stream_url}?token=$TOKEN (docs/streaming.md)\n\n"
             f"A remote MCP server for assistants' mcp_servers (README): {mcp.url}\n\n"
             f"The local AWS services (presigned upload URLs point here):\n"
             f"  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "

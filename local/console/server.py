@@ -39,7 +39,7 @@ class Console:
             raise ValueError("the console streams runs: serve the WebSocket API too")
         self._product = product
         self._api_url = api_url
-        self._stream_url = product.websocket.url
+        self.stream_url = product.websocket.url
         app = Starlette(
             routes=[
                 Route("/", self._page),
@@ -68,7 +68,7 @@ class Console:
         if not user or len(user) > 64:
             return JSONResponse({"error": {"code": "bad_request", "message": "a user name"}}, 400)
         return JSONResponse(
-            {"user": user, "token": issue_token(user), "stream_url": self._stream_url}
+            {"user": user, "token": issue_token(user), "stream_url": self.stream_url}
         )
 
     async def _pass(self, request: Request) -> Response:
