@@ -60,7 +60,9 @@ class Watchers:
                 while True:
                     message = json.loads(socket.recv(timeout=600))
                     watch.messages += 1
-                    if message["type"] == "error":  # the run's record is not there yet
+                    if message["type"] == "error":
+                        if message["code"] != "not_found":  # else: not recorded yet
+                            raise RuntimeError(message)
                         time.sleep(NOT_YET_SECONDS)
                         socket.send(subscribe)
                         watch.messages += 1

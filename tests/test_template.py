@@ -5,6 +5,7 @@ real code, the state machine's substitutions are declared, logs and grants are a
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from local.aws.handler_modules import load_handler_module
-from local.aws.intrinsics import Resolver
+from local.aws.intrinsics import ProvisionedResource, Resolver
 from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
 
@@ -324,3 +325,54 @@ def test_every_function_is_in_one_alarm_on_its_errors_and_throttles(metric: str)
     ]
     assert "SalesTargetsToolFunction" not in product
     assert sorted(watched) == sorted(product)
+
+
+# What each streaming function loads from its own environment (Lambda gives a function only
+# its own variables; the local stack shares one environment between all of them).
+STREAM_FUNCTION_SETTINGS = {
+    "StreamAuthorizerFunction": "load_token_settings",
+    "StreamConnectionsFunction": "load_stream_settings",
+    "PushUpdatesFunction": "load_stream_settings",
+    "RelayTextFunction": "load_stream_settings",
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(STREAM_FUNCTION_SETTINGS))
+def test_a_streaming_function_has_the_settings_it_loads(
+    logical_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline import runtime, settings
+
+    declared = template()
+    resolver = Resolver(
+        parameters=parameter_values(declared["Parameters"], {}),
+        pseudo_parameters={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+                           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
+        condition_definitions=declared["Conditions"],
+        mappings={},
+    )  # fmt: skip
+    for resource in declared["Resources"]:  # each resolves to a name, an ARN, an id...
+        resolver.add_resource(resource, ProvisionedResource(f"{resource}-id", _AnyAttribute()))
+    variables = resolver.resolve(
+        {
+            **declared["Globals"]["Function"]["Environment"]["Variables"],
+            **FUNCTIONS[logical_id].get("Environment", {}).get("Variables", {}),
+        }
+    )
+    for name in os.environ.copy():
+        monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, str(value))
+    runtime.reset()
+    try:
+        loaded = getattr(settings, STREAM_FUNCTION_SETTINGS[logical_id])()
+        starts_relays = logical_id in ("StreamConnectionsFunction", "PushUpdatesFunction")
+        assert not starts_relays or loaded.relay_function_name
+    finally:
+        monkeypatch.undo()
+        runtime.reset()
+
+
+class _AnyAttribute(dict[str, str]):
+    def __missing__(self, name: str) -> str:
+        return f"arn:aws:resolved:{name.lower()}"

@@ -18,16 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline import runtime
-from threadline.store.stream_batches import InOrderPerItem
+from threadline.store.stream_batches import handle_in_order
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -35,11 +30,6 @@ if TYPE_CHECKING:
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# A batch whose every record failed is reported as such too, not raised: a function error
-# would make Lambda bisect the batch, and the halves could be published out of order.
-processor = BatchProcessor(
-    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
-)
 
 
 @tracer.capture_method
@@ -65,9 +55,4 @@ def publish_change(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event,
-        record_handler=InOrderPerItem(publish_change),
-        processor=processor,
-        context=context,
-    )
+    return handle_in_order(event, context, publish_change)

@@ -2,7 +2,9 @@
 that runs $connect through the route's REQUEST authorizer and integration, routes each
 message by the API's route selection expression (`$request.body.action`) to its route's
 function as API Gateway's proxy events, and serves the management API the functions post
-through (`POST /{stage}/@connections/{id}`, 410 GoneException for a closed connection).
+through (`POST /{stage}/@connections/{id}`: 410 GoneException for a closed connection, 413
+above 128 KB). Not emulated: the ten-minute idle timeout and two-hour limit of a connection,
+and IAM on the management API.
 
 It also publishes the local identity provider's public keys (`/.well-known/jwks.json`),
 which the authorizer fetches as it fetches a real provider's.
@@ -31,6 +33,7 @@ from local.aws.records import WebSocketApiSpec
 from local.served_app import ServedApp
 
 ACCOUNT_ID = "123456789012"
+POST_BYTES = 128 * 1024  # the most the management API posts to a connection
 
 
 @dataclass
@@ -57,11 +60,7 @@ class LocalWebSocketApi:
         app = Starlette(
             routes=[
                 Route("/.well-known/jwks.json", self._jwks),
-                Route(
-                    "/{stage}/@connections/{connection_id}",
-                    self._manage,
-                    methods=["POST", "GET", "DELETE"],
-                ),
+                Route("/{stage}/@connections/{connection_id}", self._manage, methods=["POST"]),
                 WebSocketRoute("/{stage}", self._serve),
             ]
         )
@@ -263,19 +262,17 @@ class LocalWebSocketApi:
         with self._lock:
             connection = self._connections.get(connection_id)
         if connection is None:
-            return JSONResponse(
-                {"message": f"connection {connection_id} is gone"},
-                status_code=410,
-                headers={"x-amzn-ErrorType": "GoneException"},
-            )
-        if request.method == "POST":
-            await connection.socket.send_text((await request.body()).decode())
-            return Response(status_code=200)
-        if request.method == "DELETE":
-            await connection.socket.close()
-            return Response(status_code=204)
-        identity = {"sourceIp": connection.source_ip, "userAgent": connection.user_agent}
-        return JSONResponse({"connectedAt": connection.connected_at / 1000, "identity": identity})
+            return _error(410, "GoneException", f"connection {connection_id} is gone")
+        data = await request.body()
+        if len(data) > POST_BYTES:
+            return _error(413, "PayloadTooLargeException", "Message too long")
+        await connection.socket.send_text(data.decode())
+        return Response(status_code=200)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    """An error as the management API answers one (botocore reads the code's header)."""
+    return JSONResponse({"message": message}, status, headers={"x-amzn-ErrorType": code})
 
 
 def _selected_route(api: WebSocketApiSpec, body: str) -> str | None:

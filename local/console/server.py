@@ -17,6 +17,8 @@ from typing import Any
 import requests
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -41,13 +43,18 @@ class Console:
         self._api_url = api_url
         self.stream_url = product.websocket.url
         app = Starlette(
+            # A page elsewhere reaching 127.0.0.1 through a name of its own (DNS rebinding)
+            # gets nothing: only these names are served.
+            middleware=[
+                Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
+            ],
             routes=[
                 Route("/", self._page),
                 Mount("/static", StaticFiles(directory=STATIC)),
                 Route("/console/session", self._session, methods=["POST"]),
                 Route("/console/threads/{thread_id}/runs/{run_id}", self._run),
                 Route("/api/{path:path}", self._pass, methods=["GET", "POST", "DELETE"]),
-            ]
+            ],
         )
         self._served = ServedApp(app, port=port, name="console")
         self.url = f"http://127.0.0.1:{self._served.port}/"
@@ -64,7 +71,11 @@ class Console:
 
     async def _session(self, request: Request) -> Response:
         """Sign in as a local user: a token for the API and the WebSocket API."""
-        user = str((await request.json()).get("user", "")).strip()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        user = str(body.get("user", "")).strip() if isinstance(body, dict) else ""
         if not user or len(user) > 64:
             return JSONResponse({"error": {"code": "bad_request", "message": "a user name"}}, 400)
         return JSONResponse(

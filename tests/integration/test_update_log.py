@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from threadline.api_models import RunResource
 from threadline.models import RunStatus
 from threadline.runs.records import RunRecord, RunStore
 from threadline.streams.log import RELAY_LEASE, RelayLease, UpdateLog
-from threadline.streams.messages import StatusChanged, TextDelta
+from threadline.streams.messages import MESSAGE_BYTES, RunFinished, StatusChanged, TextDelta
 from threadline.streams.relay import Relayed, TextRelay
 
 RUN = "run_1"
@@ -47,15 +48,17 @@ class StaleOnce:
 def test_racing_writers_take_each_number_once(table: Any) -> None:
     first, second = UpdateLog(table), UpdateLog(table)
     StaleOnce(second, stale=0)
+    lease = RelayLease(table).claim(RUN, "resp_1") or ""
 
     going = [status(RunStatus.QUEUED), status(RunStatus.IN_PROGRESS)]
     stored_first = first.append(RUN, going, change="a")
-    relayed = second.append_text(piece("Hello"), through=4)
+    relayed = second.append_text(piece("Hello"), through=4, lease=lease)
     stored_last = first.append(RUN, [status(RunStatus.COMPLETED)], change="b")
 
     log = first.after(RUN, 0)
     assert [update.seq for update in log] == [1, 2, 3, 4]
     assert [u.seq for u in stored_first] == [1, 2]
+    assert relayed is not None
     assert relayed.seq == 3
     assert [u.seq for u in stored_last] == [4]
     assert [type(update).__name__ for update in log] == [
@@ -71,12 +74,43 @@ def test_a_change_stored_again_adds_nothing_and_gives_its_numbers(table: Any) ->
     updates = [status(RunStatus.IN_PROGRESS), status(RunStatus.REQUIRES_APPROVAL)]
 
     stored = log.append(RUN, updates, change="shard-1:000042")
-    log.append_text(piece("more"), through=7)
+    log.append_text(piece("more"), through=7, lease=RelayLease(table).claim(RUN, "resp_1") or "")
     again = log.append(RUN, updates, change="shard-1:000042")
 
     assert again == stored
     assert [update.seq for update in log.after(RUN, 0)] == [1, 2, 3]
     assert log.after(RUN, 2) == log.after(RUN, 0)[2:]
+
+
+def test_text_is_stored_only_by_the_lease_holder_and_never_after_the_final_view(
+    table: Any,
+) -> None:
+    log, lease = UpdateLog(table), RelayLease(table)
+    holder = lease.claim(RUN, "resp_1") or ""
+    newer = lease.claim(RUN, "resp_2") or ""  # takes the lease over
+
+    by_the_old_holder = log.append_text(piece("old"), through=3, lease=holder)
+    by_the_holder = log.append_text(piece("new", "resp_2"), through=3, lease=newer)
+    view = RunFinished.of(RUN, NOW, RunResource.of(going_run("resp_2")))
+    log.append(RUN, [view], change="end")
+    after_the_view = log.append_text(piece("late", "resp_2"), through=4, lease=newer)
+
+    assert by_the_old_holder is None
+    assert by_the_holder is not None
+    assert after_the_view is None
+    assert [type(update).__name__ for update in log.after(RUN, 0)] == ["TextDelta", "RunFinished"]
+
+
+def test_a_view_too_large_for_a_message_is_abridged() -> None:
+    run = going_run("resp_1").model_copy(update={"output_text": "é" * 60_000})
+
+    whole = RunFinished.of(RUN, NOW, RunResource.of(going_run("resp_1")))
+    abridged = RunFinished.of(RUN, NOW, RunResource.of(run))
+
+    assert not whole.abridged
+    assert abridged.abridged
+    assert abridged.run.output_text is None
+    assert len(abridged.model_dump_json().encode()) <= MESSAGE_BYTES
 
 
 def test_a_relay_takes_over_only_a_lapsed_lease_or_a_newer_response(table: Any) -> None:

@@ -147,3 +147,36 @@ def test_a_rotated_key_is_fetched_again_but_not_on_every_request(
     assert refused_meanwhile is None  # a stranger's key costs no fetch each time
     assert accepted_later == "alice"
     assert issuer.fetches == 2
+
+
+def test_an_issuer_that_is_down_is_not_asked_on_every_request(issuer: Issuer, clock: Clock) -> None:
+    def unreachable() -> dict[str, Any]:
+        issuer.fetches += 1
+        raise OSError("connection refused")
+
+    verifier = TokenVerifier(ISSUER, (AUDIENCE,), unreachable, monotonic=clock)
+
+    answers = [verifier.subject(issuer.token()) for _ in range(5)]
+
+    assert answers == [None] * 5
+    assert issuer.fetches == 1
+
+
+def test_keys_fetched_before_outlive_a_failed_fetch(issuer: Issuer, clock: Clock) -> None:
+    up = [True]
+
+    def published() -> dict[str, Any]:
+        if not up[0]:
+            raise OSError("connection refused")
+        return issuer.published()
+
+    verifier = TokenVerifier(ISSUER, (AUDIENCE,), published, monotonic=clock)
+    assert verifier.subject(issuer.token()) == "alice"
+    up[0] = False
+    clock.now += REFETCH_SECONDS
+
+    stranger = verifier.subject(issuer.token(ECKey.generate_key("P-256", private=True)))
+    known = verifier.subject(issuer.token())
+
+    assert stranger is None  # its key is unknown, and the fetch for it failed
+    assert known == "alice"

@@ -138,8 +138,9 @@ class StreamSettings(Settings):
 
     # API Gateway's management endpoint of the WebSocket API (https://{api}.execute-api...).
     stream_endpoint: str = Field(min_length=1)
-    # RelayText, which the subscription and PushUpdates start while a run's text is written.
-    relay_function_name: str = Field(min_length=1)
+    # RelayText, which the subscription and PushUpdates start while a run's text is written
+    # (RelayText itself starts none, and has none).
+    relay_function_name: str | None = None
 
 
 class TokenSettings(BaseSettings):

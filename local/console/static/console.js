@@ -86,6 +86,7 @@ function apply(run, update) {
       setStatus(run, update.status, update.reason);
       break;
     case "text.delta":
+      if (run.done) break; // the final view has the whole answer
       run.card.answer.textContent += update.delta;
       // Whether the text came before the run ended (the stream's order says so).
       if (!TERMINAL.has(run.card.status.dataset.status)) run.card.root.dataset.textBeforeEnd = "true";

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 THREAD_KEY = "threadline_thread_id"  # a vector store's metadata: the thread it is for
 
 
+STREAM_READ_SECONDS = 300.0
 ENDED_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 
 
@@ -138,9 +139,12 @@ class ResponsesBackend(OpenAIFiles):
         )
 
     def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]:
+        # A stream may be quiet for long (a reasoning model, a hosted tool): each read waits
+        # longer than a request does.
+        reading = self._client.with_options(timeout=STREAM_READ_SECONDS)
         with (
             translated_errors("stream response"),
-            self._client.responses.retrieve(
+            reading.responses.retrieve(
                 remote_id, stream=True, starting_after=after if after >= 0 else omit
             ) as events,
         ):

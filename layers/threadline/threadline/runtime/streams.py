@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from threadline.errors import ConfigurationError
 from threadline.runtime.parts import Parts
 
 if TYPE_CHECKING:
@@ -77,10 +78,13 @@ class StreamParts(Parts):
         backend, whose background runs cannot be streamed again."""
         if self.settings().openai_backend != "responses":
             return None
+        function_name = self.stream_settings().relay_function_name
+        if not function_name:
+            raise ConfigurationError("starting text relays needs RELAY_FUNCTION_NAME")
 
         def start(thread_id: str, run_id: str) -> None:
             self.lambda_client().invoke(
-                FunctionName=self.stream_settings().relay_function_name,
+                FunctionName=function_name,
                 InvocationType="Event",
                 Payload=json.dumps({"thread_id": thread_id, "run_id": run_id}).encode(),
             )

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 class EarlierRecordFailed(Exception):
@@ -33,3 +43,17 @@ class InOrderPerItem:
         except Exception:
             self.failed_items.add(item)
             raise
+
+
+def handle_in_order(
+    event: dict[str, Any], context: LambdaContext, handle: Callable[[DynamoDBRecord], None]
+) -> PartialItemFailureResponse:
+    """A stream batch's partial batch response. A batch whose every record failed is reported
+    as such too, not raised: a function error would make Lambda bisect the batch, and the
+    halves could be handled out of order."""
+    processor = BatchProcessor(
+        event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+    )
+    return process_partial_response(
+        event=event, record_handler=InOrderPerItem(handle), processor=processor, context=context
+    )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline.streams.log import Subscriptions
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+
+logger = logging.getLogger(__name__)
 
 
 class Broadcast:
@@ -34,12 +38,19 @@ class Broadcast:
         return listening
 
     def to_connection(self, connection_id: str, messages: Sequence[BaseModel]) -> bool:
-        """Post the messages to one connection, in order; False if it is gone."""
-        try:
-            for message in messages:
+        """Post the messages to one connection, in order; False if it is gone. A post refused
+        otherwise (throttled, too large) is logged and the rest still go: the client finds
+        the gap by its numbers and asks for what it missed."""
+        for message in messages:
+            try:
                 self._management.post_to_connection(
                     ConnectionId=connection_id, Data=message.model_dump_json().encode()
                 )
-        except self._management.exceptions.GoneException:
-            return False
+            except self._management.exceptions.GoneException:
+                return False
+            except ClientError as error:
+                logger.warning(
+                    "post refused",
+                    extra={"connection_id": connection_id, "error": error.response["Error"]},
+                )
         return True

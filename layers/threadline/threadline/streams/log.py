@@ -8,11 +8,15 @@
 |              |                 |                   | change, so a retried change adds none  |
 | subscription | STREAM#{run_id} | CONN#{connection} | a connection that subscribed           |
 | text relay   | STREAM#{run_id} | RELAY             | who relays the run's text, until when  |
+| closed       | STREAM#{run_id} | CLOSED            | written with the run's final view      |
 
 Numbering: an update takes the number after the last stored, with a put on the condition that
 no update has it; a writer that loses the number to another (the text relay and PushUpdates
 write one run's updates) reads the last again and takes the next. So numbers have no gaps and
-name one update each. Every item expires a day after it is written (the table's TTL).
+name one update each. A piece of text is stored only while its relay holds the lease and the
+run's final view is not stored (so the view is the last update, and two relays never store
+the same text). Every item expires 31 days after it is written (the table's TTL): longer than
+a run can wait for a person (ApprovalTimeoutSeconds, at most 30 days).
 """
 
 from __future__ import annotations
@@ -33,15 +37,16 @@ from threadline.store.dynamo import (
     refused_items,
     transact_write,
 )
-from threadline.streams.messages import UPDATE, TextDelta, Update
+from threadline.streams.messages import UPDATE, RunFinished, TextDelta, Update
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
-KEPT_FOR = timedelta(days=1)
+KEPT_FOR = timedelta(days=31)
 # API Gateway closes a WebSocket connection after two hours.
 SUBSCRIPTION_LASTS = timedelta(hours=2)
 RELAY_LEASE = timedelta(seconds=30)
+LAST_SEQ = 10**10 - 1  # the sort key holds ten digits
 _ATTEMPTS = 50  # numbers lost to other writers in a row before giving up (it does not happen)
 
 
@@ -70,8 +75,8 @@ class UpdateLog:
         items = page["Items"]
         return int(str(items[0]["SK"]).removeprefix("SEQ#")) if items else 0
 
-    def after(self, run_id: str, after: int) -> list[Update]:
-        """The run's updates numbered above `after`, in order."""
+    def after(self, run_id: str, after: int, *, through: int = LAST_SEQ) -> list[Update]:
+        """The run's updates numbered above `after` (up to `through`), in order."""
         items = query_all(
             self._table,
             {
@@ -79,7 +84,7 @@ class UpdateLog:
                 "ExpressionAttributeValues": {
                     ":pk": stream_key(run_id),
                     ":first": _seq_key(after + 1),
-                    ":last": _seq_key(10**10 - 1),
+                    ":last": _seq_key(through),
                 },
                 "ConsistentRead": True,
             },
@@ -104,10 +109,19 @@ class UpdateLog:
                 "count": len(numbered),
                 **self._expiry(),
             }
+            closing = [
+                self._put({"PK": stream_key(run_id), "SK": "CLOSED", **self._expiry()})
+                for update in numbered
+                if isinstance(update, RunFinished)
+            ]
             try:
                 transact_write(
                     self._table,
-                    [self._put(change_item), *(self._put(self._item(u)) for u in numbered)],
+                    [
+                        self._put(change_item),
+                        *(self._put(self._item(update)) for update in numbered),
+                        *closing,
+                    ],
                 )
             except ClientError as error:
                 refused = refused_items(error)
@@ -125,21 +139,49 @@ class UpdateLog:
             Key={"PK": stream_key(run_id), "SK": f"CHANGE#{change}"}, ConsistentRead=True
         )["Item"]
         first, count = int(item["first"]), int(item["count"])  # type: ignore[arg-type]
-        return self.after(run_id, first - 1)[:count]
+        return self.after(run_id, first - 1, through=first + count - 1)
 
-    def append_text(self, delta: TextDelta, *, through: int) -> TextDelta:
-        """Store a piece of the answer: `through` is the last OpenAI event it holds, where
-        a relay that takes over continues from."""
+    def append_text(self, delta: TextDelta, *, through: int, lease: str) -> TextDelta | None:
+        """Store a piece of the answer, by the relay holding the lease `lease`: `through` is
+        the last OpenAI event it holds, where a relay that takes over continues from. None
+        (nothing stored) once the lease is another relay's or the run's final view is stored.
+        """
+        run_key = stream_key(delta.run_id)
         seq = self.last_seq(delta.run_id) + 1
         for _ in range(_ATTEMPTS):
             numbered = delta.model_copy(update={"seq": seq})
             item = {**self._item(numbered), "response_id": delta.response_id, "through": through}
-            if condition_held(
-                self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(PK)"
-            ):
-                return numbered
-            seq = self.last_seq(delta.run_id) + 1
+            try:
+                transact_write(
+                    self._table,
+                    [
+                        self._put(item),
+                        self._check(run_key, "RELAY", "holder = :token", {":token": lease}),
+                        self._check(run_key, "CLOSED", "attribute_not_exists(PK)", None),
+                    ],
+                )
+            except ClientError as error:
+                refused = refused_items(error)
+                if refused & {1, 2}:
+                    return None
+                if not refused and not is_transaction_conflict(error):
+                    raise
+                seq = self.last_seq(delta.run_id) + 1
+                continue
+            return numbered
         raise RuntimeError(f"no free update number for run {delta.run_id}")
+
+    def _check(
+        self, partition: str, sort: str, condition: str, values: dict[str, str] | None
+    ) -> dict[str, Any]:
+        check: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Key": {"PK": partition, "SK": sort},
+            "ConditionExpression": condition,
+        }
+        if values:
+            check["ExpressionAttributeValues"] = values
+        return {"ConditionCheck": check}
 
     def text_through(self, run_id: str, response_id: str) -> int | None:
         """The last OpenAI event number of the response's text stored so far, if any."""

@@ -19,6 +19,9 @@ from threadline.models import RunStatus
 from threadline.runs.records import ApprovalOutcome
 
 PROTOCOL_VERSION = "1"
+# API Gateway posts at most 128 KB to a connection; a message stays well under it (and so
+# does the log's item, under DynamoDB's 400 KB).
+MESSAGE_BYTES = 96 * 1024
 
 
 class Subscribe(BaseModel):
@@ -27,7 +30,9 @@ class Subscribe(BaseModel):
     action: Literal["subscribe"]
     thread_id: str = Field(min_length=1, max_length=64)
     run_id: str = Field(min_length=1, max_length=64)
-    after: int = Field(default=0, ge=0, description="The last seq the client applied (0: none).")
+    after: int = Field(
+        default=0, ge=0, le=10**10 - 2, description="The last seq the client applied (0: none)."
+    )
 
 
 class Subscribed(BaseModel):
@@ -90,6 +95,20 @@ class RunFinished(Update):
         description="The run as GET .../runs/{id} shows it, without download links (GET signs "
         "them); the last update of a run."
     )
+    abridged: bool = Field(
+        default=False,
+        description="The view was too large for one message: its output_text and tool_calls "
+        "are left out (GET .../runs/{id} has them).",
+    )
+
+    @classmethod
+    def of(cls, run_id: str, at: datetime, run: RunResource) -> RunFinished:
+        """The view whole, or abridged when it would not fit one WebSocket message."""
+        finished = cls(run_id=run_id, at=at, run=run)
+        if len(finished.model_dump_json().encode()) <= MESSAGE_BYTES:
+            return finished
+        abridged = run.model_copy(update={"output_text": None, "tool_calls": []})
+        return cls(run_id=run_id, at=at, run=abridged, abridged=True)
 
 
 AnyUpdate = Annotated[

@@ -1,8 +1,9 @@
 """The answer's text, relayed while someone listens: a relay reads OpenAI's stream of the run's
 current response from where the last relay stopped, and stores and posts its text in pieces
-(one every `window_seconds` at most, so a fast model costs a write and a post per piece, not
-per token). It stops when the response ends, when no one is subscribed any more, or when a
-relay for a newer response takes over; the run's final view carries the whole answer anyway.
+(one every `window_seconds` at most, or on reaching PIECE_BYTES, so a fast model costs a write
+and a post per piece, not per token). It stops when the response ends, when no one is
+subscribed any more, when another relay took the lease over, or once the run's final view is
+stored (which carries the whole answer).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from threadline.streams.log import RELAY_LEASE, RelayLease, UpdateLog
 from threadline.streams.messages import TextDelta
 
 WINDOW_SECONDS = 0.2
+PIECE_BYTES = 8 * 1024  # a replay arrives at once: it is cut into pieces of at most this
 
 
 class Relayed(StrEnum):
     ENDED = "ended"  # the response's stream ended
     NOBODY_LISTENS = "nobody_listens"
-    TAKEN_OVER = "taken_over"  # a relay for a newer response holds the lease
+    STOPPED = "stopped"  # another relay holds the lease, or the run's final view is stored
     NOT_NEEDED = "not_needed"  # the run ended, has no response, or is not watched
     HELD = "held"  # another relay is at it
 
@@ -58,7 +60,11 @@ class TextRelay:
         if token is None:
             return Relayed.HELD
         try:
-            return self._relay(run_id, response_id, token)
+            # The run may have started its next response since it was read: relay that one.
+            current = self._runs.get(thread_id, run_id).remote_run_id or response_id
+            if current != response_id and not self._lease.renew(run_id, current, token):
+                return Relayed.STOPPED
+            return self._relay(run_id, current, token)
         finally:
             self._lease.release(run_id, token)
 
@@ -67,27 +73,29 @@ class TextRelay:
         pending: list[str] = []
         flushed_at = renewed_at = self._monotonic()
 
-        def flush() -> int:
+        def flush() -> Relayed | None:
+            """Store and post what is pending; why to stop, if the relay must."""
             piece = TextDelta(
                 run_id=run_id, at=clock.utc_now(), response_id=response_id, delta="".join(pending)
             )
-            stored = self._log.append_text(piece, through=through or 0)
             pending.clear()
-            return self._broadcast.to_run(run_id, [stored])
+            stored = self._log.append_text(piece, through=through or 0, lease=token)
+            if stored is None:
+                return Relayed.STOPPED
+            return None if self._broadcast.to_run(run_id, [stored]) else Relayed.NOBODY_LISTENS
 
         after = -1 if through is None else through
         for sequence_number, delta in self._backend.text_deltas(response_id, after=after):
             pending.append(delta)
             through = sequence_number
             now = self._monotonic()
-            if now - flushed_at >= self._window:
-                flushed_at = now
-                if flush() == 0:
-                    return Relayed.NOBODY_LISTENS
             if now - renewed_at >= RELAY_LEASE.total_seconds() / 3:
                 renewed_at = now
                 if not self._lease.renew(run_id, response_id, token):
-                    return Relayed.TAKEN_OVER
-        if pending:
-            flush()
-        return Relayed.ENDED
+                    return Relayed.STOPPED
+            full = sum(len(text.encode()) for text in pending) >= PIECE_BYTES
+            if full or now - flushed_at >= self._window:
+                flushed_at = now
+                if stop := flush():
+                    return stop
+        return (flush() if pending else None) or Relayed.ENDED

@@ -7,6 +7,7 @@ cannot set headers on a WebSocket, so the token comes in the `token` query param
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError, MissingKeyError
 from joserfc.jwk import KeySet
 
+logger = logging.getLogger(__name__)
 # Only signatures by a published (public) key: never `none` or a shared secret.
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA")
 # A token signed with a key not in the cached set fetches the set again, at most this often
@@ -36,7 +38,7 @@ class TokenVerifier:
         self._fetch_keys = fetch_keys
         self._monotonic = monotonic
         self._keys: KeySet | None = None
-        self._fetched_at = 0.0
+        self._fetched_at = -REFETCH_SECONDS
 
     def subject(self, token: str) -> str | None:
         """The token's user (its `sub`) if the token is valid, else None."""
@@ -54,20 +56,28 @@ class TokenVerifier:
         return subject if isinstance(subject, str) and subject else None
 
     def _decode(self, token: str) -> jwt.Token:
-        keys = self._current_keys()
-        try:
-            return jwt.decode(token, keys, algorithms=ALGORITHMS)
-        except (InvalidKeyIdError, MissingKeyError):
-            if self._monotonic() - self._fetched_at < REFETCH_SECONDS:
-                raise
-            self._keys = None
-            return jwt.decode(token, self._current_keys(), algorithms=ALGORITHMS)
-
-    def _current_keys(self) -> KeySet:
         if self._keys is None:
+            self._refetched()
+        try:
+            return jwt.decode(token, self._keys or KeySet([]), algorithms=ALGORITHMS)
+        except (InvalidKeyIdError, MissingKeyError):
+            if not self._refetched():
+                raise
+            return jwt.decode(token, self._keys or KeySet([]), algorithms=ALGORITHMS)
+
+    def _refetched(self) -> bool:
+        """Fetch the key set again if the last fetch is REFETCH_SECONDS old; whether it was.
+        A failed fetch keeps the keys fetched before (an issuer that is down does not make
+        tokens it signed earlier invalid)."""
+        if self._monotonic() - self._fetched_at < REFETCH_SECONDS:
+            return False
+        self._fetched_at = self._monotonic()
+        try:
             self._keys = KeySet.import_key_set(self._fetch_keys())  # type: ignore[arg-type]
-            self._fetched_at = self._monotonic()
-        return self._keys
+        except Exception:  # the issuer down or answering nonsense: no new keys
+            logger.warning("the issuer's key set could not be fetched", exc_info=True)
+            return False
+        return True
 
 
 def fetch_json(url: str) -> Callable[[], dict[str, Any]]:

@@ -76,14 +76,15 @@ def run_updates(old: Item | None, new: Item | None, at: datetime) -> list[Update
             )
         )
     if run.status.is_terminal and (before is None or not before.status.is_terminal):
-        updates.append(RunFinished(run_id=run.run_id, at=at, run=RunResource.of(run)))
+        updates.append(RunFinished.of(run.run_id, at, RunResource.of(run)))
     return updates
 
 
 def started_a_response(old: Item | None, new: Item | None) -> RunRecord | None:
-    """The watched run, if this change gave it a response whose text could be relayed."""
+    """The watched run, if this change gave it a response whose text could be relayed (not
+    the change that marks it watched: the subscription starts that relay)."""
     run = watched_run(new)
-    if run is None or run.status.is_terminal or not run.remote_run_id:
-        return None
     before = watched_run(old)
-    return run if before is None or before.remote_run_id != run.remote_run_id else None
+    if run is None or before is None or run.status.is_terminal or not run.remote_run_id:
+        return None
+    return run if before.remote_run_id != run.remote_run_id else None
