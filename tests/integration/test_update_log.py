@@ -134,13 +134,17 @@ def test_a_relay_takes_over_only_a_lapsed_lease_or_a_newer_response(table: Any) 
 class Listeners:
     """Stands in for the posts: how many connections still listen after each."""
 
-    def __init__(self, listening: Sequence[int]) -> None:
+    def __init__(self, listening: Sequence[int], *, comes_back: bool = False) -> None:
         self.posted: list[BaseModel] = []
         self._listening = list(listening)
+        self._comes_back = comes_back  # someone subscribes again as the last one leaves
 
     def to_run(self, run_id: str, messages: Sequence[BaseModel]) -> int:
         self.posted.extend(messages)
         return self._listening.pop(0) if self._listening else 1
+
+    def listening(self, run_id: str) -> bool:
+        return self._comes_back
 
 
 class Backend:
@@ -201,3 +205,18 @@ def test_a_relay_for_an_ended_or_unwatched_run_is_not_needed(table: Any) -> None
     relay = TextRelay(*parts)
 
     assert relay.relay("thr_1", RUN) is Relayed.NOT_NEEDED
+
+
+def test_a_subscriber_who_came_as_the_relay_gave_up_is_relayed_to(
+    table: Any, watched_run: RunRecord
+) -> None:
+    backend = Backend(["Revenue ", "grew."])
+    listeners = Listeners([0], comes_back=True)
+    parts: Any = (RunStore(table), UpdateLog(table), RelayLease(table), listeners, backend)
+
+    outcome = TextRelay(*parts, window_seconds=0).relay("thr_1", RUN)
+
+    text = [u for u in UpdateLog(table).after(RUN, 0) if isinstance(u, TextDelta)]
+    assert outcome is Relayed.ENDED
+    assert "".join(update.delta for update in text) == "Revenue grew."
+    assert backend.reads == [-1, 3]

@@ -24,11 +24,12 @@ class Broadcast:
         self._management = management
         self._subscriptions = subscriptions
 
+    def listening(self, run_id: str) -> bool:
+        return bool(self._subscriptions.of(run_id))
+
     def to_run(self, run_id: str, messages: Sequence[BaseModel]) -> int:
         """Post the messages to every connection subscribed to the run, in order; forget the
         connections that are gone. How many are still subscribed."""
-        if not messages:
-            return len(self._subscriptions.of(run_id))
         listening = 0
         for connection_id in self._subscriptions.of(run_id):
             if self.to_connection(connection_id, messages):

@@ -52,6 +52,14 @@ class TextRelay:
         self._monotonic = monotonic
 
     def relay(self, thread_id: str, run_id: str) -> Relayed:
+        outcome = self._relay_once(thread_id, run_id)
+        # A subscription that came while this relay was giving up found the lease held (its
+        # relay stopped at once): once the lease is released, it is relayed here after all.
+        if outcome is Relayed.NOBODY_LISTENS and self._broadcast.listening(run_id):
+            outcome = self._relay_once(thread_id, run_id)
+        return outcome
+
+    def _relay_once(self, thread_id: str, run_id: str) -> Relayed:
         run = self._runs.get(thread_id, run_id)
         response_id = run.remote_run_id
         if not run.watched or run.status.is_terminal or response_id is None:
