@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from typing import Any
 
@@ -180,3 +181,26 @@ def test_keys_fetched_before_outlive_a_failed_fetch(issuer: Issuer, clock: Clock
 
     assert stranger is None  # its key is unknown, and the fetch for it failed
     assert known == "alice"
+
+
+def test_requests_arriving_together_wait_for_the_one_fetch(issuer: Issuer) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> dict[str, Any]:
+        started.set()
+        release.wait(5)
+        return issuer.published()
+
+    verifier = TokenVerifier(ISSUER, (AUDIENCE,), slow)
+    answers: list[str | None] = []
+    first = threading.Thread(target=lambda: answers.append(verifier.subject(issuer.token())))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(target=lambda: answers.append(verifier.subject(issuer.token())))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+
+    assert answers == ["alice", "alice"]
+    assert issuer.fetches == 1

@@ -8,6 +8,7 @@ cannot set headers on a WebSocket, so the token comes in the `token` query param
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ class TokenVerifier:
         self._fetch_keys = fetch_keys
         self._monotonic = monotonic
         self._keys: KeySet | None = None
+        self._fetching = threading.Lock()
         self._fetched_at = -REFETCH_SECONDS
 
     def subject(self, token: str) -> str | None:
@@ -56,13 +58,15 @@ class TokenVerifier:
         return subject if isinstance(subject, str) and subject else None
 
     def _decode(self, token: str) -> jwt.Token:
-        if self._keys is None:
-            self._refetched()
+        with self._fetching:  # one fetch at a time; the others wait for its keys
+            if self._keys is None:
+                self._refetched()
         try:
             return jwt.decode(token, self._keys or KeySet([]), algorithms=ALGORITHMS)
         except (InvalidKeyIdError, MissingKeyError):
-            if not self._refetched():
-                raise
+            with self._fetching:
+                if not self._refetched():
+                    raise
             return jwt.decode(token, self._keys or KeySet([]), algorithms=ALGORITHMS)
 
     def _refetched(self) -> bool:
