@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import requests
 from standardwebhooks import Webhook
+from websockets.sync.client import connect
 
 from local.aws import fire_schedule
 from local.callback_receiver import CallbackReceiver
@@ -106,6 +107,41 @@ def answered(product: LocalThreadline, api: Api, accepted: dict[str, Any]) -> di
     return run
 
 
+def watched(product: LocalThreadline, user: str, thread_id: str, run_id: str) -> list[Any]:
+    """The run's updates as a client subscribed to it receives them, until its final view,
+    each printed with when it arrived."""
+    if product.websocket is None:
+        raise StoryFailed("the WebSocket API is not served")
+    updates: list[Any] = []
+    began = time.monotonic()
+    with connect(f"{product.websocket.url}?token={issue_token(user)}") as socket:
+        socket.send(json.dumps({"action": "subscribe", "thread_id": thread_id, "run_id": run_id}))
+        # Until the final view and every update before it (they may arrive out of order).
+        last: int | None = None
+        while last is None or len({update["seq"] for update in updates}) < last:
+            message = json.loads(socket.recv(timeout=120))
+            if "seq" not in message:
+                continue  # `subscribed`
+            updates.append(message)
+            if message["type"] == "run.view":
+                last = message["seq"]
+            say(f"      +{time.monotonic() - began:5.2f} s  #{message['seq']:<2} {_shown(message)}")
+    once = {update["seq"]: update for update in updates}  # a post repeated is dropped
+    return [once[seq] for seq in sorted(once)]
+
+
+def _shown(update: dict[str, Any]) -> str:
+    match update["type"]:
+        case "run.status":
+            return f"run.status   {update['status']}"
+        case "tool.calls":
+            return "tool.calls   " + ", ".join(call["tool"] for call in update["calls"])
+        case "text.delta":
+            return f"text.delta   {update['delta']!r}"
+        case _:
+            return f"{update['type']:<12} {update['run']['status']}"
+
+
 def print_timeline(run: dict[str, Any]) -> None:
     """The run's course as its run view tells it (an Express execution keeps no history)."""
     created = datetime.fromisoformat(run["created_at"])
@@ -159,9 +195,17 @@ def story(product: LocalThreadline, base_url: str, receiver: CallbackReceiver) -
     answer = ask(product, alice, thread["id"], "Which file did I upload?")
     expect("targets.csv" in (answer["output_text"] or ""), "the next run can use the file")
 
-    say("\n3. the Data Analyst answers with query_database, driven by the state machine")
-    first = ask(product, alice, thread["id"], QUESTION)
+    say("\n3. the Data Analyst answers with query_database, driven by the state machine;")
+    say("   alice watches it over the WebSocket API, the answer arriving as it is written")
+    accepted = started(alice, thread["id"], QUESTION)
+    updates = watched(product, "alice", thread["id"], accepted["id"])
+    first = answered(product, alice, accepted)
     expect(first["tool_rounds"] >= 1, "the model asked for a tool and got its output")
+    expect(
+        [update["seq"] for update in updates] == list(range(1, len(updates) + 1))
+        and updates[-1]["run"]["output_text"] == first["output_text"],
+        f"{len(updates)} updates, numbered 1-{len(updates)}, the last the run's final view",
+    )
 
     say("\n4. a second question reuses the same thread; one typed while it runs waits its turn")
     status, again = alice.call("POST", "/threads", {"purpose": "sales-analysis"})
@@ -292,6 +336,7 @@ def main() -> int:
                 },
                 openai_latency_seconds=2.0,
                 aws_port=0,  # served, so the upload goes over HTTP as a user's would
+                websocket_port=0,  # and the WebSocket API runs stream on
             ) as product:
                 api = product.http_api()
                 base_url = api.start()
