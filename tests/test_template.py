@@ -330,10 +330,10 @@ def test_every_function_is_in_one_alarm_on_its_errors_and_throttles(metric: str)
 # What each streaming function loads from its own environment (Lambda gives a function only
 # its own variables; the local stack shares one environment between all of them).
 STREAM_FUNCTION_SETTINGS = {
-    "StreamAuthorizerFunction": "load_token_settings",
-    "StreamConnectionsFunction": "load_stream_settings",
-    "PushUpdatesFunction": "load_stream_settings",
-    "RelayTextFunction": "load_stream_settings",
+    "StreamAuthorizerFunction": "TokenSettings",
+    "StreamConnectionsFunction": "StreamSettings",
+    "PushUpdatesFunction": "StreamSettings",
+    "RelayTextFunction": "StreamSettings",
 }
 
 
@@ -365,7 +365,7 @@ def test_a_streaming_function_has_the_settings_it_loads(
         monkeypatch.setenv(name, str(value))
     runtime.reset()
     try:
-        loaded = getattr(settings, STREAM_FUNCTION_SETTINGS[logical_id])()
+        loaded = settings.load(getattr(settings, STREAM_FUNCTION_SETTINGS[logical_id]))
         starts_relays = logical_id in ("StreamConnectionsFunction", "PushUpdatesFunction")
         assert not starts_relays or loaded.relay_function_name
     finally:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline import runtime
-from threadline.settings import load_settings
+from threadline.settings import Settings, load
 
 logger = Logger()
 tracer = Tracer()
@@ -50,7 +50,7 @@ def handler(request: CleanupRequest, context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("cleanup finished", extra=report.model_dump(mode="json"))
     if not report.dry_run:  # a dry run deleted nothing: its counts are not deletions
-        metrics.add_dimension("backend", load_settings().openai_backend)
+        metrics.add_dimension("backend", load(Settings).openai_backend)
         metrics.add_metric("ThreadsDeleted", MetricUnit.Count, report.threads_deleted)
         metrics.add_metric("FilesDeleted", MetricUnit.Count, report.files_deleted)
         metrics.add_metric("BytesDeleted", MetricUnit.Bytes, report.bytes_deleted)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from threadline import runtime
 from threadline.files.settling import UploadedObject
-from threadline.settings import load_settings
+from threadline.settings import Settings, load
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -94,7 +94,7 @@ def give_up(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    metrics.add_dimension("backend", load_settings().openai_backend)
+    metrics.add_dimension("backend", load(Settings).openai_backend)
     return process_partial_response(
         event=event, record_handler=give_up, processor=processor, context=context
     )

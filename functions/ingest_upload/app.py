@@ -22,7 +22,7 @@ from threadline.errors import reason_code
 from threadline.files.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
 from threadline.files.records import FileStatus
 from threadline.files.settling import IngestResult, UploadedObject
-from threadline.settings import load_settings
+from threadline.settings import Settings, load
 from threadline.store.idempotency import once
 
 logger = Logger()
@@ -57,7 +57,7 @@ def ingest_and_count(upload: UploadedObject) -> IngestResult:
 @metrics.log_metrics
 @event_parser(model=S3Model)
 def handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
-    metrics.add_dimension("backend", load_settings().openai_backend)
+    metrics.add_dimension("backend", load(Settings).openai_backend)
     ingest = once(
         ingest_and_count,
         name=INGEST_ONCE_NAME,

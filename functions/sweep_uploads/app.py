@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from threadline import runtime
 from threadline.files.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
 from threadline.files.settling import IngestResult
-from threadline.settings import load_settings
+from threadline.settings import Settings, load
 from threadline.store.idempotency import once
 
 logger = Logger()
@@ -44,7 +44,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     )
     logger.info("upload sweep finished", extra=report.model_dump())
-    metrics.add_dimension("backend", load_settings().openai_backend)
+    metrics.add_dimension("backend", load(Settings).openai_backend)
     metrics.add_metric("FilesIngested", MetricUnit.Count, report.ingested)
     metrics.add_metric("FilesRejected", MetricUnit.Count, report.rejected)
     metrics.add_metric("FilesFailed", MetricUnit.Count, report.failed)

@@ -25,7 +25,7 @@ from threadline.errors import NotFoundError
 from threadline.files.records import AT_OPENAI, FileStatus
 from threadline.files.uploads import Uploads
 from threadline.models import RunStatus
-from threadline.settings import load_settings
+from threadline.settings import Settings, load
 from threadline.threads.creation import ThreadCreator
 from threadline.threads.records import ThreadStore
 
@@ -184,7 +184,7 @@ def issued_at(moment: timedelta) -> Uploads:
         threads=runtime.current().thread_store(),
         files=runtime.current().file_store(),
         s3_client=runtime.current().s3_client(),
-        bucket=load_settings().bucket_name,
+        bucket=load(Settings).bucket_name,
         policy=runtime.current().upload_policy(),
         now=lambda: utc_now() - moment,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from threadline.errors import ConfigurationError
-from threadline.settings import ApiSettings, Settings, _load
+from threadline.settings import ApiSettings, Settings, _read
 
 REQUIRED = {"TABLE_NAME": "threadline-table", "BUCKET_NAME": "threadline-files"}
 
@@ -18,7 +18,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_defaults_fill_everything_but_the_resources(env: pytest.MonkeyPatch) -> None:
     for name, value in REQUIRED.items():
         env.setenv(name, value)
-    settings = _load(Settings)
+    settings = _read(Settings)
     assert settings.table_name == "threadline-table"
     assert settings.openai_backend == "responses"
     assert settings.run_timeout_seconds == 300
@@ -27,7 +27,7 @@ def test_defaults_fill_everything_but_the_resources(env: pytest.MonkeyPatch) -> 
 
 def test_missing_variables_are_named(env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        _load(Settings)
+        _read(Settings)
     assert "TABLE_NAME" in str(caught.value)
     assert "BUCKET_NAME" in str(caught.value)
 
@@ -46,7 +46,7 @@ def test_bad_values_are_named(env: pytest.MonkeyPatch, name: str, value: str) ->
         env.setenv(required, required_value)
     env.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
-        _load(Settings)
+        _read(Settings)
 
 
 def test_blank_optional_variables_mean_unset(env: pytest.MonkeyPatch) -> None:
@@ -56,7 +56,7 @@ def test_blank_optional_variables_mean_unset(env: pytest.MonkeyPatch) -> None:
     env.setenv("OPENAI_BASE_URL", "")
     env.setenv("OPENAI_API_KEY_SECRET_NAME", "")
     env.setenv("UPLOAD_ALLOWED_TYPES", "")
-    settings = _load(Settings)
+    settings = _read(Settings)
     assert settings.openai_base_url is None
     assert settings.openai_api_key_secret_name is None
     assert settings.upload_allowed_types is None
@@ -66,4 +66,4 @@ def test_api_settings_need_the_state_machine(env: pytest.MonkeyPatch) -> None:
     for name, value in REQUIRED.items():
         env.setenv(name, value)
     with pytest.raises(ConfigurationError, match="STATE_MACHINE_ARN"):
-        _load(ApiSettings)
+        _read(ApiSettings)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routes.common import answers, caller
 from threadline.api_models import AssistantList
 from threadline.assistant_config import catalogue
-from threadline.settings import load_api_settings
+from threadline.settings import ApiSettings, load
 
 router = Router()
 
@@ -19,4 +19,4 @@ router = Router()
 )
 def list_assistants() -> AssistantList:
     caller(router)  # signed-in users only
-    return AssistantList.of(catalogue(), load_api_settings().openai_model)
+    return AssistantList.of(catalogue(), load(ApiSettings).openai_model)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routes.common import answers, caller
 from threadline import runtime
 from threadline.api_models import UsageView
-from threadline.settings import load_api_settings
+from threadline.settings import ApiSettings, load
 
 router = Router()
 
@@ -17,7 +17,7 @@ router = Router()
 )
 def usage() -> UsageView:
     user = caller(router)
-    budget = load_api_settings().daily_token_budget
+    budget = load(ApiSettings).daily_token_budget
     return UsageView.of(
         runtime.current().usage_ledger().summary(user, daily_token_budget=budget, days=30)
     )

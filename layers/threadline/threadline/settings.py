@@ -7,8 +7,8 @@ it to them would be a circular reference).
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Literal, TypeVar
+import threading
+from typing import Literal, TypeVar, cast
 
 from pydantic import (
     Field,
@@ -165,7 +165,7 @@ class TokenSettings(BaseSettings):
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
-def _load(settings_type: type[SettingsT]) -> SettingsT:
+def _read(settings_type: type[SettingsT]) -> SettingsT:
     try:
         return settings_type()
     except ValidationError as exc:
@@ -176,41 +176,19 @@ def _load(settings_type: type[SettingsT]) -> SettingsT:
         raise ConfigurationError(f"invalid environment: {problems}") from None
 
 
-@cache
-def load_settings() -> Settings:
-    return _load(Settings)
+_loaded: dict[type[BaseSettings], BaseSettings] = {}
+_loading = threading.Lock()
 
 
-@cache
-def load_api_settings() -> ApiSettings:
-    return _load(ApiSettings)
+def load(settings_type: type[SettingsT]) -> SettingsT:
+    """The settings of this type, read from the environment on first use and kept for the
+    execution environment (`forget_loaded` reads them again, as a new cold start would)."""
+    with _loading:
+        if settings_type not in _loaded:
+            _loaded[settings_type] = _read(settings_type)
+        return cast("SettingsT", _loaded[settings_type])
 
 
-@cache
-def load_hand_off_settings() -> HandOffSettings:
-    return _load(HandOffSettings)
-
-
-@cache
-def load_callback_settings() -> CallbackSettings:
-    return _load(CallbackSettings)
-
-
-@cache
-def load_event_settings() -> EventSettings:
-    return _load(EventSettings)
-
-
-@cache
-def load_launch_settings() -> LaunchSettings:
-    return _load(LaunchSettings)
-
-
-@cache
-def load_stream_settings() -> StreamSettings:
-    return _load(StreamSettings)
-
-
-@cache
-def load_token_settings() -> TokenSettings:
-    return _load(TokenSettings)
+def forget_loaded() -> None:
+    with _loading:
+        _loaded.clear()

@@ -42,25 +42,9 @@ def reset(root: Runtime | None = None) -> Runtime:
     """Start over as a new cold start would: `root` (or a new default root) becomes current,
     and the settings read from the environment are read again."""
     from threadline.assistant_config import assistants, catalogue
-    from threadline.settings import (
-        load_api_settings,
-        load_callback_settings,
-        load_event_settings,
-        load_hand_off_settings,
-        load_launch_settings,
-        load_settings,
-        load_stream_settings,
-        load_token_settings,
-    )
+    from threadline.settings import forget_loaded
 
-    load_settings.cache_clear()
-    load_api_settings.cache_clear()
-    load_event_settings.cache_clear()
-    load_callback_settings.cache_clear()
-    load_hand_off_settings.cache_clear()
-    load_launch_settings.cache_clear()
-    load_stream_settings.cache_clear()
-    load_token_settings.cache_clear()
+    forget_loaded()
     catalogue.cache_clear()
     assistants.cache_clear()
     with _Current.lock:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 class EventParts(Parts):
     def event_settings(self) -> EventSettings:
-        from threadline.settings import load_event_settings
+        from threadline.settings import EventSettings, load
 
-        return self._part("event_settings", load_event_settings)
+        return self._part("event_settings", lambda: load(EventSettings))
 
     def events_client(self) -> EventBridgeClient:
         def build() -> EventBridgeClient:
@@ -52,9 +52,9 @@ class EventParts(Parts):
         return self._part("event_publisher", build)
 
     def callback_settings(self) -> CallbackSettings:
-        from threadline.settings import load_callback_settings
+        from threadline.settings import CallbackSettings, load
 
-        return self._part("callback_settings", load_callback_settings)
+        return self._part("callback_settings", lambda: load(CallbackSettings))
 
     def sqs_client(self) -> SQSClient:
         def build() -> SQSClient:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from threadline.errors import ConfigurationError
-from threadline.settings import Settings, load_settings
+from threadline.settings import ApiSettings, HandOffSettings, LaunchSettings, Settings, load
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from threadline.callbacks.targets import CallbackTargets
     from threadline.files.records import FileStore
     from threadline.runs.records import RunStore
-    from threadline.settings import ApiSettings, HandOffSettings, LaunchSettings
     from threadline.store.idempotency import Idempotency
     from threadline.threads.records import ThreadStore
     from threadline.threads.run_lock import RunLock
@@ -82,22 +81,16 @@ class Parts:
     # -- settings and clients -------------------------------------------------------------
 
     def settings(self) -> Settings:
-        return self._part("settings", load_settings)
+        return self._part("settings", lambda: load(Settings))
 
     def api_settings(self) -> ApiSettings:
-        from threadline.settings import load_api_settings
-
-        return self._part("api_settings", load_api_settings)
+        return self._part("api_settings", lambda: load(ApiSettings))
 
     def hand_off_settings(self) -> HandOffSettings:
-        from threadline.settings import load_hand_off_settings
-
-        return self._part("hand_off_settings", load_hand_off_settings)
+        return self._part("hand_off_settings", lambda: load(HandOffSettings))
 
     def launch_settings(self) -> LaunchSettings:
-        from threadline.settings import load_launch_settings
-
-        return self._part("launch_settings", load_launch_settings)
+        return self._part("launch_settings", lambda: load(LaunchSettings))
 
     def table(self) -> Table:
         def build() -> Table:

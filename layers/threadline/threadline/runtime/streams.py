@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 
 class StreamParts(Parts):
     def stream_settings(self) -> StreamSettings:
-        from threadline.settings import load_stream_settings
+        from threadline.settings import StreamSettings, load
 
-        return self._part("stream_settings", load_stream_settings)
+        return self._part("stream_settings", lambda: load(StreamSettings))
 
     def token_settings(self) -> TokenSettings:
-        from threadline.settings import load_token_settings
+        from threadline.settings import TokenSettings, load
 
-        return self._part("token_settings", load_token_settings)
+        return self._part("token_settings", lambda: load(TokenSettings))
 
     def management_client(self) -> ApiGatewayManagementApiClient:
         def build() -> ApiGatewayManagementApiClient:
