@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import traceback
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def loggable(error: BaseException) -> dict[str, Any]:
@@ -34,6 +37,20 @@ def reason_code(reason: str | None) -> str | None:
     """A recorded reason's code (`code: detail`), for logs: the detail may quote an error from
     OpenAI, which can echo the input."""
     return reason and reason.partition(":")[0]
+
+
+def validation_problems(error: ValidationError, *, what: str) -> str:
+    """One clause per problem, each naming the offending field when there is one (never the
+    value given, which may be what a user wrote); `what` names the whole, e.g. "the message".
+    """
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False):
+        if detail["type"] == "json_invalid":
+            problems.append(f"{what} is not valid JSON ({detail['msg']})")
+            continue
+        location = ".".join(str(part) for part in detail["loc"])
+        problems.append(f"{location}: {detail['msg']}" if location else detail["msg"])
+    return "; ".join(problems)
 
 
 class ThreadlineError(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from threadline.errors import NotFoundError
+from threadline.errors import NotFoundError, validation_problems
 from threadline.runs.records import RunStore
 from threadline.streams.broadcast import Broadcast
 from threadline.streams.log import Subscriptions, UpdateLog
@@ -39,10 +39,7 @@ class Subscriber:
         try:
             request = Subscribe.model_validate_json(body or "")
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
-                for problem in error.errors(include_url=False)
-            )
+            problems = validation_problems(error, what="the message")
             self._refuse(connection_id, "bad_request", problems, None)
             return
         try:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, over
 
 from pydantic import BaseModel, ValidationError, create_model
 
+from threadline.errors import validation_problems
+
 if TYPE_CHECKING:
     from openai.types.beta import FunctionToolParam as AssistantsFunctionTool
     from openai.types.responses import FunctionToolParam as ResponsesFunctionTool
@@ -173,7 +175,7 @@ class FunctionTool(Tool, Generic[ArgsT]):
             # Models sometimes send an empty string for a call without arguments.
             return self.args_model.model_validate_json(arguments.strip() or "{}")
         except ValidationError as error:
-            raise InvalidArguments(_describe_validation_error(error)) from None
+            raise InvalidArguments(validation_problems(error, what="the arguments")) from None
 
     def call(self, arguments: Any, context: ToolContext) -> Any:
         given = {self.context_parameter: context} if self.context_parameter else {}
@@ -272,18 +274,6 @@ def parse_json_object(arguments: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise InvalidArguments("the arguments must be a JSON object")
     return parsed
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    """One clause per problem, each naming the offending field when there is one."""
-    problems = []
-    for detail in error.errors(include_url=False, include_input=False):
-        if detail["type"] == "json_invalid":
-            problems.append(f"the arguments are not valid JSON ({detail['msg']})")
-            continue
-        location = ".".join(str(part) for part in detail["loc"])
-        problems.append(f"{location}: {detail['msg']}" if location else detail["msg"])
-    return "; ".join(problems)
 
 
 def _signature_of(function: Callable[..., Any]) -> tuple[type[BaseModel], str | None, str | None]:
