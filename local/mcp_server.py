@@ -7,7 +7,6 @@ assistant's `headers_secret` holds.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -40,15 +39,15 @@ def finance_server() -> MCPServer:
     return server
 
 
-class LocalMcpServer:
+class LocalMcpServer(ServedApp):
     """Serves `finance_server()` on 127.0.0.1 in a thread (on `port`, or any free port);
     `url` is its MCP endpoint."""
 
     def __init__(self, *, token: str | None = None, port: int = 0) -> None:
         self._token = token
         app = finance_server().streamable_http_app(stateless_http=True, json_response=True)
-        self._served = ServedApp(self._checked(app), port=port, name="MCP server")
-        self.url = f"http://127.0.0.1:{self._served.port}/mcp"
+        super().__init__(self._checked(app), port=port, name="MCP server")
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.refused = 0  # requests without the token
 
     def _checked(self, app: Any) -> Any:
@@ -64,15 +63,3 @@ class LocalMcpServer:
             await app(scope, receive, send)
 
         return checked
-
-    def __enter__(self) -> LocalMcpServer:
-        self._served.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        _type: type[BaseException] | None,
-        _error: BaseException | None,
-        _traceback: TracebackType | None,
-    ) -> None:
-        self._served.__exit__(_type, _error, _traceback)

@@ -1,5 +1,6 @@
 """An ASGI app served by uvicorn on 127.0.0.1 in a thread of this process: its port is bound
-when made (so its URL is known before it starts), it serves between enter and exit."""
+when made (so its URL is known before it starts), it serves between enter and exit. The local
+servers (MCP, WebSocket API, console) are ServedApps."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -25,7 +26,7 @@ class ServedApp:
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
 
-    def __enter__(self) -> ServedApp:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:  # bounded: uvicorn starts in milliseconds

@@ -15,9 +15,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from threadline import clock, runtime
+from threadline import runtime
 from threadline.store.stream_batches import handle_in_order
-from threadline.streams.updates import run_updates, started_a_response, watched_run
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -32,18 +31,15 @@ def push_change(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     if change is None:
         return
-    old, new = change.old_image or None, change.new_image or None
-    run = watched_run(new)
-    if run is None:
-        return
-    parts = runtime.current()
-    updates = run_updates(old, new, clock.utc_now())
-    stored = parts.update_log().append(run.run_id, updates, change=str(change.sequence_number))
-    listening = parts.broadcast().to_run(run.run_id, stored)
-    metrics.add_metric("UpdatesPushed", MetricUnit.Count, len(stored) * listening)
-    start_relay = parts.start_relay()
-    if listening and start_relay and started_a_response(old, new):
-        start_relay(run.thread_id, run.run_id)
+    # A record without an image has it as {}.
+    posted = (
+        runtime.current()
+        .update_pusher()
+        .push(
+            change.old_image or None, change.new_image or None, change=str(change.sequence_number)
+        )
+    )
+    metrics.add_metric("UpdatesPushed", MetricUnit.Count, posted)
 
 
 @logger.inject_lambda_context(log_event=False)

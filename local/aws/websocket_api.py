@@ -47,7 +47,7 @@ class _Connection:
     authorizer: dict[str, Any] = field(default_factory=dict)
 
 
-class LocalWebSocketApi:
+class LocalWebSocketApi(ServedApp):
     """Serves between enter and exit; `attach` the stack once it is provisioned (the URLs are
     known before, so the template's parameters can name them)."""
 
@@ -64,8 +64,8 @@ class LocalWebSocketApi:
                 WebSocketRoute("/{stage}", self._serve),
             ]
         )
-        self._served = ServedApp(app, port=port, name="WebSocket API")
-        self.origin = f"127.0.0.1:{self._served.port}"
+        super().__init__(app, port=port, name="WebSocket API")
+        self.origin = f"127.0.0.1:{self.port}"
         self.jwks_url = f"http://{self.origin}/.well-known/jwks.json"
 
     def attach(self, stack: LocalStack) -> str:
@@ -87,13 +87,6 @@ class LocalWebSocketApi:
     def management_url(self) -> str:
         """The management API's endpoint, as the functions' STREAM_ENDPOINT."""
         return f"http://{self.origin}/{self.stage}"
-
-    def __enter__(self) -> LocalWebSocketApi:
-        self._served.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._served.__exit__(None, None, None)
 
     def _attached(self) -> tuple[LocalStack, WebSocketApiSpec]:
         if self._stack is None or self._api is None:

@@ -35,7 +35,7 @@ MACHINES = ("RunExpressStateMachine", "RunStateMachine")  # a run starts in the 
 PASSED_HEADERS = ("authorization", "content-type", "idempotency-key")
 
 
-class Console:
+class Console(ServedApp):
     def __init__(self, product: LocalThreadline, api_url: str, *, port: int = 0) -> None:
         if product.websocket is None:
             raise ValueError("the console streams runs: serve the WebSocket API too")
@@ -56,15 +56,8 @@ class Console:
                 Route("/api/{path:path}", self._pass, methods=["GET", "POST", "DELETE"]),
             ],
         )
-        self._served = ServedApp(app, port=port, name="console")
-        self.url = f"http://127.0.0.1:{self._served.port}/"
-
-    def __enter__(self) -> Console:
-        self._served.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._served.__exit__(None, None, None)
+        super().__init__(app, port=port, name="console")
+        self.url = f"http://127.0.0.1:{self.port}/"
 
     async def _page(self, _request: Request) -> Response:
         return FileResponse(STATIC / "index.html")

@@ -175,7 +175,10 @@ def going_run(response_id: str) -> RunRecord:
 def watched_run(table: Any) -> RunRecord:
     runs = RunStore(table)
     runs.put_new(going_run("resp_1"))
-    return runs.watch("thr_1", RUN)
+    watched = runs.watch("thr_1", RUN)
+    assert watched is not None
+    assert runs.watch("thr_1", RUN) is None  # watched once
+    return watched
 
 
 def test_a_relay_nobody_listens_to_stops_and_the_next_resumes_after_it(

@@ -198,9 +198,12 @@ def test_requests_arriving_together_wait_for_the_one_fetch(issuer: Issuer) -> No
     started.wait(5)
     second = threading.Thread(target=lambda: answers.append(verifier.subject(issuer.token())))
     second.start()
+    second.join(0.5)  # it waits for the fetch (without waiting, it would be denied by now)
+    waited = second.is_alive()
     release.set()
     first.join(5)
     second.join(5)
 
+    assert waited
     assert answers == ["alice", "alice"]
     assert issuer.fetches == 1

@@ -9,7 +9,6 @@ from the assistant's configuration once and found again by its fingerprint.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
 from openai import OpenAI
@@ -158,11 +157,6 @@ class AssistantsBackend(OpenAIFiles):
             for run in self._recent_runs(thread_remote_id)
             if status_of(run).is_terminal and "run_id" in (run.metadata or {})
         }
-
-    def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]:
-        """None: a background Assistants run cannot be streamed again (its text comes whole
-        when it ends), so no relay is started for one."""
-        return iter(())
 
     def delete_run_object(self, remote_id: str) -> None:
         """Runs are deleted with their thread."""

@@ -138,11 +138,6 @@ class AssistantBackend(Protocol):
         before it settled is counted after all. Empty where webhooks do that (Responses)."""
         ...
 
-    def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]:
-        """The text a remote run's model writes, as (event number, piece) from after event
-        `after` (-1: from the start), until the run ends: the same numbers on every read."""
-        ...
-
     def delete_run_object(self, remote_id: str) -> None:
         """Delete one remote object a run made (a response); one already gone counts as
         deleted. A no-op where a run's objects go with their thread."""

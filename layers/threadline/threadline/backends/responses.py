@@ -139,6 +139,9 @@ class ResponsesBackend(OpenAIFiles):
         )
 
     def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]:
+        """The text a response's model writes, as (event number, piece) after event `after`
+        (-1: from the start) until the response ends; the same numbers on every read. Only
+        this backend has it: a background Assistants run cannot be streamed again."""
         # A stream may be quiet for long (a reasoning model, a hosted tool): each read waits
         # longer than a request does.
         reading = self._client.with_options(timeout=STREAM_READ_SECONDS)

@@ -295,8 +295,9 @@ class RunStore:
             },
         )
 
-    def watch(self, thread_id: str, run_id: str) -> RunRecord:
-        """Mark the run watched (once: a run watched already is not written again)."""
+    def watch(self, thread_id: str, run_id: str) -> RunRecord | None:
+        """Mark the run watched; the run as marked, None if it was watched already (it is
+        not written again: the change would stream nothing)."""
         item = updated_if_held(
             self._table,
             Key=self._key(thread_id, run_id),
@@ -306,7 +307,7 @@ class RunStore:
             ),
             ExpressionAttributeValues={":yes": True, ":no": False},
         )
-        return self.get(thread_id, run_id) if item is None else RunRecord.model_validate(item)
+        return None if item is None else RunRecord.model_validate(item)
 
     def request_interrupt(self, thread_id: str, run_id: str, *, by: str) -> RunRecord | None:
         """Mark a going run as interrupted by the run `by`; the run as marked, None if it has

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from threadline.streams.relay import TextRelay
     from threadline.streams.subscribing import StartRelay, Subscriber
     from threadline.streams.tokens import TokenVerifier
+    from threadline.streams.updates import UpdatePusher
 
 
 class StreamParts(Parts):
@@ -91,6 +92,14 @@ class StreamParts(Parts):
 
         return start
 
+    def update_pusher(self) -> UpdatePusher:
+        def build() -> UpdatePusher:
+            from threadline.streams.updates import UpdatePusher
+
+            return UpdatePusher(self.update_log(), self.broadcast(), start_relay=self.start_relay())
+
+        return self._part("update_pusher", build)
+
     def subscriber(self) -> Subscriber:
         def build() -> Subscriber:
             from threadline.streams.subscribing import Subscriber
@@ -107,14 +116,14 @@ class StreamParts(Parts):
 
     def text_relay(self) -> TextRelay:
         def build() -> TextRelay:
+            from threadline.backends.responses import ResponsesBackend
             from threadline.streams.relay import TextRelay
 
+            backend = self.backend()
+            if not isinstance(backend, ResponsesBackend):
+                raise ConfigurationError("text relays need OPENAI_BACKEND responses")
             return TextRelay(
-                self.run_store(),
-                self.update_log(),
-                self.relay_lease(),
-                self.broadcast(),
-                self.backend(),
+                self.run_store(), self.update_log(), self.relay_lease(), self.broadcast(), backend
             )
 
         return self._part("text_relay", build)

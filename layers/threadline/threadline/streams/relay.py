@@ -9,11 +9,11 @@ stored (which carries the whole answer).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
+from typing import Protocol
 
 from threadline import clock
-from threadline.backends.base import AssistantBackend
 from threadline.runs.records import RunStore
 from threadline.streams.broadcast import Broadcast
 from threadline.streams.log import RELAY_LEASE, RelayLease, UpdateLog
@@ -21,6 +21,12 @@ from threadline.streams.messages import TextDelta
 
 WINDOW_SECONDS = 0.2
 PIECE_BYTES = 8 * 1024  # a replay arrives at once: it is cut into pieces of at most this
+
+
+class TextSource(Protocol):
+    """Where the model's text comes from (the Responses backend's `text_deltas`)."""
+
+    def text_deltas(self, remote_id: str, *, after: int) -> Iterator[tuple[int, str]]: ...
 
 
 class Relayed(StrEnum):
@@ -38,7 +44,7 @@ class TextRelay:
         log: UpdateLog,
         lease: RelayLease,
         broadcast: Broadcast,
-        backend: AssistantBackend,
+        backend: TextSource,
         *,
         window_seconds: float = WINDOW_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,

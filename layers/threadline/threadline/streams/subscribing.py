@@ -52,7 +52,7 @@ class Subscriber:
         # Subscribed before the run is marked watched: the change that marks it makes the
         # updates so far, and they are posted to the subscriptions it finds.
         self._subscriptions.add(run.run_id, connection_id)
-        run = self._runs.watch(run.thread_id, run.run_id)
+        run = self._runs.watch(run.thread_id, run.run_id) or run
         missed = self._log.after(run.run_id, request.after)
         acknowledged = Subscribed(run_id=run.run_id, after=request.after, status=run.status)
         if not self._broadcast.to_connection(connection_id, [acknowledged, *missed]):
