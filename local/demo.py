@@ -135,7 +135,7 @@ def _shown(update: dict[str, Any]) -> str:
         case "run.status":
             return f"run.status   {update['status']}"
         case "tool.calls":
-            return "tool.calls   " + ", ".join(call["tool"] for call in update["calls"])
+            return "tool.calls   " + ", ".join(call["name"] for call in update["calls"])
         case "text.delta":
             return f"text.delta   {update['delta']!r}"
         case _:

@@ -94,8 +94,8 @@ function apply(run, update) {
     case "tool.calls":
       for (const call of update.calls) {
         const approval = call.approval ? `, ${call.approval}` : "";
-        run.card.tools.append(element("li", { class: "tool", "data-tool": call.tool },
-          `${call.tool} (${Math.round(call.duration_ms)} ms${approval}${call.is_error ? ", error" : ""})`));
+        run.card.tools.append(element("li", { class: "tool", "data-tool": call.name },
+          `${call.name} (${Math.round(call.duration_ms)} ms${approval}${call.is_error ? ", error" : ""})`));
       }
       break;
     case "approval.required":
@@ -115,7 +115,7 @@ function setStatus(run, status, reason) {
 
 function approvalCard(run, call) {
   const card = element("div", { class: "approval", "data-call-id": call.call_id },
-    `${call.tool} asks for approval`, element("code", {}, call.arguments));
+    `${call.name} asks for approval`, element("code", {}, call.arguments));
   for (const approve of [true, false]) {
     const button = element("button", { class: approve ? "approve" : "deny", type: "button" },
       approve ? "Approve" : "Deny");
@@ -123,7 +123,7 @@ function approvalCard(run, call) {
       try {
         await api("POST", `/threads/${session.threadId}/runs/${run.id}/approvals`,
                   { decisions: [{ call_id: call.call_id, approve }] });
-        card.replaceChildren(`${call.tool}: ${approve ? "approved" : "denied"}`);
+        card.replaceChildren(`${call.name}: ${approve ? "approved" : "denied"}`);
       } catch (error) { problem(error.message); }
     });
     card.append(button);

@@ -10,13 +10,13 @@ applied to get only what it missed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 from threadline.api_models import PendingApproval, RunResource
 from threadline.models import RunStatus
-from threadline.runs.records import ApprovalOutcome
+from threadline.runs.records import ToolCallRecord
 
 PROTOCOL_VERSION = "1"
 # API Gateway posts at most 128 KB to a connection; a message stays well under it (and so
@@ -64,18 +64,9 @@ class StatusChanged(Update):
     reason: str | None = None
 
 
-class ToolCallUpdate(BaseModel):
-    call_id: str
-    tool: str
-    summary: dict[str, Any] = Field(description="Log-safe: sizes and counts, never values.")
-    duration_ms: float
-    is_error: bool
-    approval: ApprovalOutcome | None = None
-
-
 class ToolCallsMade(Update):
     type: Literal["tool.calls"] = "tool.calls"
-    calls: list[ToolCallUpdate]
+    calls: list[ToolCallRecord] = Field(description="As the run view lists them.")
 
 
 class ApprovalRequired(Update):

@@ -21,7 +21,6 @@ from threadline.streams.messages import (
     RunFinished,
     StatusChanged,
     ToolCallsMade,
-    ToolCallUpdate,
     Update,
 )
 from threadline.streams.subscribing import StartRelay
@@ -45,17 +44,7 @@ def run_updates(before: RunRecord | None, run: RunRecord, at: datetime) -> list[
             ToolCallsMade(
                 run_id=run.run_id,
                 at=at,
-                calls=[
-                    ToolCallUpdate(
-                        call_id=call.call_id,
-                        tool=call.name,
-                        summary=call.summary,
-                        duration_ms=call.duration_ms,
-                        is_error=call.is_error,
-                        approval=call.approval,
-                    )
-                    for call in run.tool_calls[seen_calls:]
-                ],
+                calls=run.tool_calls[seen_calls:],
             )
         )
     status_changed = before is None or before.status is not run.status
