@@ -75,7 +75,10 @@ lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, 
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
-	$(ASL_VALIDATOR) --no-arn-check --json-path statemachine/run.asl.json --json-path statemachine/run_express.asl.json
+	@# The definitions as deployed to the aws partition (service ARNs name ${Partition}).
+	@mkdir -p .local/asl && for definition in statemachine/*.asl.json; do \
+		sed 's/$${Partition}/aws/g' $$definition > .local/asl/$$(basename $$definition); done
+	$(ASL_VALIDATOR) --no-arn-check --json-path .local/asl/run.asl.json --json-path .local/asl/run_express.asl.json
 	$(CHECKOV) --config-file .checkov.yaml --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	$(BANDIT) --quiet --recursive functions layers/threadline/threadline assistants local
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from local.aws.handler_modules import load_handler_module
-from local.aws.intrinsics import ProvisionedResource, Resolver
+from local.aws.intrinsics import Resolver
 from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
+from tests.deployed import deploy_resolver
 
 FUNCTIONS = {
     name: resource["Properties"]
@@ -43,14 +44,6 @@ def test_function_handler_resolves_to_a_callable(logical_id: str) -> None:
         REPO / properties["CodeUri"], module_name, f"handler_under_test_{logical_id}"
     )
     assert callable(getattr(module, attribute, None)), f"{logical_id}: no {attribute} in {source}"
-
-
-def test_state_machine_substitutions_are_all_declared() -> None:
-    machine = template()["Resources"]["RunStateMachine"]["Properties"]
-    definition = (REPO / machine["DefinitionUri"]).read_text()
-    used = {part.split("}")[0] for part in definition.split("${")[1:]}
-    assert used == set(machine["DefinitionSubstitutions"]), "undeclared or unused substitutions"
-    json.loads(definition)
 
 
 def test_layer_requirements_match_the_lock() -> None:
@@ -202,8 +195,9 @@ def test_every_checkov_skip_gives_its_reason() -> None:
 
 
 def test_no_bucket_wide_s3_grants_and_the_tools_never_read_users_files() -> None:
-    """Only the functions that build the Data Analyst's tools read its database from the files
-    bucket, and never what users uploaded or were given, whatever the model asks for."""
+    """Only the functions that build the Data Analyst's tools read its database, only with an
+    s3:// database configured and only that object, and never what users uploaded or were
+    given, whatever the model asks for."""
     for logical_id, properties in FUNCTIONS.items():
         templates = {
             name
@@ -212,21 +206,47 @@ def test_no_bucket_wide_s3_grants_and_the_tools_never_read_users_files() -> None
             for name in policy
         }
         assert not templates & {"S3ReadPolicy", "S3CrudPolicy", "S3FullAccessPolicy"}, logical_id
+    conditional = {
+        "Fn::If": [
+            "AnalystDatabaseInS3",
+            {"Ref": "ReadAnalystDatabasePolicy"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
     readers = {
         logical_id
         for logical_id, properties in FUNCTIONS.items()
-        if {"Ref": "ReadAnalystDatabasePolicy"} in properties.get("Policies", [])
+        if conditional in properties.get("Policies", [])
     }
     assert readers == {"StartRunFunction", "ProcessToolCallsFunction"}
-    allow, deny = RESOURCES["ReadAnalystDatabasePolicy"]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
+    policy = RESOURCES["ReadAnalystDatabasePolicy"]
+    assert policy["Condition"] == "AnalystDatabaseInS3"
+    allow, deny = policy["Properties"]["PolicyDocument"]["Statement"]
     assert (allow["Effect"], allow["Action"]) == ("Allow", "s3:GetObject")
     assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:GetObject")
     assert deny["Resource"] == [
         {"Fn::Sub": "${FilesBucket.Arn}/uploads/*"},
         {"Fn::Sub": "${FilesBucket.Arn}/outputs/*"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("database", "grants", "key"),
+    [
+        ("", False, None),
+        ("/opt/analyst.sqlite3", False, None),
+        ("s3://threadline-dev-123-us-east-1/analyst/db.sqlite3", True,
+         "arn:aws:s3:::threadline-dev-123-us-east-1/analyst/db.sqlite3"),
+    ],
+)  # fmt: skip
+def test_the_analyst_database_grant_is_its_one_object(
+    database: str, grants: bool, key: str | None
+) -> None:
+    resolver = deploy_resolver({"AnalystDatabase": database})
+    assert resolver.condition("AnalystDatabaseInS3") is grants
+    if grants:
+        statement = RESOURCES["ReadAnalystDatabasePolicy"]["Properties"]["PolicyDocument"]
+        assert resolver.resolve(statement["Statement"][0]["Resource"]) == key
 
 
 def _task_states() -> list[tuple[str, str, dict[str, object]]]:
@@ -306,8 +326,9 @@ def test_no_run_state_machine_is_named() -> None:
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_every_function_is_in_one_alarm_on_its_errors_and_throttles(metric: str) -> None:
     """Alarms on metric math take at most 10 metrics (a hard limit: a deploy fails beyond).
-    Lambda tools (code in the assistants folder) are not among them: their errors and
-    throttles are tool errors, which ToolErrorRateAlarm watches."""
+    Lambda tools (code in the assistants folder) are watched too: their errors are also tool
+    errors, which ToolErrorRateAlarm rates, but a throttled or broken tool is the
+    operator's to hear of."""
     watched: list[str] = []
     for resource in RESOURCES.values():
         queries = resource.get("Properties", {}).get("Metrics", [])
@@ -318,13 +339,29 @@ def test_every_function_is_in_one_alarm_on_its_errors_and_throttles(metric: str)
             for stat in stats
             if stat["Namespace"] == "AWS/Lambda" and stat["MetricName"] == metric
         ]
-    product = [
-        name
-        for name, properties in FUNCTIONS.items()
-        if not properties["CodeUri"].startswith("assistants/")
-    ]
-    assert "SalesTargetsToolFunction" not in product
-    assert sorted(watched) == sorted(product)
+    assert "SalesTargetsToolFunction" in FUNCTIONS
+    assert sorted(watched) == sorted(FUNCTIONS)
+
+
+def test_the_execution_alarms_watch_both_run_state_machines() -> None:
+    """Most runs end in the Express tier: an alarm on the Standard machine alone misses them."""
+    for name, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        properties = resource["Properties"]
+        stats = [
+            q["MetricStat"]["Metric"] for q in properties.get("Metrics", []) if "MetricStat" in q
+        ]
+        stats += [properties] if "MetricName" in properties else []
+        machines = [
+            dimension["Value"]["Ref"]
+            for stat in stats
+            if stat["Namespace"] == "AWS/States"
+            for dimension in stat["Dimensions"]
+        ]
+        if machines:
+            assert set(machines) == {"RunStateMachine", "RunExpressStateMachine"}, name
+            assert machines.count("RunStateMachine") == machines.count("RunExpressStateMachine")
 
 
 # What each streaming function loads from its own environment (Lambda gives a function only
@@ -344,15 +381,7 @@ def test_a_streaming_function_has_the_settings_it_loads(
     from threadline import runtime, settings
 
     declared = template()
-    resolver = Resolver(
-        parameters=parameter_values(declared["Parameters"], {}),
-        pseudo_parameters={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-                           "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
-        condition_definitions=declared["Conditions"],
-        mappings={},
-    )  # fmt: skip
-    for resource in declared["Resources"]:  # each resolves to a name, an ARN, an id...
-        resolver.add_resource(resource, ProvisionedResource(f"{resource}-id", _AnyAttribute()))
+    resolver = deploy_resolver()
     variables = resolver.resolve(
         {
             **declared["Globals"]["Function"]["Environment"]["Variables"],
@@ -371,8 +400,3 @@ def test_a_streaming_function_has_the_settings_it_loads(
     finally:
         monkeypatch.undo()
         runtime.reset()
-
-
-class _AnyAttribute(dict[str, str]):
-    def __missing__(self, name: str) -> str:
-        return f"arn:aws:resolved:{name.lower()}"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from aws_lambda_powertools import Metrics
 
+from tests.conftest import template
 from threadline.models import RunStatus, Usage
 from threadline.runs.metrics import publish_run_metrics
 from threadline.runs.records import RunOutcome
@@ -62,3 +63,30 @@ def test_a_finished_run_publishes_its_figures(capsys: pytest.CaptureFixture[str]
         "service",
         "scope",
     }
+
+
+@pytest.mark.parametrize("status", [RunStatus.FAILED, RunStatus.CANCELLED])
+def test_a_run_is_counted_service_wide_by_status_as_the_failed_runs_alarm_reads_it(
+    status: RunStatus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RunsFailedAlarm watches every tier and assistant through one service-wide metric; a
+    cancelled run is counted under its own status, so it does not trip the alarm."""
+    metrics = Metrics(namespace="Threadline", service="threadline")
+    state = RunState(run_id="run_1", thread_id="thr_1", user_id="alice")
+    outcome = RunOutcome(
+        status=status, finished_at=datetime.now(UTC), duration_seconds=1.0, usage=Usage()
+    )
+    publish_run_metrics(metrics, Settings(table_name="table", bucket_name="bucket"), state, outcome)
+    metrics.clear_metrics()
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (runs,) = [
+        b for b in blobs if b["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "Runs"
+    ]
+    (dimension_names,) = runs["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    emitted = {name: runs[name] for name in dimension_names}
+
+    alarm = template()["Resources"]["RunsFailedAlarm"]["Properties"]
+    watched = {item["Name"]: item["Value"] for item in alarm["Dimensions"]}
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Threadline", "Runs")
+    assert (emitted == watched) is (status is RunStatus.FAILED)
+    assert emitted == {**watched, "status": status.value}

@@ -45,10 +45,13 @@ class Issuer:
             "keys": [{**key.as_dict(private=False), "kid": key.thumbprint()} for key in self.keys]
         }
 
-    def token(self, key: Any = None, **overrides: Any) -> str:
+    def token(self, key: Any = None, *, without: tuple[str, ...] = (), **overrides: Any) -> str:
         key = key or self.keys[0]
         header = {"alg": "ES256" if isinstance(key, ECKey) else "RS256", "kid": key.thumbprint()}
-        return jwt.encode(header, claims(**overrides), key)
+        payload = {
+            name: value for name, value in claims(**overrides).items() if name not in without
+        }
+        return jwt.encode(header, payload, key)
 
 
 class Clock:
@@ -77,6 +80,30 @@ def verifier(issuer: Issuer, clock: Clock) -> TokenVerifier:
 def test_a_valid_token_names_its_user(verifier: TokenVerifier, issuer: Issuer) -> None:
     assert verifier.subject(issuer.token()) == "alice"
     assert verifier.subject(issuer.token(aud="other")) == "alice"
+
+
+@pytest.mark.parametrize(
+    ("without", "overrides", "accepted"),
+    [
+        ((), {"aud": ["another-app", AUDIENCE]}, True),
+        (("aud",), {"client_id": AUDIENCE}, True),  # a Cognito access token
+        (("aud",), {"client_id": "another-app"}, False),
+        ((), {"aud": "another-app", "client_id": AUDIENCE}, False),  # aud decides when present
+        (("aud",), {}, False),
+    ],
+    ids=["one-of-its-audiences", "client-id", "other-client-id", "aud-first", "neither"],
+)
+def test_the_audience_is_checked_as_api_gateway_checks_it(
+    verifier: TokenVerifier,
+    issuer: Issuer,
+    without: tuple[str, ...],
+    overrides: dict[str, Any],
+    accepted: bool,
+) -> None:
+    """The HTTP API's JWT authorizer takes `aud`, or `client_id` in a token without `aud`: the
+    WebSocket API takes the same tokens, Cognito's access tokens among them."""
+    token = issuer.token(without=without, **overrides)
+    assert (verifier.subject(token) == "alice") is accepted
 
 
 @pytest.mark.parametrize(

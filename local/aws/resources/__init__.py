@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from local.aws.resources.cognito import provision_user_pool, provision_user_pool_client
 from local.aws.resources.context import Provisioner, UnsupportedResource
 from local.aws.resources.dynamodb import provision_table
 from local.aws.resources.events import provision_event_bus, provision_rule
 from local.aws.resources.functions import provision_function, provision_layer
-from local.aws.resources.http_apis import provision_http_api
-from local.aws.resources.iam import provision_managed_policy
+from local.aws.resources.http_apis import provision_api_gateway_account, provision_http_api
+from local.aws.resources.iam import provision_managed_policy, provision_role
 from local.aws.resources.logs import provision_log_group
 from local.aws.resources.monitoring import provision_alarm, provision_dashboard, provision_topic
 from local.aws.resources.s3 import provision_bucket, provision_bucket_policy
@@ -33,6 +34,10 @@ PROVISIONERS: dict[str, Provisioner] = {
     "AWS::S3::Bucket": provision_bucket,
     "AWS::S3::BucketPolicy": provision_bucket_policy,
     "AWS::IAM::ManagedPolicy": provision_managed_policy,
+    "AWS::IAM::Role": provision_role,
+    "AWS::ApiGateway::Account": provision_api_gateway_account,
+    "AWS::Cognito::UserPool": provision_user_pool,
+    "AWS::Cognito::UserPoolClient": provision_user_pool_client,
     "AWS::Serverless::LayerVersion": provision_layer,
     "AWS::Serverless::Function": provision_function,
     "AWS::Serverless::StateMachine": provision_state_machine,

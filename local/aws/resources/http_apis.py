@@ -101,3 +101,19 @@ def _api_with_id(ctx: ProvisionContext, api_id: str | None) -> HttpApiSpec:
         if spec.api_id == api_id:
             return spec
     raise ValueError(f"ApiId {api_id!r} is not an AWS::Serverless::HttpApi of this stack")
+
+
+def provision_api_gateway_account(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    """The account's API Gateway settings: the role access logs are written with."""
+    ctx.client("apigateway").update_account(
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/cloudwatchRoleArn",
+                "value": properties["CloudWatchRoleArn"],
+            }
+        ]
+    )
+    return ProvisionedResource(ref=f"{ctx.stack.stack_name}-{logical_id}")

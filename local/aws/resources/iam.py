@@ -25,6 +25,29 @@ def provision_managed_policy(
     return ProvisionedResource(ref=arn)
 
 
+def provision_role(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    iam = ctx.client("iam")
+    name = properties.get("RoleName") or ctx.physical_name(logical_id, max_length=64)
+    optional = {key: properties[key] for key in ("Path", "Description") if key in properties}
+    arn = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"]),
+        **optional,
+    )["Role"]["Arn"]
+    for policy in properties.get("ManagedPolicyArns", []):
+        if not policy.startswith("arn:aws:iam::aws:"):  # moto loads no AWS managed policies
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+    for policy in properties.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName=policy["PolicyName"],
+            PolicyDocument=json.dumps(policy["PolicyDocument"]),
+        )
+    return ProvisionedResource(ref=name, attributes={"Arn": arn})
+
+
 def create_execution_role(
     ctx: ProvisionContext, logical_id: str, service: str, policies: list[Any]
 ) -> str:

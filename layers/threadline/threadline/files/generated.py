@@ -12,7 +12,6 @@ import re
 from typing import TYPE_CHECKING
 
 import filetype
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from threadline.backends.base import AssistantBackend, GeneratedFile
@@ -113,12 +112,10 @@ def _unique(name: str, file_id: str, taken: set[str]) -> str:
 
 
 def _stored_size(s3_client: S3Client, bucket: str, key: str) -> int | None:
-    try:
-        return s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+    """The object's size if it is stored. A listing of its key, not a HEAD: a missing object
+    is then an empty listing, with no read grant on outputs and no bucket-wide listing."""
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    return next((item["Size"] for item in listed if item["Key"] == key), None)
 
 
 def _content_type(content: bytes) -> str:

@@ -28,8 +28,11 @@ def publish_run_metrics(
     metrics.add_metric("OutputTokens", MetricUnit.Count, outcome.usage.output_tokens)
     metrics.add_metric("TotalTokens", MetricUnit.Count, outcome.usage.total_tokens)
     metrics.add_metric("ToolRounds", MetricUnit.Count, state.tool_rounds)
-    # Tool calls and errors also go out with the service dimension alone, so one alarm on
-    # their ratio covers every assistant and model.
+    # Runs by status, and tool calls and errors, also go out service-wide (scope all), so one
+    # alarm covers every assistant and model: RunsFailedAlarm, ToolErrorRateAlarm.
+    with single_metric(name="Runs", unit=MetricUnit.Count, value=1) as runs:
+        runs.add_dimension("scope", "all")
+        runs.add_dimension("status", outcome.status.value)
     for name, value in (("ToolCalls", state.tool_calls), ("ToolErrors", state.tool_errors)):
         metrics.add_metric(name, MetricUnit.Count, value)
         with single_metric(name=name, unit=MetricUnit.Count, value=value) as service_wide:

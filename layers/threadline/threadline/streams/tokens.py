@@ -44,18 +44,29 @@ class TokenVerifier:
 
     def subject(self, token: str) -> str | None:
         """The token's user (its `sub`) if the token is valid, else None."""
+        claims = self.claims(token)
+        subject = claims["sub"] if claims else None
+        return subject if isinstance(subject, str) and subject else None
+
+    def claims(self, token: str) -> dict[str, Any] | None:
+        """The token's claims if API Gateway's JWT authorizer would accept it, else None."""
         try:
             decoded = self._decode(token)
             jwt.JWTClaimsRegistry(
                 iss={"essential": True, "value": self._issuer},
-                aud={"essential": True, "values": list(self._audiences)},
                 exp={"essential": True},
                 sub={"essential": True},
             ).validate(decoded.claims)
         except (JoseError, ValueError):
             return None
-        subject = decoded.claims["sub"]
-        return subject if isinstance(subject, str) and subject else None
+        return dict(decoded.claims) if self._for_us(decoded.claims) else None
+
+    def _for_us(self, claims: dict[str, Any]) -> bool:
+        """As API Gateway's JWT authorizer: `aud` names one of the audiences, or, in a token
+        without `aud` (a Cognito access token), `client_id` does."""
+        audience = claims["aud"] if "aud" in claims else claims.get("client_id")
+        named = audience if isinstance(audience, list) else [audience]
+        return any(isinstance(name, str) and name in self._audiences for name in named)
 
     def _decode(self, token: str) -> jwt.Token:
         with self._fetching:  # one fetch at a time; the others wait for its keys
