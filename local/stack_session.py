@@ -34,6 +34,7 @@ from local.aws import (
     install,
     provision,
     run_schedules,
+    service_limits,
 )
 from local.aws.async_invocations import invoking_asynchronously
 from local.aws.atomic_dynamodb import atomic_item_writes
@@ -244,6 +245,7 @@ def local_threadline(
         else:
             aws_endpoint = stack_of_contexts.enter_context(_served_aws(aws_port))
         stack_of_contexts.enter_context(atomic_item_writes())
+        stack_of_contexts.enter_context(service_limits.enforced())
         local_stack = provision(TEMPLATE, parameters=overrides)
         environment = _functions_environment(local_stack, websocket)
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)

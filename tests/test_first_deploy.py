@@ -140,3 +140,69 @@ def test_the_asl_names_only_substitutions_the_template_declares() -> None:
         used = set(re.findall(r"\$\{(\w+)\}", definition))
         assert used == set(properties["DefinitionSubstitutions"]), machine
         json.loads(definition)
+
+
+EXPRESS_LIMIT_SECONDS = 300
+# What a step meets that only time cures: they go on in Standard, which retries them at
+# leisure, rather than being waited out in the Express execution.
+SLOW_ERRORS = {
+    "Sandbox.Timedout",
+    "Lambda.ClientExecutionTimeoutException",
+    "TransientBackendError",
+    "IdempotencyAlreadyInProgressError",
+}
+
+
+def _express_states() -> dict[str, Any]:
+    definition = RESOURCES["RunExpressStateMachine"]["Properties"]["DefinitionUri"]
+    states: dict[str, Any] = json.loads((REPO / definition).read_text())["States"]
+    return states
+
+
+def _longest_seconds(state_name: str) -> float:
+    """A task's longest run: its function's timeout, once, and the longest waits of its quick
+    retries (errors Lambda reports at once: throttling, service errors)."""
+    state = _express_states()[state_name]
+    (function,) = re.findall(r"\$\{(\w+Function)Arn\}", json.dumps(state))
+    timeout = FUNCTIONS[function].get("Timeout", template()["Globals"]["Function"]["Timeout"])
+    waits = 0.0
+    for retrier in state.get("Retry", []):
+        for attempt in range(retrier["MaxAttempts"]):
+            wait = retrier["IntervalSeconds"] * retrier.get("BackoffRate", 2) ** attempt
+            waits += min(wait, retrier.get("MaxDelaySeconds", wait))
+    return float(timeout) + waits
+
+
+def test_no_express_path_outlives_the_express_executions_five_minutes() -> None:
+    """An Express execution is stopped at five minutes, leaving its run to FinishLostRuns.
+    So no retry there waits out a slow error, and every step that may start after the
+    stretch ends (at most ExpressTierSeconds) ends in time."""
+    from threadline.runs.state import TOOL_ROUND_HEADROOM
+
+    states = _express_states()
+    for name, state in states.items():
+        if state["Type"] != "Task" or name in ("HandOffRun", "FinishRun"):
+            continue
+        retried = {e for retrier in state.get("Retry", []) for e in retrier["ErrorEquals"]}
+        caught = {e: c["Next"] for c in state.get("Catch", []) for e in c["ErrorEquals"]}
+        assert not retried & (SLOW_ERRORS | {"States.ALL"}), name
+        assert {
+            caught.get(error) for error in SLOW_ERRORS - {"IdempotencyAlreadyInProgressError"}
+        } == {"HandOffRun"}, name
+
+    # The last check starts within the stretch (polling.while_running).
+    last_check = template()["Parameters"]["ExpressTierSeconds"]["MaxValue"]
+    # A tool round starts only if it ends within the stretch (RunState.where_tools_run).
+    assert TOOL_ROUND_HEADROOM.total_seconds() >= _longest_seconds("ProcessToolCalls")
+    after_last_check = last_check + _longest_seconds("CheckRun")
+    ends = {
+        "handed on": after_last_check + _longest_seconds("HandOffRun"),
+        "handed on, that failing": after_last_check
+        + _longest_seconds("HandOffRun")
+        + _longest_seconds("FinishRun"),
+        "cancelled at the deadline": after_last_check
+        + _longest_seconds("CancelRun")
+        + _longest_seconds("FinishRun"),
+        "finished": after_last_check + _longest_seconds("FinishRun"),
+    }
+    assert max(ends.values()) < EXPRESS_LIMIT_SECONDS, ends

@@ -21,15 +21,16 @@ tracer = Tracer()
 @event_parser(model=StartRunInput)
 def handler(request: StartRunInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=request.run_id, thread_id=request.thread_id, user_id=request.user_id)
+    steps = runtime.current().run_steps()
     # Once per run: a retried invocation must not start a second remote run.
     start = once(
-        lambda request: runtime.current().run_steps().start_run(request),
+        steps.start_run,
         name="start_run",
         key_path="run_id",
         result_type=RunState,
         data_keyword="request",
         context=context,
     )
-    state = start(request=request)
+    state = steps.in_tier(start(request=request), request.tier)
     logger.info("run started", extra={"remote_run_id": state.handle and state.handle.run_remote_id})
     return state.to_output()

@@ -126,13 +126,14 @@ class _EnvironmentPool:
             self.idle.append(environment)
 
 
-Death = Literal["before_work", "after_work"]
+Death = Literal["before_work", "after_work", "timed_out"]
 
 
 class EnvironmentDeaths:
     """Execution environments that die, on request: the next invocation of a function ends
-    with `Lambda.Unknown` (what Step Functions reports for a function that ran out of memory
-    or time) before its handler runs, or after it ran (its work done, its answer lost). The
+    with `Lambda.Unknown` (what Step Functions reports for a function that ran out of memory)
+    before its handler runs, or after it ran (its work done, its answer lost); or it runs out
+    of time (`timed_out`: its work done, `Sandbox.Timedout` reported, as on python3.13). The
     environment is gone: the function's next invocation is a cold start."""
 
     def __init__(self) -> None:
@@ -185,9 +186,13 @@ class _InProcessRuntime:
                 return self._run(spec, environment, event, request_id, started)
             finally:
                 pool.give_back(environment)
-        if death == "after_work":
-            self._run(spec, environment, event, request_id, started)
-        message = f"the execution environment died ({death.replace('_', ' ')})"
+        if death == "before_work":
+            message = "the execution environment died (before work)"
+            return _error_payload("Lambda.Unknown", message, request_id), True, ""
+        self._run(spec, environment, event, request_id, started)
+        if death == "timed_out":
+            return _timed_out(spec, request_id), True, ""
+        message = "the execution environment died (after work)"
         return _error_payload("Lambda.Unknown", message, request_id), True, ""
 
     def unload(self) -> None:
@@ -219,6 +224,10 @@ class _InProcessRuntime:
             stack_trace = traceback.format_tb(error.__traceback__)
             payload = _error_payload(type(error).__name__, str(error), request_id, stack_trace)
             return payload, True, _logs(spec, request_id, started)
+        # Lambda stops a function at its timeout: whatever it did, its answer is lost. (An
+        # in-process handler cannot be stopped; one that ran over is reported as stopped.)
+        if time.monotonic() > lambda_context.deadline:
+            return _timed_out(spec, request_id), True, _logs(spec, request_id, started)
         try:
             payload = json.dumps(result)  # plain json.dumps, as the Lambda runtime marshals
         except (TypeError, ValueError) as error:
@@ -362,6 +371,11 @@ def _scope_log_keys_to_environments() -> list[Callable[[], None]]:
 def _scope_powertools_state_to_environments() -> list[Callable[[], None]]:
     """Make the Powertools state loaded so far per environment; how to undo that."""
     return _scope_router_state_to_environments() + _scope_log_keys_to_environments()
+
+
+def _timed_out(spec: FunctionSpec, request_id: str) -> str:
+    message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds"
+    return _error_payload("Sandbox.Timedout", message, request_id)
 
 
 def _context(spec: FunctionSpec, request_id: str, started: float) -> LambdaContext:

@@ -3,6 +3,7 @@ handlers and both OpenAI backends (the local OpenAI server over HTTP)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -13,6 +14,7 @@ from local.openai_server import Step
 from tests.integration.conftest import RunDriver
 from threadline import runtime
 from threadline.backends.base import AssistantBackend, RunHandle
+from threadline.errors import NotFoundError
 from threadline.ids import new_id
 from threadline.models import RunStatus
 from threadline.runs.state import RunState
@@ -41,6 +43,29 @@ def test_plain_completion(driver: RunDriver) -> None:
     assert states[:5] == ["Begin", "StartRun", "RouteOnStatus", "WaitForModel", "CheckRun"]
     assert states[-3:] == ["FinishRun", "RouteOnOutcome", "RunCompleted"]
     assert "ProcessToolCalls" not in states
+
+
+def test_a_run_its_owner_cancels_ends_its_execution_as_cancelled(driver: RunDriver) -> None:
+    """A run that does not complete fails its execution with its status as the error and a
+    reason as the cause: on AWS a Fail state whose CausePath resolves to null (a cancel has
+    no reason) ends in States.Runtime instead, and so it does on the local stack."""
+    thread = driver.new_thread()
+    driver.product.openai.script.push(Step.hang(), key=thread.remote_id)
+    execution_arn = driver.start(thread, "Think")
+    run_id = execution_arn.rsplit(":", 1)[-1]
+    service = runtime.current().run_service()
+    for _ in range(2000):  # bounded: it returns once StartRun has recorded the remote run
+        with contextlib.suppress(NotFoundError):
+            if runtime.current().run_store().get(thread.thread_id, run_id).remote_run_id:
+                break
+        time.sleep(0.01)
+    service.cancel(driver.user_id, thread.thread_id, run_id)
+    description = driver.product.wait_for_execution(execution_arn)
+    assert (description["status"], description["error"]) == ("FAILED", "cancelled")
+    assert isinstance(description["cause"], str) and description["cause"]
+    record = runtime.current().run_store().get(thread.thread_id, run_id)
+    assert record.status is RunStatus.CANCELLED
+    assert record.reason is None  # the run's own record says no more than what happened
 
 
 def test_tool_rounds_with_parallel_calls(driver: RunDriver) -> None:

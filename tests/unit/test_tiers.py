@@ -42,9 +42,13 @@ def test_the_express_machines_routes_are_the_walkers_and_it_has_no_task_tokens()
     choices = express["RouteOnStatus"]["Choices"]
     assert {c["StringEquals"]: c["Next"] for c in choices} == EXPRESS_ROUTES
     assert not [s for s in express.values() if ".waitForTaskToken" in s.get("Resource", "")]
+    # The Express tier retries quickly what Standard retries, hands on what needs time
+    # (tests/test_first_deploy.py) and fails the run on the rest, as Standard does.
     for task in ("StartRun", "CheckRun", "ProcessToolCalls", "CancelRun", "FinishRun"):
-        assert express[task]["Retry"] == standard[task]["Retry"], task
-        assert express[task].get("Catch") == standard[task].get("Catch"), task
+        standard_errors = {e for r in standard[task]["Retry"] for e in r["ErrorEquals"]}
+        for retrier in express[task]["Retry"]:
+            assert set(retrier["ErrorEquals"]) <= standard_errors, task
+        assert express[task].get("Catch", [])[-1:] == standard[task].get("Catch", [])[-1:], task
     # A handed-on run enters the Standard machine where it left off, not at StartRun.
     begin = standard[standard_machine["StartAt"]]
     assert begin["Choices"] == [{"Variable": "$.next", "IsPresent": True, "Next": "RouteOnStatus"}]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from threadline.runs.state import RunState
@@ -25,7 +25,10 @@ def while_running(
     webhook (push mode) or a timed wait that grows. `after_check`: a check found it going
     (rather than a turn starting)."""
     if state.tier == "express":
-        if now < state.express_until(settings.express_tier_seconds):
+        # The last check starts within the stretch, so what may follow it fits in the rest of
+        # the Express execution's five minutes.
+        next_check = now + timedelta(seconds=settings.express_poll_seconds)
+        if next_check <= state.express_until(settings.express_tier_seconds):
             return {"next": "wait", "wait_seconds": settings.express_poll_seconds}
         return {"next": "hand_off"}
     seconds_to_deadline = (state.deadline - now).total_seconds() if state.deadline else 0.0

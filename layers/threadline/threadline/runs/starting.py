@@ -62,14 +62,15 @@ class RunLauncher:
             run_id=record.run_id,
             thread_id=record.thread_id,
             user_id=record.user_id,
-            message=record.message,
             assistant=record.assistant,
             tier="express" if self._express_state_machine_arn else "standard",
         )
         machine = self._express_state_machine_arn or self._state_machine_arn
         try:
             execution_arn = self._sfn.start_execution(
-                stateMachineArn=machine, name=record.run_id, input=execution_input.model_dump_json()
+                stateMachineArn=machine,
+                name=record.run_id,
+                input=execution_input.model_dump_json(exclude_none=True),
             )["executionArn"]
         except self._sfn.exceptions.ExecutionAlreadyExists:
             # Standard executions are named once: an earlier start made it.

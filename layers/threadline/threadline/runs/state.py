@@ -26,7 +26,8 @@ Next = Literal[
 Tier = Literal["express", "standard"]
 Step = Literal["started", "tool_round", "awaiting_approval", "handed_off", "cancelled", "finished"]
 OUTPUT_TEXT_LIMIT = 100_000
-TOOL_ROUND_HEADROOM = timedelta(seconds=60)
+# ProcessToolCalls' 60 s timeout and its quick retries (tests/test_first_deploy.py).
+TOOL_ROUND_HEADROOM = timedelta(seconds=70)
 
 
 class StartRunInput(BaseModel):
@@ -37,7 +38,9 @@ class StartRunInput(BaseModel):
     run_id: str = Field(min_length=1)
     thread_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
-    message: str = Field(min_length=1)
+    # The API records the message with the run and leaves it out of the input, which a
+    # Standard execution's history keeps for 90 days; StartRun reads it from the record.
+    message: str | None = Field(default=None, min_length=1)
     assistant: str = "data_analyst"
     # A run may ask for a shorter deadline than the deployment's RunTimeoutSeconds, not longer.
     timeout_seconds: int | None = Field(default=None, ge=1)

@@ -25,7 +25,7 @@ from threadline.runs.approvals import (
 )
 from threadline.runs.polling import while_running
 from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
-from threadline.runs.state import RunState, StartRunInput, ended_remotely
+from threadline.runs.state import RunState, StartRunInput, Tier, ended_remotely
 from threadline.runs.tool_files import RunFileSaver
 from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings, WaitMode
@@ -85,13 +85,14 @@ class RunSteps:
         assistant = load_assistant(request.assistant)
         thread = self.threads().get(request.user_id, request.thread_id)
         now = self.now()
+        message = request.message or self._recorded_message(request)
         self.runs().put_new(
             RunRecord(
                 run_id=request.run_id,
                 thread_id=request.thread_id,
                 user_id=request.user_id,
                 assistant=assistant.name,
-                message=request.message,
+                message=message,
                 created_at=now,
             )
         )
@@ -109,7 +110,7 @@ class RunSteps:
         wait_mode = self._wait_mode()
         handle = self.backend().start_run(
             thread,
-            request.message,
+            message,
             assistant,
             self.tools_for(assistant),
             context,
@@ -139,6 +140,23 @@ class RunSteps:
         )
         state = state.model_copy(update={"timeline": state.entered("started", now)})
         return state.model_copy(update=self.while_running(state))
+
+    def in_tier(self, state: RunState, tier: Tier) -> RunState:
+        """A started run's state for the tier now driving it: a run the Express tier started
+        but handed on before it had the answer (StartRun timed out there) goes on in Standard
+        from the start's recorded result."""
+        if state.tier == tier:
+            return state
+        handed = state.entered("handed_off", self.now())
+        moved = state.model_copy(update={"tier": tier, "timeline": handed, "polls": 0})
+        return moved.model_copy(update=self.while_running(moved))
+
+    def _recorded_message(self, request: StartRunInput) -> str:
+        """The message the API recorded with the run (it is not in the execution's input)."""
+        message = self.runs().get(request.thread_id, request.run_id).message
+        if message is None:
+            raise ValueError(f"run {request.run_id} has no message to start with")
+        return message
 
     def _wait_mode(self) -> WaitMode:
         mode = self.settings.run_wait_mode
@@ -401,7 +419,8 @@ class RunSteps:
         finished = state.model_copy(
             update={
                 "status": status,
-                "reason": reason,
+                # The execution's Fail state takes it as its cause, which must be a string.
+                "reason": reason or f"the run ended {status.value}",
                 "next": "finish",
                 "error": None,
                 "timeline": outcome.timeline,
