@@ -62,7 +62,8 @@ def test_a_run_its_owner_cancels_ends_its_execution_as_cancelled(driver: RunDriv
     service.cancel(driver.user_id, thread.thread_id, run_id)
     description = driver.product.wait_for_execution(execution_arn)
     assert (description["status"], description["error"]) == ("FAILED", "cancelled")
-    assert isinstance(description["cause"], str) and description["cause"]
+    assert description["cause"]
+    assert isinstance(description["cause"], str)
     record = runtime.current().run_store().get(thread.thread_id, run_id)
     assert record.status is RunStatus.CANCELLED
     assert record.reason is None  # the run's own record says no more than what happened
