@@ -321,15 +321,21 @@ def waiting_state(alice: Client, call_id: str) -> RunState:
             created_at=datetime.now(UTC),
         )
     )
-    call = ToolCall(id=call_id, name="export_query_csv", arguments="{}")
     return RunState(
         run_id=run_id,
         thread_id=thread_id,
         user_id=alice.user or "",
-        pending_tool_calls=[call],
+        pending_call_ids=[call_id],
         approval_call_ids=[call_id],
         approval_wait_seconds=60,
     )
+
+
+def calls_of(state: RunState) -> list[ToolCall]:
+    return [
+        ToolCall(id=call_id, name="export_query_csv", arguments="{}")
+        for call_id in state.pending_call_ids
+    ]
 
 
 def test_a_run_interrupted_before_its_wait_begins_is_woken_at_once(
@@ -339,7 +345,7 @@ def test_a_run_interrupted_before_its_wait_begins_is_woken_at_once(
     state = waiting_state(alice, "call_early")
     runtime.current().run_store().request_interrupt(state.thread_id, state.run_id, by="run_next")
 
-    service.wait(state, state.pending_tool_calls, "token-1")
+    service.wait(state, calls_of(state), "token-1")
 
     assert wake_ups.tokens == ["token-1"]
 
@@ -349,9 +355,9 @@ def test_an_answer_after_the_wait_closed_is_refused_not_lost(
 ) -> None:
     service, _ = approvals
     state = waiting_state(alice, "call_late")
-    service.wait(state, state.pending_tool_calls, "token-2")
+    service.wait(state, calls_of(state), "token-2")
 
-    decided = service.decisions(state, state.pending_tool_calls)  # the wait ends unanswered
+    decided = service.decisions(state, calls_of(state))  # the wait ends unanswered
     status, late = alice.decide(
         state.thread_id, state.run_id, {"call_id": "call_late", "approve": True}
     )
@@ -367,7 +373,7 @@ def test_a_repeated_answer_sends_the_wake_up_again(
 ) -> None:
     service, wake_ups = approvals
     state = waiting_state(alice, "call_again")
-    service.wait(state, state.pending_tool_calls, "token-3")
+    service.wait(state, calls_of(state), "token-3")
     approve = ApprovalDecision(call_id="call_again", approve=True)
 
     service.decide(alice.user or "", state.thread_id, state.run_id, [approve])

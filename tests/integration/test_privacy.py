@@ -190,3 +190,20 @@ def test_the_trace_content_switch_records_content() -> None:
 
     recorded = {what for what, text in CONTENT if any(text in d for d in traces.documents)}
     assert {"the answer", "the generated file"} <= recorded
+
+
+def test_no_conversation_content_reaches_the_execution_history() -> None:
+    """A Standard execution keeps its input and every state for 90 days: they carry ids,
+    statuses and counts; the message, the tool's arguments and output, and the answer stay
+    on the run's record and at OpenAI."""
+    with local_threadline(parameters={"ExpressTierSeconds": "0"}) as product:
+        converse(product)
+        machine = product.state_machine_arn
+        (execution,) = product.sfn.list_executions(stateMachineArn=machine)["executions"]
+        arn = execution["executionArn"]
+        history = product.sfn.get_execution_history(executionArn=arn, maxResults=1000)
+        described = product.sfn.describe_execution(executionArn=arn)
+    kept = json.dumps([described, history["events"]], default=str)
+    assert "FinishRun" in kept
+    for what, text in CONTENT:
+        assert text not in kept, f"{what} is in the execution's history"

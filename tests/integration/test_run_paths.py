@@ -17,6 +17,7 @@ from threadline.backends.base import AssistantBackend, RunHandle
 from threadline.errors import NotFoundError
 from threadline.ids import new_id
 from threadline.models import RunStatus
+from threadline.runs.records import ANSWER_LIMIT_BYTES, TOOL_CALLS_LIMIT_BYTES
 from threadline.runs.state import RunState
 
 SALES_BY_REGION = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region"
@@ -67,6 +68,50 @@ def test_a_run_its_owner_cancels_ends_its_execution_as_cancelled(driver: RunDriv
     record = runtime.current().run_store().get(thread.thread_id, run_id)
     assert record.status is RunStatus.CANCELLED
     assert record.reason is None  # the run's own record says no more than what happened
+
+
+def test_a_long_answer_is_kept_to_its_first_96_kb_and_never_enters_the_state(
+    driver: RunDriver,
+) -> None:
+    """120,000 characters of three UTF-8 bytes each: 360 KB, over a state's 256 KB (a
+    States.DataLimitExceeded no Catch can take, so FinishRun would never run) and near an
+    item's 400 KB. The run completes; its record keeps the answer's first 96,000 bytes,
+    marked truncated; no state of its execution carries the answer."""
+    thread = driver.new_thread()
+    answer = "答" * 120_000
+    driver.product.openai.script.push(Step.say(answer), key=thread.remote_id)
+    description, run = driver.run(thread, "Write at length")
+    assert description["status"] == "SUCCEEDED", description
+    assert run.status is RunStatus.COMPLETED
+    assert run.output_truncated is True
+    assert run.output_text == answer[: ANSWER_LIMIT_BYTES // 3]
+    assert run.answer is None  # what FinishRun recorded is the output, kept once
+    history = driver.product.sfn.get_execution_history(
+        executionArn=description["executionArn"], maxResults=1000
+    )["events"]
+    assert "答答答" not in json.dumps(history, default=str)
+
+
+def test_tool_calls_too_large_to_keep_fail_the_run_and_leave_the_thread_usable(
+    driver: RunDriver,
+) -> None:
+    """A tool cannot run on part of its arguments: a round asking for more than a run keeps
+    fails the run with the reason, stops the remote run and frees the thread."""
+    thread = driver.new_thread()
+    huge = "SELECT 1 -- " + "x" * (TOOL_CALLS_LIMIT_BYTES + 1)
+    driver.product.openai.script.extend(
+        [Step.call("query_database", {"query": huge}), Step.say("fine now")],
+        key=thread.remote_id,
+    )
+    description, run = driver.run(thread, "Query at length")
+    assert (description["status"], description["error"]) == ("FAILED", "failed")
+    assert run.status is RunStatus.FAILED
+    assert run.reason is not None
+    assert run.reason.startswith("ToolCallsTooLarge:")
+    assert run.pending_tool_calls is None
+    assert thread_is_unlocked(driver, thread.thread_id)
+    _description, after = driver.run(thread, "And now?")
+    assert (after.status, after.output_text) == (RunStatus.COMPLETED, "fine now")
 
 
 def test_tool_rounds_with_parallel_calls(driver: RunDriver) -> None:

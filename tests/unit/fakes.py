@@ -36,7 +36,14 @@ from threadline.errors import (
 from threadline.files.records import FileRecord
 from threadline.models import RunStatus, ToolCall, ToolOutput, Usage
 from threadline.runs.lost import LostRuns
-from threadline.runs.records import RunOutcome, RunRecord, ToolCallRecord
+from threadline.runs.records import (
+    ANSWER_LIMIT_BYTES,
+    PendingToolCalls,
+    RunOutcome,
+    RunRecord,
+    ToolCallRecord,
+    utf8_prefix,
+)
 from threadline.runs.starting import RunLauncher
 from threadline.runs.state import CaughtError, RunState, StartRunInput
 from threadline.runs.steps import RunSteps
@@ -557,6 +564,16 @@ class FakeRunStore:
         )
         return self.get(thread_id, run_id)
 
+    def record_answer(self, thread_id: str, run_id: str, text: str) -> None:
+        record = self.get(thread_id, run_id)
+        if record.finished_at is None:
+            kept = utf8_prefix(text, ANSWER_LIMIT_BYTES)
+            self._update(thread_id, run_id, answer=kept, output_truncated=kept != text)
+
+    def record_tool_calls(self, thread_id: str, run_id: str, pending: PendingToolCalls) -> None:
+        if self.get(thread_id, run_id).finished_at is None:
+            self._update(thread_id, run_id, pending_tool_calls=pending)
+
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
     ) -> RunRecord:
@@ -568,6 +585,7 @@ class FakeRunStore:
             tool_rounds=record.tool_rounds + 1,
             remote_run_id=remote_run_id,
             remote_object_ids=[*record.remote_object_ids, remote_run_id],
+            pending_tool_calls=None,
         )
         return self.get(thread_id, run_id)
 
@@ -590,7 +608,7 @@ class FakeRunStore:
             fields = {name: value for name, value in outcome if value is not None}
             if outcome.reason is not None:
                 fields["reason"] = short_reason(outcome.reason)
-            self._update(thread_id, run_id, **fields)
+            self._update(thread_id, run_id, **fields, answer=None, pending_tool_calls=None)
 
         return {"fake": FakeUpdate(holds, apply)}
 

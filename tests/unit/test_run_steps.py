@@ -3,6 +3,7 @@ cancels, usage carried across tool rounds and counted once. No moto, no ASL, no 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -100,7 +101,13 @@ def test_a_model_asking_for_tools_goes_to_the_tools(world: World) -> None:
     state = world.steps.check_run(started(world, Reply.call(LOOKUP)))
     assert state.next == "run_tools"
     assert state.status is RunStatus.REQUIRES_ACTION
-    assert [call.name for call in state.pending_tool_calls] == ["lookup"]
+    # The calls, with their arguments, are on the run's record; the state names them.
+    pending = world.record().pending_tool_calls
+    assert pending is not None
+    (call,) = pending.calls
+    assert (call.name, call.arguments) == LOOKUP
+    assert state.pending_call_ids == [call.id]
+    assert LOOKUP[1] not in state.model_dump_json()
     assert state.polls == 1
     # A response asking for tools has settled (the next round is another response); an
     # Assistants run has not.
@@ -132,15 +139,18 @@ def test_a_run_that_ended_remotely_goes_to_finish_as_it_ended(
     assert state.status is status
     assert state.usage_settled is True
     assert state.usage == tokens_of(10)
+    assert "The answer." not in state.model_dump_json()  # the answer is on the record
     if status is RunStatus.COMPLETED:
-        assert (state.output_text, state.reason) == ("The answer.", None)
+        assert (world.record().answer, state.reason) == ("The answer.", None)
     else:
         assert state.reason == reply.error
-        assert state.output_text is None
+        assert world.record().answer is None
 
     _finished, outcome, first = world.steps.finish_run(state)
     assert first is True
     assert outcome.status is status
+    assert outcome.output_text == ("The answer." if status is RunStatus.COMPLETED else None)
+    assert world.record().answer is None
     assert world.record().status is status
     assert world.record().reason == reply.error
     assert world.current_thread().active_run_id is None
@@ -211,7 +221,7 @@ def test_an_answer_that_came_at_the_deadline_is_used(world: World) -> None:
     world.clock.advance(3600)
     checked = world.steps.check_run(state)
     assert checked.next == "finish"
-    assert checked.output_text == "just in time"
+    assert world.steps.finish_run(checked)[1].output_text == "just in time"
 
 
 # -- CancelRun and the deadline ---------------------------------------------------------------
@@ -256,13 +266,29 @@ def test_cancel_that_loses_the_race_records_the_completion(world: World) -> None
     world.clock.advance(400)
     cancelled = world.steps.cancel_run(state)  # the remote run completes as the cancel lands
     assert cancelled.status is RunStatus.COMPLETED
-    assert cancelled.output_text == "won the race"
     _finished, outcome, _first = world.steps.finish_run(cancelled)
-    assert outcome.status is RunStatus.COMPLETED
+    assert (outcome.status, outcome.output_text) == (RunStatus.COMPLETED, "won the race")
     assert world.tokens_today() == 10
 
 
 # -- tool rounds and usage ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["responses", "assistants"])
+def test_a_model_asking_for_tools_past_the_limit_fails_the_run_and_frees_the_thread(
+    api: Api,
+) -> None:
+    world = World(api=api)
+    world.steps = dataclasses.replace(
+        world.steps, settings=world.settings.model_copy(update={"max_tool_rounds": 2})
+    )
+    world.backend.script.extend([Reply.call(LOOKUP)] * 3)
+    finished = Execution(world).run(world.request())
+    assert finished.status is RunStatus.FAILED
+    assert world.record().tool_rounds == 2
+    assert (world.record().reason or "").startswith("ToolRoundLimit: ")
+    assert world.current_thread().active_run_id is None
+    assert "cancel_run" in world.backend.calls  # the remote run waiting on the calls stops
 
 
 def test_usage_is_carried_across_tool_rounds_and_each_response_counted_once() -> None:

@@ -163,6 +163,11 @@ class RunResource(BaseModel):
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     output_text: str | None = None
+    output_truncated: bool = Field(
+        default=False,
+        description="The answer was longer than a run keeps (96,000 bytes of UTF-8): "
+        "output_text is its start; the thread at OpenAI has it whole.",
+    )
     usage: Usage
     tool_rounds: int
     tool_calls: list[ToolCallRecord]
@@ -206,6 +211,7 @@ class RunResource(BaseModel):
             finished_at=run.finished_at,
             duration_seconds=run.duration_seconds,
             output_text=run.output_text,
+            output_truncated=run.output_truncated,
             usage=run.usage,
             tool_rounds=run.tool_rounds,
             tool_calls=run.tool_calls,

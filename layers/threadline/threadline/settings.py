@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     poll_initial_seconds: float = Field(default=2.0, ge=0)
     poll_max_seconds: float = Field(default=15.0, ge=0)
     tool_timeout_seconds: PositiveFloat = 20.0
+    # A run whose model asks for tools more often than this fails (it is looping); the bound
+    # also keeps a run's record and execution history within their limits.
+    max_tool_rounds: int = Field(default=32, ge=1, le=100)
     # How long a tool call that needs approval waits for a person; unanswered, it is denied.
     approval_timeout_seconds: PositiveInt = 86_400
     # The Express tier: a run's first seconds are driven by an Express execution that checks

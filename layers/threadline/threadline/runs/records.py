@@ -12,7 +12,7 @@ from threadline import clock
 from threadline.callbacks.state import CallbackState
 from threadline.errors import NotFoundError, short_reason
 from threadline.files.generated import StoredFile
-from threadline.models import RunStatus, Usage
+from threadline.models import RunStatus, ToolCall, Usage
 from threadline.runs.state import TimelineEntry
 from threadline.store import table
 from threadline.store.dynamo import (
@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import QueryInputTableQueryTypeDef
 
 RUN_RETENTION = timedelta(days=90)
+# What a run item keeps of what the model produced, in UTF-8 bytes (an item holds 400 KB, and
+# its message up to 128 KB): the answer's first ANSWER_LIMIT_BYTES, and the arguments of the
+# tool calls a round waits on, all of them or the run fails (a tool cannot run on a part).
+ANSWER_LIMIT_BYTES = 96_000
+TOOL_CALLS_LIMIT_BYTES = 64_000
 
 
 ApprovalOutcome = Literal["approved", "denied", "timed_out"]
@@ -64,6 +69,19 @@ class ApprovalRequest(BaseModel):
         return self.decision or "timed_out"
 
 
+class PendingToolCalls(BaseModel):
+    """The calls a remote run (`remote_run_id`) waits on, as the check that saw it asking
+    recorded them: the state machine passes only their ids."""
+
+    remote_run_id: str
+    calls: list[ToolCall]
+
+
+def utf8_prefix(text: str, limit_bytes: int) -> str:
+    """The longest start of `text` whose UTF-8 form fits in `limit_bytes` (whole characters)."""
+    return text.encode()[:limit_bytes].decode("utf-8", errors="ignore")
+
+
 class RunRecord(BaseModel):
     run_id: str
     thread_id: str
@@ -88,6 +106,10 @@ class RunRecord(BaseModel):
     # of its chain), so deleting the thread deletes them too.
     remote_object_ids: list[str] = Field(default_factory=list)
     output_text: str | None = None
+    output_truncated: bool = False  # the answer was longer than ANSWER_LIMIT_BYTES
+    # Until FinishRun: the answer the remote run ended with, and the tool calls it waits on.
+    answer: str | None = None
+    pending_tool_calls: PendingToolCalls | None = None
     usage: Usage = Field(default_factory=Usage)
     tool_rounds: int = 0
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
@@ -155,6 +177,7 @@ class RunOutcome(BaseModel):
     duration_seconds: float
     usage: Usage
     output_text: str | None = None
+    output_truncated: bool = False
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -324,17 +347,40 @@ class RunStore:
         )
         return None if item is None else RunRecord.model_validate(item)
 
+    def record_answer(self, thread_id: str, run_id: str, text: str) -> None:
+        """Keep the answer the remote run ended with until FinishRun records it (its first
+        ANSWER_LIMIT_BYTES); nothing once the run has finished."""
+        kept = utf8_prefix(text, ANSWER_LIMIT_BYTES)
+        condition_held(
+            self._table.update_item,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET answer = :answer, output_truncated = :cut",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
+            ExpressionAttributeValues={":answer": kept, ":cut": len(kept) < len(text)},
+        )
+
+    def record_tool_calls(self, thread_id: str, run_id: str, pending: PendingToolCalls) -> None:
+        """Keep the calls the remote run waits on for the round that answers them."""
+        condition_held(
+            self._table.update_item,
+            Key=self._key(thread_id, run_id),
+            UpdateExpression="SET pending_tool_calls = :pending",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(finished_at)",
+            ExpressionAttributeValues={":pending": to_item(pending.model_dump(mode="json"))},
+        )
+
     def add_tool_round(
         self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
     ) -> RunRecord:
-        """The run with its tool round recorded."""
+        """The run with its tool round recorded (the calls it answered no longer pending)."""
         item = self._table.update_item(
             Key=self._key(thread_id, run_id),
             UpdateExpression=(
                 "SET tool_calls = list_append(if_not_exists(tool_calls, :empty), :calls), "
                 "tool_rounds = if_not_exists(tool_rounds, :zero) + :one, "
                 "remote_run_id = :remote, "
-                "remote_object_ids = list_append(if_not_exists(remote_object_ids, :empty), :ids)"
+                "remote_object_ids = list_append(if_not_exists(remote_object_ids, :empty), :ids) "
+                "REMOVE pending_tool_calls"
             ),
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={
@@ -378,10 +424,12 @@ class RunStore:
         if outcome.reason is not None:
             fields["reason"] = short_reason(outcome.reason)
         fields["finished_at"] = clock.iso(outcome.finished_at)
+        sets = ", ".join(f"#{name} = :{name}" for name in fields)
         return {
             "TableName": self._table.name,
             "Key": self._key(thread_id, run_id),
-            "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+            # What the steps kept for FinishRun goes: the answer is now the output.
+            "UpdateExpression": f"SET {sets} REMOVE answer, pending_tool_calls",
             "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(finished_at)",
             "ExpressionAttributeNames": {f"#{name}": name for name in fields},
             "ExpressionAttributeValues": {f":{name}": value for name, value in fields.items()},

@@ -1,8 +1,10 @@
 """The JSON document the state machine passes from task to task.
 
 Every task returns the whole state; `next` tells the router (RouteOnStatus) where to go.
-Large or private data (messages, tool outputs) stays in DynamoDB and OpenAI, not here: the
-state is visible in the execution history and limited to 256 KB.
+What users wrote or were given stays in DynamoDB and OpenAI, not here: the message, the
+answer, the tool calls' arguments and outputs are on the run's record (the state names the
+calls by id). The state is kept in a Standard execution's history for 90 days and is
+limited to 256 KB; it carries ids, statuses, counts, usage and times.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from threadline.backends.base import GeneratedFile, RunContext, RunHandle, RunView
-from threadline.models import RunStatus, ToolCall, Usage
+from threadline.models import RunStatus, Usage
 from threadline.settings import WaitMode
 
 Next = Literal[
@@ -25,7 +27,6 @@ Next = Literal[
 # stretch, then hands the run to the Standard one (see threadline.runs.tiers).
 Tier = Literal["express", "standard"]
 Step = Literal["started", "tool_round", "awaiting_approval", "handed_off", "cancelled", "finished"]
-OUTPUT_TEXT_LIMIT = 100_000
 # ProcessToolCalls' 60 s timeout and its quick retries (tests/test_first_deploy.py).
 TOOL_ROUND_HEADROOM = timedelta(seconds=70)
 
@@ -97,7 +98,8 @@ class RunState(BaseModel):
     tool_rounds: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
-    pending_tool_calls: list[ToolCall] = Field(default_factory=list)
+    # The calls the remote run waits on (the run's record has them with their arguments).
+    pending_call_ids: list[str] = Field(default_factory=list)
     # When a check first found the remote run asking for them (an Assistants run waiting for
     # tool outputs expires ten minutes after).
     tools_requested_at: datetime | None = None
@@ -108,7 +110,6 @@ class RunState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     # The usage of the current remote response is final (it settled): FinishRun may count it.
     usage_settled: bool = False
-    output_text: str | None = None
     generated_files: list[GeneratedFile] = Field(default_factory=list)
     reason: str | None = None
     error: CaughtError | None = None
@@ -168,13 +169,12 @@ class ParkedState(BaseModel):
 
 
 def ended_remotely(view: RunView) -> dict[str, object]:
-    """The run-state fields of a run that ended remotely."""
+    """The run-state fields of a run that ended remotely (its answer goes to its record)."""
     return {
         "status": view.status,
         "usage": view.usage,
         "usage_settled": view.settled,
         "next": "finish",
-        "output_text": (view.output_text or "")[:OUTPUT_TEXT_LIMIT] or None,
         "generated_files": view.generated_files,
         "reason": view.error,
     }

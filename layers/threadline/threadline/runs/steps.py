@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from threadline.assistant_config import AssistantConfig, load_assistant
-from threadline.backends.base import AssistantBackend, RunHandle, RunOwner
+from threadline.backends.base import AssistantBackend, RunHandle, RunOwner, RunView
 from threadline.clock import utc_now
 from threadline.errors import NotFoundError, ThreadlineError
 from threadline.files.generated import store_generated_files
@@ -24,8 +24,15 @@ from threadline.runs.approvals import (
     mcp_approval_answer,
 )
 from threadline.runs.polling import while_running
-from threadline.runs.records import RunOutcome, RunRecord, RunStore, ToolCallRecord
-from threadline.runs.state import RunState, StartRunInput, Tier, ended_remotely
+from threadline.runs.records import (
+    TOOL_CALLS_LIMIT_BYTES,
+    PendingToolCalls,
+    RunOutcome,
+    RunRecord,
+    RunStore,
+    ToolCallRecord,
+)
+from threadline.runs.state import CaughtError, RunState, StartRunInput, Tier, ended_remotely
 from threadline.runs.tool_files import RunFileSaver
 from threadline.runs.usage_counting import RunUsage
 from threadline.settings import Settings, WaitMode
@@ -59,8 +66,8 @@ def interruption(record: RunRecord) -> str:
 @dataclass(frozen=True)
 class RunSteps:
     """Remote dependencies are providers, each built on its first use: a step pays only for
-    what it touches on a cold start (CheckRun never builds the DynamoDB or S3 clients, and
-    FinishRun connects to OpenAI only when a run made files)."""
+    what it touches on a cold start (CheckRun builds the table only when the run asks for
+    tools or ends, never S3; FinishRun connects to OpenAI only when a run made files)."""
 
     settings: Settings
     backend: Callable[[], AssistantBackend]
@@ -185,6 +192,8 @@ class RunSteps:
     # -- CheckRun ----------------------------------------------------------------------------
 
     def check_run(self, state: RunState) -> RunState:
+        """Read the remote run and decide what comes next. What it produced (its answer, the
+        tool calls it asks for) goes to the run's record, not into the state."""
         handle, deadline = _started(state)
         view = self.backend().get_run(handle)
         polls = state.polls + 1
@@ -195,19 +204,51 @@ class RunSteps:
             "polls": polls,
         }
         if view.status is RunStatus.REQUIRES_ACTION:
-            tools = state.where_tools_run(self.settings.express_tier_seconds, self.now())
-            update.update(
-                next=tools,
-                pending_tool_calls=view.tool_calls,
-                tools_requested_at=state.tools_requested_at or self.now(),
-            )
+            update.update(self._asked_for_tools(state, handle, view.tool_calls))
         elif view.status.is_terminal:
+            self._keep_answer(state, view)
             update.update(ended_remotely(view))
         elif self.now() >= deadline:
             update.update(next="cancel")
         else:
             update.update(self.while_running(state, view.poll_after_seconds, after_check=True))
         return state.model_copy(update=update)
+
+    def _asked_for_tools(
+        self, state: RunState, handle: RunHandle, calls: list[ToolCall]
+    ) -> dict[str, object]:
+        """Keep the calls on the run's record for the round; the run-state fields that send
+        the run to it. A run past its rounds, or whose calls are too large to keep (a tool
+        cannot run on part of its arguments), fails instead."""
+        if state.tool_rounds >= self.settings.max_tool_rounds:
+            cause = f"the model asked for tools {state.tool_rounds + 1} times in one run"
+            return {"error": CaughtError(Error="ToolRoundLimit", Cause=cause), "next": "finish"}
+        size = sum(len(call.arguments.encode()) for call in calls)
+        if size > TOOL_CALLS_LIMIT_BYTES:
+            # Finished as failed; FinishRun stops the remote run, which waits on the calls.
+            limit = TOOL_CALLS_LIMIT_BYTES // 1000
+            cause = f"{size // 1000} KB of arguments, over the {limit} KB a run keeps"
+            return {"error": CaughtError(Error="ToolCallsTooLarge", Cause=cause), "next": "finish"}
+        pending = PendingToolCalls(remote_run_id=handle.run_remote_id, calls=calls)
+        self.runs().record_tool_calls(state.thread_id, state.run_id, pending)
+        return {
+            "next": state.where_tools_run(self.settings.express_tier_seconds, self.now()),
+            "pending_call_ids": [call.id for call in calls],
+            "tools_requested_at": state.tools_requested_at or self.now(),
+        }
+
+    def _keep_answer(self, state: RunState, view: RunView) -> None:
+        if view.status is RunStatus.COMPLETED and view.output_text:
+            self.runs().record_answer(state.thread_id, state.run_id, view.output_text)
+
+    def _pending_calls(self, state: RunState, record: RunRecord) -> list[ToolCall]:
+        """The calls the state's round answers, from the run's record."""
+        pending = record.pending_tool_calls
+        handle, _deadline = _started(state)
+        if pending is None or pending.remote_run_id != handle.run_remote_id:
+            raise ValueError(f"run {state.run_id} has no tool calls recorded for its round")
+        by_id = {call.id: call for call in pending.calls}
+        return [by_id[call_id] for call_id in state.pending_call_ids]
 
     # -- ProcessToolCalls --------------------------------------------------------------------
 
@@ -226,15 +267,16 @@ class RunSteps:
             )
         assistant = load_assistant(state.assistant)
         tools = self.tools_for(assistant)
+        pending = self._pending_calls(state, record)
         if state.approval_requested_at is None:
-            gated = calls_needing_approval(tools, state.pending_tool_calls)
+            gated = calls_needing_approval(tools, pending)
             if gated:
                 return self._ask_approval(state, gated)
         else:  # the calls the wait was for, whatever the tools say since
-            gated = [c for c in state.pending_tool_calls if c.id in state.approval_call_ids]
+            gated = [c for c in pending if c.id in state.approval_call_ids]
         decided = self.approvals().decisions(state, gated) if gated else {}
         approved = {call_id for call_id, request in decided.items() if request.approved}
-        runnable = [call for call in state.pending_tool_calls if call not in gated]
+        runnable = [call for call in pending if call not in gated]
         runnable += [call for call in gated if call.id in approved and call.kind == "function"]
         ran = run_tool_calls(
             tools,
@@ -262,7 +304,7 @@ class RunSteps:
             elif call.id not in approved:
                 wait = state.approval_wait_seconds
                 by_call[call.id] = denial_output(call, decided.get(call.id), wait)
-        outputs = [by_call[call.id] for call in state.pending_tool_calls]
+        outputs = [by_call[call.id] for call in pending]
         handle = self.backend().submit_tool_outputs(
             handle,
             outputs,
@@ -298,7 +340,7 @@ class RunSteps:
             update={
                 "handle": handle,
                 "deadline": deadline + waited,
-                "pending_tool_calls": [],
+                "pending_call_ids": [],
                 "tools_requested_at": None,
                 "approval_requested_at": None,
                 "approval_call_ids": [],
@@ -341,7 +383,8 @@ class RunSteps:
 
     def await_approval(self, state: RunState, task_token: str) -> None:
         """Ask for the decisions the run's gated calls wait for, and park the token."""
-        calls = [c for c in state.pending_tool_calls if c.id in state.approval_call_ids]
+        record = self.runs().get(state.thread_id, state.run_id)
+        calls = [c for c in self._pending_calls(state, record) if c.id in state.approval_call_ids]
         self.approvals().wait(state, calls, task_token)
 
     # -- CancelRun ---------------------------------------------------------------------------
@@ -352,6 +395,7 @@ class RunSteps:
         handle, _deadline = _started(state)
         view = self.backend().cancel_run(handle)
         if view.status.is_terminal and view.status is not RunStatus.CANCELLED:
+            self._keep_answer(state, view)
             return state.model_copy(update=ended_remotely(view))
         return state.model_copy(
             update={
@@ -382,7 +426,8 @@ class RunSteps:
             finished_at=now,
             duration_seconds=round((now - started).total_seconds(), 3),
             usage=state.usage,
-            output_text=state.output_text if status is RunStatus.COMPLETED else None,
+            output_text=record.answer if record and status is RunStatus.COMPLETED else None,
+            output_truncated=bool(record and record.output_truncated),
             reason=reason,
             timeline=state.entered("finished", now),
             # The files the run's tools saved, and those the model made.

@@ -64,7 +64,7 @@ class RunHandOff:
             }
         )
         # Tools the model asked for near the end of the stretch run in Standard, first.
-        waiting = {"next": "run_tools"} if state.pending_tool_calls else None
+        waiting = {"next": "run_tools"} if state.pending_call_ids else None
         handed = handed.model_copy(update=waiting or while_running(handed, self._settings, now))
         self._start(state.thread_id, state.run_id, handed.model_dump_json())
         return handed
