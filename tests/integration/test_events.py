@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ from local.openai_server import Step
 from local.stack_session import LocalThreadline, local_threadline
 from tests.integration.conftest import RunDriver
 from tests.integration.lambda_api import Client
+from threadline import runtime
+from threadline.events.changes import TEXT_LIMIT_BYTES, RunEventDetail, ThreadlineEvent
 from threadline.ids import new_id
+from threadline.models import RunStatus, Usage
 
 BUDGET = 200  # tokens a day: a few local runs cross it
 
@@ -225,3 +229,38 @@ def test_a_refused_put_holds_back_its_items_later_records_so_order_holds(
     # Lambda retries from the first reported record: the start, then the end.
     assert product.stack.invoke("PublishEventsFunction", batch) == {"batchItemFailures": []}
     assert kinds(subscriber.received(about=run_id)) == ["Run Started", "Run Completed"]
+
+
+def test_ten_runs_ending_together_with_their_texts_are_all_published(
+    subscriber: Subscriber,
+) -> None:
+    """With EventsIncludeText a run event carries up to 64 KB of each text: ten in one
+    PutEvents request are over its 256 KB, which EventBridge refuses whole (the local stack
+    too). They go in as many requests as their size needs, every one published."""
+    user = new_id("user")
+    now = datetime.now(UTC)
+    events = [
+        ThreadlineEvent(
+            detail_type="Run Completed",
+            detail=RunEventDetail(
+                event_id=f"run_{index}.completed",
+                user_id=user,
+                run_id=f"run_{index}",
+                thread_id="thr_1",
+                assistant="data_analyst",
+                status=RunStatus.COMPLETED,
+                created_at=now,
+                usage=Usage(),
+                tool_rounds=0,
+                callback=False,
+                message="問" * (TEXT_LIMIT_BYTES // 3),
+                output_text="答" * (TEXT_LIMIT_BYTES // 3),
+            ),
+        )
+        for index in range(10)
+    ]
+    runtime.current().event_publisher().publish(events)
+    received = subscriber.received(about=user)
+    assert sorted(event["detail"]["run_id"] for event in received) == [
+        f"run_{index}" for index in range(10)
+    ]

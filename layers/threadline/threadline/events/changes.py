@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from threadline.files.records import AT_OPENAI, FileRecord, FileStatus
 from threadline.models import RunStatus, Usage
-from threadline.runs.records import RunRecord
+from threadline.runs.records import RunRecord, utf8_prefix
 from threadline.usage import budget_resets_at
 
 SOURCE = "threadline"
@@ -223,8 +223,8 @@ def _texts(run: RunRecord) -> dict[str, Any]:
     """The run's message and answer, each cut to TEXT_LIMIT_BYTES."""
     texts: dict[str, Any] = {"message": run.message, "output_text": run.output_text}
     for name, text in list(texts.items()):
-        encoded = (text or "").encode()
-        if len(encoded) > TEXT_LIMIT_BYTES:
-            texts[name] = encoded[:TEXT_LIMIT_BYTES].decode(errors="ignore")
+        kept = utf8_prefix(text or "", TEXT_LIMIT_BYTES)
+        if kept != (text or ""):
+            texts[name] = kept
             texts["text_truncated"] = True
     return texts
