@@ -174,8 +174,10 @@ class Parts:
 
     def webhooks_configured(self) -> bool:
         """Whether OpenAI's webhooks reach this deployment: its webhook secret holds one.
-        Known for the execution environment once the secret was read or found missing; a
-        read that failed otherwise is tried again by the next run (which polls meanwhile)."""
+        Known for the execution environment once the secret was read or found missing (on
+        AWS a missing secret answers AccessDenied: the grant names `{name}-??????`, which no
+        ARN matches); a read that failed otherwise is tried again by the next run (which
+        polls meanwhile)."""
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
@@ -192,9 +194,13 @@ class Parts:
         except ConfigurationError:
             return False  # no secret name, or an empty secret
         except GetParameterError as error:
-            if "ResourceNotFoundException" in str(error):
-                return False  # not configured
-            raise
+            if "ResourceNotFoundException" not in str(error) and "AccessDenied" not in str(error):
+                raise
+            logger.warning(
+                "no webhook secret (missing, or this role may not read it): runs poll",
+                extra={"secret": self.settings().webhook_secret_name},
+            )
+            return False
 
     def callback_targets(self) -> CallbackTargets:
         def build() -> CallbackTargets:
