@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from threadline.errors import NotFoundError, ThreadBusyError
+from threadline.store.table import SHARDS
 from threadline.threads.creation import ThreadCreator
 from threadline.threads.records import ThreadStore
 from threadline.threads.run_lock import RunLock
@@ -166,6 +167,31 @@ def test_stale_threads_come_from_the_activity_index(
     page = store.stale(idle_for=7 * DAY, limit=10)
     assert [t.thread_id for t in page.threads] == [old.thread_id]
     assert fresh.thread_id not in {t.thread_id for t in page.threads}
+
+
+def test_threads_spread_over_the_index_shards_and_every_one_is_found_page_by_page(
+    table: Any, store: ThreadStore, creator: ThreadCreator, lock: RunLock, clock: Clock
+) -> None:
+    """One constant partition key takes about 1,000 writes a second (each run writes two);
+    the activity and lock keys are spread over shards, and the sweeps read each shard."""
+    remote = RemoteThreads()
+    made = [get_or_create(creator, remote, purpose=f"p{n}")[0] for n in range(40)]
+    for thread in made:
+        lock.acquire("alice", thread.thread_id, f"run_{thread.thread_id}", lease=timedelta(0))
+    partitions = {item["GSI1PK"] for item in table.scan()["Items"] if "GSI1PK" in item}
+    assert len(partitions) > SHARDS // 2
+    clock.advance(8 * DAY)
+    found: list[str] = []
+    page = store.stale(idle_for=7 * DAY, limit=3)
+    while True:
+        found += [thread.thread_id for thread in page.threads]
+        if page.next_key is None:
+            break
+        page = store.stale(idle_for=7 * DAY, limit=3, start_key=page.next_key)
+    assert sorted(found) == sorted(thread.thread_id for thread in made)
+    expired = store.expired_locks(clock(), limit=100)
+    assert sorted(thread_id for _user, thread_id in expired) == sorted(found)
+    assert len(store.expired_locks(clock(), limit=5)) == 5
 
 
 def test_run_lock_is_exclusive_and_released_once(creator: ThreadCreator, lock: RunLock) -> None:

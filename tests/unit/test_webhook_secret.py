@@ -26,7 +26,9 @@ class Secrets(Stubber):
     def __init__(self, client: Any) -> None:
         super().__init__(client)
         self.reads = 0
-        client.meta.events.register("provide-client-params.secrets-manager.GetSecretValue", self._count)
+        client.meta.events.register(
+            "provide-client-params.secrets-manager.GetSecretValue", self._count
+        )
 
     def _count(self, **_: Any) -> None:
         self.reads += 1

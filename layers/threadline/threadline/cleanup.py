@@ -224,7 +224,7 @@ class Cleaner:
 def _position_of(thread: Thread) -> dict[str, str]:
     """The activity index key of a thread: where a resumed run continues after it."""
     return {
-        "GSI1PK": table.ACTIVITY_PARTITION,
+        "GSI1PK": table.sharded(table.ACTIVITY_PARTITION, thread.thread_id),
         "GSI1SK": clock.iso(thread.last_activity),
         "PK": table.user_key(thread.user_id),
         "SK": table.thread_sort_key(thread.thread_id),
@@ -238,7 +238,11 @@ def _decode_position(cursor: str) -> dict[str, str]:
         position = None
     valid = isinstance(position, dict) and (
         not position
-        or (set(position) == _POSITION_KEYS and all(isinstance(v, str) for v in position.values()))
+        or (
+            set(position) == _POSITION_KEYS
+            and all(isinstance(v, str) for v in position.values())
+            and position["GSI1PK"] in table.shards(table.ACTIVITY_PARTITION)
+        )
     )
     if not valid:
         raise InvalidRequestError("invalid_cursor", "the cleanup cursor is not valid")

@@ -4,7 +4,7 @@ An upload starts `pending` when its URL is issued and settles exactly once, as `
 `rejected` or `failed`, with a condition on the status: S3 delivers its events at least once,
 and a duplicate must find the upload settled and change nothing. See `threadline.store.table`.
 
-While pending, the record is in the table's GSI1 under `PENDING_UPLOADS_PARTITION`, by when
+While pending, the record is in the table's GSI1 under its shard of `PENDING_UPLOADS`, by when
 its URL was issued, and settling takes it out: the sweep (`threadline.files.sweep`) finds
 what no ingest settled by querying it, never by a scan.
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from threadline.threads.records import Thread
 
 logger = logging.getLogger(__name__)
-
-PENDING_UPLOADS_PARTITION = "PENDING_UPLOADS"  # GSI1PK of the uploads not settled yet
 
 
 class FileStatus(StrEnum):
@@ -98,7 +96,8 @@ class FileStore:
         item = to_item(record.model_dump(mode="json", exclude_none=True))
         item.update(self._key(record.thread_id, record.upload_id))
         item["created_at"] = clock.iso(record.created_at)
-        item.update(GSI1PK=PENDING_UPLOADS_PARTITION, GSI1SK=item["created_at"])
+        partition = table.sharded(table.PENDING_UPLOADS_PARTITION, record.upload_id)
+        item.update(GSI1PK=partition, GSI1SK=item["created_at"])
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
 
     def find(self, thread_id: str, upload_id: str) -> FileRecord | None:
@@ -140,20 +139,18 @@ class FileStore:
         """Uploads still pending whose URL was issued before `cutoff`, oldest first, read page
         by page as the caller goes. The index is eventually consistent: one may have settled
         a moment ago (its conditional writes then change nothing)."""
-        query: QueryInputTableQueryTypeDef = {
-            "IndexName": table.ACTIVITY_INDEX,
-            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
-            "ExpressionAttributeValues": {
-                ":pk": PENDING_UPLOADS_PARTITION,
-                ":cutoff": clock.iso(cutoff),
-            },
-        }
-        start_key = None
-        while True:
-            items, start_key = query_page(self._table, query, start_key)
-            yield from (FileRecord.model_validate(item) for item in items)
-            if start_key is None:
-                return
+        for partition in table.shards(table.PENDING_UPLOADS_PARTITION):
+            query: QueryInputTableQueryTypeDef = {
+                "IndexName": table.ACTIVITY_INDEX,
+                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
+                "ExpressionAttributeValues": {":pk": partition, ":cutoff": clock.iso(cutoff)},
+            }
+            start_key = None
+            while True:
+                items, start_key = query_page(self._table, query, start_key)
+                yield from (FileRecord.model_validate(item) for item in items)
+                if start_key is None:
+                    break
 
     def claim_sweep_attempt(self, record: FileRecord) -> bool:
         """Count one more sweep attempt at ingesting the upload, if it is still pending and no

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,41 @@ def query_page(
     """One page of a query: its items and the key to continue from (None at the end)."""
     page = table.query(**({**query, "ExclusiveStartKey": start_key} if start_key else query))
     return page["Items"], _string_key(page.get("LastEvaluatedKey"))
+
+
+def query_shards(
+    table: Table,
+    query: QueryInputTableQueryTypeDef,
+    partitions: Sequence[str],
+    *,
+    index_keys: tuple[str, str],
+    limit: int,
+    start_key: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+    """Up to `limit` items of an index query run on each partition in turn (its key condition
+    names the partition `:pk`), from `start_key`; and the index key of the last item to go on
+    after, None once every partition is done. `index_keys`: the index's partition and sort
+    key attributes."""
+    partition_key, sort_key = index_keys
+    first = partitions.index(start_key[partition_key]) if start_key else 0
+    items: list[dict[str, Any]] = []
+    for partition in partitions[first:]:
+        values = {**query.get("ExpressionAttributeValues", {}), ":pk": partition}
+        key = start_key if start_key and start_key[partition_key] == partition else None
+        while len(items) < limit:
+            shard_query: QueryInputTableQueryTypeDef = {
+                **query,
+                "ExpressionAttributeValues": values,
+                "Limit": limit - len(items),
+            }
+            page, key = query_page(table, shard_query, key)
+            items.extend(page)
+            if key is None:
+                break
+        if len(items) >= limit:
+            last = items[-1]
+            return items, {name: str(last[name]) for name in (partition_key, sort_key, "PK", "SK")}
+    return items, None
 
 
 def _string_key(key: Mapping[str, TableAttributeValueTypeDef] | None) -> dict[str, str] | None:

@@ -42,23 +42,40 @@ Access patterns:
   in a transaction with the conditional put of its REMOTE# item, by whoever sees it settled
   first (FinishRun, or the webhook for a response whose create reply was lost); cleanup
   deletes the remote objects these items name.
-- stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY, GSI1SK < cutoff,
-  oldest first; no scan. Only thread items and pending uploads carry GSI1 keys (a sparse
-  index). One partition serves it: a thread's activity is written once per run, far below a
-  partition's limit.
-- runs whose execution was lost: Query GSI2 (`ByLockExpiry`) GSI2PK=LOCKED, GSI2SK < now;
-  the lock sets the keys and its release removes them (a sparse, keys-only index). One
-  partition serves it: two writes per run.
-- uploads no ingest settled, for the sweep: Query GSI1 GSI1PK=PENDING_UPLOADS, GSI1SK <
-  cutoff, oldest first; settling an upload removes its GSI1 keys.
+- stale threads for cleanup: Query GSI1 (`ByActivity`) GSI1PK=ACTIVITY#{shard}, GSI1SK <
+  cutoff, oldest first in each shard; no scan. Only thread items and pending uploads carry
+  GSI1 keys (a sparse index).
+- runs whose execution was lost: Query GSI2 (`ByLockExpiry`) GSI2PK=LOCKED#{shard}, GSI2SK <
+  now, in each shard; the lock sets the keys and its release removes them (a sparse,
+  keys-only index).
+- uploads no ingest settled, for the sweep: Query GSI1 GSI1PK=PENDING_UPLOADS#{shard},
+  GSI1SK < cutoff, in each shard; settling an upload removes its GSI1 keys.
+
+An index partition takes about 1,000 writes a second, and every run writes a thread's
+activity and lock keys: each of these partition keys is spread over SHARDS shards, by the
+thread's (or upload's) id, and the sweeps that read them query every shard.
 """
 
 from __future__ import annotations
+
+import zlib
 
 ACTIVITY_INDEX = "ByActivity"
 ACTIVITY_PARTITION = "ACTIVITY"
 LOCK_EXPIRY_INDEX = "ByLockExpiry"
 LOCKED_PARTITION = "LOCKED"
+PENDING_UPLOADS_PARTITION = "PENDING_UPLOADS"
+SHARDS = 16
+
+
+def sharded(partition: str, item_id: str) -> str:
+    """The index partition of one item (a thread, an upload): the same for its every write."""
+    return f"{partition}#{zlib.crc32(item_id.encode()) % SHARDS}"
+
+
+def shards(partition: str) -> list[str]:
+    """Every index partition a sweep queries."""
+    return [f"{partition}#{shard}" for shard in range(SHARDS)]
 
 
 def user_key(user_id: str) -> str:

@@ -152,7 +152,7 @@ class ThreadCreator:
         item.update(
             PK=table.user_key(thread.user_id),
             SK=table.thread_sort_key(thread.thread_id),
-            GSI1PK=table.ACTIVITY_PARTITION,
+            GSI1PK=table.sharded(table.ACTIVITY_PARTITION, thread.thread_id),
             GSI1SK=last_activity,
             expires_at=self._expiry(thread.last_activity),
         )

@@ -17,7 +17,12 @@ from threadline import clock
 from threadline.errors import NotFoundError
 from threadline.store import table
 from threadline.store.cursors import decode_cursor, encode_cursor
-from threadline.store.dynamo import condition_held, is_conditional_failure, query_page
+from threadline.store.dynamo import (
+    condition_held,
+    is_conditional_failure,
+    query_page,
+    query_shards,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -116,32 +121,41 @@ class ThreadStore:
     def stale(
         self, *, idle_for: timedelta, limit: int, start_key: dict[str, str] | None = None
     ) -> ThreadPage:
-        """Threads idle longer than `idle_for`, oldest first, from the activity index."""
+        """Threads idle longer than `idle_for`, from the activity index: shard by shard, the
+        oldest first in each."""
         query: QueryInputTableQueryTypeDef = {
             "IndexName": table.ACTIVITY_INDEX,
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :cutoff",
-            "ExpressionAttributeValues": {
-                ":pk": table.ACTIVITY_PARTITION,
-                ":cutoff": clock.iso(self._now() - idle_for),
-            },
-            "Limit": limit,
+            "ExpressionAttributeValues": {":cutoff": clock.iso(self._now() - idle_for)},
         }
-        items, next_key = query_page(self._table, query, start_key)
+        items, next_key = query_shards(
+            self._table,
+            query,
+            table.shards(table.ACTIVITY_PARTITION),
+            index_keys=("GSI1PK", "GSI1SK"),
+            limit=limit,
+            start_key=start_key,
+        )
         return ThreadPage(threads=[Thread.from_item(item) for item in items], next_key=next_key)
 
     def expired_locks(self, now: datetime, *, limit: int) -> Sequence[tuple[str, str]]:
         """(user id, thread id) of threads whose run lock's lease ended before `now`, the
         longest expired first, from the lock-expiry index."""
-        query: QueryInputTableQueryTypeDef = {
-            "IndexName": table.LOCK_EXPIRY_INDEX,
-            "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK < :now",
-            "ExpressionAttributeValues": {
-                ":pk": table.LOCKED_PARTITION,
-                ":now": int(now.timestamp()),
-            },
-            "Limit": limit,
-        }
-        items, _next_key = query_page(self._table, query, None)
+        found = [
+            item
+            for partition in table.shards(table.LOCKED_PARTITION)
+            for item in query_page(
+                self._table,
+                {
+                    "IndexName": table.LOCK_EXPIRY_INDEX,
+                    "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK < :now",
+                    "ExpressionAttributeValues": {":pk": partition, ":now": int(now.timestamp())},
+                    "Limit": limit,
+                },
+                None,
+            )[0]
+        ]
+        items = sorted(found, key=lambda item: int(item["GSI2SK"]))[:limit]
         return [
             (str(item["PK"]).removeprefix("USER#"), str(item["SK"]).removeprefix("THREAD#"))
             for item in items

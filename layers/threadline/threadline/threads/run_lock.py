@@ -72,7 +72,7 @@ class RunLock:
             "ExpressionAttributeValues": {
                 ":run": run_id,
                 ":zero": 0,
-                ":locked": table.LOCKED_PARTITION,
+                ":locked": table.sharded(table.LOCKED_PARTITION, thread_id),
                 ":lease_end": int((now + lease).timestamp()),
                 ":now": clock.iso(now),
             },

@@ -238,7 +238,7 @@ class RunQueue:
                                 ":run": run_id,
                                 ":next": str(head["run_id"]),
                                 ":lease_end": lease_end,
-                                ":locked": table.LOCKED_PARTITION,
+                                ":locked": table.sharded(table.LOCKED_PARTITION, thread_id),
                                 ":now": clock.iso(now),
                                 **({":head": head_response_id} if head_response_id else {}),
                             },
