@@ -163,12 +163,9 @@ def test_api_concurrency_limit_reserves_the_request_facing_functions_only_when_s
             {"Ref": "AWS::NoValue"},
         ]
     }
-    assert reserved == {
-        "ApiFunction": conditional,
-        "OpenAIWebhookFunction": conditional,
-        "CleanupFunction": 1,
-        "SweepUploadsFunction": 1,
-    }
+    # Nothing else: a reservation fails to deploy on an account whose quota is 10 (Lambda
+    # keeps 10 unreserved); the scheduled jobs run one at a time by a lease instead.
+    assert reserved == {"ApiFunction": conditional, "OpenAIWebhookFunction": conditional}
     condition = declared["Conditions"]["HasApiConcurrencyLimit"]
     for value, reserves in (("0", False), ("25", True)):
         resolver = Resolver(

@@ -38,16 +38,22 @@ class CleanupRequest(BaseModel):
 @metrics.log_metrics
 @event_parser(model=CleanupRequest)
 def handler(request: CleanupRequest, context: LambdaContext) -> dict[str, Any]:
-    report = (
-        runtime.current()
-        .cleaner()
-        .run(
-            deadline_ms=context.get_remaining_time_in_millis,
-            dry_run=request.dry_run,
-            page_size=request.page_size,
-            resume_from=request.resume_from,
+    lease = runtime.current().job_lease()
+    time_left = context.get_remaining_time_in_millis()
+    with lease.held("cleanup", context.aws_request_id, for_ms=time_left) as held:
+        if not held:
+            logger.info("another cleanup is running: this one does nothing")
+            return {"skipped": "another cleanup is running"}
+        report = (
+            runtime.current()
+            .cleaner()
+            .run(
+                deadline_ms=context.get_remaining_time_in_millis,
+                dry_run=request.dry_run,
+                page_size=request.page_size,
+                resume_from=request.resume_from,
+            )
         )
-    )
     logger.info("cleanup finished", extra=report.model_dump(mode="json"))
     if not report.dry_run:  # a dry run deleted nothing: its counts are not deletions
         metrics.add_dimension("backend", load(Settings).openai_backend)

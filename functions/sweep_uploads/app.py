@@ -35,14 +35,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         data_keyword="uploaded",
         context=context,
     )
-    report = (
-        runtime.current()
-        .upload_sweep()
-        .run(
-            deadline_ms=context.get_remaining_time_in_millis,
-            ingest=lambda uploaded: ingest_once(uploaded=uploaded),
+    lease = runtime.current().job_lease()
+    time_left = context.get_remaining_time_in_millis()
+    with lease.held("sweep_uploads", context.aws_request_id, for_ms=time_left) as held:
+        if not held:
+            logger.info("another upload sweep is running: this one does nothing")
+            return {"skipped": "another upload sweep is running"}
+        report = (
+            runtime.current()
+            .upload_sweep()
+            .run(
+                deadline_ms=context.get_remaining_time_in_millis,
+                ingest=lambda uploaded: ingest_once(uploaded=uploaded),
+            )
         )
-    )
     logger.info("upload sweep finished", extra=report.model_dump())
     metrics.add_dimension("backend", load(Settings).openai_backend)
     metrics.add_metric("FilesIngested", MetricUnit.Count, report.ingested)

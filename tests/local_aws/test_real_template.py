@@ -49,8 +49,8 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
     )["logGroups"]
     assert access_logs["retentionInDays"] == 30
 
-    # By default only the single-flight jobs reserve concurrency.
-    assert _reserved_concurrency(stack) == {"CleanupFunction": 1, "SweepUploadsFunction": 1}
+    # By default nothing reserves concurrency (a new account's quota of 10 has none to spare).
+    assert _reserved_concurrency(stack) == {}
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     described = sfn.describe_state_machine(stateMachineArn=stack.state_machines["RunStateMachine"])
@@ -68,12 +68,7 @@ def test_the_real_template_provisions_in_moto(aws: None) -> None:
 def test_api_concurrency_limit_reserves_the_request_facing_functions(aws: None) -> None:
     stack = provision(TEMPLATE, parameters={"ApiConcurrencyLimit": "5"})
 
-    assert _reserved_concurrency(stack) == {
-        "ApiFunction": 5,
-        "OpenAIWebhookFunction": 5,
-        "CleanupFunction": 1,
-        "SweepUploadsFunction": 1,
-    }
+    assert _reserved_concurrency(stack) == {"ApiFunction": 5, "OpenAIWebhookFunction": 5}
 
 
 def _reserved_concurrency(stack: LocalStack) -> dict[str, int]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from threadline.files.records import FileStore
     from threadline.runs.records import RunStore
     from threadline.store.idempotency import Idempotency
+    from threadline.store.job_lease import JobLease
     from threadline.threads.records import ThreadStore
     from threadline.threads.run_lock import RunLock
     from threadline.usage import UsageLedger
@@ -223,6 +224,14 @@ class Parts:
             return Idempotency(dynamodb=self.dynamodb_client, table_name=self.settings().table_name)
 
         return self._part("idempotency", build)
+
+    def job_lease(self) -> JobLease:
+        def build() -> JobLease:
+            from threadline.store.job_lease import JobLease
+
+            return JobLease(self.table())
+
+        return self._part("job_lease", build)
 
     def thread_store(self) -> ThreadStore:
         def build() -> ThreadStore:

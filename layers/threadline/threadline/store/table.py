@@ -16,6 +16,7 @@ Every item has `PK` and `SK`; `expires_at` (epoch seconds) is the table's TTL at
 | counted object  | THREAD#{thread_id} | REMOTE#{remote_id} | its tokens are in the usage      |
 | webhook wait    | RESPONSE#{resp_id} | WAIT               | push mode: task token and event  |
 | idempotency     | idempotency#{fn}   | {step}#{hash}      | written by Powertools            |
+| job lease       | JOB#{job}          | LEASE              | one scheduled run at a time      |
 
 Access patterns:
 - get-or-create a user's thread for a purpose: GetItem pointer, GetItem thread, then a
