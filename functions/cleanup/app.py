@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline import runtime
 from threadline.settings import Settings, load
+from threadline.store.job_lease import one_at_a_time
 
 logger = Logger()
 tracer = Tracer()
@@ -36,24 +37,19 @@ class CleanupRequest(BaseModel):
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@one_at_a_time("cleanup", lambda: runtime.current().job_lease())
 @event_parser(model=CleanupRequest)
 def handler(request: CleanupRequest, context: LambdaContext) -> dict[str, Any]:
-    lease = runtime.current().job_lease()
-    time_left = context.get_remaining_time_in_millis()
-    with lease.held("cleanup", context.aws_request_id, for_ms=time_left) as held:
-        if not held:
-            logger.info("another cleanup is running: this one does nothing")
-            return {"skipped": "another cleanup is running"}
-        report = (
-            runtime.current()
-            .cleaner()
-            .run(
-                deadline_ms=context.get_remaining_time_in_millis,
-                dry_run=request.dry_run,
-                page_size=request.page_size,
-                resume_from=request.resume_from,
-            )
+    report = (
+        runtime.current()
+        .cleaner()
+        .run(
+            deadline_ms=context.get_remaining_time_in_millis,
+            dry_run=request.dry_run,
+            page_size=request.page_size,
+            resume_from=request.resume_from,
         )
+    )
     logger.info("cleanup finished", extra=report.model_dump(mode="json"))
     if not report.dry_run:  # a dry run deleted nothing: its counts are not deletions
         metrics.add_dimension("backend", load(Settings).openai_backend)

@@ -16,6 +16,7 @@ from threadline.files.ingest import INGEST_ONCE_KEY_PATH, INGEST_ONCE_NAME
 from threadline.files.settling import IngestResult
 from threadline.settings import Settings, load
 from threadline.store.idempotency import once
+from threadline.store.job_lease import one_at_a_time
 
 logger = Logger()
 tracer = Tracer()
@@ -25,6 +26,7 @@ metrics = Metrics()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@one_at_a_time("sweep_uploads", lambda: runtime.current().job_lease())
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Idempotent as IngestUpload's ingest: an S3 event arriving late finds the result.
     ingest_once = once(
@@ -35,20 +37,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         data_keyword="uploaded",
         context=context,
     )
-    lease = runtime.current().job_lease()
-    time_left = context.get_remaining_time_in_millis()
-    with lease.held("sweep_uploads", context.aws_request_id, for_ms=time_left) as held:
-        if not held:
-            logger.info("another upload sweep is running: this one does nothing")
-            return {"skipped": "another upload sweep is running"}
-        report = (
-            runtime.current()
-            .upload_sweep()
-            .run(
-                deadline_ms=context.get_remaining_time_in_millis,
-                ingest=lambda uploaded: ingest_once(uploaded=uploaded),
-            )
+    report = (
+        runtime.current()
+        .upload_sweep()
+        .run(
+            deadline_ms=context.get_remaining_time_in_millis,
+            ingest=lambda uploaded: ingest_once(uploaded=uploaded),
         )
+    )
     logger.info("upload sweep finished", extra=report.model_dump())
     metrics.add_dimension("backend", load(Settings).openai_backend)
     metrics.add_metric("FilesIngested", MetricUnit.Count, report.ingested)

@@ -10,16 +10,22 @@ the lease only spares the second run's work.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from threadline import clock
 from threadline.store.dynamo import condition_held
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb.service_resource import Table
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[Any, "LambdaContext"], Any]
 
 # A lease item outlives any holder (Lambda's 15 minutes), then expires.
 LEASE_RETENTION = timedelta(days=1)
@@ -59,3 +65,22 @@ class JobLease:
 
     def _key(self, job: str) -> dict[str, str]:
         return {"PK": f"JOB#{job}", "SK": "LEASE"}
+
+
+def one_at_a_time(job: str, lease: Callable[[], JobLease]) -> Callable[[Handler], Handler]:
+    """A scheduled job's handler, run by one invocation at a time: another one that comes
+    meanwhile (a retried or early schedule, a hand-fired run) does nothing."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def single(event: Any, context: LambdaContext) -> Any:
+            time_left = context.get_remaining_time_in_millis()
+            with lease().held(job, context.aws_request_id, for_ms=time_left) as held:
+                if held:
+                    return handler(event, context)
+            logger.info("another invocation is running the job", extra={"job": job})
+            return {"skipped": f"another {job} is running"}
+
+        return single
+
+    return decorate
