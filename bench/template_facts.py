@@ -1,5 +1,5 @@
 """What the benchmark reads from template.yaml: each function's code, handler and memory
-(Globals applied), the Globals themselves, the layers and the parameters' defaults."""
+(as the SAM transform deploys them), the Globals, the layers and the parameters' defaults."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local.aws.template import apply_globals, load_template
+from local.aws.sam_translation import transformed
+from local.aws.template import load_template
 from local.stack_session import REPO, TEMPLATE
-
-SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 
 
 @dataclass(frozen=True)
@@ -27,18 +26,22 @@ def _template() -> dict[str, Any]:
     return load_template(TEMPLATE)
 
 
+@cache
+def _deployed() -> dict[str, Any]:
+    return transformed(TEMPLATE, {}, "us-east-1")["Resources"]
+
+
 def functions() -> list[FunctionFacts]:
     """Every function of the template, in template order."""
-    resources = apply_globals(_template())
     return [
         FunctionFacts(
             logical_id=logical_id,
-            code_dir=REPO / resource["Properties"]["CodeUri"],
+            code_dir=REPO / resource["Properties"]["Code"]["S3Key"],
             handler_module=resource["Properties"]["Handler"].rpartition(".")[0],
             memory_mb=int(resource["Properties"]["MemorySize"]),
         )
-        for logical_id, resource in resources.items()
-        if resource["Type"] == SERVERLESS_FUNCTION
+        for logical_id, resource in _deployed().items()
+        if resource["Type"] == "AWS::Lambda::Function"
     ]
 
 
@@ -54,7 +57,7 @@ def parameter_default(name: str) -> str:
 def layer_dirs() -> list[Path]:
     """Where the template's layers' code is (on Lambda, under /opt/python)."""
     return [
-        REPO / resource["Properties"]["ContentUri"]
-        for resource in _template()["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::LayerVersion"
+        REPO / resource["Properties"]["Content"]["S3Key"]
+        for resource in _deployed().values()
+        if resource["Type"] == "AWS::Lambda::LayerVersion"
     ]

@@ -61,6 +61,7 @@ from local.aws.records import (
     ScheduleSpec,
     StreamSubscription,
 )
+from local.aws.resources.events import SCHEDULER_SOURCE
 
 if TYPE_CHECKING:
     from moto.s3.models import FakeBucket, FakeKey
@@ -74,8 +75,6 @@ S3_SOURCE = "aws:s3"
 DYNAMODB_SOURCE = "aws:dynamodb"
 SQS_SOURCE = "aws:sqs"
 QUEUE_POLL_SECONDS = 0.05
-EVENTS_SOURCE = "aws.events"  # Schedule events: an EventBridge rule
-SCHEDULER_SOURCE = "aws.scheduler"  # ScheduleV2 events: an EventBridge Scheduler schedule
 _HISTORY_LENGTH = 1000
 ASYNC_RETRY_DELAYS = (0.5, 1.0)  # seconds; AWS waits about one and two minutes
 _STOP = object()
@@ -662,27 +661,17 @@ def schedule_event(stack: LocalStack, spec: ScheduleSpec, *, detail_override: An
     `detail_override` as its `detail` when given."""
     if spec.input is not None:
         return json.loads(spec.input) if detail_override is None else detail_override
-    function = stack.function(spec.function_logical_id)
-    account = function.arn.split(":")[4]
-    # SAM names the rule or schedule `{function}{event}`; CloudFormation prefixes the stack.
-    name = f"{stack.stack_name}-{spec.function_logical_id}{spec.event_name}"[:64]
-    detail: str | dict[str, Any]
-    if _source(stack, spec) == SCHEDULER_SOURCE:
-        # EventBridge Scheduler's default event carries `detail` as the string "{}".
-        resource = f"arn:aws:scheduler:{stack.region}:{account}:schedule/default/{name}"
-        source, detail = SCHEDULER_SOURCE, "{}"
-    else:
-        resource = f"arn:aws:events:{stack.region}:{account}:rule/{name}"
-        source, detail = EVENTS_SOURCE, {}
+    # EventBridge Scheduler's default event carries `detail` as the string "{}".
+    detail: str | dict[str, Any] = "{}" if spec.source == SCHEDULER_SOURCE else {}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
-        "source": source,
-        "account": account,
+        "source": spec.source,
+        "account": spec.resource_arn.split(":")[4],
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": stack.region,
-        "resources": [resource],
+        "resources": [spec.resource_arn],
         "detail": detail if detail_override is None else detail_override,
     }
 
@@ -748,13 +737,8 @@ def _tick(
             return
         spec, interval = timed[index]
         stack.event_sources.submit(
-            _source(stack, spec), spec.function_logical_id, schedule_event(stack, spec)
+            spec.source, spec.function_logical_id, schedule_event(stack, spec)
         )
         # Like EventBridge, skip the ticks missed while behind rather than catching up.
         behind = time.monotonic() - due[index]
         due[index] += interval * max(1, math.ceil(behind / interval))
-
-
-def _source(stack: LocalStack, spec: ScheduleSpec) -> str:
-    event_type = stack.functions[spec.function_logical_id].events[spec.event_name]["Type"]
-    return SCHEDULER_SOURCE if event_type == "ScheduleV2" else EVENTS_SOURCE

@@ -6,22 +6,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One `AWS::Serverless::Function` after Globals, as created in moto."""
+    """One `AWS::Lambda::Function` (what the SAM transform made of a function), as created
+    in moto; its calls are made with its role's permissions (`local.aws.iam_gate`)."""
 
     logical_id: str
     name: str
     arn: str
+    role_arn: str
     code_dir: Path
     handler: str
     environment: Mapping[str, str]
     timeout: int
     memory: int
-    events: Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,12 @@ class JwtAuthorizer:
 
 @dataclass(frozen=True)
 class HttpApiSpec:
-    """An `AWS::Serverless::HttpApi` (or SAM's implicit `ServerlessHttpApi`)."""
+    """An HTTP API (`AWS::ApiGatewayV2::Api` with an OpenAPI Body, as SAM makes one)."""
 
     logical_id: str
     api_id: str
     endpoint: str
     authorizers: Mapping[str, JwtAuthorizer]
-    default_authorizer: str | None
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,13 @@ class HttpRoute:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A `Schedule` or `ScheduleV2` event: invoke the function on a rate or cron expression."""
+    """A schedule rule's (or EventBridge Scheduler schedule's) Lambda target: invoke the
+    function on a rate or cron expression."""
 
     function_logical_id: str
-    event_name: str
+    event_name: str  # SAM's event name (the rule's logical id less the function's)
+    source: str  # aws.events (an EventBridge rule) or aws.scheduler (a Scheduler schedule)
+    resource_arn: str  # the rule's or schedule's
     expression: str
     input: str | None  # the event the function receives, as a JSON string
     enabled: bool
@@ -78,7 +80,7 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class S3Subscription:
-    """An `S3` event: S3 notifies the function of matching object events in a bucket."""
+    """A bucket's Lambda notification: S3 notifies the function of matching object events."""
 
     function_logical_id: str
     event_name: str

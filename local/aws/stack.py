@@ -1,4 +1,5 @@
-"""Provision a SAM template's resources in moto, in dependency order."""
+"""Provision a SAM template in moto as CloudFormation deploys it: transformed by the SAM
+translator, then each resource in dependency order."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from local.aws.local_stack import LocalStack
 from local.aws.parameters import parameter_values
 from local.aws.resources import provisioner_for
 from local.aws.resources.context import ProvisionContext
-from local.aws.template import apply_globals, dependency_order, load_template
+from local.aws.sam_translation import transformed
+from local.aws.template import dependency_order
 
 
 def provision(
@@ -32,8 +34,8 @@ def provision(
     is active, with `stack.environment()` set in os.environ.
     """
     _require_moto()
-    template = load_template(template_path)
-    resources = apply_globals(template)
+    template = transformed(template_path, parameters or {}, region)
+    resources = template["Resources"]
     resolver = Resolver(
         parameters=parameter_values(template.get("Parameters", {}), parameters or {}),
         pseudo_parameters=_pseudo_parameters(stack_name, region),
@@ -51,7 +53,6 @@ def provision(
         account_id=DEFAULT_ACCOUNT_ID,
         template_dir=template_path.parent.resolve(),
         resolver=resolver,
-        globals_section=template.get("Globals", {}),
     )
     for logical_id in dependency_order(resources):
         resource = resources[logical_id]

@@ -1,4 +1,4 @@
-"""Load a SAM template into plain data, apply its Globals and order its resources.
+"""Load a CloudFormation or SAM template into plain data and order its resources.
 
 Short-form tags (`!Ref`, `!Sub`, ...) become the long form CloudFormation uses in JSON
 (`{"Ref": ...}`, `{"Fn::Sub": ...}`), so the resolver only has one form to evaluate.
@@ -6,19 +6,12 @@ Short-form tags (`!Ref`, `!Sub`, ...) become the long form CloudFormation uses i
 
 from __future__ import annotations
 
-import copy
 import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
-
-# SAM merges these Globals sections into every resource of the matching type.
-GLOBALS_BY_RESOURCE_TYPE = {
-    "AWS::Serverless::Function": "Function",
-    "AWS::Serverless::HttpApi": "HttpApi",
-}
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
@@ -68,35 +61,6 @@ def is_intrinsic(value: Any) -> bool:
         return False
     (key,) = value
     return key in {"Ref", "Condition"} or key.startswith("Fn::")
-
-
-def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rules: maps merge, lists concatenate (globals first), the resource wins
-    for anything else, including intrinsic function calls."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        if is_intrinsic(global_value) or is_intrinsic(local_value):
-            return copy.deepcopy(local_value)
-        merged = copy.deepcopy(global_value)
-        for key, value in local_value.items():
-            merged[key] = merge_globals(merged[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return [*copy.deepcopy(global_value), *copy.deepcopy(local_value)]
-    return copy.deepcopy(local_value)
-
-
-def apply_globals(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The template's resources with the matching Globals section merged into their
-    Properties (the template itself is left untouched)."""
-    globals_section = template.get("Globals", {})
-    resources = copy.deepcopy(template["Resources"])
-    for resource in resources.values():
-        section = GLOBALS_BY_RESOURCE_TYPE.get(resource.get("Type", ""))
-        if section and section in globals_section:
-            resource["Properties"] = merge_globals(
-                globals_section[section], resource.get("Properties", {})
-            )
-    return resources
 
 
 def referenced_names(value: Any) -> set[str]:

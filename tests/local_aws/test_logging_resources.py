@@ -107,7 +107,7 @@ def test_access_logs_without_a_request_id_or_a_log_group_are_refused(
     resources = LOG_GROUP + "\n  LogBucket:\n    Type: AWS::S3::Bucket\n"
     resources += API.format(destination=destination, format=log_format)
 
-    with pytest.raises(ValueError, match=f"Api: .*{message}"):
+    with pytest.raises(ValueError, match=rf"Api\w*Stage: .*{message}"):
         provision(_template(tmp_path, resources))
 
 

@@ -36,8 +36,7 @@ def test_bucket_is_created_versioned_and_usable_despite_its_transport_policy(
     s3 = boto3.client("s3", region_name=REGION)
     bucket = stack.resources["Bucket"]
 
-    assert bucket.startswith("fixture-bucket-")
-    assert bucket == bucket.lower()
+    assert bucket == "fixture-test-123456789012"  # BucketName: fixture-${Stage}-${AWS::AccountId}
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     s3.put_object(Bucket=bucket, Key="probe.txt", Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key="probe.txt")["Body"].read() == b"ok"
@@ -123,13 +122,21 @@ def test_function_triggers_are_recorded(stack: LocalStack) -> None:
     authorizer = stack.http_apis["Api"].authorizers["Jwt"]
     assert authorizer.issuer == "https://issuer.example.com"
     assert authorizer.audience == ("threadline",)
-    assert stack.schedules == [
-        ScheduleSpec("FinishFunction", "Nightly", "rate(1 day)", '{"run_id": "nightly"}', True)
-    ]
+    (nightly,) = stack.schedules
+    assert nightly == ScheduleSpec(
+        function_logical_id="FinishFunction",
+        event_name="Nightly",
+        source="aws.events",
+        resource_arn=nightly.resource_arn,
+        expression="rate(1 day)",
+        input='{"run_id": "nightly"}',
+        enabled=True,
+    )
+    assert nightly.resource_arn.startswith(f"arn:aws:events:{REGION}:123456789012:rule/")
     assert stack.s3_subscriptions == [
         S3Subscription(
             "UploadFunction",
-            "CsvUploaded",
+            "BucketNotification0",
             stack.resources["Bucket"],
             ("s3:ObjectCreated:*",),
             prefix="uploads/",

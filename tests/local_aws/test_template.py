@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local.aws.intrinsics import ProvisionedResource, Resolver
-from local.aws.template import apply_globals, dependency_order, load_template
+from local.aws.template import dependency_order, load_template
 
 TEMPLATE = """
 Mappings:
@@ -53,15 +53,8 @@ def test_short_form_tags_become_the_long_form(template: dict[str, Any]) -> None:
     assert values["negated"] == {"Fn::Not": [{"Condition": "IsDev"}]}
 
 
-def test_globals_merge_maps_append_lists_and_let_the_resource_win(template: dict[str, Any]) -> None:
-    properties = apply_globals(template)["Fn"]["Properties"]
-
-    assert properties["Layers"] == [{"Ref": "Layer"}, "extra-layer"]
-    assert properties["Environment"]["Variables"] == {"SHARED": "one", "OVERRIDDEN": "local"}
-
-
 def test_resources_come_after_what_they_reference(template: dict[str, Any]) -> None:
-    order = dependency_order(apply_globals(template))
+    order = dependency_order(template["Resources"])
 
     assert order.index("Bucket") < order.index("Fn")
     assert order.index("Layer") < order.index("Fn")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -37,7 +37,6 @@ class ProvisionContext:
     account_id: str
     template_dir: Path
     resolver: Resolver
-    globals_section: Mapping[str, Any]
     _clients: dict[str, Any] = field(default_factory=dict)
 
     @property

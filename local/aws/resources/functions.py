@@ -1,21 +1,26 @@
-"""AWS::Serverless::LayerVersion and AWS::Serverless::Function: created in moto with placeholder
-code; the real handlers run in-process (see lambda_runtime) from the recorded FunctionSpec."""
+"""Lambda as the SAM transform leaves it: AWS::Lambda::LayerVersion and ::Function (created
+in moto with placeholder code; the real handlers run in-process, see lambda_runtime, from
+the recorded FunctionSpec), ::Permission, ::EventSourceMapping and ::EventInvokeConfig."""
 
 from __future__ import annotations
 
 import io
+import json
+import uuid
 import zipfile
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.aws.intrinsics import ProvisionedResource, as_template_string
-from local.aws.records import FunctionSpec, S3Subscription, ScheduleSpec, StreamSubscription
+from local.aws.records import FunctionSpec, QueueSubscription, StreamSubscription
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
-from local.aws.resources.http_apis import route_for_event
-from local.aws.resources.iam import create_execution_role
+from local.aws.sam_translation import LOCAL_CODE_BUCKET
 
-# Lambda's defaults when neither the function nor Globals set them.
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.type_defs import DestinationConfigTypeDef
+
+# Lambda's defaults when the template sets none.
 _DEFAULT_TIMEOUT_SECONDS = 3
 _DEFAULT_MEMORY_MB = 128
 
@@ -28,12 +33,15 @@ def _placeholder_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _existing_dir(ctx: ProvisionContext, logical_id: str, uri: Any, property_name: str) -> Path:
-    if not isinstance(uri, str):
-        raise UnsupportedResource(logical_id, f"{property_name} other than a local folder")
-    path = (ctx.template_dir / uri).resolve()
-    if not path.is_dir():
-        raise FileNotFoundError(f"{logical_id}: {property_name} {path} does not exist")
+def code_folder(ctx: ProvisionContext, logical_id: str, location: Any) -> Path:
+    """The template's folder a packaged code location names (`sam_translation.packaged`)."""
+    if not isinstance(location, dict) or location.get("S3Bucket", location.get("Bucket")) != (
+        LOCAL_CODE_BUCKET
+    ):
+        raise UnsupportedResource(logical_id, "code other than a folder of the template's")
+    path = (ctx.template_dir / str(location.get("S3Key", location.get("Key")))).resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"{logical_id}: {path} does not exist")
     return path
 
 
@@ -42,8 +50,7 @@ def provision_layer(
 ) -> ProvisionedResource:
     # The layer's packages are importable already (pytest's pythonpath); it is published in
     # moto only because moto rejects functions that name unknown layer versions.
-    content_dir = _existing_dir(ctx, logical_id, properties["ContentUri"], "ContentUri")
-    ctx.stack.layers[logical_id] = content_dir
+    ctx.stack.layers[logical_id] = code_folder(ctx, logical_id, properties["Content"])
     optional = {
         key: properties[key]
         for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures")
@@ -60,24 +67,14 @@ def provision_layer(
 def provision_function(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
-    if properties.get("PackageType", "Zip") != "Zip" or "InlineCode" in properties:
-        raise UnsupportedResource(logical_id, "a function without a local CodeUri folder")
-    code_dir = _existing_dir(ctx, logical_id, properties.get("CodeUri"), "CodeUri")
+    if properties.get("PackageType", "Zip") != "Zip" or "ZipFile" in properties["Code"]:
+        raise UnsupportedResource(logical_id, "a function without a local code folder")
+    code_dir = code_folder(ctx, logical_id, properties["Code"])
     handler = properties["Handler"]
-    module_path = handler.rpartition(".")[0]
-    source = code_dir / f"{module_path.replace('.', '/')}.py"
+    source = code_dir / f"{handler.rpartition('.')[0].replace('.', '/')}.py"
     if not source.is_file():
         raise FileNotFoundError(f"{logical_id}: handler {handler} needs {source}")
-
-    async_invocation = (
-        _async_invocation_config(logical_id, properties["EventInvokeConfig"])
-        if "EventInvokeConfig" in properties
-        else None
-    )
     name = properties.get("FunctionName") or ctx.physical_name(logical_id, max_length=64)
-    role = properties.get("Role") or create_execution_role(
-        ctx, f"{logical_id}Role", "lambda.amazonaws.com", properties.get("Policies", [])
-    )
     environment = {
         key: as_template_string(value)
         for key, value in properties.get("Environment", {}).get("Variables", {}).items()
@@ -86,14 +83,14 @@ def provision_function(
     memory = int(properties.get("MemorySize", _DEFAULT_MEMORY_MB))
     stack_layers = {ctx.stack.resources[layer_id] for layer_id in ctx.stack.layers}
     optional: dict[str, Any] = {
-        key: properties[key] for key in ("Description", "Architectures") if key in properties
+        key: properties[key]
+        for key in ("Description", "Architectures", "TracingConfig")
+        if key in properties
     }
-    if "Tracing" in properties:
-        optional["TracingConfig"] = {"Mode": properties["Tracing"]}
     arn = ctx.client("lambda").create_function(
         FunctionName=name,
         Runtime=properties["Runtime"],
-        Role=role,
+        Role=properties["Role"],
         Handler=handler,
         Code={"ZipFile": _placeholder_zip()},
         Timeout=timeout,
@@ -102,126 +99,124 @@ def provision_function(
         # Layers published elsewhere are unknown to moto (and their packages must be
         # importable here anyway), so only this stack's layers are attached.
         Layers=[layer for layer in properties.get("Layers", []) if layer in stack_layers],
-        Tags={key: as_template_string(value) for key, value in properties.get("Tags", {}).items()},
+        Tags={tag["Key"]: as_template_string(tag["Value"]) for tag in properties.get("Tags", [])},
         **optional,
     )["FunctionArn"]
-
-    if async_invocation is not None:
-        ctx.client("lambda").put_function_event_invoke_config(FunctionName=name, **async_invocation)
     if "ReservedConcurrentExecutions" in properties:
         # Recorded so it reads back as deployed; the in-process runtime throttles nothing.
         ctx.client("lambda").put_function_concurrency(
             FunctionName=name,
             ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"]),
         )
-    events = properties.get("Events", {})
     ctx.stack.functions[logical_id] = FunctionSpec(
         logical_id=logical_id,
         name=name,
         arn=arn,
+        role_arn=properties["Role"],
         code_dir=code_dir,
         handler=handler,
         environment=environment,
         timeout=timeout,
         memory=memory,
-        events=events,
     )
-    for event_name, event in events.items():
-        _record_event(ctx, logical_id, event_name, event["Type"], event.get("Properties", {}))
     return ProvisionedResource(ref=name, attributes={"Arn": arn})
 
 
-def _async_invocation_config(logical_id: str, config: dict[str, Any]) -> dict[str, Any]:
-    """SAM's EventInvokeConfig as PutFunctionEventInvokeConfig takes it. Stored in moto, where
-    the local event sources read it back (`LocalStack.async_invoke_config`): they honour its
-    retries and an SQS OnFailure destination, nothing else."""
-    destinations = {}
-    for outcome, destination in config.get("DestinationConfig", {}).items():
-        # SAM's `Type` is not Lambda's; without a Destination SAM would make the queue.
-        if (
-            outcome != "OnFailure"
-            or destination.get("Type") != "SQS"
-            or not destination.get("Destination")
-        ):
-            raise UnsupportedResource(
-                logical_id, f"an EventInvokeConfig {outcome} other than a given SQS queue"
-            )
-        destinations[outcome] = {"Destination": destination["Destination"]}
-    limits: dict[str, int] = {
-        key: int(config[key])
+def _function_named(ctx: ProvisionContext, logical_id: str, name: str) -> FunctionSpec:
+    """The stack's function a FunctionName (a name or an ARN, unqualified) names."""
+    for spec in ctx.stack.functions.values():
+        if name in (spec.name, spec.arn, f"{spec.arn}:$LATEST"):
+            return spec
+    raise ValueError(f"{logical_id}: {name!r} is no function of the stack")
+
+
+def provision_permission(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    """A statement of the function's resource policy, in moto: who else may invoke it."""
+    function = _function_named(ctx, logical_id, properties["FunctionName"])
+    optional = {key: properties[key] for key in ("SourceArn", "SourceAccount") if key in properties}
+    statement = ctx.client("lambda").add_permission(
+        FunctionName=function.name,
+        StatementId=logical_id,
+        Action=properties["Action"],
+        Principal=properties["Principal"],
+        **optional,
+    )["Statement"]
+    return ProvisionedResource(ref=json.loads(statement)["Sid"])
+
+
+def provision_event_source_mapping(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    """What Lambda polls for the function: an SQS queue, or a DynamoDB table's stream.
+    Recorded on the stack, not created in moto: moto's SQS would invoke the function as each
+    message is sent, one at a time, and delete a message the function reported failed; the
+    local event sources poll as Lambda does instead (local/aws/event_sources.py)."""
+    function = _function_named(ctx, logical_id, properties["FunctionName"])
+    if properties.get("Enabled", True) not in (False, "false"):
+        subscription = _subscription(logical_id, function, properties)
+        if isinstance(subscription, QueueSubscription):
+            ctx.stack.queue_subscriptions.append(subscription)
+        else:
+            ctx.stack.stream_subscriptions.append(subscription)
+    mapping_id = str(uuid.uuid4())
+    return ProvisionedResource(
+        ref=mapping_id,
+        attributes={
+            "EventSourceMappingArn": ctx.arn("lambda", f"event-source-mapping:{mapping_id}")
+        },
+    )
+
+
+def _subscription(
+    logical_id: str, function: FunctionSpec, properties: dict[str, Any]
+) -> QueueSubscription | StreamSubscription:
+    source = properties["EventSourceArn"]
+    partial = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
+    if ":sqs:" in source:
+        return QueueSubscription(
+            function_logical_id=function.logical_id,
+            queue_arn=source,
+            batch_size=int(properties.get("BatchSize", 10)),
+            partial_batch_responses=partial,
+        )
+    if ":dynamodb:" not in source or "/stream/" not in source:
+        raise UnsupportedResource(logical_id, "an event source other than SQS or DynamoDB")
+    return StreamSubscription(
+        function_logical_id=function.logical_id,
+        event_name=logical_id,
+        # arn:aws:dynamodb:{region}:{account}:table/{name}/stream/{label}
+        table_name=source.split(":table/", 1)[1].split("/stream/", 1)[0],
+        stream_arn=source,
+        patterns=tuple(
+            item["Pattern"] for item in properties.get("FilterCriteria", {}).get("Filters", [])
+        ),
+        batch_size=int(properties.get("BatchSize", 100)),
+        maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+        partial_batch_responses=partial,
+        on_failure=properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+    )
+
+
+def provision_event_invoke_config(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    """What Lambda does with the function's failed asynchronous invocations, stored in moto
+    (the local event sources read it back: they honour its retries and an SQS OnFailure
+    destination, nothing else)."""
+    function = _function_named(ctx, logical_id, properties["FunctionName"])
+    destinations: DestinationConfigTypeDef = {}
+    for outcome, destination in properties.get("DestinationConfig", {}).items():
+        if outcome != "OnFailure" or ":sqs:" not in destination.get("Destination", ""):
+            raise UnsupportedResource(logical_id, f"an {outcome} destination other than SQS")
+        destinations["OnFailure"] = {"Destination": destination["Destination"]}
+    config: dict[str, Any] = {
+        key: int(properties[key])
         for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
-        if key in config
+        if key in properties
     }
-    return {"DestinationConfig": destinations, **limits}
-
-
-def _record_event(
-    ctx: ProvisionContext,
-    function_logical_id: str,
-    event_name: str,
-    event_type: str,
-    properties: dict[str, Any],
-) -> None:
-    match event_type:
-        case "HttpApi":
-            ctx.stack.http_routes.append(route_for_event(ctx, function_logical_id, properties))
-        case "S3":
-            events = properties["Events"]
-            key_rules = properties.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-            filters = {rule["Name"].lower(): rule["Value"] for rule in key_rules}
-            ctx.stack.s3_subscriptions.append(
-                S3Subscription(
-                    function_logical_id=function_logical_id,
-                    event_name=event_name,
-                    bucket=properties["Bucket"],
-                    events=(events,) if isinstance(events, str) else tuple(events),
-                    prefix=filters.get("prefix", ""),
-                    suffix=filters.get("suffix", ""),
-                )
-            )
-        case "Schedule":
-            ctx.stack.schedules.append(
-                ScheduleSpec(
-                    function_logical_id=function_logical_id,
-                    event_name=event_name,
-                    expression=properties["Schedule"],
-                    input=properties.get("Input"),
-                    # SAM takes either `Enabled: false` or `State: DISABLED`.
-                    enabled=properties.get("Enabled", True) is not False
-                    and properties.get("State", "ENABLED") == "ENABLED",
-                )
-            )
-        case "ScheduleV2":
-            ctx.stack.schedules.append(
-                ScheduleSpec(
-                    function_logical_id=function_logical_id,
-                    event_name=event_name,
-                    expression=properties["ScheduleExpression"],
-                    input=properties.get("Input"),
-                    enabled=properties.get("State", "ENABLED") == "ENABLED",
-                )
-            )
-        case "DynamoDB":
-            stream_arn = properties["Stream"]
-            ctx.stack.stream_subscriptions.append(
-                StreamSubscription(
-                    function_logical_id=function_logical_id,
-                    event_name=event_name,
-                    # arn:aws:dynamodb:{region}:{account}:table/{name}/stream/{label}
-                    table_name=stream_arn.split(":table/", 1)[1].split("/stream/", 1)[0],
-                    stream_arn=stream_arn,
-                    patterns=tuple(
-                        item["Pattern"]
-                        for item in properties.get("FilterCriteria", {}).get("Filters", [])
-                    ),
-                    batch_size=int(properties.get("BatchSize", 100)),
-                    maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
-                    partial_batch_responses="ReportBatchItemFailures"
-                    in properties.get("FunctionResponseTypes", []),
-                    on_failure=properties.get("DestinationConfig", {})
-                    .get("OnFailure", {})
-                    .get("Destination"),
-                )
-            )
-        case _:
-            raise UnsupportedResource(f"{function_logical_id}.{event_name}", f"{event_type} event")
+    ctx.client("lambda").put_function_event_invoke_config(
+        FunctionName=function.name, DestinationConfig=destinations, **config
+    )
+    return ProvisionedResource(ref=f"{function.name}:{properties.get('Qualifier', '$LATEST')}")

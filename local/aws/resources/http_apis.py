@@ -1,5 +1,7 @@
-"""AWS::Serverless::HttpApi and functions' HttpApi events: recorded (authorizers, routes) for
-a local HTTP server; nothing is created in moto."""
+"""AWS::ApiGatewayV2::Api and ::Stage as the SAM transform makes them for an HTTP API (its
+routes, integrations and JWT authorizers in the API's OpenAPI Body): recorded for the local
+HTTP server, nothing is created in moto; WebSocket APIs are websocket_apis'. Also the
+account's API Gateway settings (AWS::ApiGateway::Account)."""
 
 from __future__ import annotations
 
@@ -10,33 +12,66 @@ from typing import Any
 from local.aws.intrinsics import ProvisionedResource
 from local.aws.records import HttpApiSpec, HttpRoute, JwtAuthorizer
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
+from local.aws.resources.websocket_apis import (
+    function_of_uri,
+    provision_websocket_api,
+    provision_websocket_stage,
+)
 
-# The API SAM creates for HttpApi events that name no ApiId.
-IMPLICIT_API = "ServerlessHttpApi"
 _DEFAULT_IDENTITY_SOURCE = "$request.header.Authorization"
 # An access log format must carry one of these.
 _REQUEST_IDS = ("$context.requestId", "$context.extendedRequestId")
+_NO_AUTHORIZER = "NONE"
 
 
-def provision_http_api(
+def provision_api(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
-    if "AccessLogSettings" in properties:
-        _check_access_logs(ctx, logical_id, properties["AccessLogSettings"])
+    if properties.get("ProtocolType") == "WEBSOCKET":
+        return provision_websocket_api(ctx, logical_id, properties)
+    if "Body" not in properties:
+        raise UnsupportedResource(logical_id, "an HTTP API without an OpenAPI Body")
+    body = properties["Body"]
     api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
-    auth = properties.get("Auth", {})
+    schemes = body.get("components", {}).get("securitySchemes", {})
     spec = HttpApiSpec(
         logical_id=logical_id,
         api_id=api_id,
         endpoint=f"https://{api_id}.execute-api.{ctx.region}.amazonaws.com",
-        authorizers={
-            name: _jwt_authorizer(logical_id, name, config)
-            for name, config in auth.get("Authorizers", {}).items()
-        },
-        default_authorizer=auth.get("DefaultAuthorizer"),
+        authorizers={name: _jwt_authorizer(logical_id, name, s) for name, s in schemes.items()},
     )
     ctx.stack.http_apis[logical_id] = spec
+    for path, operations in body.get("paths", {}).items():
+        for method, operation in operations.items():
+            ctx.stack.http_routes.append(_route(ctx, spec, path, method, operation))
     return ProvisionedResource(ref=api_id, attributes={"ApiEndpoint": spec.endpoint})
+
+
+def _route(
+    ctx: ProvisionContext, api: HttpApiSpec, path: str, method: str, operation: dict[str, Any]
+) -> HttpRoute:
+    integration = operation["x-amazon-apigateway-integration"]
+    if integration.get("type") != "aws_proxy":
+        raise UnsupportedResource(api.logical_id, f"{method} {path}: a non-Lambda integration")
+    schemes = [name for requirement in operation.get("security", []) for name in requirement]
+    authorizer = next((name for name in schemes if name != _NO_AUTHORIZER), None)
+    return HttpRoute(
+        method=method.upper().replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"),
+        path=path,
+        function_logical_id=function_of_uri(ctx, api.logical_id, integration["uri"]),
+        api_logical_id=api.logical_id,
+        authorizer=authorizer,
+    )
+
+
+def provision_stage(
+    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
+) -> ProvisionedResource:
+    if not any(api.api_id == properties["ApiId"] for api in ctx.stack.http_apis.values()):
+        return provision_websocket_stage(ctx, logical_id, properties)
+    if "AccessLogSettings" in properties:
+        _check_access_logs(ctx, logical_id, properties["AccessLogSettings"])
+    return ProvisionedResource(ref=properties["StageName"])
 
 
 def _check_access_logs(
@@ -62,45 +97,18 @@ def _check_access_logs(
         )
 
 
-def _jwt_authorizer(api_logical_id: str, name: str, config: dict[str, Any]) -> JwtAuthorizer:
-    if "JwtConfiguration" not in config:
+def _jwt_authorizer(api_logical_id: str, name: str, scheme: dict[str, Any]) -> JwtAuthorizer:
+    authorizer = scheme.get("x-amazon-apigateway-authorizer", {})
+    if authorizer.get("type") != "jwt":
         raise UnsupportedResource(api_logical_id, f"HttpApi authorizer {name} (only JWT)")
-    jwt = config["JwtConfiguration"]
+    jwt = authorizer["jwtConfiguration"]
     audience = jwt.get("audience", [])
     return JwtAuthorizer(
         name=name,
         issuer=jwt["issuer"],
         audience=(audience,) if isinstance(audience, str) else tuple(audience),
-        identity_source=config.get("IdentitySource", _DEFAULT_IDENTITY_SOURCE),
+        identity_source=authorizer.get("identitySource", _DEFAULT_IDENTITY_SOURCE),
     )
-
-
-def route_for_event(
-    ctx: ProvisionContext, function_logical_id: str, properties: dict[str, Any]
-) -> HttpRoute:
-    """The route an HttpApi event declares; the API's default authorizer applies unless the
-    event names another one or `NONE`."""
-    api = _api_with_id(ctx, properties.get("ApiId"))
-    authorizer = properties.get("Auth", {}).get("Authorizer", api.default_authorizer)
-    return HttpRoute(
-        method=properties.get("Method", "ANY").upper(),
-        path=properties.get("Path", "$default"),
-        function_logical_id=function_logical_id,
-        api_logical_id=api.logical_id,
-        authorizer=None if authorizer == "NONE" else authorizer,
-    )
-
-
-def _api_with_id(ctx: ProvisionContext, api_id: str | None) -> HttpApiSpec:
-    if api_id is None:
-        if IMPLICIT_API not in ctx.stack.http_apis:
-            properties = ctx.resolver.resolve(ctx.globals_section.get("HttpApi", {}))
-            ctx.record(IMPLICIT_API, provision_http_api(ctx, IMPLICIT_API, properties))
-        return ctx.stack.http_apis[IMPLICIT_API]
-    for spec in ctx.stack.http_apis.values():
-        if spec.api_id == api_id:
-            return spec
-    raise ValueError(f"ApiId {api_id!r} is not an AWS::Serverless::HttpApi of this stack")
 
 
 def provision_api_gateway_account(

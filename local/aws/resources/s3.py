@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any, cast
 
 from local.aws.intrinsics import ProvisionedResource
+from local.aws.records import S3Subscription
 from local.aws.resources.context import ProvisionContext, UnsupportedResource
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def provision_bucket(
         location = cast("BucketLocationConstraintType", ctx.region)
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": location})
     for property_name, value in properties.items():
-        _configure(s3, name, logical_id, property_name, value)
+        if property_name == "NotificationConfiguration":
+            _subscribe(ctx, logical_id, name, value)
+        else:
+            _configure(s3, name, logical_id, property_name, value)
     return ProvisionedResource(
         ref=name,
         attributes={
@@ -43,6 +47,31 @@ def provision_bucket(
             "RegionalDomainName": f"{name}.s3.{ctx.region}.amazonaws.com",
         },
     )
+
+
+def _subscribe(
+    ctx: ProvisionContext, logical_id: str, bucket: str, configuration: dict[str, Any]
+) -> None:
+    """The bucket's Lambda notifications, for the local S3 event delivery (moto sends none
+    to functions)."""
+    if set(configuration) - {"LambdaConfigurations"}:
+        raise UnsupportedResource(logical_id, "notifications other than Lambda ones")
+    for index, notification in enumerate(configuration["LambdaConfigurations"]):
+        function = next(
+            f for f in ctx.stack.functions.values() if f.arn == notification["Function"]
+        )
+        rules = notification.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        filters = {rule["Name"].lower(): rule["Value"] for rule in rules}
+        ctx.stack.s3_subscriptions.append(
+            S3Subscription(
+                function_logical_id=function.logical_id,
+                event_name=f"{logical_id}Notification{index}",
+                bucket=bucket,
+                events=(notification["Event"],),
+                prefix=filters.get("prefix", ""),
+                suffix=filters.get("suffix", ""),
+            )
+        )
 
 
 def _configure(s3: Any, bucket: str, logical_id: str, property_name: str, value: Any) -> None:

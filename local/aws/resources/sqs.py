@@ -1,21 +1,13 @@
-"""AWS::SQS::Queue, AWS::SQS::QueuePolicy, and AWS::Lambda::EventSourceMapping from a queue
-to a function.
-
-A mapping is recorded on the stack (`LocalStack.queue_subscriptions`), not created in moto:
-moto's SQS would invoke the function as each message is sent, one at a time, with made-up
-attributes, and would delete a message the function reported failed. The event sources poll
-the queue as Lambda does instead (see local/aws/event_sources.py).
-"""
+"""AWS::SQS::Queue and AWS::SQS::QueuePolicy, created in moto. (A queue's event source
+mapping is recorded on the stack, not created in moto: see resources.functions.)"""
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from local.aws.intrinsics import ProvisionedResource, as_template_string
-from local.aws.records import QueueSubscription
-from local.aws.resources.context import ProvisionContext, UnsupportedResource
+from local.aws.resources.context import ProvisionContext
 
 # CloudFormation properties that are CreateQueue attributes under the same name.
 _ATTRIBUTES = (
@@ -54,36 +46,6 @@ def provision_queue(
     return ProvisionedResource(
         ref=url,
         attributes={"Arn": ctx.arn("sqs", name), "QueueName": name, "QueueUrl": url},
-    )
-
-
-def provision_event_source_mapping(
-    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
-) -> ProvisionedResource:
-    if ":sqs:" not in properties["EventSourceArn"]:
-        raise UnsupportedResource(logical_id, "an event source mapping from anything but SQS")
-    function_name = properties["FunctionName"]
-    function = next(
-        spec
-        for spec in ctx.stack.functions.values()
-        if function_name in (spec.name, spec.arn, spec.logical_id)
-    )
-    if properties.get("Enabled", True) not in (False, "false"):
-        ctx.stack.queue_subscriptions.append(
-            QueueSubscription(
-                function_logical_id=function.logical_id,
-                queue_arn=properties["EventSourceArn"],
-                batch_size=int(properties.get("BatchSize", 10)),
-                partial_batch_responses="ReportBatchItemFailures"
-                in properties.get("FunctionResponseTypes", []),
-            )
-        )
-    mapping_id = str(uuid.uuid4())
-    return ProvisionedResource(
-        ref=mapping_id,
-        attributes={
-            "EventSourceMappingArn": ctx.arn("lambda", f"event-source-mapping:{mapping_id}")
-        },
     )
 
 

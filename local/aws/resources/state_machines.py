@@ -1,18 +1,18 @@
-"""AWS::Serverless::StateMachine: the ASL from DefinitionUri (or Definition) with its
-DefinitionSubstitutions applied, created in moto, whose parser executes it."""
+"""AWS::StepFunctions::StateMachine: the ASL from its (packaged) DefinitionS3Location, or
+Definition/DefinitionString, with its DefinitionSubstitutions applied, created in moto,
+whose parser executes it."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from local.aws.intrinsics import ProvisionedResource, as_template_string
-from local.aws.resources.context import ProvisionContext, UnsupportedResource
-from local.aws.resources.iam import create_execution_role
+from local.aws.resources.context import ProvisionContext
+from local.aws.resources.functions import code_folder
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -20,8 +20,6 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 def provision_state_machine(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
-    if properties.get("Events"):
-        raise UnsupportedResource(logical_id, "AWS::Serverless::StateMachine Events")
     definition = _definition_text(ctx, logical_id, properties)
     substitutions = {
         key: as_template_string(value)
@@ -32,19 +30,17 @@ def provision_state_machine(
         # A leftover placeholder would only surface as an opaque moto error at execution.
         raise ValueError(f"{logical_id}: no DefinitionSubstitutions for {missing}")
     definition = _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], definition)
-
-    name = properties.get("Name") or ctx.physical_name(logical_id, max_length=80)
-    role = properties.get("Role") or create_execution_role(
-        ctx, f"{logical_id}Role", "states.amazonaws.com", properties.get("Policies", [])
-    )
+    name = properties.get("StateMachineName") or ctx.physical_name(logical_id, max_length=80)
     optional: dict[str, Any] = {}
-    if "Tracing" in properties:
-        optional["tracingConfiguration"] = {"enabled": properties["Tracing"]["Enabled"]}
+    if "TracingConfiguration" in properties:
+        optional["tracingConfiguration"] = {
+            "enabled": properties["TracingConfiguration"].get("Enabled", False)
+        }
     arn = ctx.client("stepfunctions").create_state_machine(
         name=name,
         definition=definition,
-        roleArn=role,
-        type=properties.get("Type", "STANDARD"),
+        roleArn=properties["RoleArn"],
+        type=properties.get("StateMachineType", "STANDARD"),
         **optional,
     )["stateMachineArn"]
     ctx.stack.state_machines[logical_id] = arn
@@ -54,10 +50,9 @@ def provision_state_machine(
 def _definition_text(ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]) -> str:
     if "Definition" in properties:
         return json.dumps(properties["Definition"])
-    uri = properties.get("DefinitionUri")
-    if not isinstance(uri, str):
-        raise UnsupportedResource(logical_id, "a state machine without a local definition file")
-    path = Path(ctx.template_dir, uri)
+    if "DefinitionString" in properties:
+        return str(properties["DefinitionString"])
+    path = code_folder(ctx, logical_id, properties["DefinitionS3Location"])
     if path.suffix in {".yaml", ".yml"}:
         return json.dumps(yaml.safe_load(path.read_text()))
     return path.read_text()

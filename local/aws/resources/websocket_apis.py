@@ -1,6 +1,6 @@
 """AWS::ApiGatewayV2 WebSocket APIs (the API, its authorizers, integrations, routes and
-stages) and AWS::Lambda::Permission: recorded for the local WebSocket API server
-(local/aws/websocket_api.py); nothing is created in moto."""
+stages): recorded for the local WebSocket API server (local/aws/websocket_api.py); nothing
+is created in moto."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def provision_authorizer(
         raise UnsupportedResource(logical_id, "a WebSocket authorizer other than REQUEST")
     authorizer_id = _new_id()
     _api(ctx, properties["ApiId"]).authorizers[authorizer_id] = WebSocketAuthorizer(
-        function_logical_id=_function_of(ctx, logical_id, properties["AuthorizerUri"]),
+        function_logical_id=function_of_uri(ctx, logical_id, properties["AuthorizerUri"]),
         identity_source=tuple(properties.get("IdentitySource", [])),
     )
     return ProvisionedResource(ref=authorizer_id)
@@ -57,7 +57,7 @@ def provision_integration(
     if properties.get("IntegrationType") != "AWS_PROXY":
         raise UnsupportedResource(logical_id, "an integration other than AWS_PROXY")
     integration_id = _new_id()
-    _api(ctx, properties["ApiId"]).integrations[integration_id] = _function_of(
+    _api(ctx, properties["ApiId"]).integrations[integration_id] = function_of_uri(
         ctx, logical_id, properties["IntegrationUri"]
     )
     return ProvisionedResource(ref=integration_id)
@@ -81,22 +81,11 @@ def provision_route(
     return ProvisionedResource(ref=_new_id())
 
 
-def provision_stage(
+def provision_websocket_stage(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
     _api(ctx, properties["ApiId"]).stages.append(properties["StageName"])
     return ProvisionedResource(ref=properties["StageName"])
-
-
-def provision_permission(
-    ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
-) -> ProvisionedResource:
-    """Checked (the function must be the stack's), not enforced: nothing local checks who
-    invokes a function."""
-    name = properties["FunctionName"]
-    if not any(name in (spec.name, spec.arn) for spec in ctx.stack.functions.values()):
-        raise ValueError(f"{logical_id}: FunctionName {name!r} is no function of the stack")
-    return ProvisionedResource(ref=_new_id())
 
 
 def _api(ctx: ProvisionContext, api_id: str) -> WebSocketApiSpec:
@@ -106,7 +95,8 @@ def _api(ctx: ProvisionContext, api_id: str) -> WebSocketApiSpec:
     raise ValueError(f"ApiId {api_id!r} is not a WebSocket API of this stack")
 
 
-def _function_of(ctx: ProvisionContext, logical_id: str, uri: str) -> str:
+def function_of_uri(ctx: ProvisionContext, logical_id: str, uri: str) -> str:
+    """The logical id of the stack's function an API Gateway integration URI invokes."""
     found = _LAMBDA_URI.match(uri)
     for spec in ctx.stack.functions.values():
         if found and found.group(1) == spec.arn:
