@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 UV := $(TOOLS)/bin/uv
 SAM := $(TOOLS)/bin/sam
 ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
+# The local stack's IAM evaluator (local/aws/iam/simulator.cjs).
+IAM_SIMULATE := $(TOOLS)/node_modules/@cloud-copilot/iam-simulate/package.json
 CHECKOV := $(TOOLS)/bin/checkov
 BANDIT := $(TOOLS)/bin/bandit
 UV_VERSION := 0.13.9
@@ -15,6 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
 CHECKOV_VERSION := 3.3.30
 BANDIT_VERSION := 1.9.4
+IAM_SIMULATE_VERSION := 0.1.173
 # SAM validates offline when it has a region and no credentials lookup is needed.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
@@ -50,7 +53,10 @@ $(BANDIT): $(UV)
 $(ASL_VALIDATOR):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent asl-validator@$(ASL_VALIDATOR_VERSION)
 
-dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
+$(IAM_SIMULATE): $(ASL_VALIDATOR)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent @cloud-copilot/iam-simulate@$(IAM_SIMULATE_VERSION)
+
+dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(IAM_SIMULATE) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
 
 # The console's browser test drives Debian's Chromium through its ChromeDriver.
 CHROMEDRIVER := /usr/bin/chromedriver

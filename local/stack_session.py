@@ -40,6 +40,8 @@ from local.aws.async_invocations import invoking_asynchronously
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
+from local.aws.iam import gate as iam_gate
+from local.aws.iam.gate import IamGate
 from local.aws.websocket_api import LocalWebSocketApi
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, public_keys, verified_claims
@@ -76,6 +78,8 @@ class LocalThreadline:
     websocket: LocalWebSocketApi | None = None
     # Makes the functions' invocations die as an execution environment can (fault tests).
     lambda_deaths: EnvironmentDeaths = field(default_factory=EnvironmentDeaths)
+    # IAM's decisions on the functions' and state machines' calls, as made.
+    iam: IamGate | None = None
     sfn: Any = field(init=False)
 
     def __post_init__(self) -> None:
@@ -239,14 +243,9 @@ def local_threadline(
         if websocket_port is not None:
             websocket = LocalWebSocketApi(public_keys=public_keys, port=websocket_port)
             overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
-        aws_endpoint = None
-        if aws_port is None:
-            stack_of_contexts.enter_context(mock_aws(config=MOTO_CONFIG))
-        else:
-            aws_endpoint = stack_of_contexts.enter_context(_served_aws(aws_port))
-        stack_of_contexts.enter_context(atomic_item_writes())
-        stack_of_contexts.enter_context(service_limits.enforced())
+        aws_endpoint = stack_of_contexts.enter_context(_local_aws(aws_port))
         local_stack = provision(TEMPLATE, parameters=overrides)
+        iam = stack_of_contexts.enter_context(iam_gate.enforced(local_stack))
         environment = _functions_environment(local_stack, websocket)
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)
@@ -269,6 +268,7 @@ def local_threadline(
             )
         session = LocalThreadline(
             stack=local_stack,
+            iam=iam,
             openai=server,
             environment=environment,
             lambda_deaths=lambda_deaths,
@@ -289,9 +289,27 @@ def _functions_environment(
     # The local stack alone lets callbacks go to http://127.0.0.1 and localhost (a receiver
     # on this machine); a deployment cannot.
     environment["CALLBACK_ALLOW_LOCAL_HTTP"] = "true"
+    # Powertools keeps the secrets it read for the whole process, which here holds every
+    # function: each reads its own, with its own role, as it would in a process of its own.
+    environment["POWERTOOLS_PARAMETERS_MAX_AGE"] = "0"
     if websocket is not None:  # its management API, where the deployed one's is
         environment["STREAM_ENDPOINT"] = websocket.attach(local_stack)
     return environment
+
+
+@contextmanager
+def _local_aws(port: int | None) -> Iterator[str | None]:
+    """moto, in-process or served on `port`, as strict as AWS where the product meets it;
+    where it answers over HTTP, if it does."""
+    with ExitStack() as contexts:
+        endpoint = None
+        if port is None:
+            contexts.enter_context(mock_aws(config=MOTO_CONFIG))
+        else:
+            endpoint = contexts.enter_context(_served_aws(port))
+        contexts.enter_context(atomic_item_writes())
+        contexts.enter_context(service_limits.enforced())
+        yield endpoint
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import boto3
 from moto.awslambda.models import LambdaFunction
 
 from local.aws.event_sources import ASYNC_RETRY_DELAYS
+from local.aws.iam.gate import acting_as
 from local.aws.local_stack import LocalStack
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def invoking_asynchronously(stack: LocalStack) -> Iterator[None]:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
+@acting_as(None)  # Lambda itself runs an event, not the function that sent it
 def _run(region: str, function_name: str, body: str, retries: int) -> None:
     client = boto3.client("lambda", region_name=region)
     for attempt in range(retries + 1):

@@ -8,7 +8,10 @@ Functions tasks, S3 notifications.
 Environment: os.environ is one per process and invocations arrive concurrently from Step
 Functions threads, so per-invocation variables (AWS_LAMBDA_FUNCTION_NAME, ...) are NOT set;
 handlers find them on the context. The caller sets the stack's union environment
-(`LocalStack.environment()`) in os.environ once, before the first invocation.
+(`LocalStack.environment()`) in os.environ once, before the first invocation; while
+`install` is active an invocation sees only its own function's variables of them
+(`local.aws.function_environment`), and makes its AWS calls with its function's role
+(`local.aws.iam.gate`).
 
 Execution environments: as Lambda does, a function runs one invocation at a time per
 environment, and a concurrent invocation takes an idle environment or creates one (a cold
@@ -53,8 +56,11 @@ from typing import Any, Literal
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from moto.awslambda.models import LambdaFunction
 
+from local.aws.function_environment import as_function, separated
 from local.aws.handler_modules import HandlerImportError, load_handler_module
+from local.aws.iam.gate import Principal, acting_as
 from local.aws.records import FunctionSpec
+from threadline.runtime import start_environment
 
 Handler = Callable[[Any, "LambdaContext"], Any]
 InvocationResult = tuple[str, bool, str]  # (payload, errored, logs), as moto expects
@@ -161,6 +167,9 @@ class _InProcessRuntime:
         self._registry = registry
         self._active_tracing = active_tracing
         self._pools = {function_name: _EnvironmentPool() for function_name in registry}
+        self._every_variable = frozenset(
+            name for spec in registry.values() for name in spec.environment
+        )
         self._module_names: list[str] = []
         self._undo_scoping: list[Callable[[], None]] = []
         # Cold starts run one at a time: first imports of the shared layer package from several
@@ -195,6 +204,19 @@ class _InProcessRuntime:
         message = "the execution environment died (after work)"
         return _error_payload("Lambda.Unknown", message, request_id), True, ""
 
+    def _as(
+        self,
+        spec: FunctionSpec,
+        principal: Principal,
+        handler: Handler,
+        event: Any,
+        context: LambdaContext,
+    ) -> Any:
+        """Run the handler as Lambda does: with the function's own environment variables,
+        its AWS calls made with the function's role."""
+        with as_function(spec.environment, self._every_variable), acting_as(principal):
+            return handler(event, context)
+
     def unload(self) -> None:
         with self._load_lock:
             for module_name in self._module_names:
@@ -217,9 +239,12 @@ class _InProcessRuntime:
         # moto hands over the string "{}" when the request had no payload.
         event = {} if event == "{}" else event
         lambda_context = _context(spec, request_id, started)
+        principal = Principal(name=spec.logical_id, role_arn=spec.role_arn, session=spec.name)
         try:
             with self._segment(spec):
-                result = environment.context.run(environment.handler, event, lambda_context)
+                result = environment.context.run(
+                    self._as, spec, principal, environment.handler, event, lambda_context
+                )
         except Exception as error:
             stack_trace = traceback.format_tb(error.__traceback__)
             payload = _error_payload(type(error).__name__, str(error), request_id, stack_trace)
@@ -246,6 +271,9 @@ class _InProcessRuntime:
     def _cold_start(self, spec: FunctionSpec) -> _Environment:
         context = contextvars.Context()
         context.run(_ENVIRONMENT_LOG_KEYS.set, {})
+        # Its own clients, stores and caches, as a process of its own has: what it builds
+        # with its role is not what another function built with another.
+        context.run(start_environment)
         with self._load_lock:
             module_name, handler = context.run(self._load, spec)
             self._module_names.append(module_name)
@@ -417,6 +445,8 @@ def install(
     """
     runtime = _InProcessRuntime(registry, active_tracing=active_tracing)
     original = LambdaFunction.__dict__["_invoke_lambda"]
+    separating = separated()
+    separating.__enter__()
 
     def invoke_in_process(self: LambdaFunction, event: Any = None) -> InvocationResult:
         return runtime.invoke(self.function_name, event)
@@ -429,3 +459,4 @@ def install(
     finally:
         LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
         runtime.unload()
+        separating.__exit__(None, None, None)

@@ -17,6 +17,7 @@ from local.aws.records import (
     HttpApiSpec,
     HttpRoute,
     QueueSubscription,
+    RoleSpec,
     S3Subscription,
     ScheduleSpec,
     StreamSubscription,
@@ -68,6 +69,11 @@ class LocalStack:
     stream_subscriptions: list[StreamSubscription] = field(default_factory=list)
     queue_subscriptions: list[QueueSubscription] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # What IAM decides with (local/aws/iam): the roles, the stack's managed policies' and
+    # the resources' own policies (buckets', queues', functions') documents, by ARN.
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
+    managed_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resource_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     # S3 notifications, table streams and schedules delivered asynchronously (see
     # local/aws/event_sources.py).
     event_sources: EventSources = field(init=False, repr=False, compare=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,18 @@ class FunctionSpec:
     environment: Mapping[str, str]
     timeout: int
     memory: int
+
+
+@dataclass
+class RoleSpec:
+    """An IAM role as provisioned: its inline policies' documents and the ARNs of the
+    managed policies attached to it (AWS's, and the stack's own)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    inline: list[dict[str, Any]] = field(default_factory=list)
+    managed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

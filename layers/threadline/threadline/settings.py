@@ -8,6 +8,7 @@ it to them would be a circular reference).
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from typing import Literal, TypeVar, cast
 
 from pydantic import (
@@ -181,15 +182,27 @@ def _read(settings_type: type[SettingsT]) -> SettingsT:
 
 _loaded: dict[type[BaseSettings], BaseSettings] = {}
 _loading = threading.Lock()
+# The settings of one of many execution environments in a process (see runtime.__init__).
+_loaded_here: ContextVar[dict[type[BaseSettings], BaseSettings] | None] = ContextVar(
+    "threadline_settings", default=None
+)
 
 
 def load(settings_type: type[SettingsT]) -> SettingsT:
     """The settings of this type, read from the environment on first use and kept for the
     execution environment (`forget_loaded` reads them again, as a new cold start would)."""
+    loaded = _loaded_here.get()
     with _loading:
-        if settings_type not in _loaded:
-            _loaded[settings_type] = _read(settings_type)
-        return cast("SettingsT", _loaded[settings_type])
+        kept = _loaded if loaded is None else loaded
+        if settings_type not in kept:
+            kept[settings_type] = _read(settings_type)
+        return cast("SettingsT", kept[settings_type])
+
+
+def load_apart() -> None:
+    """Keep the running context's settings apart from the process's: it is one execution
+    environment of many, which may each see their own environment variables."""
+    _loaded_here.set({})
 
 
 def forget_loaded() -> None:

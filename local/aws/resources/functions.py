@@ -136,14 +136,20 @@ def provision_permission(
     """A statement of the function's resource policy, in moto: who else may invoke it."""
     function = _function_named(ctx, logical_id, properties["FunctionName"])
     optional = {key: properties[key] for key in ("SourceArn", "SourceAccount") if key in properties}
-    statement = ctx.client("lambda").add_permission(
-        FunctionName=function.name,
-        StatementId=logical_id,
-        Action=properties["Action"],
-        Principal=properties["Principal"],
-        **optional,
-    )["Statement"]
-    return ProvisionedResource(ref=json.loads(statement)["Sid"])
+    statement = json.loads(
+        ctx.client("lambda").add_permission(
+            FunctionName=function.name,
+            StatementId=logical_id,
+            Action=properties["Action"],
+            Principal=properties["Principal"],
+            **optional,
+        )["Statement"]
+    )
+    policy = ctx.stack.resource_policies.setdefault(
+        function.arn, {"Version": "2012-10-17", "Statement": []}
+    )
+    policy["Statement"].append(statement)
+    return ProvisionedResource(ref=statement["Sid"])
 
 
 def provision_event_source_mapping(

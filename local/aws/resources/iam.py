@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from local.aws.intrinsics import ProvisionedResource
+from local.aws.records import RoleSpec
 from local.aws.resources.context import ProvisionContext
 
 
@@ -19,8 +20,10 @@ def provision_managed_policy(
     arn = iam.create_policy(
         PolicyName=name, PolicyDocument=json.dumps(properties["PolicyDocument"]), **optional
     )["Policy"]["Arn"]
+    ctx.stack.managed_policies[arn] = properties["PolicyDocument"]
     for role in properties.get("Roles", []):
         iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        next(spec for spec in ctx.stack.roles.values() if spec.name == role).managed.append(arn)
     return ProvisionedResource(ref=arn)
 
 
@@ -35,9 +38,11 @@ def provision_role(
         AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"]),
         **optional,
     )["Role"]["Arn"]
+    spec = RoleSpec(logical_id=logical_id, name=name, arn=arn)
     for policy in properties.get("ManagedPolicyArns", []):
         if not policy.startswith("arn:aws:iam::aws:"):  # moto loads no AWS managed policies
             iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+        spec.managed.append(policy)
     for policy in properties.get("Policies", []):
         # SAM writes inline statements without a Version, which IAM reads as 2008-10-17 (no
         # policy variables, which none uses) and moto refuses: the current version instead.
@@ -45,4 +50,6 @@ def provision_role(
         iam.put_role_policy(
             RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document)
         )
+        spec.inline.append(document)
+    ctx.stack.roles[arn] = spec
     return ProvisionedResource(ref=name, attributes={"Arn": arn})

@@ -168,6 +168,7 @@ def provision_bucket_policy(
 ) -> ProvisionedResource:
     bucket = properties["Bucket"]
     document = properties["PolicyDocument"]
+    ctx.stack.resource_policies[f"arn:aws:s3:::{bucket}"] = document  # the whole of it
     # moto 5.2.5 evaluates bucket policies without a request context, so a condition such as
     # `aws:SecureTransport: false` always holds and a conditional Deny refuses every object
     # request. Those statements are left out; the rest of the policy is applied.

@@ -56,4 +56,6 @@ def provision_queue_policy(
     policy = json.dumps(properties["PolicyDocument"])
     for url in properties["Queues"]:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        ctx.stack.resource_policies[arn["Attributes"]["QueueArn"]] = properties["PolicyDocument"]
     return ProvisionedResource(ref=ctx.physical_name(logical_id, max_length=128))

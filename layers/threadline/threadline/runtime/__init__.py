@@ -6,11 +6,16 @@ package is: the shared clients and stores (`parts`), then runs, threads, files a
 reach the one current root with `current()`; `reset()` starts a new one (a new cold start: the
 local stack calls it between stacks, tests to swap parts). A root takes overrides for its leaf
 clients and stores, so tests and the local stack can pass fakes or fresh clients.
+
+On Lambda an execution environment is a process, with one root. The local stack runs many
+environments in one process, each in a context of its own: `start_environment()` gives the
+running context a root of its own, which `current()` then returns.
 """
 
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 
 from threadline.runtime.events import EventParts
 from threadline.runtime.files import FileParts
@@ -30,8 +35,25 @@ class _Current:
     lock = threading.Lock()
 
 
+_environment_root: ContextVar[Runtime | None] = ContextVar("threadline_root", default=None)
+
+
+def start_environment() -> Runtime:
+    """Give the running context a root and settings of its own (a cold start of one of many
+    environments in a process)."""
+    from threadline.settings import load_apart
+
+    load_apart()
+    root = Runtime()
+    _environment_root.set(root)
+    return root
+
+
 def current() -> Runtime:
     """This execution environment's root, made on first use."""
+    root = _environment_root.get()
+    if root is not None:
+        return root
     with _Current.lock:
         if _Current.root is None:
             _Current.root = Runtime()
@@ -52,4 +74,4 @@ def reset(root: Runtime | None = None) -> Runtime:
         return _Current.root
 
 
-__all__ = ["Runtime", "current", "reset"]
+__all__ = ["Runtime", "current", "reset", "start_environment"]

@@ -1,0 +1,1 @@
+"""IAM enforced on the local stack: see `local.aws.iam.gate`."""

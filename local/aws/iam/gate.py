@@ -1,0 +1,289 @@
+"""IAM on the local stack: each function's AWS calls are made with its own role's
+permissions, and each state machine's with its role's, as on AWS.
+
+moto checks no permissions, so every API call any client makes passes through here first:
+the call is mapped to what IAM checks (`requests`), and the principal making it - the
+function whose invocation is running, or the state machine whose execution is - must be
+allowed by its role's policies and the resource's own policy (`policies`). A call that is
+not allowed fails as on AWS: `AccessDenied(Exception)`, naming the role's session (the
+function), the action and the resource. Calls made outside any invocation (the local
+stack setting itself up, tests looking in) are not checked.
+
+A principal is the invocation's: threads a handler's executor runs (its tool calls, S3's
+transfer threads) act as it, as every thread of a Lambda process has its role. Every
+decision is kept, for the report of what each role used (`make iam`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+from local.aws.iam.policies import Policies, PolicySimulator, Request, Result
+from local.aws.iam.requests import Call, RequestMapper
+from local.aws.local_stack import LocalStack
+
+# A request's context: API calls to AWS go over TLS.
+_CALL_CONTEXT = {"aws:SecureTransport": "true"}
+# The services whose "access denied" error code has no `Exception` suffix.
+_SHORT_DENIAL_CODES = frozenset({"s3", "sqs"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a call: a function (its role assumed in a session named by the function)
+    or a state machine (its role)."""
+
+    name: str  # the function's or state machine's logical id
+    role_arn: str
+    session: str
+
+    @property
+    def arn(self) -> str:
+        """The assumed role's ARN, as AWS names the caller in an AccessDenied message."""
+        account, role = self.role_arn.split(":")[4], self.role_arn.rsplit("/", 1)[-1]
+        return f"arn:aws:sts::{account}:assumed-role/{role}/{self.session}"
+
+
+_acting: ContextVar[Principal | None] = ContextVar("iam_principal", default=None)
+# Set while moto serves a call: what it does meanwhile (the local stack's own calls) is not
+# the caller's.
+_serving: ContextVar[bool] = ContextVar("iam_serving", default=False)
+
+
+@contextmanager
+def acting_as(principal: Principal | None) -> Iterator[None]:
+    """Make the calls of this context (and of threads its executors run) as `principal`: an
+    invocation's, or an execution's, even while the call that started it is being served."""
+    acting, serving = _acting.set(principal), _serving.set(False)
+    try:
+        yield
+    finally:
+        _serving.reset(serving)
+        _acting.reset(acting)
+
+
+@dataclass(frozen=True)
+class Decision:
+    principal: str  # the logical id
+    action: str
+    resource: str
+    result: Result
+
+
+@cache
+def _aws_managed_policies() -> dict[str, Any]:
+    documents: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return documents
+
+
+class IamGate:
+    def __init__(self, stack: LocalStack, simulator: PolicySimulator) -> None:
+        self._stack = stack
+        self._simulator = simulator
+        self._mapper = RequestMapper(
+            secret_arn=self._secret_arn, management_api=self._management_api
+        )
+        self._lock = threading.Lock()
+        self.decisions: list[Decision] = []
+
+    def check(self, client: BaseClient, operation: str, params: dict[str, Any]) -> None:
+        """Refuse the call, as AWS would, unless the calling principal may make it."""
+        principal = _acting.get()
+        if principal is None:
+            return
+        call = Call(
+            service=client.meta.service_model.service_name,
+            operation=operation,
+            params=params,
+            region=client.meta.region_name,
+            account=DEFAULT_ACCOUNT_ID,
+            endpoint=client.meta.endpoint_url,
+        )
+        for request in self._mapper.requests(call):
+            result = self.decide(principal, request)
+            if result != "Allowed":
+                raise AccessDenied(call.service, operation, principal, request, result)
+
+    def decide(self, principal: Principal, request: Request) -> Result:
+        """What IAM decides on `principal`'s request, with its role's policies and the
+        resource's own; kept for the report."""
+        request = Request(request.action, request.resource, {**_CALL_CONTEXT, **request.context})
+        result = self._simulator.decide(
+            principal.arn,
+            DEFAULT_ACCOUNT_ID,
+            request,
+            self._policies_of(principal.role_arn),
+            self._resource_policy(request.resource),
+        )
+        with self._lock:
+            self.decisions.append(
+                Decision(principal.name, request.action, request.resource, result)
+            )
+        return result
+
+    def _policies_of(self, role_arn: str) -> Policies:
+        role = self._stack.roles[role_arn]
+        managed = [
+            self._stack.managed_policies[arn]
+            if arn in self._stack.managed_policies
+            else _aws_managed_policies()[arn.rsplit("/", 1)[-1]]["Document"]
+            for arn in role.managed
+        ]
+        return Policies(key=role_arn, identity=[*role.inline, *managed])
+
+    def _resource_policy(self, resource: str) -> tuple[str, dict[str, Any]] | None:
+        """The policy of the resource itself: a bucket's (for its objects too), a queue's, a
+        function's (its permissions)."""
+        owner = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else resource
+        policy = self._stack.resource_policies.get(owner)
+        return (owner, policy) if policy is not None else None
+
+    def _secret_arn(self, secret_id: str) -> str:
+        """A secret's ARN, with the random suffix Secrets Manager gave it; a secret that does
+        not exist has none, so a grant on `{name}-??????` does not match it (AccessDenied, on
+        AWS too)."""
+        if secret_id.startswith("arn:"):
+            return secret_id
+        backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][self._stack.region]
+        secret = backend.secrets.get(secret_id)
+        if secret is not None:
+            return str(secret.arn)
+        return (
+            f"arn:aws:secretsmanager:{self._stack.region}:{DEFAULT_ACCOUNT_ID}:secret:{secret_id}"
+        )
+
+    def _management_api(self, endpoint: str) -> tuple[str, str]:
+        """(API id, stage) of a WebSocket API's management endpoint: a deployed one's host
+        names its API; the local one's path names its stage."""
+        url = urlparse(endpoint)
+        stage = url.path.strip("/").split("/")[0]
+        for api in self._stack.websocket_apis.values():
+            if (url.hostname and url.hostname.startswith(f"{api.api_id}.")) or stage in api.stages:
+                return api.api_id, stage
+        raise ValueError(f"{endpoint} is no WebSocket API's management endpoint")
+
+
+class AccessDenied(ClientError):
+    """What AWS answers a call its caller may not make (403)."""
+
+    def __init__(
+        self, service: str, operation: str, principal: Principal, request: Request, result: Result
+    ) -> None:
+        why = (
+            "with an explicit deny in a resource-based policy"
+            if result == "ExplicitlyDenied"
+            else f"because no identity-based policy allows the {request.action} action"
+        )
+        code = "AccessDenied" if service in _SHORT_DENIAL_CODES else "AccessDeniedException"
+        message = (
+            f"User: {principal.arn} is not authorized to perform: {request.action} on "
+            f"resource: {request.resource} {why}"
+        )
+        response: Any = {  # botocore's TypedDict wants every header; AWS sends these
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
+        super().__init__(response, operation)
+
+
+def _gated_api_call(gate: IamGate, original: Callable[..., Any]) -> Callable[..., Any]:
+    def make_api_call(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if _serving.get():
+            return original(self, operation, params)
+        gate.check(self, operation, params)
+        token = _serving.set(True)
+        try:
+            return original(self, operation, params)
+        finally:
+            _serving.reset(token)
+
+    return make_api_call
+
+
+Submit = Callable[..., Future[Any]]
+
+
+def _submit_in_the_callers_context(original: Submit) -> Submit:
+    """An executor's task runs in its submitter's context: the invocation's principal, and
+    its execution environment's root (threadline.runtime)."""
+
+    def submit(
+        self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Future[Any]:
+        if _acting.get() is None:
+            return original(self, fn, *args, **kwargs)
+        return original(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    return submit
+
+
+def _threads_in_the_starters_context(original: Callable[[threading.Thread], None]) -> Any:
+    """A thread started while a principal acts (a Step Functions task's invocation thread,
+    a handler's own thread) acts as it too."""
+
+    def start(self: threading.Thread) -> None:
+        if _acting.get() is not None:
+            context, run = contextvars.copy_context(), self.run
+            self.run = lambda: context.run(run)  # type: ignore[method-assign]
+        original(self)
+
+    return start
+
+
+def _executions_as_their_role(
+    stack: LocalStack, original: Callable[..., Any]
+) -> Callable[..., Any]:
+    machines = {arn: logical_id for logical_id, arn in stack.state_machines.items()}
+
+    def execution_logic(self: ExecutionWorker) -> None:
+        details = self._evaluation_details
+        machine = details.state_machine_details.arn
+        role = details.aws_execution_details.role_arn
+        name = machines.get(machine, machine.rsplit(":", 1)[-1])
+        with acting_as(Principal(name=name, role_arn=role, session=name)):
+            original(self)
+
+    return execution_logic
+
+
+@contextmanager
+def enforced(stack: LocalStack) -> Iterator[IamGate]:
+    """Enforce the stack's roles on every AWS call while the context lasts."""
+    simulator = PolicySimulator()
+    gate = IamGate(stack, simulator)
+    patches = [
+        (BaseClient, "_make_api_call", lambda original: _gated_api_call(gate, original)),
+        (ThreadPoolExecutor, "submit", _submit_in_the_callers_context),
+        (threading.Thread, "start", _threads_in_the_starters_context),
+        (
+            ExecutionWorker,
+            "_execution_logic",
+            lambda original: _executions_as_their_role(stack, original),
+        ),
+    ]
+    originals = [(owner, name, owner.__dict__[name]) for owner, name, _wrap in patches]
+    for owner, name, wrap in patches:
+        setattr(owner, name, wrap(owner.__dict__[name]))
+    try:
+        yield gate
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+        simulator.close()
