@@ -192,6 +192,7 @@ def edges(definition: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
 def state_machine_diagram(definition: dict[str, Any]) -> str:
     """A Mermaid flowchart: every state a node, every Next, Default, Choice and Catch an edge
     (catches dashed), then the catches whose errors did not fit on their edge."""
+    transitions = edges(definition)  # first: it refuses a state it cannot draw
     lines = ["```mermaid", "flowchart TD", "    start((start)) --> " + _node(definition["StartAt"])]
     for name, state in definition["States"].items():
         lines.append(f"    {_node(name)}{_SHAPES[state['Type']].format(name)}")
@@ -199,7 +200,7 @@ def state_machine_diagram(definition: dict[str, Any]) -> str:
             lines.append(f"    class {_node(name)} {state['Type'].lower()}")
         if state.get("End"):
             lines.append(f"    {_node(name)} --> stop((end))")
-    for source, target, label, is_catch in edges(definition):
+    for source, target, label, is_catch in transitions:
         arrow = "-.->" if is_catch else "-->"
         text = f'|"{label}"|' if label else ""
         lines.append(f"    {_node(source)} {arrow}{text} {_node(target)}")
