@@ -44,8 +44,10 @@ MEASURED = "\\*"  # a star, escaped: Markdown would read two in a cell as emphas
 
 
 def _cell(text: object) -> str:
-    """Text that fits one cell of a Markdown table."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text that fits one cell of a Markdown table: one line, its pipes escaped (but in code
+    spans, where the table reads them as code and an escape would show)."""
+    parts = re.split(r"(`[^`]*`)", " ".join(str(text).split()))
+    return "".join(p if p.startswith("`") else p.replace("|", "\\|") for p in parts)
 
 
 def _code(text: object) -> str:
@@ -113,19 +115,20 @@ def _variables(pairs: list[tuple[str, str]]) -> str:
 
 
 def configuration_table(template: dict[str, Any]) -> str:
-    """One row per parameter, in the template's order."""
+    """One row per parameter, in the template's order: its name over the environment variables
+    it reaches, its default over what it allows, and its description."""
     variables = environment_variables(template)
-    lines = [
-        "| Parameter | Default | Allowed | Environment variable | Description |",
-        "|---|---|---|---|---|",
-    ]
+    lines = ["| Parameter | Default | Description |", "|---|---|---|"]
     for name, parameter in template["Parameters"].items():
         default = parameter.get("Default")
         cells = [
-            _code(name),
-            "empty" if default in (None, "") else _code(default),
-            _allowed(parameter),
-            _variables(variables.get(name, [])),
+            "<br>".join(filter(None, [_code(name), _variables(variables.get(name, []))])),
+            "<br>".join(
+                filter(
+                    None,
+                    ["empty" if default in (None, "") else _code(default), _allowed(parameter)],
+                )
+            ),
             parameter.get("Description", ""),
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")

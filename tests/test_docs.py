@@ -30,12 +30,12 @@ MAKE_COMMAND = re.compile(r"(?:`|^\s*|\$\()make (?:-s )?([a-z][a-z-]+)", re.MULT
 EDGE = re.compile(r"^\s+(s_\w+) (-->|-\.->)(?:\|\"(.*?)\"\|)? (s_\w+)$", re.MULTILINE)
 
 
-def _table_rows(markdown: str) -> dict[str, list[str]]:
-    """A generated table's rows by their first cell's name."""
+def _table_rows(markdown: str) -> dict[str, list[list[str]]]:
+    """A generated table's rows by their first line's name, each cell split into its lines."""
     rows = {}
     for line in markdown.splitlines()[2:]:
-        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
-        rows[cells[0].strip("`")] = cells
+        cells = [cell.strip().split("<br>") for cell in line.strip("|").split(" | ")]
+        rows[cells[0][0].strip("`")] = cells
     return rows
 
 
@@ -45,18 +45,18 @@ def test_the_configuration_table_lists_every_parameter_with_its_default() -> Non
     assert list(rows) == list(TEMPLATE["Parameters"])
     for name, parameter in TEMPLATE["Parameters"].items():
         default = str(parameter.get("Default", ""))
-        assert rows[name][1] == (f"`{default}`" if default else "empty"), name
+        assert rows[name][1][0] == (f"`{default}`" if default else "empty"), name
 
 
 def test_the_configuration_table_names_the_variables_the_functions_read() -> None:
     rows = _table_rows(generate.configuration_table(TEMPLATE))
 
-    assert rows["RunTimeoutSeconds"][3] == "`RUN_TIMEOUT_SECONDS`"  # the Globals
-    assert rows["MaxMessageChars"][3] == "`MAX_MESSAGE_CHARS` (ApiFunction)"  # one function's
-    assert "`JWT_ISSUER` (StreamAuthorizerFunction)" in rows["JwtIssuer"][3]  # inside an !If
-    assert rows["Stage"][3] == ""  # named in resources, read by no function as itself
-    assert rows["ExpressTierSeconds"][2] == "0 to 180"
-    assert rows["Backend"][2] == "`responses`, `assistants`"
+    assert rows["RunTimeoutSeconds"][0][1:] == ["`RUN_TIMEOUT_SECONDS`"]  # the Globals
+    assert rows["MaxMessageChars"][0][1:] == ["`MAX_MESSAGE_CHARS` (ApiFunction)"]  # one function
+    assert "`JWT_ISSUER` (StreamAuthorizerFunction)" in rows["JwtIssuer"][0]  # inside an !If
+    assert rows["Stage"][0] == ["`Stage`"]  # in resources' names, read by no function as itself
+    assert rows["ExpressTierSeconds"][1] == ["`180`", "0 to 180"]
+    assert rows["Backend"][1] == ["`responses`", "`responses`, `assistants`"]
 
 
 @pytest.mark.parametrize("path", sorted(generate.MACHINES.values()), ids=lambda p: p.name)
