@@ -12,21 +12,27 @@ ASL_VALIDATOR := $(TOOLS)/node_modules/.bin/asl-validator
 IAM_SIMULATE := $(TOOLS)/node_modules/@cloud-copilot/iam-simulate/package.json
 CHECKOV := $(TOOLS)/bin/checkov
 BANDIT := $(TOOLS)/bin/bandit
+MKDOCS := $(TOOLS)/bin/mkdocs
 UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 ASL_VALIDATOR_VERSION := 4.0.0
 CHECKOV_VERSION := 3.3.30
 BANDIT_VERSION := 1.9.4
 IAM_SIMULATE_VERSION := 0.1.173
+MKDOCS_VERSION := 1.6.1
+MKDOCS_MATERIAL_VERSION := 9.8.2
+PYMDOWN_EXTENSIONS_VERSION := 13.1.2
 # SAM validates offline when it has a region and no credentials lookup is needed.
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
+# mkdocs-material prints a banner about its successor on every build; the pin is deliberate.
+export NO_MKDOCS_2_WARNING := 1
 # The local stack imports the layer's package the way Lambda does: from the layer's path.
 export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test coverage unit integration lint format build deploy demo serve events token bench chaos requirements openapi fire clean
+.PHONY: help dev test coverage unit integration lint format build deploy demo serve events token bench chaos requirements openapi fire docs docs-serve docs-pages screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,13 +56,18 @@ $(CHECKOV): $(UV)
 $(BANDIT): $(UV)
 	$(TOOL_INSTALL) bandit==$(BANDIT_VERSION)
 
+# The docs site's tools get their own environment too: the app's lock pins what the layer ships.
+$(MKDOCS): $(UV)
+	$(TOOL_INSTALL) mkdocs==$(MKDOCS_VERSION) --with mkdocs-material==$(MKDOCS_MATERIAL_VERSION) \
+		--with pymdown-extensions==$(PYMDOWN_EXTENSIONS_VERSION)
+
 $(ASL_VALIDATOR):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent asl-validator@$(ASL_VALIDATOR_VERSION)
 
 $(IAM_SIMULATE): $(ASL_VALIDATOR)
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent @cloud-copilot/iam-simulate@$(IAM_SIMULATE_VERSION)
 
-dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(IAM_SIMULATE) $(CHECKOV) $(BANDIT) ## Set up the virtualenv and tools
+dev: $(VENV)/.synced $(SAM) $(ASL_VALIDATOR) $(IAM_SIMULATE) $(CHECKOV) $(BANDIT) $(MKDOCS) ## Set up the virtualenv and tools
 
 # The console's browser test drives Debian's Chromium through its ChromeDriver.
 CHROMEDRIVER := /usr/bin/chromedriver
@@ -75,7 +86,7 @@ coverage: dev $(CHROMEDRIVER) ## Run every test and print the coverage of the la
 unit: $(VENV)/.synced ## Unit tests only (no moto, no local OpenAI server)
 	$(PY) -m pytest -q tests/unit
 
-lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, bandit
+lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, bandit, the docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -87,6 +98,28 @@ lint: dev ## ruff, mypy, cfn-lint, sam validate --lint, asl-validator, checkov, 
 	$(ASL_VALIDATOR) --no-arn-check --json-path .local/asl/run.asl.json --json-path .local/asl/run_express.asl.json
 	$(CHECKOV) --config-file .checkov.yaml --quiet --compact --skip-download --framework cloudformation --file template.yaml
 	$(BANDIT) --quiet --recursive functions layers/threadline/threadline assistants local
+	@# Sentences a reader takes in at once: at most 40 words and one semicolon.
+	$(PY) -m docs.prose README.md docs
+	@# A broken link, anchor, snippet or page fails the build.
+	$(PY) -m docs.generate
+	$(MKDOCS) build --strict --quiet
+
+# The generated parts of the docs (.local/docs): the parameters, the state machines, the API
+# and the bench's table, each from its source, so none can go stale.
+docs-pages: $(VENV)/.synced
+	$(PY) -m docs.generate
+
+docs: dev docs-pages ## Build the docs site into .local/site (offline, no warnings allowed)
+	$(MKDOCS) build --strict
+
+docs-serve: dev docs-pages ## Serve the docs on http://127.0.0.1:$${DOCS_PORT:-8000}, rebuilt as pages change
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$${DOCS_PORT:-8000}
+
+# The browser test writes the console's screenshots to .local; the docs show copies of them,
+# copied here for a person to look at and commit (a test run never rewrites committed files).
+screenshots: dev $(CHROMEDRIVER) ## Take the console's screenshots and copy them into docs/images
+	$(PY) -m pytest -q -p no:randomly tests/e2e/test_console.py
+	mkdir -p docs/images && cp .local/console-*.png docs/images/
 
 format: $(VENV)/.synced ## Fix lint and format
 	$(VENV)/bin/ruff check --fix .

@@ -115,7 +115,7 @@ function setStatus(run, status, reason) {
 
 function approvalCard(run, call) {
   const card = element("div", { class: "approval", "data-call-id": call.call_id },
-    `${call.name} asks for approval`, element("code", {}, call.arguments));
+    `${call.tool} asks for approval`, element("code", {}, call.arguments));
   for (const approve of [true, false]) {
     const button = element("button", { class: approve ? "approve" : "deny", type: "button" },
       approve ? "Approve" : "Deny");
