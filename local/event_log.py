@@ -24,16 +24,29 @@ class EventQueue:
     def __init__(self, stack: LocalStack, name: str) -> None:
         self._sqs = boto3.client("sqs")
         self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
+        queue = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])
+        queue_arn = queue["Attributes"]["QueueArn"]
         bus = stack.resources["EventBus"]
         events = boto3.client("events")
         pattern = json.dumps({"source": ["threadline"]})
-        events.put_rule(Name=name, EventBusName=bus, EventPattern=pattern)
-        events.put_targets(
-            Rule=name,
-            EventBusName=bus,
-            Targets=[{"Id": "queue", "Arn": arn["Attributes"]["QueueArn"]}],
+        rule_arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=pattern)["RuleArn"]
+        # EventBridge sends to a queue only where the queue's policy lets it, for the rule.
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        self._sqs.set_queue_attributes(
+            QueueUrl=self._url, Attributes={"Policy": json.dumps(policy)}
         )
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
     def take(self) -> list[dict[str, Any]]:
         """The events that arrived since the last take, oldest first."""

@@ -191,8 +191,12 @@ def local_threadline(
     trace_to: TraceEmitter | None = None,
     aws_port: int | None = None,
     websocket_port: int | None = None,
+    template: Path = TEMPLATE,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
+
+    `template`: the product's template, or another (a changed copy) whose code locations
+    are the repository's as template.yaml's are.
 
     `aws_port`: serve the local AWS services on 127.0.0.1 (moto's server; 0 picks a port),
     so that presigned URLs work from curl or a browser and the AWS CLI can look in
@@ -244,7 +248,7 @@ def local_threadline(
             websocket = LocalWebSocketApi(public_keys=public_keys, port=websocket_port)
             overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
         aws_endpoint = stack_of_contexts.enter_context(_local_aws(aws_port))
-        local_stack = provision(TEMPLATE, parameters=overrides)
+        local_stack = provision(template, parameters=overrides, folder=REPO)
         iam = stack_of_contexts.enter_context(iam_gate.enforced(local_stack))
         environment = _functions_environment(local_stack, websocket)
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)

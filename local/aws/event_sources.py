@@ -57,6 +57,7 @@ from local.aws.local_stack import (
 )
 from local.aws.records import (
     AsyncInvokeConfig,
+    Invoker,
     QueueSubscription,
     ScheduleSpec,
     StreamSubscription,
@@ -105,6 +106,9 @@ class _Queued:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     stream: StreamSubscription | None = None  # a stream batch: retried as Lambda retries one
     queue: QueueSubscription | None = None  # messages received from a queue
+    # The service that invokes, as IAM sees it (None: Lambda itself, which reads streams and
+    # queues with the function's role and runs asynchronous events).
+    invoker: Invoker | None = None
 
 
 class EventSources:
@@ -160,6 +164,7 @@ class EventSources:
         event: Any,
         *,
         stream: StreamSubscription | None = None,
+        invoker: Invoker | None = None,
     ) -> None:
         """Queue an invocation; it runs on the worker thread, after those queued before it."""
         with self._state:
@@ -169,7 +174,8 @@ class EventSources:
                 self._losing[source].append(event)
                 return
             self._pending += 1
-            self._inbox.put(_Queued(source, function_logical_id, event, stream=stream))
+            queued = _Queued(source, function_logical_id, event, stream=stream, invoker=invoker)
+            self._inbox.put(queued)
 
     def _poll_queues(self, stop: threading.Event) -> None:
         """Receive from each subscribed queue and queue its batches, until `stop`."""
@@ -415,7 +421,7 @@ class EventSources:
 
     def _invoke(self, item: _Queued) -> Delivery:
         try:
-            result = self._stack.invoke(item.function_logical_id, item.event)
+            result = self._stack.invoke(item.function_logical_id, item.event, invoker=item.invoker)
         except FunctionInvocationError as error:
             logger.error(
                 "%s event to %s failed: %s: %s",
@@ -442,10 +448,12 @@ class EventSources:
         }
         if bucket.is_versioned:
             head["VersionId"] = key.version_id
+        account = bucket.account_id
+        s3 = Invoker("s3.amazonaws.com", source_arn=bucket.arn, source_account=account)
         for function_logical_id, event in self._stack.s3_notifications(
             bucket.name, key.name, event_name, head
         ):
-            self.submit(S3_SOURCE, function_logical_id, event)
+            self.submit(S3_SOURCE, function_logical_id, event, invoker=s3)
 
 
 def _failed(item: _Queued, error: Exception) -> Delivery:
@@ -655,6 +663,14 @@ def find_schedule(
     raise AmbiguousSchedule(f"{function.logical_id} has several schedules, name one of {names}")
 
 
+def schedule_invoker(spec: ScheduleSpec) -> Invoker:
+    """EventBridge invokes a rule's target with the function's permission for the rule; a
+    Scheduler schedule with its own role."""
+    if spec.source == SCHEDULER_SOURCE:
+        return Invoker("scheduler.amazonaws.com", role_arn=spec.role_arn)
+    return Invoker("events.amazonaws.com", source_arn=spec.resource_arn)
+
+
 def schedule_event(stack: LocalStack, spec: ScheduleSpec, *, detail_override: Any = None) -> Any:
     """What the function receives when the schedule fires: the schedule's Input when it has one
     (`detail_override` replaces it), otherwise the scheduled-event envelope, with
@@ -689,7 +705,7 @@ def fire_schedule(
     """
     spec = find_schedule(stack, function_logical_id, event_name)
     event = schedule_event(stack, spec, detail_override=detail_override)
-    return stack.invoke(spec.function_logical_id, event)
+    return stack.invoke(spec.function_logical_id, event, invoker=schedule_invoker(spec))
 
 
 @contextmanager
@@ -737,7 +753,10 @@ def _tick(
             return
         spec, interval = timed[index]
         stack.event_sources.submit(
-            spec.source, spec.function_logical_id, schedule_event(stack, spec)
+            spec.source,
+            spec.function_logical_id,
+            schedule_event(stack, spec),
+            invoker=schedule_invoker(spec),
         )
         # Like EventBridge, skip the ticks missed while behind rather than catching up.
         behind = time.monotonic() - due[index]

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.aws.apigw import http_api_event
 from local.aws.fire import schedule_admin_response
 from local.aws.local_stack import FunctionInvocationError, LocalStack
-from local.aws.records import HttpRoute
+from local.aws.records import HttpRoute, Invoker
 
 # (token, issuer, audiences) -> the token's claims, or None when it is not valid for them.
 TokenCheck = Callable[[str, str, tuple[str, ...]], dict[str, object] | None]
@@ -77,8 +78,16 @@ class LocalHttpApi:
             route_key=f"{request.method} {compiled.route.path}",
             path_parameters=path_parameters or None,
         )
+        api = self._stack.http_apis[compiled.route.api_logical_id]
+        stage = self._stack.api_stages.get(api.api_id, "$default")
+        # The route's path: API Gateway's source ARN is the route's, its parameters as they are.
+        source = (
+            f"arn:aws:execute-api:{self._stack.region}:{ACCOUNT_ID}:{api.api_id}/{stage}/"
+            f"{request.method}{compiled.route.path}"
+        )
+        invoker = Invoker("apigateway.amazonaws.com", source_arn=source)
         try:
-            result = self._stack.invoke(compiled.route.function_logical_id, event)
+            result = self._stack.invoke(compiled.route.function_logical_id, event, invoker=invoker)
         except FunctionInvocationError as failure:
             # API Gateway's answer when the function fails; the error goes to the function's
             # log (stdout here), as the Lambda runtime writes it.

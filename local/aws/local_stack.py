@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 
@@ -16,6 +16,7 @@ from local.aws.records import (
     FunctionSpec,
     HttpApiSpec,
     HttpRoute,
+    Invoker,
     QueueSubscription,
     RoleSpec,
     S3Subscription,
@@ -40,6 +41,12 @@ OBJECT_CREATED_EVENTS = frozenset(
         "s3:ObjectCreated:CompleteMultipartUpload",
     }
 )
+
+
+class InvokeChecks(Protocol):
+    """What IAM says of a service's invocation (local.aws.iam.gate.IamGate)."""
+
+    def refusal(self, invoker: Invoker, function_arn: str) -> str | None: ...
 
 
 class FunctionInvocationError(Exception):
@@ -74,6 +81,10 @@ class LocalStack:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     managed_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     resource_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Each API's stage (by API id), for the ARNs its calls come from.
+    api_stages: dict[str, str] = field(default_factory=dict)
+    # Set while IAM is enforced (local.aws.iam.gate.enforced).
+    iam: InvokeChecks | None = field(default=None, repr=False, compare=False)
     # S3 notifications, table streams and schedules delivered asynchronously (see
     # local/aws/event_sources.py).
     event_sources: EventSources = field(init=False, repr=False, compare=False)
@@ -112,10 +123,16 @@ class LocalStack:
                 return spec
         raise KeyError(f"the stack has no function {logical_id_or_name!r}")
 
-    def invoke(self, logical_id_or_name: str, event: Any) -> Any:
+    def invoke(self, logical_id_or_name: str, event: Any, *, invoker: Invoker | None = None) -> Any:
         """Invoke a function through moto's Lambda API (so through the in-process runtime) and
-        return its decoded result; raise FunctionInvocationError if it failed."""
+        return its decoded result; raise FunctionInvocationError if it failed, or if
+        `invoker` (a service) may not invoke it (then it does not run)."""
         spec = self.function(logical_id_or_name)
+        refusal = self.iam.refusal(invoker, spec.arn) if self.iam and invoker else None
+        if refusal is not None:
+            raise FunctionInvocationError(
+                spec.name, {"errorType": "AccessDeniedException", "errorMessage": refusal}
+            )
         response = self._lambda.invoke(FunctionName=spec.name, Payload=json.dumps(event))
         payload = json.loads(response["Payload"].read() or b"null")
         if "FunctionError" in response:

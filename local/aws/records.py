@@ -25,6 +25,18 @@ class FunctionSpec:
     memory: int
 
 
+@dataclass(frozen=True)
+class Invoker:
+    """Who invokes a function on a service's behalf: the service (apigateway.amazonaws.com,
+    s3.amazonaws.com, ...), allowed by the function's own policy for its source - or, where
+    the service acts with a role (EventBridge Scheduler), that role."""
+
+    service: str
+    source_arn: str | None = None
+    source_account: str | None = None
+    role_arn: str | None = None
+
+
 @dataclass
 class RoleSpec:
     """An IAM role as provisioned: its inline policies' documents and the ARNs of the
@@ -89,6 +101,7 @@ class ScheduleSpec:
     expression: str
     input: str | None  # the event the function receives, as a JSON string
     enabled: bool
+    role_arn: str | None = None  # a Scheduler schedule's: it invokes with this role
 
 
 @dataclass(frozen=True)

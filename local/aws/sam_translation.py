@@ -50,10 +50,13 @@ def packaged(template: dict[str, Any], folder: Path) -> dict[str, Any]:
     return packaged_template
 
 
-def transformed(template_path: Path, parameters: dict[str, str], region: str) -> dict[str, Any]:
-    """The template as CloudFormation would deploy it with these parameter values."""
+def transformed(
+    template_path: Path, parameters: dict[str, str], region: str, *, folder: Path | None = None
+) -> dict[str, Any]:
+    """The template as CloudFormation would deploy it with these parameter values; its code
+    locations are relative to `folder` (by default the template's own)."""
     request = {
-        "template": packaged(load_template(template_path), template_path.parent),
+        "template": packaged(load_template(template_path), folder or template_path.parent),
         "parameters": parameters,
         "region": region,
     }

@@ -26,15 +26,18 @@ def provision(
     parameters: dict[str, str] | None = None,
     stack_name: str = "threadline-local",
     region: str = "us-east-1",
+    folder: Path | None = None,
 ) -> LocalStack:
     """Create every resource of the template in moto and return what was created.
 
+    `folder` is where the template's code locations are (by default the template's folder).
     Call it while a moto mock is active: `mock_aws(...)` in-process, or boto3 pointed at a moto
     server through AWS_ENDPOINT_URL. Handlers run once `lambda_runtime.install(stack.registry)`
     is active, with `stack.environment()` set in os.environ.
     """
     _require_moto()
-    template = transformed(template_path, parameters or {}, region)
+    folder = (folder or template_path.parent).resolve()
+    template = transformed(template_path, parameters or {}, region, folder=folder)
     resources = template["Resources"]
     resolver = Resolver(
         parameters=parameter_values(template.get("Parameters", {}), parameters or {}),
@@ -51,7 +54,7 @@ def provision(
     ctx = ProvisionContext(
         stack=stack,
         account_id=DEFAULT_ACCOUNT_ID,
-        template_dir=template_path.parent.resolve(),
+        template_dir=folder,
         resolver=resolver,
     )
     for logical_id in dependency_order(resources):

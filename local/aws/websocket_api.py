@@ -29,7 +29,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from local.aws.local_stack import FunctionInvocationError, LocalStack
-from local.aws.records import WebSocketApiSpec
+from local.aws.records import Invoker, WebSocketApiSpec
 from local.served_app import ServedApp
 
 ACCOUNT_ID = "123456789012"
@@ -160,8 +160,10 @@ class LocalWebSocketApi(ServedApp):
                 "stageVariables": {},
                 "requestContext": self._context(api, connection, "$connect", "CONNECT"),
             }
+            source = f"arn:aws:execute-api:{stack.region}:{ACCOUNT_ID}:{api.api_id}/authorizers/"
+            invoker = Invoker("apigateway.amazonaws.com", source_arn=source + authorizer_id)
             try:
-                policy = stack.invoke(authorizer.function_logical_id, request)
+                policy = stack.invoke(authorizer.function_logical_id, request, invoker=invoker)
             except FunctionInvocationError as failure:
                 return 401 if failure.payload.get("errorMessage") == "Unauthorized" else 500
             if not _allows(policy):
@@ -246,7 +248,10 @@ class LocalWebSocketApi(ServedApp):
         stack: LocalStack, api: WebSocketApiSpec, route_key: str, event: dict[str, Any]
     ) -> Any:
         integration_id, _ = api.routes[route_key]
-        return stack.invoke(api.integrations[integration_id], event)
+        stage = event["requestContext"]["stage"]
+        source = f"arn:aws:execute-api:{stack.region}:{ACCOUNT_ID}:{api.api_id}/{stage}/{route_key}"
+        invoker = Invoker("apigateway.amazonaws.com", source_arn=source)
+        return stack.invoke(api.integrations[integration_id], event, invoker=invoker)
 
     # -- the management API ----------------------------------------------------------------
 

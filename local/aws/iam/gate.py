@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,14 +32,18 @@ from urllib.parse import urlparse
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.events.models import Rule
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
+from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local.aws.iam.policies import Policies, PolicySimulator, Request, Result
 from local.aws.iam.requests import Call, RequestMapper
 from local.aws.local_stack import LocalStack
+from local.aws.records import Invoker
 
+logger = logging.getLogger(__name__)
 # A request's context: API calls to AWS go over TLS.
 _CALL_CONTEXT = {"aws:SecureTransport": "true"}
 # The services whose "access denied" error code has no `Exception` suffix.
@@ -138,6 +143,95 @@ class IamGate:
             )
         return result
 
+    def refusal(self, invoker: Invoker, function_arn: str) -> str | None:
+        """Why `invoker` may not invoke the function (None if it may): a service needs the
+        function's permission for its source, a role (a schedule's) a grant of its own."""
+        if invoker.role_arn is not None:
+            principal = Principal(
+                name=invoker.service, role_arn=invoker.role_arn, session=invoker.service
+            )
+            request = Request("lambda:InvokeFunction", function_arn)
+            result = self.decide(principal, request)
+            caller = principal.arn
+        else:
+            context = {
+                key: value
+                for key, value in (
+                    ("aws:SourceArn", invoker.source_arn),
+                    ("aws:SourceAccount", invoker.source_account),
+                )
+                if value is not None
+            }
+            request = Request("lambda:InvokeFunction", function_arn, context)
+            result = self._simulator.decide(
+                invoker.service,
+                DEFAULT_ACCOUNT_ID,
+                request,
+                Policies(key=invoker.service, identity=[]),
+                self._resource_policy(function_arn),
+            )
+            with self._lock:
+                self.decisions.append(
+                    Decision(invoker.service, request.action, function_arn, result)
+                )
+            caller = invoker.service
+        if result == "Allowed":
+            return None
+        source = f" from {invoker.source_arn}" if invoker.source_arn else ""
+        return (
+            f"{caller} is not authorized to perform: lambda:InvokeFunction on resource: "
+            f"{function_arn}{source}: the function's policy allows no such invocation"
+        )
+
+    def service_may_send(self, service: str, queue_arn: str, source_arn: str) -> bool:
+        """Whether `service` (EventBridge, for a rule) may send to the queue: its policy
+        must allow the service from that source."""
+        request = Request("sqs:SendMessage", queue_arn, {"aws:SourceArn": source_arn})
+        result = self._simulator.decide(
+            service,
+            DEFAULT_ACCOUNT_ID,
+            request,
+            Policies(key=service, identity=[]),
+            self._resource_policy(queue_arn),
+        )
+        with self._lock:
+            self.decisions.append(Decision(service, request.action, queue_arn, result))
+        return result == "Allowed"
+
+    def check_lambdas_reach(self) -> None:
+        """What Lambda checks when a mapping or destination is configured, so a deploy fails
+        on it: the function's role reads its stream or queue and sends to its OnFailure
+        queue. ValueError naming the function, the action and the resource otherwise."""
+        for function_logical_id, requests in self._lambda_reads():
+            spec = self._stack.functions[function_logical_id]
+            principal = Principal(name=spec.logical_id, role_arn=spec.role_arn, session=spec.name)
+            for request in requests:
+                result = self.decide(principal, request)
+                if result != "Allowed":
+                    raise ValueError(
+                        f"{spec.logical_id}: {principal.arn} is not authorized to perform: "
+                        f"{request.action} on resource: {request.resource}"
+                    )
+
+    def _lambda_reads(self) -> Iterator[tuple[str, list[Request]]]:
+        stream_reads = ("GetRecords", "GetShardIterator", "DescribeStream")
+        for stream in self._stack.stream_subscriptions:
+            reads = [Request(f"dynamodb:{action}", stream.stream_arn) for action in stream_reads]
+            reads.append(Request("dynamodb:ListStreams", "*"))
+            if stream.on_failure:
+                reads.append(Request("sqs:SendMessage", stream.on_failure))
+            yield stream.function_logical_id, reads
+        queue_reads = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+        for queue in self._stack.queue_subscriptions:
+            yield (
+                queue.function_logical_id,
+                [Request(f"sqs:{action}", queue.queue_arn) for action in queue_reads],
+            )
+        for logical_id in self._stack.functions:
+            destination = self._stack.async_invoke_config(logical_id).on_failure
+            if destination:
+                yield logical_id, [Request("sqs:SendMessage", destination)]
+
     def _policies_of(self, role_arn: str) -> Policies:
         role = self._stack.roles[role_arn]
         managed = [
@@ -149,8 +243,14 @@ class IamGate:
         return Policies(key=role_arn, identity=[*role.inline, *managed])
 
     def _resource_policy(self, resource: str) -> tuple[str, dict[str, Any]] | None:
-        """The policy of the resource itself: a bucket's (for its objects too), a queue's, a
-        function's (its permissions)."""
+        """The policy of the resource itself: a bucket's (for its objects too), a function's
+        (its permissions), as provisioned; a queue's as it is now (queues made after the
+        stack, as an operator subscribes, have theirs)."""
+        if resource.startswith("arn:aws:sqs:"):
+            region, account, name = resource.split(":")[3:6]
+            queue = sqs_backends[account][region].queues.get(name)
+            document = queue.policy if queue is not None else None
+            return (f"{resource}:{document}", json.loads(document)) if document else None
         owner = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else resource
         policy = self._stack.resource_policies.get(owner)
         return (owner, policy) if policy is not None else None
@@ -247,6 +347,20 @@ def _threads_in_the_starters_context(original: Callable[[threading.Thread], None
     return start
 
 
+def _rule_targets_allowed(gate: IamGate, original: Callable[..., Any]) -> Callable[..., Any]:
+    """EventBridge sends a rule's events to a queue only where the queue's policy lets it;
+    it drops the others (the rule's FailedInvocations), as here."""
+
+    def send_to_sqs_queue(self: Rule, resource_id: str, event: dict[str, Any], *args: Any) -> None:
+        queue = f"arn:aws:sqs:{self.region_name}:{self.account_id}:{resource_id}"
+        if gate.service_may_send("events.amazonaws.com", queue, self.arn):
+            original(self, resource_id, event, *args)
+        else:
+            logger.warning("EventBridge may not send to %s for %s: dropped", queue, self.arn)
+
+    return send_to_sqs_queue
+
+
 def _executions_as_their_role(
     stack: LocalStack, original: Callable[..., Any]
 ) -> Callable[..., Any]:
@@ -272,6 +386,7 @@ def enforced(stack: LocalStack) -> Iterator[IamGate]:
         (BaseClient, "_make_api_call", lambda original: _gated_api_call(gate, original)),
         (ThreadPoolExecutor, "submit", _submit_in_the_callers_context),
         (threading.Thread, "start", _threads_in_the_starters_context),
+        (Rule, "_send_to_sqs_queue", lambda original: _rule_targets_allowed(gate, original)),
         (
             ExecutionWorker,
             "_execution_logic",
@@ -281,9 +396,12 @@ def enforced(stack: LocalStack) -> Iterator[IamGate]:
     originals = [(owner, name, owner.__dict__[name]) for owner, name, _wrap in patches]
     for owner, name, wrap in patches:
         setattr(owner, name, wrap(owner.__dict__[name]))
+    stack.iam = gate
     try:
+        gate.check_lambdas_reach()
         yield gate
     finally:
+        stack.iam = None
         for owner, name, original in originals:
             setattr(owner, name, original)
         simulator.close()

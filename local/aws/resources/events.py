@@ -76,6 +76,7 @@ def _schedule(
             expression=properties["ScheduleExpression"],
             input=target.get("Input"),
             enabled=properties.get("State", "ENABLED") == "ENABLED",
+            role_arn=target.get("RoleArn") if source == SCHEDULER_SOURCE else None,
         )
     )
 

@@ -67,6 +67,7 @@ def _route(
 def provision_stage(
     ctx: ProvisionContext, logical_id: str, properties: dict[str, Any]
 ) -> ProvisionedResource:
+    ctx.stack.api_stages[properties["ApiId"]] = properties["StageName"]
     if not any(api.api_id == properties["ApiId"] for api in ctx.stack.http_apis.values()):
         return provision_websocket_stage(ctx, logical_id, properties)
     if "AccessLogSettings" in properties:
