@@ -78,13 +78,7 @@ class OpenAIServer:
         self.webhook_dispatcher = WebhookDispatcher(lambda: self.webhook_sender)
         self._ticker_stop: threading.Event | None = None
         self._http_server: BaseWSGIServer | None = None
-        self._map, self._handlers = _route_map(
-            [
-                *(("/v1" + path, method, handler) for path, method, handler in _api_routes()),
-                ("/_local/stats", "GET", _stats),
-                ("/_local/reset", "POST", _reset),
-            ]
-        )
+        self._map, self._handlers = _served_routes()
 
     # --- WSGI ---------------------------------------------------------------------------
 
@@ -316,6 +310,20 @@ def _api_routes() -> list[tuple[str, str, Handler]]:
     return [*responses_api.ROUTES, *resources_api.ROUTES, *assistants_api.ROUTES]
 
 
+@functools.cache
+def _served_routes() -> tuple[Map, dict[str, Handler]]:
+    """The server's routes, compiled once for every server: werkzeug compiles a rule with
+    `ast`, whose recursion guard CPython 3.11 does not keep per thread (compiling while
+    another thread does fails with "AST constructor recursion depth mismatch")."""
+    return _route_map(
+        [
+            *(("/v1" + path, method, handler) for path, method, handler in _api_routes()),
+            ("/_local/stats", "GET", _stats),
+            ("/_local/reset", "POST", _reset),
+        ]
+    )
+
+
 def _route_map(routes: Iterable[tuple[str, str, Handler]]) -> tuple[Map, dict[str, Handler]]:
     routes = list(routes)
     handlers = {f"{method} {path}": handler for path, method, handler in routes}
@@ -354,3 +362,7 @@ def _stats(server: OpenAIServer, _request: Request) -> Response:
 def _reset(server: OpenAIServer, _request: Request) -> Response:
     server.reset()
     return json_response({"reset": True})
+
+
+# Compiled when the module is imported, before any server's threads run.
+_served_routes()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,13 +28,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
+from botocore import signers
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.events.models import Rule
 from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.s3.responses import S3Response
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import sqs_backends
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -107,6 +110,8 @@ class IamGate:
         )
         self._lock = threading.Lock()
         self.decisions: list[Decision] = []
+        # Presigned requests whose signer may not make them: S3 refuses them.
+        self.refused_signatures: set[str] = set()
 
     def check(self, client: BaseClient, operation: str, params: dict[str, Any]) -> None:
         """Refuse the call, as AWS would, unless the calling principal may make it."""
@@ -347,6 +352,54 @@ def _threads_in_the_starters_context(original: Callable[[threading.Thread], None
     return start
 
 
+# A presigned request's signature, as S3 reads it (X-Amz-Signature, or a form's field).
+_SIGNATURE = re.compile(rb"(?i)x-amz-signature(?:=|\"\r\n\r\n)([0-9a-f]{64})")
+
+
+def _signed_as_their_signer(gate: IamGate, method: str, original: Callable[..., Any]) -> Any:
+    """A presigned URL (or POST) works only if its signer may make the request: the URL is
+    made whatever the signer's role says, as on AWS, and S3 refuses it when used."""
+
+    def presign(self: BaseClient, *args: Any, **kwargs: Any) -> Any:
+        signed = original(self, *args, **kwargs)
+        principal = _acting.get()
+        if principal is None:
+            return signed
+        if method == "post":
+            bucket, key = (
+                args[0] if args else kwargs["Bucket"],
+                args[1] if len(args) > 1 else kwargs["Key"],
+            )
+            action, signature = "s3:PutObject", signed["fields"]["x-amz-signature"]
+        else:
+            operation = args[0] if args else kwargs["ClientMethod"]
+            params = (args[1] if len(args) > 1 else kwargs.get("Params")) or {}
+            bucket, key = params["Bucket"], params["Key"]
+            action = {"get_object": "s3:GetObject", "put_object": "s3:PutObject"}[operation]
+            signature = parse_qs(urlparse(signed).query)["X-Amz-Signature"][0]
+        if gate.decide(principal, Request(action, f"arn:aws:s3:::{bucket}/{key}")) != "Allowed":
+            gate.refused_signatures.add(signature)
+        return signed
+
+    return presign
+
+
+def _presigned_requests_checked(gate: IamGate, original: Callable[..., Any]) -> Any:
+    def respond(self: S3Response, request: Any, full_url: str, *args: Any) -> Any:
+        body = request.data if isinstance(getattr(request, "data", None), bytes) else b""
+        found = _SIGNATURE.findall(full_url.encode() + b"\n" + body)
+        if any(signature.decode() in gate.refused_signatures for signature in found):
+            denied = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+            return (
+                403,
+                {"content-type": "application/xml"},
+                denied + b"<Message>Access Denied</Message></Error>",
+            )
+        return original(self, request, full_url, *args)
+
+    return respond
+
+
 def _rule_targets_allowed(gate: IamGate, original: Callable[..., Any]) -> Callable[..., Any]:
     """EventBridge sends a rule's events to a queue only where the queue's policy lets it;
     it drops the others (the rule's FailedInvocations), as here."""
@@ -387,6 +440,10 @@ def enforced(stack: LocalStack) -> Iterator[IamGate]:
         (ThreadPoolExecutor, "submit", _submit_in_the_callers_context),
         (threading.Thread, "start", _threads_in_the_starters_context),
         (Rule, "_send_to_sqs_queue", lambda original: _rule_targets_allowed(gate, original)),
+        (signers, "generate_presigned_url", lambda o: _signed_as_their_signer(gate, "url", o)),
+        (signers, "generate_presigned_post", lambda o: _signed_as_their_signer(gate, "post", o)),
+        (S3Response, "key_response", lambda o: _presigned_requests_checked(gate, o)),
+        (S3Response, "bucket_response", lambda o: _presigned_requests_checked(gate, o)),
         (
             ExecutionWorker,
             "_execution_logic",
