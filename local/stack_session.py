@@ -40,7 +40,7 @@ from local.aws.async_invocations import invoking_asynchronously
 from local.aws.atomic_dynamodb import atomic_item_writes
 from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
-from local.aws.websocket_api import LocalWebSocketApi
+from local.aws.websocket_api import ConnectionLimits, LocalWebSocketApi
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, public_keys, verified_claims
 
@@ -187,6 +187,7 @@ def local_threadline(
     trace_to: TraceEmitter | None = None,
     aws_port: int | None = None,
     websocket_port: int | None = None,
+    websocket_limits: ConnectionLimits | None = None,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
 
@@ -196,6 +197,7 @@ def local_threadline(
 
     `websocket_port`: serve the template's WebSocket API on 127.0.0.1 (0 picks a port), so
     clients can subscribe to runs (`session.websocket.url`); by default it is not served.
+    `websocket_limits`: its connections' quotas, API Gateway's unless a test shortens them.
 
     `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
     an OpenAI project with the endpoint configured does; by default only in push mode.
@@ -237,7 +239,9 @@ def local_threadline(
             overrides.setdefault("OpenAIBaseUrl", base_url)
         websocket = None
         if websocket_port is not None:
-            websocket = LocalWebSocketApi(public_keys=public_keys, port=websocket_port)
+            websocket = LocalWebSocketApi(
+                public_keys=public_keys, port=websocket_port, limits=websocket_limits
+            )
             overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
         aws_endpoint = None
         if aws_port is None:
