@@ -19,6 +19,11 @@ from local.aws.intrinsics import ProvisionedResource, Resolver
 from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
 from tests.deployed import deploy_resolver
+from threadline.runs.records import (
+    ANSWER_LIMIT_BYTES,
+    TOOL_CALL_RECORDS_LIMIT_BYTES,
+    TOOL_CALLS_LIMIT_BYTES,
+)
 
 FUNCTIONS = {
     name: resource["Properties"]
@@ -429,6 +434,15 @@ def test_a_streaming_function_has_the_settings_it_loads(
     finally:
         monkeypatch.undo()
         runtime.reset()
+
+
+def test_a_run_record_has_room_for_the_longest_message_answer_and_tool_calls() -> None:
+    """A run's DynamoDB item (400 KB) holds its message (4 bytes a character at most), the
+    answer or the calls a round waits on, and the records of its tool calls; the rest of the
+    record (timeline, approvals, files, ids) has the room left, over 100 KB."""
+    longest_message = 4 * template()["Parameters"]["MaxMessageChars"]["MaxValue"]
+    kept = longest_message + max(ANSWER_LIMIT_BYTES, TOOL_CALLS_LIMIT_BYTES)
+    assert kept + TOOL_CALL_RECORDS_LIMIT_BYTES < 400 * 1024 - 100_000
 
 
 def _timeout(properties: dict[str, Any]) -> int:
