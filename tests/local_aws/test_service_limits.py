@@ -256,3 +256,13 @@ def test_every_check_is_undone_on_exit(aws: None) -> None:
             for (owner, name, _wrap), original in zip(patched, before, strict=True)
         )
     assert [owner.__dict__[name] for owner, name, _wrap in patched] == before
+
+
+def test_an_sqs_message_over_1_mib_is_refused_by_moto(aws: None) -> None:
+    """SQS takes messages of up to 1 MiB (256 KB before August 2025): moto checks it."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="limits")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_576)
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_577)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
