@@ -244,6 +244,7 @@ def _sized_invoke(original: Any) -> Any:
         size = len(body.encode() if isinstance(body, str) else body)
         limit = INVOKE_PAYLOAD_BYTES.get(invocation_type)
         if limit is not None and size > limit:
+            # Lambda's wording (as ASFHyP3/hyp3#2241 quotes it for an Event invocation).
             raise _RequestTooLarge(
                 f"{size} byte payload is too large for the {invocation_type} invocation type "
                 f"(limit {limit} bytes)"
