@@ -4,6 +4,7 @@ servers (MCP, WebSocket API, console) are ServedApps."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,13 +15,31 @@ import uvicorn
 
 
 class ServedApp:
-    def __init__(self, app: Any, *, port: int = 0, name: str = "app") -> None:
+    """`websocket_protocol` and `websocket_message_bytes`: how uvicorn serves WebSockets (its
+    protocol class, and the largest message it takes: 16 MiB unless told)."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        port: int = 0,
+        name: str = "app",
+        websocket_protocol: type[asyncio.Protocol] | None = None,
+        websocket_message_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._name = name
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_ping_interval=None)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            ws=websocket_protocol or "auto",
+            ws_max_size=websocket_message_bytes,
+            ws_ping_interval=None,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

@@ -42,7 +42,7 @@ from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
 from local.aws.iam import gate as iam_gate
 from local.aws.iam.gate import IamGate
-from local.aws.websocket_api import LocalWebSocketApi
+from local.aws.websocket_api import ConnectionLimits, LocalWebSocketApi
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, public_keys, verified_claims
 
@@ -191,6 +191,7 @@ def local_threadline(
     trace_to: TraceEmitter | None = None,
     aws_port: int | None = None,
     websocket_port: int | None = None,
+    websocket_limits: ConnectionLimits | None = None,
     template: Path = TEMPLATE,
 ) -> Iterator[LocalThreadline]:
     """Start the whole product in this process; everything is torn down on exit.
@@ -204,6 +205,7 @@ def local_threadline(
 
     `websocket_port`: serve the template's WebSocket API on 127.0.0.1 (0 picks a port), so
     clients can subscribe to runs (`session.websocket.url`); by default it is not served.
+    `websocket_limits`: its connections' quotas, API Gateway's unless a test shortens them.
 
     `webhooks`: whether the local OpenAI server sends its webhooks to the webhook route, as
     an OpenAI project with the endpoint configured does; by default only in push mode.
@@ -245,7 +247,9 @@ def local_threadline(
             overrides.setdefault("OpenAIBaseUrl", base_url)
         websocket = None
         if websocket_port is not None:
-            websocket = LocalWebSocketApi(public_keys=public_keys, port=websocket_port)
+            websocket = LocalWebSocketApi(
+                public_keys=public_keys, port=websocket_port, limits=websocket_limits
+            )
             overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
         aws_endpoint = stack_of_contexts.enter_context(_local_aws(aws_port))
         local_stack = provision(template, parameters=overrides, folder=REPO)

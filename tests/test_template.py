@@ -15,10 +15,15 @@ from typing import Any
 import pytest
 
 from local.aws.handler_modules import load_handler_module
-from local.aws.intrinsics import Resolver
+from local.aws.intrinsics import ProvisionedResource, Resolver
 from local.aws.parameters import parameter_values
 from tests.conftest import REPO, template
 from tests.deployed import deploy_resolver
+from threadline.runs.records import (
+    ANSWER_LIMIT_BYTES,
+    TOOL_CALL_RECORDS_LIMIT_BYTES,
+    TOOL_CALLS_LIMIT_BYTES,
+)
 
 FUNCTIONS = {
     name: resource["Properties"]
@@ -175,6 +180,18 @@ def test_api_concurrency_limit_reserves_the_request_facing_functions_only_when_s
             mappings={},
         )
         assert resolver.resolve(conditional) == (value if reserves else None)
+
+
+def test_the_default_deploy_reserves_no_concurrency_and_says_what_the_account_needs() -> None:
+    """A new account's concurrency quota can be 10, and Lambda keeps 10 unreserved: any
+    reservation fails to deploy there. ApiConcurrencyLimit (0 by default) says so."""
+    declared = template()
+    resolver = deploy_resolver()
+    for logical_id, properties in FUNCTIONS.items():
+        reserved = properties.get("ReservedConcurrentExecutions")
+        assert reserved is None or resolver.resolve(reserved) is None, logical_id
+    description = " ".join(declared["Parameters"]["ApiConcurrencyLimit"]["Description"].split())
+    assert "The account must keep 10 unreserved after both." in description
 
 
 def test_every_checkov_skip_gives_its_reason() -> None:
@@ -417,3 +434,127 @@ def test_a_streaming_function_has_the_settings_it_loads(
     finally:
         monkeypatch.undo()
         runtime.reset()
+
+
+def test_a_run_record_has_room_for_the_longest_message_answer_and_tool_calls() -> None:
+    """A run's DynamoDB item (400 KB) holds its message (4 bytes a character at most), the
+    answer or the calls a round waits on, and the records of its tool calls; the rest of the
+    record (timeline, approvals, files, ids) has the room left, over 100 KB."""
+    longest_message = 4 * template()["Parameters"]["MaxMessageChars"]["MaxValue"]
+    kept = longest_message + max(ANSWER_LIMIT_BYTES, TOOL_CALLS_LIMIT_BYTES)
+    assert kept + TOOL_CALL_RECORDS_LIMIT_BYTES < 400 * 1024 - 100_000
+
+
+def _timeout(properties: dict[str, Any]) -> int:
+    return int(properties.get("Timeout", template()["Globals"]["Function"]["Timeout"]))
+
+
+def test_every_function_fits_lambdas_timeout_and_memory() -> None:
+    """Lambda stops a function at 15 minutes at most, and gives it 128 MB to 10,240 MB (the
+    local runtime stops none, but reports one past its Timeout as timed out)."""
+    memory = template()["Globals"]["Function"]["MemorySize"]
+    for logical_id, properties in FUNCTIONS.items():
+        assert 1 <= _timeout(properties) <= 900, logical_id
+        assert 128 <= int(properties.get("MemorySize", memory)) <= 10_240, logical_id
+
+
+def test_every_function_behind_the_http_api_ends_before_its_30_s_integration_timeout() -> None:
+    """Past 30 s API Gateway answers 503 while the function runs on: a request's function
+    times out first, so the caller hears the product's answer or the function's error."""
+    routed = [
+        logical_id
+        for logical_id, properties in FUNCTIONS.items()
+        if any(event["Type"] == "HttpApi" for event in properties.get("Events", {}).values())
+    ]
+    assert sorted(routed) == ["ApiFunction", "OpenAIWebhookFunction"]
+    assert all(_timeout(FUNCTIONS[logical_id]) < 30 for logical_id in routed)
+
+
+# The longest deploy the template allows: a 16-character stage in the longest partition and
+# region, a 128-character stack name, so that every name CloudFormation generates is at its
+# service's limit; the free-form parameters long but ordinary. (They may be longer: with both
+# secret names at 512 characters and the database's S3 key at 1,024 the largest is 3,914
+# bytes; an OpenAIBaseUrl of 500 characters more takes seven functions over 4 KB.)
+LONGEST_PARTITION, LONGEST_REGION, ACCOUNT = "aws-us-gov", "us-gov-west-1", "123456789012"
+LONGEST_STACK = "s" * 128
+LONG_PARAMETERS = {
+    "Stage": "s" * 16,
+    "Model": "m" * 64,
+    "OpenAIBaseUrl": "https://" + "h" * 100 + "/v1",
+    "OpenAIApiKeySecretName": "k" * 128,
+    "WebhookSecretName": "w" * 128,
+    "AnalystDatabase": "s3://" + "b" * 63 + "/" + "k" * 200,
+    "UploadAllowedTypes": "csv,tsv,json,txt,md,pdf,docx,xlsx,pptx,png,jpg,jpeg,gif,webp,html",
+    "CallbackAllowedHosts": ",".join(f"*.host{n}.example.com" for n in range(10)),
+    "JwtIssuer": "https://" + "i" * 100,
+    "JwksUrl": "https://" + "j" * 120,
+    "JwtAudience": ",".join(["a" * 26] * 5),
+}
+
+
+def _longest(resolver: Resolver, logical_id: str, declared: dict[str, Any]) -> ProvisionedResource:
+    """What a resource's Ref and attributes are at their longest, for the kinds the
+    functions' environments name (any other: its name, or a generated one)."""
+    kind, properties = declared["Type"], declared.get("Properties", {})
+    name = resolver.resolve(properties["Name"]) if "Name" in properties else None
+
+    def generated(limit: int) -> str:  # CloudFormation's stack-LogicalId-SUFFIX, cut to fit
+        return f"{LONGEST_STACK}-{logical_id}-{'X' * 13}"[:limit]
+
+    arn = f"arn:{LONGEST_PARTITION}:{{}}:{LONGEST_REGION}:{ACCOUNT}:{{}}"
+    function, machine = generated(64), arn.format("states", f"stateMachine:{generated(80)}")
+    pool = f"{LONGEST_REGION}_XXXXXXXXX"
+    longest = {
+        "AWS::Serverless::Function": ProvisionedResource(
+            function, {"Arn": arn.format("lambda", f"function:{function}")}
+        ),
+        "AWS::Serverless::StateMachine": ProvisionedResource(
+            machine, {"Arn": machine, "Name": generated(80)}
+        ),
+        "AWS::SQS::Queue": ProvisionedResource(
+            f"https://sqs.{LONGEST_REGION}.amazonaws.com/{ACCOUNT}/{generated(80)}",
+            {"Arn": arn.format("sqs", generated(80))},
+        ),
+        "AWS::SecretsManager::Secret": ProvisionedResource(
+            arn.format("secretsmanager", f"secret:{name or generated(512)}-XXXXXX")
+        ),
+        "AWS::Cognito::UserPool": ProvisionedResource(
+            pool, {"ProviderURL": f"cognito-idp.{LONGEST_REGION}.amazonaws.com/{pool}"}
+        ),
+        "AWS::Cognito::UserPoolClient": ProvisionedResource("c" * 26),
+    }
+    return longest.get(
+        kind,
+        ProvisionedResource(name or generated(255), {"Arn": arn.format("any", generated(255))}),
+    )
+
+
+@pytest.mark.parametrize("issuer", ["", LONG_PARAMETERS["JwtIssuer"]])
+def test_every_functions_environment_fits_lambdas_4_kb(issuer: str) -> None:
+    """Lambda refuses a function whose variables (names and values) pass 4 KB, and a Globals
+    variable is in every function's. Measured at the longest deploy above, with the stack's
+    own user pool and with an issuer of the operator's."""
+    declared = template()
+    resolver = deploy_resolver(
+        {**LONG_PARAMETERS, "JwtIssuer": issuer},
+        pseudo_parameters={
+            "AWS::Region": LONGEST_REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": LONGEST_PARTITION,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": LONGEST_STACK,
+        },
+    )
+    for logical_id, resource in declared["Resources"].items():
+        resolver.add_resource(logical_id, _longest(resolver, logical_id, resource))
+    for logical_id, properties in FUNCTIONS.items():
+        variables = resolver.resolve(
+            {
+                **declared["Globals"]["Function"]["Environment"]["Variables"],
+                **properties.get("Environment", {}).get("Variables", {}),
+            }
+        )
+        size = sum(
+            len(name.encode()) + len(str(value).encode()) for name, value in variables.items()
+        )
+        assert size <= 4 * 1024, f"{logical_id}: {size} bytes"

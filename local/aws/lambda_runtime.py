@@ -254,7 +254,9 @@ class _InProcessRuntime:
         if time.monotonic() > lambda_context.deadline:
             return _timed_out(spec, request_id), True, _logs(spec, request_id, started)
         try:
-            payload = json.dumps(result)  # plain json.dumps, as the Lambda runtime marshals
+            # As python3.13's runtime marshals a result (awslambdaric's Encoder): non-ASCII
+            # characters as they are, not escaped, which counts against the 6 MB response.
+            payload = json.dumps(result, ensure_ascii=False)
         except (TypeError, ValueError) as error:
             message = f"Unable to marshal response: {error}"
             payload = _error_payload("Runtime.MarshalError", message, request_id)

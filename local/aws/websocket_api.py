@@ -3,8 +3,9 @@ that runs $connect through the route's REQUEST authorizer and integration, route
 message by the API's route selection expression (`$request.body.action`) to its route's
 function as API Gateway's proxy events, and serves the management API the functions post
 through (`POST /{stage}/@connections/{id}`: 410 GoneException for a closed connection, 413
-above 128 KB). Not emulated: the ten-minute idle timeout and two-hour limit of a connection,
-and IAM on the management API.
+above 128 KB). As API Gateway it closes a connection whose client sends a frame over 32 KB
+or a message over 128 KB (1009), and one idle for ten minutes or open for two hours (1001,
+Going away). Not emulated: IAM on the management API.
 
 It also publishes the local identity provider's public keys (`/.well-known/jwks.json`),
 which the authorizer fetches as it fetches a real provider's.
@@ -12,6 +13,7 @@ which the authorizer fetches as it fetches a real provider's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -27,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 
 from local.aws.local_stack import FunctionInvocationError, LocalStack
 from local.aws.records import Invoker, WebSocketApiSpec
@@ -34,6 +38,47 @@ from local.served_app import ServedApp
 
 ACCOUNT_ID = "123456789012"
 POST_BYTES = 128 * 1024  # the most the management API posts to a connection
+GOING_AWAY = 1001
+MESSAGE_TOO_BIG = 1009
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """API Gateway's WebSocket quotas (a test may pass smaller ones): the largest frame and
+    message a client may send, how long a connection may be idle (nothing sent either way)
+    and how long it may last."""
+
+    frame_bytes: int = 32 * 1024
+    message_bytes: int = 128 * 1024
+    idle_seconds: float = 600.0
+    lifetime_seconds: float = 7200.0
+
+
+def _frames_of_at_most(frame_bytes: int) -> type[WebSocketsSansIOProtocol]:
+    """uvicorn's WebSocket protocol, closing the connection (1009) on a frame over
+    `frame_bytes` as API Gateway does (uvicorn bounds whole messages itself)."""
+
+    class FramesOfAtMost(WebSocketsSansIOProtocol):
+        def handle_text(self, event: Frame) -> None:
+            if self._fits(event):
+                super().handle_text(event)
+
+        def handle_bytes(self, event: Frame) -> None:
+            if self._fits(event):
+                super().handle_bytes(event)
+
+        def handle_cont(self, event: Frame) -> None:
+            if self._fits(event):
+                super().handle_cont(event)
+
+        def _fits(self, event: Frame) -> bool:
+            if len(event.data) <= frame_bytes:
+                return True
+            self.conn.fail(MESSAGE_TOO_BIG, f"frame over {frame_bytes} bytes")
+            self.handle_parser_exception()  # tells the app, sends the close, drops the link
+            return False
+
+    return FramesOfAtMost
 
 
 @dataclass
@@ -45,14 +90,25 @@ class _Connection:
     source_ip: str
     user_agent: str
     authorizer: dict[str, Any] = field(default_factory=dict)
+    # time.monotonic() when it opened and of its last message either way; how it closed.
+    opened: float = field(default_factory=time.monotonic)
+    last_active: float = field(default_factory=time.monotonic)
+    close_code: int = 1000
 
 
 class LocalWebSocketApi(ServedApp):
     """Serves between enter and exit; `attach` the stack once it is provisioned (the URLs are
     known before, so the template's parameters can name them)."""
 
-    def __init__(self, *, public_keys: Callable[[], dict[str, object]], port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        public_keys: Callable[[], dict[str, object]],
+        port: int = 0,
+        limits: ConnectionLimits | None = None,
+    ) -> None:
         self._public_keys = public_keys
+        self._limits = limits or ConnectionLimits()
         self._stack: LocalStack | None = None
         self._api: WebSocketApiSpec | None = None
         self._connections: dict[str, _Connection] = {}
@@ -64,7 +120,13 @@ class LocalWebSocketApi(ServedApp):
                 WebSocketRoute("/{stage}", self._serve),
             ]
         )
-        super().__init__(app, port=port, name="WebSocket API")
+        super().__init__(
+            app,
+            port=port,
+            name="WebSocket API",
+            websocket_protocol=_frames_of_at_most(self._limits.frame_bytes),
+            websocket_message_bytes=self._limits.message_bytes,
+        )
         self.origin = f"127.0.0.1:{self.port}"
         self.jwks_url = f"http://{self.origin}/.well-known/jwks.json"
 
@@ -124,19 +186,36 @@ class LocalWebSocketApi(ServedApp):
         with self._lock:
             self._connections[connection.connection_id] = connection
         try:
-            while True:
-                body = await socket.receive_text()
+            while (body := await self._next_message(connection)) is not None:
                 failed = await run_in_threadpool(self._message, stack, api, connection, body)
                 if failed:
                     await socket.send_text(failed)
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as closed:
+            connection.close_code = closed.code
         finally:
             with self._lock:
                 self._connections.pop(connection.connection_id, None)
             if "$disconnect" in api.routes:
                 event = self._event(api, connection, "$disconnect", "DISCONNECT")
                 await run_in_threadpool(self._invoke_route, stack, api, "$disconnect", event)
+
+    async def _next_message(self, connection: _Connection) -> str | None:
+        """The client's next message; None once the connection is closed for being idle too
+        long or open too long."""
+        ends = connection.opened + self._limits.lifetime_seconds
+        while True:
+            now = time.monotonic()
+            until = min(connection.last_active + self._limits.idle_seconds, ends)
+            if now >= until:
+                connection.close_code = GOING_AWAY
+                await connection.socket.close(code=GOING_AWAY, reason="Going away")
+                return None
+            try:
+                body = await asyncio.wait_for(connection.socket.receive_text(), until - now)
+            except TimeoutError:
+                continue  # a post to the client may have kept it active meanwhile
+            connection.last_active = time.monotonic()
+            return body
 
     def _connect(self, stack: LocalStack, api: WebSocketApiSpec, connection: _Connection) -> int:
         """The HTTP status API Gateway answers the upgrade with."""
@@ -238,7 +317,7 @@ class LocalWebSocketApi(ServedApp):
         if kind == "MESSAGE":
             context["messageId"] = uuid.uuid4().hex
         if kind == "DISCONNECT":
-            context.update({"disconnectStatusCode": 1000, "disconnectReason": ""})
+            context.update({"disconnectStatusCode": connection.close_code, "disconnectReason": ""})
         if connection.authorizer:
             context["authorizer"] = connection.authorizer
         return context
@@ -265,6 +344,7 @@ class LocalWebSocketApi(ServedApp):
         if len(data) > POST_BYTES:
             return _error(413, "PayloadTooLargeException", "Message too long")
         await connection.socket.send_text(data.decode())
+        connection.last_active = time.monotonic()
         return Response(status_code=200)
 
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 from moto.awslambda.models import LambdaFunction
 
@@ -80,6 +81,16 @@ def handler(event, context):
 """
 
 
+PAST_ITS_TIMEOUT = """
+import time
+
+
+def handler(event, context):
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
+"""
+
+
 @pytest.fixture
 def rendezvous() -> Iterator[Rendezvous]:
     meeting = Rendezvous()
@@ -90,10 +101,12 @@ def rendezvous() -> Iterator[Rendezvous]:
 
 
 @contextmanager
-def running(stack: LocalStack, source: str, directory: Path) -> Iterator[str]:
-    """PrepareFunction with `source` as its app.py; its function name."""
+def running(stack: LocalStack, source: str, directory: Path, timeout: int = 10) -> Iterator[str]:
+    """PrepareFunction with `source` as its app.py (and this Timeout); its function name."""
     (directory / "app.py").write_text(source)
-    spec = dataclasses.replace(stack.functions["PrepareFunction"], code_dir=directory)
+    spec = dataclasses.replace(
+        stack.functions["PrepareFunction"], code_dir=directory, timeout=timeout
+    )
     with install({spec.name: spec}):
         yield spec.name
 
@@ -142,6 +155,30 @@ def test_exception_becomes_the_runtime_error_payload(stack: LocalStack) -> None:
     assert payload["errorType"] == "TransientBackendError"
     assert payload["errorMessage"] == "attempt 1 of run r3 failed"
     assert any("app.py" in frame and "in handler" in frame for frame in payload["stackTrace"])
+
+
+def test_a_handler_past_its_timeout_is_reported_timed_out(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Lambda stops a function at its Timeout; an in-process handler runs on, and its answer
+    is dropped for python3.13's Sandbox.Timedout."""
+    with running(stack, PAST_ITS_TIMEOUT, tmp_path, timeout=1) as function:
+        with pytest.raises(FunctionInvocationError) as error:
+            stack.invoke(function, {"seconds": 1.1})
+        assert stack.invoke(function, {"seconds": 0})["slept"] == 0
+
+    payload = error.value.payload
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+
+
+def test_a_result_keeps_its_characters_as_python3_13_marshals_it(stack: LocalStack) -> None:
+    """Escaped, a character outside ASCII would take up to twelve bytes of the 6 MB a
+    response may have, where python3.13 sends it as its UTF-8 bytes."""
+    client = boto3.client("lambda", region_name=stack.region)
+    name = stack.functions["PrepareFunction"].name  # answers with its event
+    answer = client.invoke(FunctionName=name, Payload=json.dumps({"run_id": "é😀"}))
+    assert '"run_id": "é😀"'.encode() in answer["Payload"].read()
 
 
 def test_unserialisable_result_is_a_marshal_error(stack: LocalStack) -> None:

@@ -575,13 +575,20 @@ class FakeRunStore:
             self._update(thread_id, run_id, pending_tool_calls=pending)
 
     def add_tool_round(
-        self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
+        self,
+        thread_id: str,
+        run_id: str,
+        calls: list[ToolCallRecord],
+        remote_run_id: str,
+        *,
+        omitted: int = 0,
     ) -> RunRecord:
         record = self.get(thread_id, run_id)
         self._update(
             thread_id,
             run_id,
             tool_calls=[*record.tool_calls, *calls],
+            tool_calls_omitted=record.tool_calls_omitted + omitted,
             tool_rounds=record.tool_rounds + 1,
             remote_run_id=remote_run_id,
             remote_object_ids=[*record.remote_object_ids, remote_run_id],

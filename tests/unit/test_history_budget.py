@@ -27,12 +27,15 @@ TOOL_ROUND_EVENTS = 2 + 5
 END_EVENTS = 2 + 5 + 5 + 2 + 1 + 1
 
 
-def events_of_a_run(wait_mode: WaitMode, *, tool_round_every: int | None = None) -> int:
+def events_of_a_run(
+    wait_mode: WaitMode, *, tool_round_every: int | None = None, max_tool_rounds: int = 32
+) -> int:
     """The history's events of a run that lasts until its deadline, at the tightest waits the
     template allows, asking for tools every `tool_round_every` checks up to its limit."""
     settings = Settings(
         table_name="table",
         bucket_name="bucket",
+        max_tool_rounds=max_tool_rounds,
         run_timeout_seconds=DAY,
         poll_initial_seconds=0,
         poll_max_seconds=1,
@@ -72,13 +75,16 @@ def events_of_a_run(wait_mode: WaitMode, *, tool_round_every: int | None = None)
 
 
 @pytest.mark.parametrize("wait_mode", ["poll", "push"])
-@pytest.mark.parametrize("tool_round_every", [None, 3])
+@pytest.mark.parametrize(("tool_round_every", "max_tool_rounds"), [(None, 32), (3, 32), (None, 1)])
 def test_a_day_long_run_at_the_tightest_waits_fits_its_history(
-    wait_mode: WaitMode, tool_round_every: int | None
+    wait_mode: WaitMode, tool_round_every: int | None, max_tool_rounds: int
 ) -> None:
     """At one-second waits a day is 86,400 checks: 777,600 events. The waits stretch, and
-    the whole run stays inside the limit, with room for retries."""
-    events = events_of_a_run(wait_mode, tool_round_every=tool_round_every)
+    the whole run stays inside the limit, with room for retries. With one tool round allowed
+    there is room for over 1,751 checks without a round, where 1.5 ** checks overflows."""
+    events = events_of_a_run(
+        wait_mode, tool_round_every=tool_round_every, max_tool_rounds=max_tool_rounds
+    )
     assert events <= HISTORY_EVENTS_LIMIT - 1_000, events
     assert events > HISTORY_EVENTS_LIMIT / 2  # the checks are spread, not given up
 

@@ -171,6 +171,11 @@ class RunResource(BaseModel):
     usage: Usage
     tool_rounds: int
     tool_calls: list[ToolCallRecord]
+    tool_calls_omitted: int = Field(
+        default=0,
+        description="Calls the run made beyond those tool_calls records (a run keeps 64,000 "
+        "bytes of them).",
+    )
     reason: str | None = None
     files: list[DownloadLink] = Field(
         default_factory=list, description="Files the model made, with short-lived download URLs."
@@ -215,6 +220,7 @@ class RunResource(BaseModel):
             usage=run.usage,
             tool_rounds=run.tool_rounds,
             tool_calls=run.tool_calls,
+            tool_calls_omitted=run.tool_calls_omitted,
             reason=run.reason,
             files=files or [],
             timeline=run.timeline,

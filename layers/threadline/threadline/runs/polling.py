@@ -17,6 +17,9 @@ from threadline.runs.state import RunState
 from threadline.settings import Settings
 
 GROWTH = 1.5
+# By this many polls any interval has grown to its maximum (and 1.5 ** 1751 overflows a float:
+# a run with few tool rounds has room for more checks than that).
+GROWN_POLLS = 100
 HISTORY_EVENTS_LIMIT = 25_000
 # Start, finish, a cancel, retries: the events that are not checks or tool rounds.
 HISTORY_EVENTS_RESERVED = 2_000
@@ -100,7 +103,7 @@ def next_wait_seconds(
 
     Wait states take whole seconds, so the result is rounded to the nearest one.
     """
-    wait = min(maximum, initial * GROWTH**polls_so_far)
+    wait = min(maximum, initial * GROWTH ** min(polls_so_far, GROWN_POLLS))
     if poll_hint is not None:
         wait = max(wait, min(poll_hint, maximum))
     wait = min(wait, max(seconds_to_deadline, 0.0))

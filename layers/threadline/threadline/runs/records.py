@@ -34,6 +34,10 @@ RUN_RETENTION = timedelta(days=90)
 # tool calls a round waits on, all of them or the run fails (a tool cannot run on a part).
 ANSWER_LIMIT_BYTES = 96_000
 TOOL_CALLS_LIMIT_BYTES = 64_000
+# The records of the calls its rounds made, in the JSON bytes of the records kept: every round
+# adds to them (up to MaxToolRounds, 100 at most, of any number of calls), so past this the
+# rest are counted, not kept.
+TOOL_CALL_RECORDS_LIMIT_BYTES = 64_000
 
 
 ApprovalOutcome = Literal["approved", "denied", "timed_out"]
@@ -77,6 +81,20 @@ class PendingToolCalls(BaseModel):
     calls: list[ToolCall]
 
 
+def records_that_fit(
+    kept: list[ToolCallRecord], records: list[ToolCallRecord]
+) -> list[ToolCallRecord]:
+    """The first of `records` that fit beside those `kept` within TOOL_CALL_RECORDS_LIMIT_BYTES."""
+    size = sum(len(record.model_dump_json().encode()) for record in kept)
+    fitting: list[ToolCallRecord] = []
+    for record in records:
+        size += len(record.model_dump_json().encode())
+        if size > TOOL_CALL_RECORDS_LIMIT_BYTES:
+            break
+        fitting.append(record)
+    return fitting
+
+
 def utf8_prefix(text: str, limit_bytes: int) -> str:
     """The longest start of `text` whose UTF-8 form fits in `limit_bytes` (whole characters)."""
     return text.encode()[:limit_bytes].decode("utf-8", errors="ignore")
@@ -113,6 +131,7 @@ class RunRecord(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     tool_rounds: int = 0
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    tool_calls_omitted: int = 0  # calls made once the records kept were full
     duration_seconds: float | None = None
     reason: str | None = None
     generated_files: list[StoredFile] = Field(default_factory=list)
@@ -370,13 +389,21 @@ class RunStore:
         )
 
     def add_tool_round(
-        self, thread_id: str, run_id: str, calls: list[ToolCallRecord], remote_run_id: str
+        self,
+        thread_id: str,
+        run_id: str,
+        calls: list[ToolCallRecord],
+        remote_run_id: str,
+        *,
+        omitted: int = 0,
     ) -> RunRecord:
-        """The run with its tool round recorded (the calls it answered no longer pending)."""
+        """The run with its tool round recorded (the calls it answered no longer pending):
+        the records of `calls`, and how many more calls it made than they record."""
         item = self._table.update_item(
             Key=self._key(thread_id, run_id),
             UpdateExpression=(
                 "SET tool_calls = list_append(if_not_exists(tool_calls, :empty), :calls), "
+                "tool_calls_omitted = if_not_exists(tool_calls_omitted, :zero) + :omitted, "
                 "tool_rounds = if_not_exists(tool_rounds, :zero) + :one, "
                 "remote_run_id = :remote, "
                 "remote_object_ids = list_append(if_not_exists(remote_object_ids, :empty), :ids) "
@@ -385,6 +412,7 @@ class RunStore:
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={
                 ":calls": to_item([call.model_dump(mode="json") for call in calls]),
+                ":omitted": omitted,
                 ":empty": [],
                 ":zero": 0,
                 ":one": 1,

@@ -31,6 +31,7 @@ from threadline.runs.records import (
     RunRecord,
     RunStore,
     ToolCallRecord,
+    records_that_fit,
 )
 from threadline.runs.state import CaughtError, RunState, StartRunInput, Tier, ended_remotely
 from threadline.runs.tool_files import RunFileSaver
@@ -314,21 +315,24 @@ class RunSteps:
             owner=RunOwner.model_validate(state, from_attributes=True),
             answered_usage=state.usage - handle.carried_usage,
         )
+        records = [
+            ToolCallRecord(
+                call_id=output.call_id,
+                name=output.name,
+                is_error=output.is_error,
+                duration_ms=output.duration_ms,
+                summary=output.summary,
+                approval=decided[output.call_id].outcome if output.call_id in decided else None,
+            )
+            for output in outputs
+        ]
+        kept = records_that_fit(record.tool_calls, records)
         recorded = self.runs().add_tool_round(
             state.thread_id,
             state.run_id,
-            [
-                ToolCallRecord(
-                    call_id=output.call_id,
-                    name=output.name,
-                    is_error=output.is_error,
-                    duration_ms=output.duration_ms,
-                    summary=output.summary,
-                    approval=decided[output.call_id].outcome if output.call_id in decided else None,
-                )
-                for output in outputs
-            ],
+            kept,
             remote_run_id=handle.run_remote_id,
+            omitted=len(records) - len(kept),
         )
         self._hold(handle, state.run_id, state.wait_mode)
         if recorded.interrupted_by:  # interrupted while its tools ran: the new response stops
