@@ -42,6 +42,7 @@ from local.aws.dynamodb_streams import deliver_table_streams
 from local.aws.http_api import LocalHttpApi
 from local.aws.iam import gate as iam_gate
 from local.aws.iam.gate import IamGate
+from local.aws.iam.usage import usage_directory
 from local.aws.websocket_api import ConnectionLimits, LocalWebSocketApi
 from local.openai_server import OpenAIServer
 from local.tokens import LOCAL_AUDIENCE, LOCAL_ISSUER, public_keys, verified_claims
@@ -253,7 +254,11 @@ def local_threadline(
             overrides.setdefault("JwksUrl", stack_of_contexts.enter_context(websocket).jwks_url)
         aws_endpoint = stack_of_contexts.enter_context(_local_aws(aws_port))
         local_stack = provision(template, parameters=overrides, folder=REPO)
-        iam = stack_of_contexts.enter_context(iam_gate.enforced(local_stack))
+        iam = stack_of_contexts.enter_context(
+            iam_gate.enforced(
+                local_stack, usage_to=usage_directory() if template == TEMPLATE else None
+            )
+        )
         environment = _functions_environment(local_stack, websocket)
         _store_secrets(environment, api_key=real_key or LOCAL_KEY, webhook_secret=webhook_secret)
         os.environ.update(environment)

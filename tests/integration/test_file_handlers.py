@@ -164,6 +164,31 @@ def test_the_scheduled_cleanup_deletes_a_stale_thread(
     assert document["CleanupFailures"] == [0.0]
 
 
+def test_deleting_a_thread_through_the_api_deletes_its_files_everywhere(
+    product: LocalThreadline, driver: RunDriver, bucket: str
+) -> None:
+    thread = driver.new_thread()
+    content = b"north 12%\n"
+    ticket = (
+        runtime.current()
+        .uploads()
+        .create_upload(driver.user_id, thread.thread_id, "notes.txt", "text/plain", len(content))
+    )
+    boto3.client("s3").put_object(Bucket=bucket, Key=ticket.key, Body=content)
+    (ingested,) = ingest_results(product, ticket.key)
+    assert product.openai is not None
+    assert ingested["openai_file_id"] in product.openai.state.files
+
+    event = http_api_event("DELETE", f"/threads/{thread.thread_id}", claims={"sub": driver.user_id})
+    answer = product.stack.invoke("ApiFunction", event)
+
+    assert answer["statusCode"] == 204, answer
+    assert versions(bucket, ticket.key) == []
+    assert ingested["openai_file_id"] not in product.openai.state.files
+    with pytest.raises(NotFoundError):
+        runtime.current().thread_store().get(driver.user_id, thread.thread_id)
+
+
 # -- nothing stays pending -------------------------------------------------------------------
 
 PAST = timedelta(minutes=20)  # pending longer than the sweep waits for (15 minutes)

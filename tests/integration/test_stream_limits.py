@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from local.aws.websocket_api import ConnectionLimits
 from local.openai_server import Step
@@ -61,6 +61,11 @@ def _in_frames(message: str, frame: int) -> list[str]:
     return [message[start : start + frame] for start in range(0, len(message), frame)]
 
 
+def _answer_to(socket: ClientConnection, message: str | list[str]) -> str | bytes:
+    socket.send(message)
+    return socket.recv(timeout=10)
+
+
 def test_a_frame_over_32_kb_or_a_message_over_128_kb_closes_the_connection(
     product: LocalThreadline,
 ) -> None:
@@ -77,13 +82,11 @@ def test_a_frame_over_32_kb_or_a_message_over_128_kb_closes_the_connection(
                 # API Gateway closes as soon as it has read too much: the client may still be
                 # sending the rest of the message then, or be waiting for an answer.
                 with pytest.raises(ConnectionClosed) as closing:
-                    socket.send(message)
-                    socket.recv(timeout=10)
+                    _answer_to(socket, message)
                 assert closing.value.rcvd is not None
                 assert closing.value.rcvd.code == 1009
             else:
-                socket.send(message)
-                answer = json.loads(socket.recv(timeout=10))
+                answer = json.loads(_answer_to(socket, message))
                 assert (answer["type"], answer["code"]) == ("error", "not_found")
 
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -43,6 +44,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from local.aws.iam.policies import Policies, PolicySimulator, Request, Result
 from local.aws.iam.requests import Call, RequestMapper
+from local.aws.iam.usage import write_usage
 from local.aws.local_stack import LocalStack
 from local.aws.records import Invoker
 
@@ -89,16 +91,23 @@ def acting_as(principal: Principal | None) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Decision:
-    principal: str  # the logical id
+    principal: str  # the logical id (or a service)
     action: str
     resource: str
     result: Result
+    role_arn: str | None = None  # the role the principal acted with (None: a service)
 
 
 @cache
 def _aws_managed_policies() -> dict[str, Any]:
     documents: dict[str, Any] = json.loads(aws_managed_policies_data)
     return documents
+
+
+def aws_managed_policy(arn: str) -> dict[str, Any]:
+    """An AWS managed policy's document (moto keeps AWS's)."""
+    document: dict[str, Any] = _aws_managed_policies()[arn.rsplit("/", 1)[-1]]["Document"]
+    return document
 
 
 class IamGate:
@@ -144,7 +153,9 @@ class IamGate:
         )
         with self._lock:
             self.decisions.append(
-                Decision(principal.name, request.action, request.resource, result)
+                Decision(
+                    principal.name, request.action, request.resource, result, principal.role_arn
+                )
             )
         return result
 
@@ -242,7 +253,7 @@ class IamGate:
         managed = [
             self._stack.managed_policies[arn]
             if arn in self._stack.managed_policies
-            else _aws_managed_policies()[arn.rsplit("/", 1)[-1]]["Document"]
+            else aws_managed_policy(arn)
             for arn in role.managed
         ]
         return Policies(key=role_arn, identity=[*role.inline, *managed])
@@ -431,8 +442,9 @@ def _executions_as_their_role(
 
 
 @contextmanager
-def enforced(stack: LocalStack) -> Iterator[IamGate]:
-    """Enforce the stack's roles on every AWS call while the context lasts."""
+def enforced(stack: LocalStack, *, usage_to: Path | None = None) -> Iterator[IamGate]:
+    """Enforce the stack's roles on every AWS call while the context lasts; `usage_to`: the
+    folder to write, at the end, which grants were used (`local.aws.iam.usage`)."""
     simulator = PolicySimulator()
     gate = IamGate(stack, simulator)
     patches = [
@@ -458,6 +470,8 @@ def enforced(stack: LocalStack) -> Iterator[IamGate]:
         gate.check_lambdas_reach()
         yield gate
     finally:
+        if usage_to is not None:
+            write_usage(stack, gate.decisions, usage_to)
         stack.iam = None
         for owner, name, original in originals:
             setattr(owner, name, original)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[3]
 _SCRIPT = Path(__file__).with_name("simulator.cjs")
-_NODE_MODULES = REPO / ".tools" / "node_modules"
+NODE_MODULES = REPO / ".tools" / "node_modules"
 
 Result = Literal["Allowed", "ExplicitlyDenied", "ImplicitlyDenied"]
 ContextValue = str | list[str]
@@ -107,14 +107,14 @@ class PolicySimulator:
 
     def _running(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
-            if not (_NODE_MODULES / "@cloud-copilot" / "iam-simulate").is_dir():
+            if not (NODE_MODULES / "@cloud-copilot" / "iam-simulate").is_dir():
                 raise RuntimeError("the IAM simulator is not installed: run `make dev`")
             self._process = subprocess.Popen(  # nosec B603 B607: node, the project's script
                 ["node", str(_SCRIPT)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
-                env={**os.environ, "NODE_PATH": str(_NODE_MODULES)},
+                env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
             )
         return self._process
 

@@ -1,5 +1,5 @@
 """AWS::IAM::ManagedPolicy and AWS::IAM::Role (the transform's roles of the functions and
-state machines among them), created in moto; `local.aws.iam_gate` enforces them."""
+state machines among them), created in moto; `local.aws.iam.gate` enforces them."""
 
 from __future__ import annotations
 
