@@ -32,7 +32,7 @@ export PYTHONPATH := layers/threadline:.
 LAYER_REQUIREMENTS := layers/threadline/requirements.txt
 NON_LAYER_PACKAGES := boto3 botocore s3transfer
 
-.PHONY: help dev test coverage unit integration lint format build deploy demo serve events token bench chaos iam requirements openapi fire docs docs-serve docs-pages screenshots clean
+.PHONY: help dev test coverage unit integration lint format build deploy demo serve events token bench chaos iam rehearse requirements openapi fire docs docs-serve docs-pages screenshots clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -158,6 +158,10 @@ fire: $(VENV)/.synced ## Fire a schedule on `make serve`: make fire FUNCTION=Cle
 
 bench: dev ## Run the benchmarks; writes bench/results/latest.json
 	$(PY) -m bench
+
+rehearse: dev ## Rehearse a deploy without AWS: every configuration transformed, linted and provisioned under CloudFormation's checks, then the demo
+	$(PY) -m local.rehearse
+	$(PY) -m local.demo
 
 iam: dev ## Run the tests that drive the stack and print each role's grants it never used
 	rm -rf .local/iam

@@ -11,6 +11,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.models import botocore_stubber
 
+from local.aws import deploy_checks
 from local.aws.intrinsics import Resolver
 from local.aws.local_stack import LocalStack
 from local.aws.parameters import parameter_values
@@ -38,6 +39,7 @@ def provision(
     _require_moto()
     folder = (folder or template_path.parent).resolve()
     template = transformed(template_path, parameters or {}, region, folder=folder)
+    deploy_checks.check_template(template)
     resources = template["Resources"]
     resolver = Resolver(
         parameters=parameter_values(template.get("Parameters", {}), parameters or {}),
@@ -45,6 +47,7 @@ def provision(
         condition_definitions=template.get("Conditions", {}),
         mappings=template.get("Mappings", {}),
     )
+    deploy_checks.check_rules(template, resolver)
     # Refuse unsupported types before creating anything.
     provisioners = {
         logical_id: provisioner_for(logical_id, resource["Type"])
@@ -62,12 +65,14 @@ def provision(
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         properties = resolver.resolve(resource.get("Properties", {}))
+        deploy_checks.check_name(logical_id, resource["Type"], properties)
         ctx.record(logical_id, provisioners[logical_id](ctx, logical_id, properties))
     stack.outputs = {
         name: resolver.resolve(output["Value"])
         for name, output in template.get("Outputs", {}).items()
         if "Condition" not in output or resolver.condition(output["Condition"])
     }
+    deploy_checks.check_policies(stack)
     return stack
 
 
